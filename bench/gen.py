@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Generate the equivalent tasks.toml / justfile / Makefile that bench/run.sh times.
+
+    gen.py list N DIR      N tasks with help (some with arguments), each `true`
+    gen.py one DIR         one task `t` whose only step is `true`
+    gen.py fanout N DIR    task `all` depending on N independent `true` tasks
+                           (justfile: `[parallel]` on `all`)
+    gen.py output DIR      plain.toml and failon.toml: one task `out` writing
+                           $BENCH_BYTES bytes of 100-byte lines
+                           (the second with fail_on = ["NEVER_MATCHES_xyz"])
+
+Files for tasker use only the basics of SPEC sections 2-3 (help, args, deps,
+run), so each benchmark works as soon as those are implemented.
+"""
+
+import os
+import sys
+
+LINE = "a" * 99  # `yes` adds the newline: 100-byte lines
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def gen_list(n, d):
+    toml, just, make = [], ["set shell := [\"sh\", \"-c\"]\n"], []
+    width = len(str(n - 1))
+    for i in range(n):
+        name = "t%0*d" % (width, i)
+        help_ = "Do step %d of the project" % i
+        toml.append("[tasks.%s]\nhelp = \"%s\"\nrun = \"true\"\n" % (name, help_))
+        if i == n - 1:  # the task run5000 runs: no arguments
+            just.append("# %s\n%s:\n    true\n" % (help_, name))
+        elif i % 4 == 1:
+            toml.append("[[tasks.%s.args]]\nname = \"release\"\ntype = \"bool\"\n"
+                        "help = \"Optimised\"\n" % name)
+            just.append("# %s\n%s release=\"false\":\n    true\n" % (help_, name))
+        elif i % 4 == 3:
+            toml.append("[[tasks.%s.args]]\nname = \"target\"\npositional = true\n"
+                        "help = \"Where\"\n" % name)
+            just.append("# %s\n%s target:\n    true\n" % (help_, name))
+        else:
+            just.append("# %s\n%s:\n    true\n" % (help_, name))
+        toml.append("\n")
+        just.append("\n")
+        make.append("%s:\n\ttrue\n" % name)
+    last = "t%0*d" % (width, n - 1)
+    make.append(".PHONY: %s\n" % " ".join("t%0*d" % (width, i) for i in range(n)))
+    write(os.path.join(d, "tasks.toml"), "".join(toml))
+    write(os.path.join(d, "justfile"), "".join(just))
+    write(os.path.join(d, "Makefile"), "".join(make))
+    print(last)
+
+
+def gen_one(d):
+    write(os.path.join(d, "tasks.toml"), "[tasks.t]\nrun = \"true\"\n")
+    write(os.path.join(d, "justfile"), "set shell := [\"sh\", \"-c\"]\n\nt:\n    true\n")
+    write(os.path.join(d, "Makefile"), "t:\n\ttrue\n.PHONY: t\n")
+
+
+def gen_fanout(n, d):
+    names = ["t%d" % i for i in range(n)]
+    toml = ["[tasks.all]\ndeps = [%s]\nrun = \"true\"\n\n" % ", ".join('"%s"' % x for x in names)]
+    toml += ["[tasks.%s]\nrun = \"true\"\n\n" % x for x in names]
+    just = ["set shell := [\"sh\", \"-c\"]\n\n[parallel]\nall: %s\n    true\n\n" % " ".join(names)]
+    just += ["%s:\n    true\n\n" % x for x in names]
+    make = ["all: %s\n\ttrue\n\n" % " ".join(names)]
+    make += ["%s:\n\ttrue\n" % x for x in names]
+    make.append(".PHONY: all %s\n" % " ".join(names))
+    write(os.path.join(d, "tasks.toml"), "".join(toml))
+    write(os.path.join(d, "justfile"), "".join(just))
+    write(os.path.join(d, "Makefile"), "".join(make))
+
+
+def gen_output(d):
+    run = "run = 'yes %s | head -c \"$BENCH_BYTES\"'\n" % LINE
+    write(os.path.join(d, "plain.toml"), "[tasks.out]\n" + run)
+    write(os.path.join(d, "failon.toml"),
+          "[tasks.out]\n" + run + "fail_on = [\"NEVER_MATCHES_xyz\"]\n")
+    write(os.path.join(d, "producer.sh"), "yes %s | head -c \"$BENCH_BYTES\"\n" % LINE)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    kind = argv[1]
+    if kind == "list" and len(argv) == 4:
+        gen_list(int(argv[2]), argv[3])
+    elif kind == "one" and len(argv) == 3:
+        gen_one(argv[2])
+    elif kind == "fanout" and len(argv) == 4:
+        gen_fanout(int(argv[2]), argv[3])
+    elif kind == "output" and len(argv) == 3:
+        gen_output(argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,427 @@
+//! Task arguments on the command line (SPEC 1): splits the words after
+//! tasker's own options into task invocations, each with typed values. The
+//! same parser reads the calls in `deps`, `post` and `task` steps.
+
+use crate::error::{closest, Error, Result};
+use crate::model::{Arg, ArgType, ArgValue, Model, Task};
+
+/// One task named on the command line (or in a call) with its values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    pub task: usize,
+    /// One value per declared argument, in declaration order.
+    pub values: Vec<ArgValue>,
+    /// The words after `--`.
+    pub extra: Vec<String>,
+    /// `-h`/`--help` was given after the task name.
+    pub help: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    CommandLine,
+    Call,
+}
+
+/// The state of the task whose arguments are being read.
+struct Current<'m> {
+    index: usize,
+    task: &'m Task,
+    values: Vec<Option<ArgValue>>,
+    given: Vec<bool>,
+    extra: Vec<String>,
+    help: bool,
+}
+
+impl<'m> Current<'m> {
+    fn new(model: &'m Model, index: usize) -> Current<'m> {
+        let task = &model.tasks[index];
+        Current {
+            index,
+            task,
+            values: vec![None; task.args.len()],
+            given: vec![false; task.args.len()],
+            extra: Vec::new(),
+            help: false,
+        }
+    }
+
+    /// The positional argument a bare word would fill next.
+    fn open_positional(&self) -> Option<usize> {
+        self.task
+            .args
+            .iter()
+            .enumerate()
+            .find(|(i, a)| a.positional && (a.ty == ArgType::List || !self.given[*i]))
+            .map(|(i, _)| i)
+    }
+
+    fn set(&mut self, arg: usize, word: &str, via: &str) -> Result<()> {
+        let spec = &self.task.args[arg];
+        let value = spec.ty.parse_value(word).map_err(|why| {
+            Error::usage(format!(
+                "invalid value for {via} of task `{}`: {why}",
+                self.task.name
+            ))
+        })?;
+        check_choice(self.task, spec, &value, via)?;
+        match (&mut self.values[arg], value) {
+            (Some(ArgValue::List(items)), ArgValue::List(new)) => items.extend(new),
+            (slot, value) => {
+                if self.given[arg] && spec.ty != ArgType::List {
+                    return Err(twice(self.task, spec));
+                }
+                *slot = Some(value);
+            }
+        }
+        self.given[arg] = true;
+        Ok(())
+    }
+
+    fn set_flag(&mut self, arg: usize, on: bool) -> Result<()> {
+        let spec = &self.task.args[arg];
+        match spec.ty {
+            ArgType::Count => {
+                let n = match self.values[arg] {
+                    Some(ArgValue::Count(n)) => n + 1,
+                    _ => 1,
+                };
+                self.values[arg] = Some(ArgValue::Count(n));
+            }
+            _ => {
+                if self.given[arg] {
+                    return Err(twice(self.task, spec));
+                }
+                self.values[arg] = Some(ArgValue::Bool(on));
+            }
+        }
+        self.given[arg] = true;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Invocation> {
+        let mut values = Vec::with_capacity(self.values.len());
+        for (spec, value) in self.task.args.iter().zip(self.values) {
+            let value = match value {
+                Some(v) => v,
+                None if self.help => spec
+                    .implicit_default()
+                    .unwrap_or(ArgValue::Str(String::new())),
+                None => match from_env(self.task, spec)? {
+                    Some(v) => v,
+                    None => spec
+                        .implicit_default()
+                        .ok_or_else(|| missing(self.task, spec))?,
+                },
+            };
+            values.push(value);
+        }
+        Ok(Invocation {
+            task: self.index,
+            values,
+            extra: self.extra,
+            help: self.help,
+        })
+    }
+}
+
+/// Split `words` into invocations. The first word must name a task.
+pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invocation>> {
+    let mut done = Vec::new();
+    let mut current: Option<Current> = None;
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        i += 1;
+        let Some(cur) = current.as_mut() else {
+            current = Some(Current::new(model, lookup_task(model, word, None)?));
+            continue;
+        };
+        if word == "--" {
+            cur.extra = words[i..].to_vec();
+            break;
+        }
+        if word == "-h" || word == "--help" {
+            if source == Source::Call {
+                return Err(Error::usage(format!(
+                    "`{word}` cannot be used in a task call of `{}`",
+                    cur.task.name
+                )));
+            }
+            cur.help = true;
+            continue;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            let (arg, negated) = find_long(cur.task, name)?;
+            let spec = &cur.task.args[arg];
+            let flag = spec.flag();
+            match spec.ty {
+                ArgType::Bool | ArgType::Count => {
+                    if let Some(value) = inline {
+                        return Err(Error::usage(format!(
+                            "`--{name}` of task `{}` is a flag and takes no value (got `{value}`)",
+                            cur.task.name
+                        ))
+                        .with_help(if spec.ty == ArgType::Bool {
+                            format!("write `{flag}` or `--no-{}`", &flag[2..])
+                        } else {
+                            format!("repeat `{flag}` to count up")
+                        }));
+                    }
+                    cur.set_flag(arg, !negated)?;
+                }
+                _ => {
+                    let value = match inline {
+                        Some(v) => v.to_string(),
+                        None => take_value(words, &mut i, cur.task, &flag)?,
+                    };
+                    cur.set(arg, &value, &format!("`{flag}`"))?;
+                }
+            }
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') && !looks_like_number(cur.task, word) {
+            let cluster = &word[1..];
+            for (at, c) in cluster.char_indices() {
+                let arg = find_short(cur.task, c)?;
+                let spec = &cur.task.args[arg];
+                if matches!(spec.ty, ArgType::Bool | ArgType::Count) {
+                    cur.set_flag(arg, true)?;
+                    continue;
+                }
+                let rest = &cluster[at + c.len_utf8()..];
+                let rest = rest.strip_prefix('=').unwrap_or(rest);
+                let value = if rest.is_empty() {
+                    take_value(words, &mut i, cur.task, &format!("-{c}"))?
+                } else {
+                    rest.to_string()
+                };
+                cur.set(arg, &value, &format!("`-{c}`"))?;
+                break;
+            }
+            continue;
+        }
+        // A bare word: a positional value or the next task.
+        let is_task = model.task(word).is_some();
+        match cur.open_positional() {
+            Some(arg) => {
+                let spec = &cur.task.args[arg];
+                let takes = match spec.ty {
+                    ArgType::List => !is_task,
+                    _ => spec.required() || !is_task,
+                };
+                if takes {
+                    let name = spec.name.clone();
+                    cur.set(arg, word, &format!("`{name}`"))?;
+                    continue;
+                }
+            }
+            None if !is_task => {
+                let prev = current.take().expect("current task");
+                return Err(unexpected(model, prev.task, word));
+            }
+            None => {}
+        }
+        let prev = current.take().expect("current task");
+        done.push(prev.finish()?);
+        current = Some(Current::new(model, lookup_task(model, word, None)?));
+    }
+    if let Some(cur) = current {
+        done.push(cur.finish()?);
+    }
+    Ok(done)
+}
+
+fn lookup_task(model: &Model, word: &str, _after: Option<&Task>) -> Result<usize> {
+    if let Some(index) = model.task(word) {
+        return Ok(index);
+    }
+    let err = if word.starts_with('-') {
+        Error::usage(format!("`{word}` comes before any task name"))
+            .with_help("tasker's own options go first; a task's flags go after the task's name")
+    } else {
+        Error::usage(format!("unknown task `{word}`"))
+    };
+    Err(with_task_suggestion(model, err, word))
+}
+
+fn with_task_suggestion(model: &Model, err: Error, word: &str) -> Error {
+    let mut names: Vec<&str> = model.callable_names().collect();
+    names.sort_unstable();
+    match closest(word, names.iter().copied()) {
+        Some(near) => err.with_help(format!("did you mean `{near}`?")),
+        None => err.with_help("run `tasker -l` to see the tasks"),
+    }
+}
+
+fn unexpected(model: &Model, task: &Task, word: &str) -> Error {
+    let positional = task.args.iter().any(|a| a.positional);
+    let err = if positional {
+        Error::usage(format!(
+            "unknown task `{word}` (task `{}` takes no more positional arguments)",
+            task.name
+        ))
+    } else {
+        Error::usage(format!(
+            "unknown task `{word}` (task `{}` takes no positional arguments)",
+            task.name
+        ))
+    };
+    with_task_suggestion(model, err, word)
+}
+
+fn find_long(task: &Task, name: &str) -> Result<(usize, bool)> {
+    let normal = name.replace('-', "_");
+    if let Some(i) = task.args.iter().position(|a| a.name == normal) {
+        return Ok((i, false));
+    }
+    if let Some(rest) = normal.strip_prefix("no_") {
+        if let Some(i) = task
+            .args
+            .iter()
+            .position(|a| a.name == rest && a.ty == ArgType::Bool)
+        {
+            return Ok((i, true));
+        }
+    }
+    Err(unknown_flag(task, &format!("--{name}")))
+}
+
+fn find_short(task: &Task, c: char) -> Result<usize> {
+    task.args
+        .iter()
+        .position(|a| a.short == Some(c))
+        .ok_or_else(|| unknown_flag(task, &format!("-{c}")))
+}
+
+fn unknown_flag(task: &Task, flag: &str) -> Error {
+    let err = Error::usage(format!("unknown flag `{flag}` for task `{}`", task.name));
+    if task.args.is_empty() {
+        return err.with_help(format!("task `{}` takes no arguments", task.name));
+    }
+    let mut flags: Vec<String> = task.args.iter().map(Arg::flag).collect();
+    for arg in &task.args {
+        if arg.ty == ArgType::Bool {
+            flags.push(format!("--no-{}", &arg.flag()[2..]));
+        }
+    }
+    let err = match closest(flag, flags.iter().map(String::as_str)) {
+        Some(near) => err.with_help(format!("did you mean `{near}`?")),
+        None => err,
+    };
+    let listed: Vec<String> = task
+        .args
+        .iter()
+        .map(|a| match a.short {
+            Some(s) => format!("-{s}/{}", a.flag()),
+            None => a.flag(),
+        })
+        .collect();
+    err.with_help(format!(
+        "the flags of `{}` are: {}",
+        task.name,
+        listed.join(", ")
+    ))
+}
+
+fn take_value(words: &[String], i: &mut usize, task: &Task, flag: &str) -> Result<String> {
+    match words.get(*i) {
+        Some(v) => {
+            *i += 1;
+            Ok(v.clone())
+        }
+        None => Err(Error::usage(format!(
+            "`{flag}` of task `{}` needs a value",
+            task.name
+        ))),
+    }
+}
+
+/// `-5` or `-1.5` is a value, not a flag, when the task has no such short
+/// flag and a numeric positional is waiting for it.
+fn looks_like_number(task: &Task, word: &str) -> bool {
+    let digit = word[1..].chars().next().is_some_and(|c| c.is_ascii_digit());
+    digit
+        && word.parse::<f64>().is_ok()
+        && !task
+            .args
+            .iter()
+            .any(|a| a.short.is_some_and(|s| s.is_ascii_digit()))
+}
+
+fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<()> {
+    if spec.choices.is_empty() {
+        return Ok(());
+    }
+    let ok = match value {
+        ArgValue::List(items) => items
+            .iter()
+            .all(|i| spec.choices.contains(&ArgValue::Str(i.clone()))),
+        other => spec.choices.contains(other),
+    };
+    if ok {
+        return Ok(());
+    }
+    let shown = value.display();
+    let choices: Vec<String> = spec.choices.iter().map(ArgValue::display).collect();
+    let err = Error::usage(format!(
+        "`{shown}` is not a valid value for {via} of task `{}`",
+        task.name
+    ));
+    let err = match closest(&shown, choices.iter().map(String::as_str)) {
+        Some(near) => err.with_help(format!("did you mean `{near}`?")),
+        None => err,
+    };
+    Err(err.with_help(format!("choose one of: {}", choices.join(", "))))
+}
+
+fn twice(task: &Task, spec: &Arg) -> Error {
+    Error::usage(format!(
+        "`{}` of task `{}` was given twice",
+        spec.flag(),
+        task.name
+    ))
+    .with_help("only list and count arguments can be repeated")
+}
+
+fn missing(task: &Task, spec: &Arg) -> Error {
+    let how = if spec.positional {
+        format!("<{}> or {} {}", spec.name, spec.flag(), spec.metavar())
+    } else {
+        format!("{} {}", spec.flag(), spec.metavar())
+    };
+    Error::usage(format!(
+        "task `{}` needs its argument `{}`",
+        task.name, spec.name
+    ))
+    .with_help(format!(
+        "usage: tasker {}  (give {how})",
+        crate::list::usage(task)
+    ))
+}
+
+/// The value of the variable named by the argument's `env` key, when set.
+fn from_env(task: &Task, spec: &Arg) -> Result<Option<ArgValue>> {
+    let Some(name) = &spec.env else {
+        return Ok(None);
+    };
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let via = format!("`{}` (from ${name})", spec.name);
+    let value = match spec.ty {
+        ArgType::List => ArgValue::List(text.split_whitespace().map(String::from).collect()),
+        ty => ty.parse_value(&text).map_err(|why| {
+            Error::usage(format!(
+                "invalid value for {via} of task `{}`: {why}",
+                task.name
+            ))
+        })?,
+    };
+    check_choice(task, spec, &value, &via)?;
+    Ok(Some(value))
+}

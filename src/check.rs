@@ -1,0 +1,156 @@
+//! Checks that need the template engine: every template of a task compiles
+//! and reads only names in its scope. Run for the whole file by `--check`
+//! and for each task of the run graph before anything runs; `-l` never
+//! pays for it.
+
+use crate::error::{Error, Result};
+use crate::model::{Model, StepKind, Task, Template, VarValue};
+use crate::template::Engine;
+
+/// Names every template of a task can read besides its own.
+const ALWAYS: &[&str] = &[
+    "env",
+    "tasks",
+    "extra",
+    "root",
+    "invocation_dir",
+    "task",
+    "os",
+    "arch",
+];
+
+/// Check the whole file: `[env]`, `[vars]` and every task.
+pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
+    for entry in &model.env {
+        check_template(
+            engine,
+            model,
+            None,
+            &entry.value,
+            &format!("[env] entry `{}`", entry.name),
+        )?;
+    }
+    for var in &model.vars {
+        if let VarValue::Template(t) | VarValue::Sh(t) = &var.value {
+            check_template(engine, model, None, t, &format!("var `{}`", var.name))?;
+        }
+    }
+    for task in &model.tasks {
+        check_task(engine, model, task)?;
+    }
+    Ok(())
+}
+
+/// Every template of `task`.
+pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
+    let what = |key: &str| format!("`{key}` of task `{}`", task.name);
+    let mut templates: Vec<(&Template, String)> = Vec::new();
+    for (key, steps) in [("run", &task.run), ("finally", &task.finally)] {
+        for (i, step) in steps.iter().enumerate() {
+            let w = format!("step {} of `{key}` of task `{}`", i + 1, task.name);
+            match &step.kind {
+                StepKind::Sh(t) => templates.push((t, w)),
+                StepKind::Cmd(ts) | StepKind::Pipe(ts) => {
+                    templates.extend(ts.iter().map(|t| (t, w.clone())))
+                }
+                StepKind::Task(call) => templates.push((&call.template, w)),
+            }
+            if let Some(dir) = &step.dir {
+                templates.push((
+                    dir,
+                    format!("`dir` of step {} of task `{}`", i + 1, task.name),
+                ));
+            }
+        }
+    }
+    for call in task.deps.iter() {
+        templates.push((&call.template, what("deps")));
+    }
+    for call in task.post.iter() {
+        templates.push((&call.template, what("post")));
+    }
+    for entry in &task.env {
+        templates.push((
+            &entry.value,
+            format!("`env.{}` of task `{}`", entry.name, task.name),
+        ));
+    }
+    if let Some(dir) = &task.dir {
+        templates.push((dir, what("dir")));
+    }
+    if let Some(confirm) = &task.confirm {
+        templates.push((confirm, what("confirm")));
+    }
+    for responder in &task.output.respond {
+        templates.push((&responder.send, what("respond.send")));
+    }
+    for axis in &task.matrix {
+        if let crate::model::MatrixValues::Template(t) = &axis.values {
+            templates.push((
+                t,
+                format!("matrix entry `{}` of task `{}`", axis.name, task.name),
+            ));
+        }
+    }
+    for (template, what) in templates {
+        check_template(engine, model, Some(task), template, &what)?;
+    }
+    Ok(())
+}
+
+fn check_template(
+    engine: &Engine,
+    model: &Model,
+    task: Option<&Task>,
+    template: &Template,
+    what: &str,
+) -> Result<()> {
+    if template.is_literal() {
+        return Ok(());
+    }
+    let names = engine.names(template, what)?;
+    for path in names {
+        let top = path.split('.').next().unwrap_or(&path);
+        let known = ALWAYS.contains(&top)
+            || model.var(top).is_some()
+            || task.is_some_and(|t| t.arg(top).is_some() || t.matrix.iter().any(|m| m.name == top));
+        if !known {
+            let mut candidates: Vec<&str> = ALWAYS.to_vec();
+            candidates.extend(model.vars.iter().map(|v| v.name.as_str()));
+            if let Some(t) = task {
+                candidates.extend(t.args.iter().map(|a| a.name.as_str()));
+                candidates.extend(t.matrix.iter().map(|m| m.name.as_str()));
+            }
+            let mut span = template.span.clone();
+            let token = span.file.text.get(span.range.clone()).unwrap_or("");
+            if let (Some(offset), Some(at)) = (
+                token.find(template.source.as_str()),
+                find_word(&template.source, top),
+            ) {
+                let start = span.range.start + offset + at;
+                span.range = start..start + top.len();
+            }
+            return Err(Error::at(&span, format!("unknown name `{top}` in {what}"))
+                .with_label("not an argument, var or template value")
+                .suggest(top, candidates));
+        }
+    }
+    Ok(())
+}
+
+/// Where `name` occurs as a whole word.
+pub fn find_word(source: &str, name: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = source[from..].find(name) {
+        let at = from + pos;
+        let end = at + name.len();
+        let word = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
+        if (at == 0 || !word(at - 1) && bytes[at - 1] != b'.') && (end >= bytes.len() || !word(end))
+        {
+            return Some(at);
+        }
+        from = end;
+    }
+    None
+}

@@ -1,0 +1,104 @@
+//! tasker's own options (SPEC 1), declared once with clap; help and errors
+//! come from this declaration. Everything from the first task name on is
+//! left to `args`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tasker",
+    version,
+    about = "Run the tasks that a tasks.toml declares",
+    override_usage = "tasker [OPTIONS] [TASK [TASK ARGS...]]...",
+    after_help = "With no task named, tasker runs settings.default when it is set and lists the tasks otherwise.\nA task's own help: tasker TASK --help",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// List the tasks (with --json as JSON; with --all private ones too)
+    #[arg(short = 'l', long)]
+    pub list: bool,
+    /// With --list: print JSON
+    #[arg(long, requires = "list")]
+    pub json: bool,
+    /// With --list: include private tasks
+    #[arg(long, requires = "list")]
+    pub all: bool,
+    /// Use this file instead of searching for tasks.toml
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Behave as if started in DIR
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// At most N task runs at once (default: number of CPUs)
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
+    /// Run the tasks named on the command line concurrently
+    #[arg(short = 'p', long)]
+    pub parallel: bool,
+    /// After a failure, still run everything that does not depend on it
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+    /// Print every command that would run; run nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// No command echo and no status lines from tasker itself
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More status: skipped runs and why, durations, dotenv files read
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Ignore up-to-date checks
+    #[arg(short = 'B', long)]
+    pub force: bool,
+    /// Run, then run again whenever a source changes
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Answer yes to every confirm prompt
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// How output of overlapping runs is shown
+    #[arg(long, value_name = "MODE", value_parser = ["interleaved", "prefixed", "grouped"])]
+    pub output: Option<String>,
+    /// Override a [vars] entry (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, String)>,
+    /// Print a table of each run's duration at the end
+    #[arg(long)]
+    pub timings: bool,
+    /// Load and validate the whole file; run nothing
+    #[arg(long)]
+    pub check: bool,
+    /// Write a commented starter tasks.toml here
+    #[arg(long)]
+    pub init: bool,
+    /// Print the JSON Schema of tasks.toml
+    #[arg(long)]
+    pub schema: bool,
+    /// Print a completion script (bash, zsh, fish, powershell, elvish)
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<String>,
+    /// The tasks to run, each followed by its own arguments
+    #[arg(
+        value_name = "TASK",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub tasks: Vec<String>,
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (-j1 runs one task at a time)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
+}
+
+fn parse_set(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}

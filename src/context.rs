@@ -1,0 +1,431 @@
+//! What templates see (SPEC 4): the invocation-wide `Session` (vars,
+//! environment layers, results of finished runs) and a run's `Scope`
+//! (arguments, matrix values, `extra`). Vars are evaluated only when a
+//! template that is about to be rendered reads them, at most once each.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use minijinja::value::{Object, Value};
+
+use crate::error::{closest, Error, Result};
+use crate::model::{EnvEntry, Model, Template, VarValue};
+use crate::template::{Engine, Mode};
+
+pub type Env = BTreeMap<String, String>;
+
+thread_local! {
+    /// Set while this thread builds the `[env]` layer: vars evaluated then
+    /// see the environment below `[env]`.
+    static BUILDING_ENV: Cell<bool> = const { Cell::new(false) };
+}
+
+pub struct Session<'m> {
+    pub model: &'m Model,
+    pub engine: Engine,
+    pub dry_run: bool,
+    pub invocation_dir: PathBuf,
+    overrides: BTreeMap<String, String>,
+    base_env: OnceLock<Result<Arc<Env>>>,
+    global_env: OnceLock<Result<Arc<Env>>>,
+    var_order: OnceLock<Result<()>>,
+    var_values: Vec<Mutex<Option<Value>>>,
+    results: Mutex<BTreeMap<String, Value>>,
+    /// Dotenv files that were read, for `-v`.
+    pub dotenv_read: Mutex<Vec<String>>,
+}
+
+/// The values one run's templates see besides vars.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub values: BTreeMap<String, Value>,
+    pub env: Arc<Env>,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(
+        model: &'m Model,
+        overrides: Vec<(String, String)>,
+        dry_run: bool,
+        invocation_dir: PathBuf,
+    ) -> Result<Session<'m>> {
+        let mut map = BTreeMap::new();
+        for (name, value) in overrides {
+            if model.var(&name).is_none() {
+                let err = Error::usage(format!(
+                    "--set {name}: there is no var `{name}` in {}",
+                    model.file.display
+                ));
+                let err = match closest(&name, model.vars.iter().map(|v| v.name.as_str())) {
+                    Some(near) => err.with_help(format!("did you mean `{near}`?")),
+                    None if model.vars.is_empty() => err.with_help("the file declares no [vars]"),
+                    None => err.with_help(format!(
+                        "the vars are: {}",
+                        model
+                            .vars
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                };
+                return Err(err);
+            }
+            map.insert(name, value);
+        }
+        Ok(Session {
+            model,
+            engine: Engine::new(),
+            dry_run,
+            invocation_dir,
+            overrides: map,
+            base_env: OnceLock::new(),
+            global_env: OnceLock::new(),
+            var_order: OnceLock::new(),
+            var_values: model.vars.iter().map(|_| Mutex::new(None)).collect(),
+            results: Mutex::new(BTreeMap::new()),
+            dotenv_read: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Dotenv files, then tasker's own environment.
+    pub fn base_env(&self) -> Result<Arc<Env>> {
+        self.base_env
+            .get_or_init(|| {
+                let mut env = Env::new();
+                for name in &self.model.settings.dotenv {
+                    let path = self.model.root.join(name);
+                    if crate::dotenv::read_into(&path, name, &mut env)? {
+                        self.dotenv_read.lock().unwrap().push(name.clone());
+                    }
+                }
+                for (k, v) in std::env::vars_os() {
+                    if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
+                        env.insert(k, v);
+                    }
+                }
+                Ok(Arc::new(env))
+            })
+            .clone()
+    }
+
+    /// The base environment with `[env]` on top.
+    pub fn global_env(&self) -> Result<Arc<Env>> {
+        if BUILDING_ENV.with(Cell::get) {
+            return self.base_env();
+        }
+        self.global_env
+            .get_or_init(|| {
+                BUILDING_ENV.with(|b| b.set(true));
+                let result = (|| {
+                    let base = self.base_env()?;
+                    let scope = self.root_scope(Arc::clone(&base));
+                    let env = self.layer_env(&scope, &self.model.env, "[env]")?;
+                    Ok(env)
+                })();
+                BUILDING_ENV.with(|b| b.set(false));
+                result
+            })
+            .clone()
+    }
+
+    /// `scope.env` with `entries` rendered on top; each entry sees the
+    /// ones before it.
+    pub fn layer_env(&self, scope: &Scope, entries: &[EnvEntry], what: &str) -> Result<Arc<Env>> {
+        if entries.is_empty() {
+            return Ok(Arc::clone(&scope.env));
+        }
+        let mut scope = scope.clone();
+        for entry in entries {
+            let value = self.render(
+                &entry.value,
+                Mode::Plain,
+                &scope,
+                &format!("{what} entry `{}`", entry.name),
+            )?;
+            Arc::make_mut(&mut scope.env).insert(entry.name.clone(), value);
+        }
+        Ok(scope.env)
+    }
+
+    /// The scope of templates outside any task (vars, `[env]`).
+    pub fn root_scope(&self, env: Arc<Env>) -> Scope {
+        let mut values = BTreeMap::new();
+        values.insert(
+            "root".into(),
+            Value::from(self.model.root.display().to_string()),
+        );
+        values.insert(
+            "invocation_dir".into(),
+            Value::from(self.invocation_dir.display().to_string()),
+        );
+        values.insert("os".into(), Value::from(std::env::consts::OS));
+        values.insert("arch".into(), Value::from(std::env::consts::ARCH));
+        Scope { values, env }
+    }
+
+    /// Record a finished run for `{{ tasks.NAME... }}`.
+    pub fn record(&self, task: &str, result: Value) {
+        self.results
+            .lock()
+            .unwrap()
+            .insert(task.to_string(), result);
+    }
+
+    /// Render a template of a run: check every top-level name it reads,
+    /// evaluate the vars it uses, then render.
+    pub fn render(
+        &self,
+        template: &Template,
+        mode: Mode,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<String> {
+        if template.is_literal() {
+            return Ok(template.source.clone());
+        }
+        let context = self.context_for(template, scope, what)?;
+        self.engine.render(template, mode, &context, what)
+    }
+
+    fn context_for(
+        &self,
+        template: &Template,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<BTreeMap<String, Value>> {
+        let names = self.engine.names(template, what)?;
+        let mut context = BTreeMap::new();
+        let mut seen = HashSet::new();
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        for path in &names {
+            let top = path.split('.').next().unwrap_or(path);
+            if !seen.insert(top.to_string()) && top != "tasks" {
+                continue;
+            }
+            match top {
+                "env" => {
+                    context.insert("env".into(), Value::from(scope.env.as_ref().clone()));
+                }
+                "tasks" => {
+                    if self.dry_run {
+                        context.insert(
+                            "tasks".into(),
+                            Value::from_object(Placeholder("tasks".into())),
+                        );
+                        continue;
+                    }
+                    let results = self.results.lock().unwrap().clone();
+                    if let Some(name) = path.split('.').nth(1) {
+                        if !results.contains_key(name) {
+                            return Err(Error::at(
+                                &template.span,
+                                format!("{what} reads `tasks.{name}`, but task `{name}` has not run in this invocation"),
+                            )
+                            .with_label("no such run yet")
+                            .with_help(format!(
+                                "run `{name}` first, e.g. as a step before this one: {{ task = \"{name}\" }}"
+                            )));
+                        }
+                    }
+                    context.insert("tasks".into(), Value::from_object(TaskResults(results)));
+                }
+                _ => {
+                    if let Some(value) = scope.values.get(top) {
+                        context.insert(top.to_string(), value.clone());
+                    } else if self.model.var(top).is_some() {
+                        context.insert(top.to_string(), self.var(top)?);
+                    } else {
+                        return Err(self.unknown_name(template, top, scope, what));
+                    }
+                }
+            }
+        }
+        Ok(context)
+    }
+
+    fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
+        let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
+        known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
+        known.extend(["env", "tasks"]);
+        let mut span = template.span.clone();
+        if let Some(at) = find_name(&template.source, name) {
+            let token = span.file.text.get(span.range.clone()).unwrap_or("");
+            if let Some(offset) = token.find(template.source.as_str()) {
+                let start = span.range.start + offset + at;
+                span.range = start..start + name.len();
+            }
+        }
+        Error::at(&span, format!("unknown name `{name}` in {what}"))
+            .with_label("not an argument, var or template value")
+            .suggest(name, known)
+    }
+
+    /// The value of var `name` (after `--set`), evaluating it on first use.
+    pub fn var(&self, name: &str) -> Result<Value> {
+        if let Some(value) = self.overrides.get(name) {
+            return Ok(Value::from(value.as_str()));
+        }
+        self.check_var_cycles()?;
+        let index = self
+            .model
+            .vars
+            .iter()
+            .position(|v| v.name == name)
+            .expect("caller checked the var exists");
+        let mut slot = self.var_values[index].lock().unwrap();
+        if let Some(value) = &*slot {
+            return Ok(value.clone());
+        }
+        let var = &self.model.vars[index];
+        let what = format!("var `{name}`");
+        let env = self.global_env()?;
+        let scope = self.root_scope(env);
+        let value = match &var.value {
+            VarValue::Literal(v) => v.clone(),
+            VarValue::Template(t) => Value::from(self.render(t, Mode::Plain, &scope, &what)?),
+            VarValue::Sh(t) => {
+                let script = self.render(t, Mode::Shell, &scope, &what)?;
+                Value::from(self.run_sh_var(name, &script, &scope.env, &var.span)?)
+            }
+        };
+        *slot = Some(value.clone());
+        Ok(value)
+    }
+
+    fn run_sh_var(
+        &self,
+        name: &str,
+        script: &str,
+        env: &Env,
+        span: &crate::error::Span,
+    ) -> Result<String> {
+        let shell = &self.model.settings.shell;
+        let output = std::process::Command::new(&shell[0])
+            .args(&shell[1..])
+            .arg(script)
+            .current_dir(&self.model.root)
+            .env_clear()
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| {
+                Error::at(
+                    span,
+                    format!("var `{name}`: cannot run `{}`: {e}", shell[0]),
+                )
+                .with_label("this var runs a command")
+            })?;
+        if !output.status.success() {
+            let status = crate::exec::status_code(output.status);
+            return Err(Error::at(
+                span,
+                format!("var `{name}`: its command `{script}` failed with status {status}"),
+            )
+            .with_label("this var runs a command"));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(text.trim().to_string())
+    }
+
+    /// Vars may read vars; a cycle among them is an error, found once for
+    /// the whole table before the first var is evaluated.
+    fn check_var_cycles(&self) -> Result<()> {
+        self.var_order
+            .get_or_init(|| {
+                let vars = &self.model.vars;
+                let mut uses: Vec<Vec<usize>> = Vec::with_capacity(vars.len());
+                for var in vars {
+                    let template = match &var.value {
+                        VarValue::Template(t) | VarValue::Sh(t) => t,
+                        VarValue::Literal(_) => {
+                            uses.push(Vec::new());
+                            continue;
+                        }
+                    };
+                    let names = self
+                        .engine
+                        .names(template, &format!("var `{}`", var.name))?;
+                    let mut used: Vec<usize> = names
+                        .iter()
+                        .filter_map(|n| {
+                            let top = n.split('.').next().unwrap_or(n);
+                            if self.overrides.contains_key(top) {
+                                return None;
+                            }
+                            vars.iter().position(|v| v.name == top)
+                        })
+                        .collect();
+                    used.sort_unstable();
+                    used.dedup();
+                    uses.push(used);
+                }
+                if let Some(cycle) = crate::graph::find_cycle(vars.len(), |i| uses[i].clone()) {
+                    let path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
+                    return Err(Error::at(
+                        &vars[cycle[0]].span,
+                        format!("cycle among vars: {}", path.join(" -> ")),
+                    )
+                    .with_label("this var depends on itself"));
+                }
+                Ok(())
+            })
+            .clone()
+    }
+}
+
+/// Where `name` occurs as a whole word in `source`.
+fn find_name(source: &str, name: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = source[from..].find(name) {
+        let at = from + pos;
+        let end = at + name.len();
+        let word = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
+        if (at == 0 || !word(at - 1) && bytes[at - 1] != b'.') && (end >= bytes.len() || !word(end))
+        {
+            return Some(at);
+        }
+        from = end;
+    }
+    None
+}
+
+/// `tasks`: the results of runs that finished in this invocation.
+#[derive(Debug)]
+struct TaskResults(BTreeMap<String, Value>);
+
+impl Object for TaskResults {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        Some(match self.0.get(name) {
+            Some(value) => value.clone(),
+            None => Value::from(minijinja::Error::new(
+                minijinja::ErrorKind::UndefinedError,
+                format!("task `{name}` has not run in this invocation"),
+            )),
+        })
+    }
+}
+
+/// Under `-n`, a value only a run would produce: prints as
+/// `<tasks.NAME.field>`.
+#[derive(Debug)]
+pub struct Placeholder(pub String);
+
+impl Object for Placeholder {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from_object(Placeholder(format!(
+            "{}.{}",
+            self.0, key
+        ))))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}

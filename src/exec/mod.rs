@@ -1,0 +1,739 @@
+//! One run of a task: its directory, environment, confirmation, steps,
+//! retries and `finally`, each step as processes started through duct in
+//! their own process group. The scheduler decides when a run starts; this
+//! module decides what it does and how it ended.
+
+pub mod output;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minijinja::value::Value;
+
+use crate::args::{self, Invocation, Source};
+use crate::context::{Env, Session};
+use crate::error::Error;
+use crate::graph::Run;
+use crate::model::{Step, StepKind, Task};
+use crate::template::Mode;
+
+pub use output::{OutputMode, Report};
+pub use process::{status_code, Proc};
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Success,
+    /// Skipped for a reason that counts as success (platform).
+    Skipped(String),
+    Failed(Failure),
+    /// Stopped by tasker (fail-fast or a signal).
+    Cancelled,
+    /// Not started because a run it depends on failed.
+    NotRun(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub status: i32,
+    /// The step that failed, as echoed.
+    pub step: Option<String>,
+    pub why: String,
+}
+
+impl Failure {
+    fn new(status: i32, step: Option<String>, why: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            step,
+            why: why.into(),
+        }
+    }
+}
+
+/// What a worker needs from the scheduler while it runs.
+pub trait Calls: Sync {
+    /// Run these invocations (with their deps) now and wait for them;
+    /// `Err` carries the failure of the first that failed.
+    fn call(&self, from: usize, invocations: Vec<Invocation>) -> Result<(), Failure>;
+}
+
+/// Shared between a run's worker and the scheduler, which may cancel it.
+#[derive(Default)]
+pub struct Control {
+    cancelled: AtomicBool,
+    procs: Mutex<Vec<Proc>>,
+}
+
+impl Control {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Stop the run: SIGTERM to its process groups now, SIGKILL to what is
+    /// left after the grace period.
+    pub fn cancel(self: &Arc<Self>) {
+        let procs = {
+            let procs = self.procs.lock().unwrap();
+            self.cancelled.store(true, Ordering::SeqCst);
+            procs.clone()
+        };
+        self.stop(procs);
+    }
+
+    /// SIGKILL at once (a second Ctrl-C).
+    pub fn kill_now(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        for proc in self.procs.lock().unwrap().iter() {
+            process::kill(*proc);
+        }
+    }
+
+    fn stop(self: &Arc<Self>, procs: Vec<Proc>) {
+        if procs.is_empty() {
+            return;
+        }
+        for proc in &procs {
+            process::terminate(*proc);
+        }
+        let me = Arc::clone(self);
+        std::thread::spawn(move || {
+            std::thread::sleep(process::GRACE);
+            let live = me.procs.lock().unwrap();
+            for proc in procs.iter().filter(|p| live.contains(p)) {
+                process::kill(*proc);
+            }
+        });
+    }
+
+    /// Start a process unless the run was cancelled, and register it in
+    /// the same breath so that a cancel never misses it.
+    fn spawn(
+        &self,
+        expr: duct::Expression,
+        new_group: bool,
+    ) -> Result<Option<duct::Handle>, std::io::Error> {
+        let mut procs = self.procs.lock().unwrap();
+        if self.is_cancelled() {
+            return Ok(None);
+        }
+        let handle = expr.start()?;
+        drop(expr);
+        for pid in handle.pids() {
+            procs.push(Proc {
+                pid,
+                group: new_group,
+            });
+        }
+        Ok(Some(handle))
+    }
+
+    fn forget(&self, pids: &[u32]) {
+        self.procs
+            .lock()
+            .unwrap()
+            .retain(|p| !pids.contains(&p.pid));
+    }
+}
+
+/// Settings of the invocation that shape every run.
+pub struct RunOptions {
+    pub echo: bool,
+    pub yes: bool,
+    pub verbose: bool,
+    pub dry_run: bool,
+    pub report: Arc<Report>,
+}
+
+/// Everything one run needs, cloned out of the graph.
+pub struct Job<'a> {
+    pub id: usize,
+    pub run: Run,
+    pub task: &'a Task,
+    /// This run may have the terminal (nothing overlaps it).
+    pub alone: bool,
+}
+
+/// A run's result as it finished, with what `tasks.NAME` will show.
+pub struct Finished {
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// Execute one run from start to end.
+pub fn run_job(
+    session: &Session,
+    opts: &RunOptions,
+    job: &Job,
+    control: &Arc<Control>,
+    calls: &dyn Calls,
+) -> Finished {
+    let started = Instant::now();
+    let mut sends = Vec::new();
+    for responder in &job.task.output.respond {
+        let what = format!("`respond.send` of task `{}`", job.task.name);
+        match session.render(&responder.send, Mode::Plain, &job.run.scope, &what) {
+            Ok(text) => sends.push(text.into_bytes()),
+            Err(e) => {
+                opts.report.line(&e.render(opts.report.err_style.color));
+                return Finished {
+                    outcome: Outcome::Failed(Failure::new(
+                        2,
+                        None,
+                        "its `respond.send` does not render",
+                    )),
+                    duration: started.elapsed(),
+                };
+            }
+        }
+    }
+    let mut sink = output::RunOutput::new(
+        Arc::clone(&opts.report),
+        job.run.name.clone(),
+        job.task,
+        sends,
+    );
+    let outcome = run_job_inner(session, opts, job, control, calls, &mut sink);
+    let outcome = sink.conclude(outcome, control.is_cancelled());
+    let duration = started.elapsed();
+    let mut result = sink.results();
+    let code = match &outcome {
+        Outcome::Failed(f) => f.status,
+        Outcome::Cancelled => 130,
+        _ => 0,
+    };
+    result.insert("exit_code".into(), Value::from(code));
+    result.insert(
+        "duration_ms".into(),
+        Value::from(duration.as_millis() as u64),
+    );
+    if !opts.dry_run {
+        session.record(&job.task.name, Value::from(result));
+    }
+    let outcome = match outcome {
+        Outcome::Failed(f) if job.task.ignore_failure && !control.is_cancelled() => {
+            opts.report
+                .note(&job.run.name, &format!("failed ({}), ignored", f.why));
+            Outcome::Success
+        }
+        other => other,
+    };
+    Finished { outcome, duration }
+}
+
+fn run_job_inner(
+    session: &Session,
+    opts: &RunOptions,
+    job: &Job,
+    control: &Arc<Control>,
+    calls: &dyn Calls,
+    sink: &mut output::RunOutput,
+) -> Outcome {
+    let task = job.task;
+    if !task.platforms.is_empty() && !task.platforms.iter().any(|p| p.is_current()) {
+        let wanted: Vec<&str> = task
+            .platforms
+            .iter()
+            .map(|p| crate::model::Platform::NAMES[*p as usize])
+            .collect();
+        let note = format!("skipped: only for {}", wanted.join(", "));
+        sink.note(&note);
+        return Outcome::Skipped(note);
+    }
+    if let Some(missing) = unsupported(task) {
+        return Outcome::Failed(Failure::new(
+            2,
+            None,
+            format!("`{missing}` is not supported yet by this version of tasker"),
+        ));
+    }
+    if !task.sources.is_empty() && opts.verbose {
+        sink.note("up-to-date checks are not supported yet; running");
+    }
+    let scope = &job.run.scope;
+    let mut env: Env = scope.env.as_ref().clone();
+    env.insert("TASKER_TASK".into(), task.name.clone());
+    env.insert(
+        "TASKER_ROOT".into(),
+        session.model.root.display().to_string(),
+    );
+    let mut step_scope = scope.clone();
+    step_scope.env = Arc::new(env);
+
+    let dir = match &task.dir {
+        Some(t) => match session.render(
+            t,
+            Mode::Plain,
+            &step_scope,
+            &format!("`dir` of task `{}`", task.name),
+        ) {
+            Ok(d) => session.model.root.join(d),
+            Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+        },
+        None => session.model.root.clone(),
+    };
+    if !opts.dry_run && !dir.is_dir() {
+        return Outcome::Failed(Failure::new(
+            1,
+            None,
+            format!("directory `{}` does not exist", dir.display()),
+        ));
+    }
+
+    if let Some(question) = &task.confirm {
+        let text = match session.render(
+            question,
+            Mode::Plain,
+            &step_scope,
+            &format!("`confirm` of task `{}`", task.name),
+        ) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+        };
+        if !opts.yes && !opts.dry_run {
+            match confirm(&text) {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Failed(Failure::new(1, None, "not confirmed")),
+                Err(why) => return Outcome::Failed(Failure::new(1, None, why)),
+            }
+        }
+    }
+
+    let ctx = StepContext {
+        session,
+        opts,
+        job,
+        dir: &dir,
+        control,
+        calls,
+    };
+    let mut outcome = Outcome::Success;
+    for attempt in 0..=task.retries {
+        if attempt > 0 {
+            sink.note(&format!("retrying ({attempt} of {})", task.retries));
+            if !task.retry_delay.is_zero() && wait_cancellable(control, task.retry_delay) {
+                outcome = Outcome::Cancelled;
+                break;
+            }
+            sink.reset_attempt();
+        }
+        outcome = ctx.run_steps(&task.run, &step_scope, sink);
+        if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
+            break;
+        }
+        if let Outcome::Failed(f) = &outcome {
+            if attempt < task.retries {
+                sink.note(&format!("attempt {} failed: {}", attempt + 1, f.why));
+            }
+        }
+    }
+    if !task.finally.is_empty() {
+        let finally = ctx.run_finally(&task.finally, &step_scope, sink);
+        if let Outcome::Failed(f) = finally {
+            sink.note(&format!("`finally` failed: {}", f.why));
+            if matches!(outcome, Outcome::Success) {
+                outcome = Outcome::Failed(Failure {
+                    why: format!("`finally` failed: {}", f.why),
+                    ..f
+                });
+            }
+        }
+    }
+    outcome
+}
+
+/// Keys the loader accepts but this version cannot run.
+fn unsupported(task: &Task) -> Option<&'static str> {
+    if task.background {
+        Some("background")
+    } else if task.pty {
+        Some("pty")
+    } else {
+        None
+    }
+}
+
+/// Sleep, waking early when the run is cancelled; true if it was.
+fn wait_cancellable(control: &Control, total: Duration) -> bool {
+    let deadline = Instant::now() + total;
+    while Instant::now() < deadline {
+        if control.is_cancelled() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(deadline - Instant::now()));
+    }
+    control.is_cancelled()
+}
+
+fn confirm(question: &str) -> Result<bool, String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "`{question}` needs an answer, and there is no terminal (use --yes)"
+        ));
+    }
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => Err(format!("`{question}` got no answer")),
+        Ok(_) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
+    }
+}
+
+struct StepContext<'a, 's> {
+    session: &'a Session<'s>,
+    opts: &'a RunOptions,
+    job: &'a Job<'a>,
+    dir: &'a Path,
+    control: &'a Arc<Control>,
+    calls: &'a dyn Calls,
+}
+
+/// A step ready to start: rendered and split into programs.
+enum Prepared {
+    Processes {
+        echo: String,
+        argvs: Vec<Vec<String>>,
+    },
+    Calls {
+        echo: String,
+        invocations: Vec<Invocation>,
+    },
+}
+
+impl StepContext<'_, '_> {
+    fn run_steps(
+        &self,
+        steps: &[Step],
+        scope: &crate::context::Scope,
+        sink: &mut output::RunOutput,
+    ) -> Outcome {
+        for (index, step) in steps.iter().enumerate() {
+            if self.control.is_cancelled() {
+                return Outcome::Cancelled;
+            }
+            match self.run_step(index, step, scope, sink) {
+                Outcome::Failed(f) if step.ignore_failure && !self.control.is_cancelled() => {
+                    sink.note(&format!("step failed ({}), ignored", f.why));
+                }
+                Outcome::Success | Outcome::Skipped(_) => {}
+                other => return other,
+            }
+        }
+        Outcome::Success
+    }
+
+    /// `finally` runs even after a cancel: its processes get a fresh
+    /// control of their own.
+    fn run_finally(
+        &self,
+        steps: &[Step],
+        scope: &crate::context::Scope,
+        sink: &mut output::RunOutput,
+    ) -> Outcome {
+        let control = Arc::new(Control::default());
+        let ctx = StepContext {
+            control: &control,
+            ..*self
+        };
+        ctx.run_steps(steps, scope, sink)
+    }
+
+    fn run_step(
+        &self,
+        index: usize,
+        step: &Step,
+        scope: &crate::context::Scope,
+        sink: &mut output::RunOutput,
+    ) -> Outcome {
+        let prepared = match self.prepare(index, step, scope) {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::Failed(Failure::new(
+                    2,
+                    Some(format!("step {}", index + 1)),
+                    e.render(false),
+                ));
+            }
+        };
+        let dir = match &step.dir {
+            Some(t) => match self
+                .session
+                .render(t, Mode::Plain, scope, "`dir` of a step")
+            {
+                Ok(d) => self.dir.join(d),
+                Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+            },
+            None => self.dir.to_path_buf(),
+        };
+        match prepared {
+            Prepared::Calls { echo, invocations } => {
+                if self.echo_on() {
+                    sink.echo(&format!("task {echo}"));
+                }
+                match self.calls.call(self.job.id, invocations) {
+                    Ok(()) => Outcome::Success,
+                    Err(f) if f.why == "cancelled" => Outcome::Cancelled,
+                    Err(f) => Outcome::Failed(Failure {
+                        step: Some(format!("task {echo}")),
+                        ..f
+                    }),
+                }
+            }
+            Prepared::Processes { echo, argvs } => {
+                if self.echo_on() {
+                    sink.echo(&echo);
+                }
+                if self.opts.dry_run {
+                    return Outcome::Success;
+                }
+                if !dir.is_dir() {
+                    return Outcome::Failed(Failure::new(
+                        1,
+                        Some(echo),
+                        format!("directory `{}` does not exist", dir.display()),
+                    ));
+                }
+                self.spawn_and_wait(&echo, &argvs, &dir, &scope.env, sink)
+            }
+        }
+    }
+
+    fn echo_on(&self) -> bool {
+        self.opts.echo && !self.job.task.quiet
+    }
+
+    fn prepare(
+        &self,
+        index: usize,
+        step: &Step,
+        scope: &crate::context::Scope,
+    ) -> Result<Prepared, Error> {
+        let session = self.session;
+        let task = self.job.task;
+        let what = format!("step {} of task `{}`", index + 1, task.name);
+        Ok(match &step.kind {
+            StepKind::Sh(t) => {
+                let script = session.render(t, Mode::Shell, scope, &what)?;
+                let shell = task.shell.as_ref().unwrap_or(&session.model.settings.shell);
+                let mut argv = shell.clone();
+                argv.push(script.clone());
+                Prepared::Processes {
+                    echo: script.trim_end_matches('\n').to_string(),
+                    argvs: vec![argv],
+                }
+            }
+            StepKind::Cmd(elements) => {
+                let mut argv = Vec::new();
+                for t in elements {
+                    let word = session.render(t, Mode::Words, scope, &what)?;
+                    argv.extend(word.split('\0').filter(|w| !w.is_empty()).map(String::from));
+                }
+                if argv.is_empty() {
+                    return Err(Error::at(
+                        &step.span,
+                        format!("{what}: `cmd` renders to no program"),
+                    ));
+                }
+                Prepared::Processes {
+                    echo: join_words(&argv),
+                    argvs: vec![argv],
+                }
+            }
+            StepKind::Pipe(stages) => {
+                let mut argvs = Vec::new();
+                for t in stages {
+                    let text = session.render(t, Mode::Shell, scope, &what)?;
+                    let words = shell_words::split(&text).map_err(|e| {
+                        Error::at(
+                            &t.span,
+                            format!("{what}: cannot split `{text}` into words: {e}"),
+                        )
+                    })?;
+                    if words.is_empty() {
+                        return Err(Error::at(
+                            &t.span,
+                            format!("{what}: a `pipe` stage renders to nothing"),
+                        ));
+                    }
+                    argvs.push(words);
+                }
+                Prepared::Processes {
+                    echo: argvs
+                        .iter()
+                        .map(|a| join_words(a))
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    argvs,
+                }
+            }
+            StepKind::Task(call) => {
+                let text = session.render(&call.template, Mode::Shell, scope, &what)?;
+                let words = shell_words::split(&text).map_err(|e| {
+                    Error::at(
+                        &call.template.span,
+                        format!("{what}: cannot split `{text}`: {e}"),
+                    )
+                })?;
+                if words.is_empty() {
+                    return Err(Error::at(
+                        &call.template.span,
+                        format!("{what}: the call renders to nothing"),
+                    ));
+                }
+                let invocations = args::parse(session.model, &words, Source::Call)
+                    .map_err(|e| e.relocate(&call.template.span, &task.name))?;
+                Prepared::Calls {
+                    echo: text,
+                    invocations,
+                }
+            }
+        })
+    }
+
+    fn spawn_and_wait(
+        &self,
+        echo: &str,
+        argvs: &[Vec<String>],
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        sink: &mut output::RunOutput,
+    ) -> Outcome {
+        let path = env.get("PATH").map(String::as_str);
+        for argv in argvs {
+            if !process::program_exists(&argv[0], dir, path) {
+                return Outcome::Failed(Failure::new(
+                    127,
+                    Some(echo.to_string()),
+                    format!("program not found: `{}`", argv[0]),
+                ));
+            }
+        }
+        let alone = self.job.alone;
+        let new_group = !(alone && std::io::stdin().is_terminal());
+        let mut expr: Option<duct::Expression> = None;
+        for argv in argvs {
+            let stage = duct::cmd(&argv[0], &argv[1..]).before_spawn(move |cmd| {
+                process::configure(cmd, new_group);
+                Ok(())
+            });
+            expr = Some(match expr {
+                None => stage,
+                Some(left) => left.pipe(stage),
+            });
+        }
+        let expr = expr.expect("at least one stage");
+        let expr = expr.dir(dir).full_env(env).unchecked();
+        let io_error = |e: std::io::Error| {
+            Outcome::Failed(Failure::new(
+                1,
+                Some(echo.to_string()),
+                format!("cannot set up output: {e}"),
+            ))
+        };
+        let mut io = match sink.prepare_step(alone) {
+            Ok(io) => io,
+            Err(e) => return io_error(e),
+        };
+        let expr = io.apply(expr);
+        let handle = match self.control.spawn(expr, new_group) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Outcome::Cancelled,
+            Err(e) => {
+                return Outcome::Failed(Failure::new(
+                    127,
+                    Some(echo.to_string()),
+                    format!("cannot start `{}`: {e}", argvs[0][0]),
+                ))
+            }
+        };
+        let pids = handle.pids();
+        let procs: Vec<Proc> = pids
+            .iter()
+            .map(|&pid| Proc {
+                pid,
+                group: new_group,
+            })
+            .collect();
+        let stop = || self.control.stop(procs.clone());
+        let timed_out = AtomicBool::new(false);
+        let on_timeout = || {
+            timed_out.store(true, Ordering::SeqCst);
+            stop();
+        };
+        let reap = || {
+            for proc in &procs {
+                process::reap(*proc);
+            }
+        };
+        let status = sink.watch(
+            io,
+            &handle,
+            self.job.task.timeout,
+            &on_timeout,
+            &stop,
+            &reap,
+        );
+        self.control.forget(&pids);
+        let timed_out = timed_out.load(Ordering::SeqCst);
+        let status = match status {
+            Ok(status) => status,
+            Err(e) => {
+                return Outcome::Failed(Failure::new(
+                    1,
+                    Some(echo.to_string()),
+                    format!("lost the process: {e}"),
+                ))
+            }
+        };
+        if timed_out {
+            let limit = self.job.task.timeout.unwrap_or_default();
+            return Outcome::Failed(Failure::new(
+                124,
+                Some(echo.to_string()),
+                format!("timed out after {}", crate::report::human_duration(limit)),
+            ));
+        }
+        if let Some(reason) = sink.take_pattern_failure() {
+            return Outcome::Failed(Failure::new(
+                if status == 0 { 1 } else { status },
+                Some(echo.to_string()),
+                reason,
+            ));
+        }
+        if self.control.is_cancelled() {
+            return Outcome::Cancelled;
+        }
+        if status != 0 {
+            let why = if status > 128 {
+                format!("killed by signal {}", status - 128)
+            } else {
+                format!("exit status {status}")
+            };
+            return Outcome::Failed(Failure::new(status, Some(echo.to_string()), why));
+        }
+        Outcome::Success
+    }
+}
+
+/// Words joined for display, each quoted when the shell would need it.
+pub fn join_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell_words::quote(w).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[allow(dead_code)]
+fn relative(path: &Path, root: &Path) -> PathBuf {
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}

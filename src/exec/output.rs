@@ -1,0 +1,819 @@
+//! Where a run's output goes (SPEC 5 and the output modes of SPEC 6).
+//! When nothing needs to read it, the child writes straight to tasker's
+//! stdout and stderr. Otherwise each stream is read on its own thread in
+//! chunks and handed to the terminal (raw, prefixed or held for grouping),
+//! the capture buffer and the patterns, in memory bounded by the longest
+//! line kept (1 MiB) and what `capture` asks to keep.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minijinja::value::Value;
+
+use super::{Failure, Outcome};
+use crate::model::{Hide, OutputKeys, Task};
+use crate::style::Style;
+
+pub use crate::model::OutputMode;
+
+/// Bytes read from a child at once.
+const CHUNK: usize = 64 * 1024;
+/// A line longer than this is matched and shown in pieces.
+const MAX_LINE: usize = 1024 * 1024;
+/// Lines of hidden output shown when a run fails.
+const HIDDEN_TAIL: usize = 200;
+/// A kept hidden line is cut to this length.
+const HIDDEN_LINE: usize = 4096;
+
+/// The invocation's printer: every line tasker writes, and every line it
+/// passes on from a run, goes through here so that lines never mix and the
+/// live status can be cleared and redrawn around them.
+pub struct Report {
+    pub mode: OutputMode,
+    pub err_style: Style,
+    pub out_style: Style,
+    /// Whether tasker's own stdout is a terminal.
+    pub stdout_terminal: bool,
+    /// `-q`: no status lines from tasker itself.
+    pub quiet: bool,
+    width: usize,
+    term: Mutex<Term>,
+    colors: Mutex<BTreeMap<String, usize>>,
+}
+
+#[derive(Default)]
+struct Term {
+    /// The live status line, when shown.
+    status: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Report {
+    pub fn new(mode: OutputMode, names: &[String]) -> Report {
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(32);
+        Report {
+            mode,
+            err_style: Style::for_stderr(),
+            out_style: Style::for_stdout(),
+            stdout_terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            quiet: false,
+            width,
+            term: Mutex::new(Term::default()),
+            colors: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Write bytes to tasker's stdout or stderr, around the status line.
+    pub fn write(&self, stream: Stream, bytes: &[u8]) {
+        let term = self.term.lock().unwrap();
+        let clear = term.status.is_some();
+        if clear {
+            let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+        }
+        let result = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|_| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().write_all(bytes),
+        };
+        if let Err(e) = result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                // Whoever read our output went away: stop quietly.
+                std::process::exit(if stream == Stream::Stdout { 0 } else { 1 });
+            }
+        }
+        if let (true, Some(status)) = (clear, &term.status) {
+            let _ = std::io::stderr().write_all(status.as_bytes());
+        }
+    }
+
+    /// A line of tasker's own on stderr.
+    pub fn line(&self, text: &str) {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(b'\n');
+        self.write(Stream::Stderr, &bytes);
+    }
+
+    /// `[build] $ cargo build`, dimmed on a terminal.
+    pub fn echo_line(&self, run: &str, command: &str) -> String {
+        let mut lines = command.lines();
+        let first = lines.next().unwrap_or("");
+        let mut text = format!("[{run}] $ {first}");
+        for more in lines {
+            text.push('\n');
+            text.push_str(&format!("[{run}]   {more}"));
+        }
+        self.err_style.dim(&text)
+    }
+
+    pub fn echo(&self, run: &str, command: &str) {
+        self.line(&self.echo_line(run, command));
+    }
+
+    pub fn note_line(&self, run: &str, text: &str) -> String {
+        self.err_style.yellow(&format!("[{run}] {text}"))
+    }
+
+    pub fn note(&self, run: &str, text: &str) {
+        if !self.quiet {
+            self.line(&self.note_line(run, text));
+        }
+    }
+
+    /// `build  | ` padded to the longest name, coloured per run.
+    pub fn prefix(&self, run: &str, stream: Stream) -> Vec<u8> {
+        let style = match stream {
+            Stream::Stdout => self.out_style,
+            Stream::Stderr => self.err_style,
+        };
+        let n = {
+            let mut colors = self.colors.lock().unwrap();
+            let next = colors.len();
+            *colors.entry(run.to_string()).or_insert(next)
+        };
+        let pad = self.width.saturating_sub(run.chars().count());
+        let text = format!("{run}{} | ", " ".repeat(pad));
+        style.nth(n, &text).into_bytes()
+    }
+
+    /// Show or clear the live status (only ever on a terminal).
+    pub fn set_status(&self, status: Option<String>) {
+        let mut term = self.term.lock().unwrap();
+        let mut err = std::io::stderr();
+        if term.status.is_some() {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        if let Some(s) = &status {
+            let _ = err.write_all(s.as_bytes());
+        }
+        let _ = err.flush();
+        term.status = status;
+    }
+}
+
+/// One run's output: the plan for each step's streams and everything read
+/// from them.
+pub struct RunOutput {
+    report: Arc<Report>,
+    name: String,
+    keys: KeysView,
+    /// Held output of a grouped run: stdout and stderr apart.
+    held: Option<[Spool; 2]>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// The parts of the task's output keys this run needs.
+#[derive(Clone)]
+struct KeysView {
+    capture: bool,
+    hide: Hide,
+    extract: Vec<(String, crate::model::Pattern)>,
+    expect: Vec<crate::model::Pattern>,
+    fail_on: Vec<crate::model::Pattern>,
+    respond: Vec<(regex::bytes::Regex, Vec<u8>)>,
+    reads: bool,
+}
+
+/// What the two reader threads find, shared between them.
+#[derive(Default)]
+struct Shared {
+    captured: [Vec<u8>; 2],
+    extracted: Vec<Option<Vec<u8>>>,
+    expected: Vec<bool>,
+    failed_on: Option<String>,
+    tail: VecDeque<Vec<u8>>,
+    stdin: Option<os_pipe::PipeWriter>,
+}
+
+/// A file that holds grouped output until the run ends.
+struct Spool {
+    file: Option<File>,
+    mem: Vec<u8>,
+}
+
+impl Spool {
+    fn new() -> Spool {
+        Spool {
+            file: anonymous_file(),
+            mem: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let written = match &mut self.file {
+            Some(f) => f.write_all(bytes).is_ok(),
+            None => false,
+        };
+        if !written {
+            self.mem.extend_from_slice(bytes);
+        }
+    }
+
+    fn drain(&mut self, report: &Report, stream: Stream) {
+        if let Some(f) = &mut self.file {
+            if f.rewind().is_ok() {
+                let mut buf = vec![0; CHUNK];
+                while let Ok(n) = f.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    report.write(stream, &buf[..n]);
+                }
+            }
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+        }
+        if !self.mem.is_empty() {
+            report.write(stream, &self.mem);
+            self.mem.clear();
+        }
+    }
+}
+
+/// A temporary file that disappears when closed.
+fn anonymous_file() -> Option<File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!("tasker-{}-{nanos}-{attempt}", std::process::id()));
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            let _ = std::fs::remove_file(&path);
+            return Some(file);
+        }
+    }
+    None
+}
+
+/// How one step's streams are wired.
+pub struct StepIo {
+    stdin: StdinPlan,
+    /// The read ends tasker keeps, when the streams pass through it.
+    readers: Option<(os_pipe::PipeReader, os_pipe::PipeReader)>,
+    /// The write ends the child gets.
+    writers: Option<(os_pipe::PipeWriter, os_pipe::PipeWriter)>,
+    force_color: bool,
+}
+
+enum StdinPlan {
+    Inherit,
+    Null,
+    Pipe(os_pipe::PipeReader),
+}
+
+impl StepIo {
+    /// Wire the expression's streams. The child's ends move into it, so
+    /// once the expression is dropped after start tasker holds only the
+    /// read ends and sees EOF when the child is done.
+    pub fn apply(&mut self, mut expr: duct::Expression) -> duct::Expression {
+        expr = match std::mem::replace(&mut self.stdin, StdinPlan::Null) {
+            StdinPlan::Inherit => expr,
+            StdinPlan::Null => expr.stdin_null(),
+            StdinPlan::Pipe(reader) => expr.stdin_file(reader),
+        };
+        if let Some((out, err)) = self.writers.take() {
+            expr = expr.stdout_file(out).stderr_file(err);
+        }
+        if self.force_color {
+            expr = expr.env("CLICOLOR_FORCE", "1").env("FORCE_COLOR", "1");
+        }
+        expr
+    }
+}
+
+impl RunOutput {
+    pub fn new(report: Arc<Report>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
+        let keys = KeysView::of(&task.output, sends);
+        let grouped = report.mode == OutputMode::Grouped;
+        let shared = Shared {
+            extracted: vec![None; keys.extract.len()],
+            expected: vec![false; keys.expect.len()],
+            ..Shared::default()
+        };
+        RunOutput {
+            held: grouped.then(|| [Spool::new(), Spool::new()]),
+            report,
+            name,
+            keys,
+            shared: Arc::new(Mutex::new(shared)),
+        }
+    }
+
+    /// A line of tasker's about this run: held with a grouped run's output.
+    pub fn echo(&mut self, command: &str) {
+        let line = self.report.echo_line(&self.name, command);
+        self.own_line(&line);
+    }
+
+    pub fn note(&mut self, text: &str) {
+        if self.report.quiet {
+            return;
+        }
+        let line = self.report.note_line(&self.name, text);
+        self.own_line(&line);
+    }
+
+    fn own_line(&mut self, line: &str) {
+        match &mut self.held {
+            Some(spools) => {
+                spools[1].write(line.as_bytes());
+                spools[1].write(b"\n");
+            }
+            None => self.report.line(line),
+        }
+    }
+
+    /// Start a new attempt after a retry: forget what the failed one saw.
+    pub fn reset_attempt(&mut self) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.extracted.iter_mut().for_each(|e| *e = None);
+        shared.expected.iter_mut().for_each(|e| *e = false);
+        shared.captured = [Vec::new(), Vec::new()];
+        shared.failed_on = None;
+    }
+
+    /// Plan the streams of the next step.
+    pub fn prepare_step(&mut self, alone: bool) -> std::io::Result<StepIo> {
+        let pipes = self.keys.reads || self.report.mode != OutputMode::Interleaved;
+        let stdin = if !self.keys.respond.is_empty() {
+            let (r, w) = os_pipe::pipe()?;
+            self.shared.lock().unwrap().stdin = Some(w);
+            StdinPlan::Pipe(r)
+        } else if alone {
+            StdinPlan::Inherit
+        } else {
+            StdinPlan::Null
+        };
+        let (readers, writers) = if pipes {
+            let (out_r, out_w) = os_pipe::pipe()?;
+            let (err_r, err_w) = os_pipe::pipe()?;
+            (Some((out_r, err_r)), Some((out_w, err_w)))
+        } else {
+            (None, None)
+        };
+        let force_color = pipes
+            && self.report.mode != OutputMode::Interleaved
+            && self.report.stdout_terminal
+            && crate::style::color_allowed();
+        Ok(StepIo {
+            stdin,
+            readers,
+            writers,
+            force_color,
+        })
+    }
+
+    /// Wait for the step's processes while reading their output. `stop`
+    /// ends the step's processes (timeout, `fail_on`); `reap` clears what is
+    /// left of them once the main process exited, so the readers see EOF.
+    pub fn watch(
+        &mut self,
+        io: StepIo,
+        handle: &duct::Handle,
+        timeout: Option<Duration>,
+        on_timeout: &(dyn Fn() + Sync),
+        stop: &(dyn Fn() + Sync),
+        reap: &(dyn Fn() + Sync),
+    ) -> std::io::Result<i32> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let wait = || -> std::io::Result<i32> {
+            let output = match deadline {
+                Some(deadline) => match handle.wait_deadline(deadline)? {
+                    Some(output) => output,
+                    None => {
+                        on_timeout();
+                        handle.wait()?
+                    }
+                },
+                None => handle.wait()?,
+            };
+            Ok(super::status_code(output.status))
+        };
+        let Some((out, err)) = io.readers else {
+            let status = wait();
+            reap();
+            return status;
+        };
+        let held = self.held.take();
+        let shared_held = Arc::new(Mutex::new(held));
+        let status = std::thread::scope(|scope| {
+            let readers = [(out, Stream::Stdout), (err, Stream::Stderr)].map(|(pipe, stream)| {
+                let mut reader = StreamReader {
+                    report: &self.report,
+                    keys: &self.keys,
+                    shared: &self.shared,
+                    held: &shared_held,
+                    stream,
+                    line: Vec::new(),
+                    respond_from: 0,
+                    stop,
+                    prefix: self.report.prefix(&self.name, stream),
+                };
+                scope.spawn(move || reader.run(pipe))
+            });
+            let status = wait();
+            reap();
+            for r in readers {
+                let _ = r.join();
+            }
+            status
+        });
+        self.shared.lock().unwrap().stdin = None;
+        self.held = Arc::try_unwrap(shared_held)
+            .ok()
+            .and_then(|m| m.into_inner().ok())
+            .flatten();
+        status
+    }
+
+    /// Why a pattern stopped the step, once.
+    pub fn take_pattern_failure(&mut self) -> Option<String> {
+        self.shared.lock().unwrap().failed_on.take()
+    }
+
+    /// Decide the run's outcome with the patterns that must have matched,
+    /// show held or hidden output, and return the final outcome.
+    pub fn conclude(&mut self, outcome: Outcome, cancelled: bool) -> Outcome {
+        let mut outcome = outcome;
+        if outcome == Outcome::Success && !cancelled {
+            let shared = self.shared.lock().unwrap();
+            if let Some(i) = shared.expected.iter().position(|m| !m) {
+                outcome = Outcome::Failed(Failure::new(
+                    1,
+                    None,
+                    format!(
+                        "expected output matching `{}`, which never appeared",
+                        self.keys.expect[i].source
+                    ),
+                ));
+            } else if let Some(i) = shared.extracted.iter().position(Option::is_none) {
+                let (name, pattern) = &self.keys.extract[i];
+                outcome = Outcome::Failed(Failure::new(
+                    1,
+                    None,
+                    format!(
+                        "extract `{name}` found nothing matching `{}`",
+                        pattern.source
+                    ),
+                ));
+            }
+        }
+        let failed = matches!(outcome, Outcome::Failed(_));
+        if failed && self.keys.hide != Hide::None {
+            let tail: Vec<Vec<u8>> = self.shared.lock().unwrap().tail.drain(..).collect();
+            if !tail.is_empty() {
+                let header = self.report.note_line(
+                    &self.name,
+                    &format!(
+                        "failed; the last {} lines of its hidden output:",
+                        tail.len()
+                    ),
+                );
+                self.own_line(&header);
+                let mut text = Vec::new();
+                for line in tail {
+                    text.extend_from_slice(&line);
+                    text.push(b'\n');
+                }
+                match &mut self.held {
+                    Some(spools) => spools[1].write(&text),
+                    None => self.report.write(Stream::Stderr, &text),
+                }
+            }
+        }
+        if let Some(mut spools) = self.held.take() {
+            spools[0].drain(&self.report, Stream::Stdout);
+            spools[1].drain(&self.report, Stream::Stderr);
+        }
+        outcome
+    }
+
+    /// What `tasks.NAME` shows of this run's output.
+    pub fn results(&self) -> BTreeMap<String, Value> {
+        let shared = self.shared.lock().unwrap();
+        let mut out = BTreeMap::new();
+        if self.keys.capture {
+            out.insert("stdout".into(), Value::from(trimmed(&shared.captured[0])));
+            out.insert("stderr".into(), Value::from(trimmed(&shared.captured[1])));
+        }
+        for ((name, _), value) in self.keys.extract.iter().zip(&shared.extracted) {
+            if let Some(v) = value {
+                out.insert(
+                    name.clone(),
+                    Value::from(String::from_utf8_lossy(v).into_owned()),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn trimmed(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.trim_end_matches(['\n', '\r']).to_string()
+}
+
+impl KeysView {
+    fn of(keys: &OutputKeys, sends: Vec<Vec<u8>>) -> KeysView {
+        KeysView {
+            capture: keys.capture,
+            hide: keys.hide,
+            extract: keys.extract.clone(),
+            expect: keys.expect.clone(),
+            fail_on: keys.fail_on.clone(),
+            respond: keys
+                .respond
+                .iter()
+                .zip(sends)
+                .map(|(r, send)| (r.on.regex.clone(), send))
+                .collect(),
+            reads: keys.reads_output(),
+        }
+    }
+
+    fn hidden(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stdout => self.hide.stdout(),
+            Stream::Stderr => self.hide.stderr(),
+        }
+    }
+
+    fn line_patterns(&self) -> bool {
+        !self.extract.is_empty() || !self.expect.is_empty() || !self.fail_on.is_empty()
+    }
+}
+
+/// Reads one stream of one step.
+struct StreamReader<'a> {
+    report: &'a Report,
+    keys: &'a KeysView,
+    shared: &'a Mutex<Shared>,
+    held: &'a Mutex<Option<[Spool; 2]>>,
+    stream: Stream,
+    /// The current line so far (at most MAX_LINE).
+    line: Vec<u8>,
+    /// Where in `line` responders look next, so each prompt is answered once.
+    respond_from: usize,
+    stop: &'a (dyn Fn() + Sync),
+    prefix: Vec<u8>,
+}
+
+impl StreamReader<'_> {
+    fn run(&mut self, mut pipe: os_pipe::PipeReader) {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            self.chunk(&buf[..n]);
+        }
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.lines(&line, false);
+        }
+    }
+
+    fn chunk(&mut self, chunk: &[u8]) {
+        if self.keys.capture {
+            self.shared.lock().unwrap().captured[self.stream as usize].extend_from_slice(chunk);
+        }
+        let simple = !self.keys.line_patterns()
+            && self.keys.respond.is_empty()
+            && self.keys.hide == Hide::None
+            && self.report.mode != OutputMode::Prefixed;
+        if simple {
+            self.show(chunk);
+            return;
+        }
+        // Complete lines are handled in one block; the rest waits.
+        let last_nl = memchr_last(chunk);
+        match last_nl {
+            Some(at) if self.line.is_empty() => {
+                self.respond(&chunk[..=at]);
+                self.respond_from = 0;
+                self.lines(&chunk[..=at], true);
+                self.line.extend_from_slice(&chunk[at + 1..]);
+            }
+            Some(at) => {
+                let mut block = std::mem::take(&mut self.line);
+                block.extend_from_slice(&chunk[..=at]);
+                self.respond(&block);
+                self.respond_from = 0;
+                self.lines(&block, true);
+                self.line.extend_from_slice(&chunk[at + 1..]);
+            }
+            None => self.line.extend_from_slice(chunk),
+        }
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.respond(&line);
+            self.line = line;
+        }
+        if self.line.len() >= MAX_LINE {
+            let piece = std::mem::take(&mut self.line);
+            self.respond_from = 0;
+            self.lines(&piece, false);
+        }
+    }
+
+    /// Answer prompts in `text` (the current line and what came before it
+    /// in this block), each occurrence once.
+    fn respond(&mut self, text: &[u8]) {
+        if self.keys.respond.is_empty() {
+            return;
+        }
+        while self.respond_from <= text.len() {
+            let from = self.respond_from;
+            let found = self
+                .keys
+                .respond
+                .iter()
+                .filter_map(|(re, send)| re.find_at(text, from).map(|m| (m.start(), m.end(), send)))
+                .min_by_key(|(start, _, _)| *start);
+            let Some((_, end, send)) = found else {
+                break;
+            };
+            // An empty match answers nothing and must not loop.
+            if end == from && end == text.len() {
+                break;
+            }
+            self.respond_from = end.max(from + 1);
+            let mut shared = self.shared.lock().unwrap();
+            if let Some(stdin) = &mut shared.stdin {
+                let _ = stdin.write_all(send).and_then(|_| stdin.flush());
+            }
+        }
+    }
+
+    /// A block of whole lines (ending in newline when `complete`).
+    fn lines(&mut self, block: &[u8], complete: bool) {
+        if self.keys.line_patterns() {
+            self.patterns(block);
+        }
+        if self.keys.hidden(self.stream) {
+            let mut shared = self.shared.lock().unwrap();
+            for line in block.split(|&b| b == b'\n') {
+                if line.is_empty() && complete {
+                    continue;
+                }
+                if shared.tail.len() == HIDDEN_TAIL {
+                    shared.tail.pop_front();
+                }
+                shared
+                    .tail
+                    .push_back(line[..line.len().min(HIDDEN_LINE)].to_vec());
+            }
+            return;
+        }
+        if self.report.mode == OutputMode::Prefixed {
+            let mut out = Vec::with_capacity(block.len() + 64);
+            for line in block.split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(&self.prefix);
+                out.extend_from_slice(line);
+            }
+            if !complete {
+                out.push(b'\n');
+            }
+            self.emit(&out);
+        } else {
+            self.emit(block);
+        }
+    }
+
+    fn show(&mut self, chunk: &[u8]) {
+        if !self.keys.hidden(self.stream) {
+            self.emit(chunk);
+        }
+    }
+
+    fn emit(&self, bytes: &[u8]) {
+        let mut held = self.held.lock().unwrap();
+        match &mut *held {
+            Some(spools) => spools[self.stream as usize].write(bytes),
+            None => {
+                drop(held);
+                self.report.write(self.stream, bytes);
+            }
+        }
+    }
+
+    /// Run extract, expect and fail_on over a block of lines: one search of
+    /// the block per pattern, confirmed on the line where it matched.
+    fn patterns(&self, block: &[u8]) {
+        let mut shared = self.shared.lock().unwrap();
+        for (i, (_, pattern)) in self.keys.extract.iter().enumerate() {
+            if shared.extracted[i].is_none() {
+                if let Some(caps) = find_in_lines(&pattern.regex, block) {
+                    shared.extracted[i] = Some(caps);
+                }
+            }
+        }
+        for (i, pattern) in self.keys.expect.iter().enumerate() {
+            if !shared.expected[i] && find_in_lines(&pattern.regex, block).is_some() {
+                shared.expected[i] = true;
+            }
+        }
+        if shared.failed_on.is_none() {
+            for pattern in &self.keys.fail_on {
+                if let Some(line) = matching_line(&pattern.regex, block) {
+                    let text = String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned();
+                    shared.failed_on = Some(format!(
+                        "output matched fail_on `{}`: {}",
+                        pattern.source,
+                        text.trim_end()
+                    ));
+                    drop(shared);
+                    (self.stop)();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn memchr_last(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
+}
+
+/// The first line of `block` on which `regex` matches.
+fn matching_line<'b>(regex: &regex::bytes::Regex, block: &'b [u8]) -> Option<&'b [u8]> {
+    let mut from = 0;
+    while from <= block.len() {
+        let m = regex.find_at(block, from)?;
+        let start = block[..m.start()]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let end = block[m.start()..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(block.len(), |p| m.start() + p);
+        let line = &block[start..end];
+        if regex.is_match(line) {
+            return Some(line);
+        }
+        from = end + 1;
+    }
+    None
+}
+
+/// The value a regex extracts from the first line it matches: group 1 when
+/// it has groups, else the whole match.
+fn find_in_lines(regex: &regex::bytes::Regex, block: &[u8]) -> Option<Vec<u8>> {
+    let line = matching_line(regex, block)?;
+    let caps = regex.captures(line)?;
+    let m = if regex.captures_len() > 1 {
+        caps.get(1).or_else(|| caps.get(0))?
+    } else {
+        caps.get(0)?
+    };
+    Some(m.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matching_line_keeps_line_semantics() {
+        let re = regex::bytes::Regex::new(r"^b\s+c").unwrap();
+        assert_eq!(matching_line(&re, b"a\nb c\n"), Some(&b"b c"[..]));
+        let across = regex::bytes::Regex::new(r"a\s+b").unwrap();
+        assert_eq!(matching_line(&across, b"xa\nb\n"), None);
+        assert_eq!(matching_line(&across, b"xa\nb\na  b\n"), Some(&b"a  b"[..]));
+    }
+
+    #[test]
+    fn extract_takes_group_one_or_whole_match() {
+        let re = regex::bytes::Regex::new(r"v(\d+\.\d+)").unwrap();
+        assert_eq!(
+            find_in_lines(&re, b"x\nversion v1.25 ok\n"),
+            Some(b"1.25".to_vec())
+        );
+        let re = regex::bytes::Regex::new(r"\d+").unwrap();
+        assert_eq!(find_in_lines(&re, b"id 42\n"), Some(b"42".to_vec()));
+    }
+}

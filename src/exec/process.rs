@@ -1,0 +1,129 @@
+//! The platform half of process control: process groups and signals.
+//! Everything else in tasker talks to processes through this module.
+
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+/// How long a stopped process group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// The exit status as tasker reports it: the code, or 128+N for a signal.
+pub fn status_code(status: ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return 128 + signal;
+        }
+    }
+    status.code().unwrap_or(1)
+}
+
+/// A spawned process tasker may have to stop: its group when it leads one,
+/// else only itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub group: bool,
+}
+
+#[cfg(unix)]
+mod imp {
+    use super::Proc;
+
+    pub fn configure(cmd: &mut std::process::Command, new_group: bool) {
+        use std::os::unix::process::CommandExt;
+        if new_group {
+            cmd.process_group(0);
+        }
+    }
+
+    fn signal(proc: Proc, sig: i32) -> bool {
+        let Ok(pid) = i32::try_from(proc.pid) else {
+            return false;
+        };
+        if pid <= 1 {
+            return false;
+        }
+        let target = if proc.group { -pid } else { pid };
+        // SAFETY: kill(2) has no memory effects; a stale pid yields ESRCH.
+        unsafe { libc::kill(target, sig) == 0 }
+    }
+
+    pub fn terminate(proc: Proc) -> bool {
+        signal(proc, libc::SIGTERM)
+    }
+
+    pub fn kill(proc: Proc) -> bool {
+        signal(proc, libc::SIGKILL)
+    }
+
+    pub fn alive(proc: Proc) -> bool {
+        signal(proc, 0)
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::Proc;
+
+    pub fn configure(_cmd: &mut std::process::Command, _new_group: bool) {}
+
+    pub fn terminate(proc: Proc) -> bool {
+        kill(proc)
+    }
+
+    pub fn kill(proc: Proc) -> bool {
+        std::process::Command::new("taskkill")
+            .args(["/T", "/F", "/PID", &proc.pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub fn alive(_proc: Proc) -> bool {
+        false
+    }
+}
+
+pub use imp::{alive, configure, kill, terminate};
+
+/// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
+/// grace period. Returns at once when nothing is left.
+pub fn reap(proc: Proc) {
+    if !proc.group || !alive(proc) {
+        return;
+    }
+    terminate(proc);
+    let deadline = Instant::now() + GRACE;
+    while alive(proc) {
+        if Instant::now() >= deadline {
+            kill(proc);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a program can be started: a path that exists, or a name found
+/// on `path` (the PATH the step will get).
+pub fn program_exists(program: &str, dir: &std::path::Path, path: Option<&str>) -> bool {
+    if program.contains('/') {
+        return dir.join(program).exists();
+    }
+    let Some(path) = path else {
+        return false;
+    };
+    std::env::split_paths(path).any(|d| is_executable(&d.join(program)))
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}

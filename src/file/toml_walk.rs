@@ -1,0 +1,217 @@
+//! Typed access to the spanned TOML tree, with errors that point at the
+//! offending value and suggest the nearest valid key.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::error::{Error, Result, SourceFile, Span};
+use crate::model::Template;
+
+pub type Value<'i> = Spanned<DeValue<'i>>;
+
+pub struct Walker {
+    pub file: Arc<SourceFile>,
+}
+
+pub fn type_name(value: &DeValue) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+impl Walker {
+    pub fn span(&self, range: Range<usize>) -> Span {
+        Span::new(&self.file, range)
+    }
+
+    pub fn error(&self, range: Range<usize>, message: impl Into<String>) -> Error {
+        Error::at(&self.span(range), message)
+    }
+
+    /// "`key` must be EXPECTED, found ..." pointing at the value.
+    pub fn wrong_type(&self, value: &Value, what: &str, expected: &str) -> Error {
+        self.error(
+            value.span(),
+            format!(
+                "{what} must be {expected}, found {}",
+                type_name(value.get_ref())
+            ),
+        )
+        .with_label(format!("expected {expected}"))
+    }
+
+    pub fn table<'a, 'i>(&self, value: &'a Value<'i>, what: &str) -> Result<&'a DeTable<'i>> {
+        match value.get_ref() {
+            DeValue::Table(t) => Ok(t),
+            _ => Err(self.wrong_type(value, what, "a table")),
+        }
+    }
+
+    /// Every key of `table` must be in `allowed`.
+    pub fn check_keys(&self, table: &DeTable, allowed: &[&str], place: &str) -> Result<()> {
+        for key in table.keys() {
+            let name = key.get_ref().as_ref();
+            if !allowed.contains(&name) {
+                return Err(self
+                    .error(key.span(), format!("unknown key `{name}` in {place}"))
+                    .with_label("unknown key")
+                    .suggest(name, allowed.iter().copied())
+                    .with_help(format!("valid keys: {}", allowed.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn string(&self, value: &Value, what: &str) -> Result<String> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            _ => Err(self.wrong_type(value, what, "a string")),
+        }
+    }
+
+    pub fn template(&self, value: &Value, what: &str) -> Result<Template> {
+        Ok(Template {
+            source: self.string(value, what)?,
+            span: self.span(value.span()),
+        })
+    }
+
+    pub fn bool(&self, value: &Value, what: &str) -> Result<bool> {
+        match value.get_ref() {
+            DeValue::Boolean(b) => Ok(*b),
+            _ => Err(self.wrong_type(value, what, "true or false")),
+        }
+    }
+
+    pub fn int(&self, value: &Value, what: &str) -> Result<i64> {
+        match value.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .map_err(|_| {
+                    self.error(value.span(), format!("{what} is out of range"))
+                        .with_label("too large")
+                }),
+            _ => Err(self.wrong_type(value, what, "an integer")),
+        }
+    }
+
+    pub fn float(&self, value: &Value, what: &str) -> Result<f64> {
+        match value.get_ref() {
+            DeValue::Float(f) => {
+                let text = f.as_str().replace('_', "");
+                let parsed = match text.as_str() {
+                    "inf" | "+inf" => Some(f64::INFINITY),
+                    "-inf" => Some(f64::NEG_INFINITY),
+                    "nan" | "+nan" | "-nan" => Some(f64::NAN),
+                    other => other.parse().ok(),
+                };
+                parsed.ok_or_else(|| self.error(value.span(), format!("{what} is not a number")))
+            }
+            DeValue::Integer(_) => self.int(value, what).map(|i| i as f64),
+            _ => Err(self.wrong_type(value, what, "a number")),
+        }
+    }
+
+    pub fn array<'a, 'i>(&self, value: &'a Value<'i>, what: &str) -> Result<&'a [Value<'i>]> {
+        match value.get_ref() {
+            DeValue::Array(a) => Ok(&a[..]),
+            _ => Err(self.wrong_type(value, what, "an array")),
+        }
+    }
+
+    /// An array of strings, each with its span.
+    pub fn strings(&self, value: &Value, what: &str) -> Result<Vec<(String, Span)>> {
+        self.array(value, what)?
+            .iter()
+            .map(|item| {
+                Ok((
+                    self.string(item, &format!("each entry of {what}"))?,
+                    self.span(item.span()),
+                ))
+            })
+            .collect()
+    }
+
+    /// A string, or an array of strings.
+    pub fn string_or_strings(&self, value: &Value, what: &str) -> Result<Vec<(String, Span)>> {
+        match value.get_ref() {
+            DeValue::String(s) => Ok(vec![(s.to_string(), self.span(value.span()))]),
+            DeValue::Array(_) => self.strings(value, what),
+            _ => Err(self.wrong_type(value, what, "a string or an array of strings")),
+        }
+    }
+
+    pub fn duration(&self, value: &Value, what: &str) -> Result<std::time::Duration> {
+        let text = self.string(value, what)?;
+        parse_duration(&text).ok_or_else(|| {
+            self.error(value.span(), format!("{what} `{text}` is not a duration"))
+                .with_label("expected a duration")
+                .with_help(
+                    "write a number and a unit: \"500ms\", \"30s\", \"5m\", \"1h\", \"1m30s\"",
+                )
+        })
+    }
+}
+
+/// "500ms", "30s", "5m", "1h", "1m30s". A bare number is seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs));
+    }
+    let mut total = 0.0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * factor;
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+}

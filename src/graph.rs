@@ -1,0 +1,318 @@
+//! The graph of runs (SPEC 6), built before anything runs: the invoked
+//! tasks, their deps and posts with every call's arguments resolved, and
+//! matrix expansions. A run is a task plus argument values plus matrix
+//! combination, and exists once however many callers it has.
+
+use std::collections::HashMap;
+
+use minijinja::value::Value;
+
+use crate::args::{self, Invocation, Source};
+use crate::context::{Scope, Session};
+use crate::error::{Error, Result};
+use crate::model::{ArgValue, Call, MatrixValues, Task};
+use crate::template::Mode;
+
+pub type RunId = usize;
+
+/// How deep calls may nest before tasker assumes endless expansion.
+const MAX_DEPTH: usize = 256;
+
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub task: usize,
+    /// `build`, or `build[os=linux]` for a matrix run.
+    pub name: String,
+    pub values: Vec<ArgValue>,
+    pub extra: Vec<String>,
+    /// What its templates see; `env` includes the task's own `env`.
+    pub scope: Scope,
+    /// Runs that must succeed before this one starts.
+    pub deps: Vec<RunId>,
+    /// Runs that must have ended (any way) before this one starts.
+    pub after: Vec<RunId>,
+    /// Runs that start once this one succeeded.
+    pub posts: Vec<RunId>,
+}
+
+#[derive(Default)]
+pub struct Graph {
+    pub runs: Vec<Run>,
+    keys: HashMap<String, RunId>,
+}
+
+impl Graph {
+    /// Add the runs of one invocation (one per matrix combination) with
+    /// everything they call; returns the invocation's own runs.
+    pub fn add_invocation(
+        &mut self,
+        session: &Session,
+        inv: &Invocation,
+        depth: usize,
+    ) -> Result<Vec<RunId>> {
+        let task = &session.model.tasks[inv.task];
+        if depth > MAX_DEPTH {
+            return Err(Error::at(
+                &task.span,
+                format!("calls nest more than {MAX_DEPTH} deep at task `{}`: do its calls expand forever?", task.name),
+            ));
+        }
+        let mut scope = session.root_scope(session.global_env()?);
+        scope
+            .values
+            .insert("task".into(), Value::from(task.name.as_str()));
+        scope
+            .values
+            .insert("extra".into(), Value::from(inv.extra.clone()));
+        for (arg, value) in task.args.iter().zip(&inv.values) {
+            scope.values.insert(arg.name.clone(), value.to_value());
+        }
+        let combos = matrix_combinations(session, task, &scope)?;
+        let mut ids = Vec::with_capacity(combos.len());
+        for combo in combos {
+            let mut scope = scope.clone();
+            let mut name = task.name.clone();
+            if !combo.is_empty() {
+                let parts: Vec<String> = combo
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .collect();
+                name = format!("{name}[{}]", parts.join(","));
+            }
+            for (k, v) in &combo {
+                scope.values.insert(k.clone(), v.clone());
+            }
+            let key = format!("{}\0{:?}\0{:?}\0{name}", inv.task, inv.values, inv.extra);
+            if let Some(&id) = self.keys.get(&key) {
+                ids.push(id);
+                continue;
+            }
+            scope.env =
+                session.layer_env(&scope, &task.env, &format!("`env` of task `{}`", task.name))?;
+            let id = self.runs.len();
+            self.keys.insert(key, id);
+            self.runs.push(Run {
+                task: inv.task,
+                name,
+                values: inv.values.clone(),
+                extra: inv.extra.clone(),
+                scope,
+                deps: Vec::new(),
+                after: Vec::new(),
+                posts: Vec::new(),
+            });
+            self.add_calls(session, id, depth)?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn add_calls(&mut self, session: &Session, id: RunId, depth: usize) -> Result<()> {
+        let task = &session.model.tasks[self.runs[id].task];
+        for call in &task.deps {
+            for inv in resolve_call(session, task, call, &self.runs[id].scope)? {
+                let deps = self.add_invocation(session, &inv, depth + 1)?;
+                self.runs[id].deps.extend(deps);
+            }
+        }
+        for call in &task.post {
+            for inv in resolve_call(session, task, call, &self.runs[id].scope)? {
+                for post in self.add_invocation(session, &inv, depth + 1)? {
+                    if post == id {
+                        return Err(Error::at(
+                            &call.template.span,
+                            format!("cycle: {} -> {}", self.runs[id].name, self.runs[id].name),
+                        )
+                        .with_label("a task in its own `post`"));
+                    }
+                    // A post that already ran as a dependency is that run.
+                    if self.waits_on(id, post) {
+                        continue;
+                    }
+                    self.runs[post].deps.push(id);
+                    self.runs[id].posts.push(post);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `a` (transitively) waits for `b`.
+    pub fn waits_on(&self, a: RunId, b: RunId) -> bool {
+        let mut seen = vec![false; self.runs.len()];
+        let mut stack = vec![a];
+        while let Some(r) = stack.pop() {
+            for &next in self.runs[r].deps.iter().chain(&self.runs[r].after) {
+                if next == b {
+                    return true;
+                }
+                if !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        false
+    }
+
+    /// `runs` and every post that follows them, transitively.
+    pub fn with_posts(&self, runs: &[RunId]) -> Vec<RunId> {
+        let mut out: Vec<RunId> = Vec::new();
+        let mut stack: Vec<RunId> = runs.to_vec();
+        while let Some(r) = stack.pop() {
+            if out.contains(&r) {
+                continue;
+            }
+            out.push(r);
+            stack.extend(&self.runs[r].posts);
+        }
+        out
+    }
+
+    /// A cycle among the runs, printed `a -> b -> a`.
+    pub fn check_cycles(&self) -> Result<()> {
+        let cycle = find_cycle(self.runs.len(), |r| {
+            let run = &self.runs[r];
+            run.deps.iter().chain(&run.after).copied().collect()
+        });
+        match cycle {
+            Some(cycle) => {
+                let mut names: Vec<&str> =
+                    cycle.iter().map(|&r| self.runs[r].name.as_str()).collect();
+                names.push(names[0]);
+                Err(
+                    Error::usage(format!("dependency cycle: {}", names.join(" -> ")))
+                        .with_help("nothing was run; remove one of these calls"),
+                )
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Render a call in the caller's scope and parse it like a command line.
+pub fn resolve_call(
+    session: &Session,
+    task: &Task,
+    call: &Call,
+    scope: &Scope,
+) -> Result<Vec<Invocation>> {
+    let what = format!("a call of task `{}`", task.name);
+    let text = session.render(&call.template, Mode::Shell, scope, &what)?;
+    let words = shell_words::split(&text).map_err(|e| {
+        Error::at(
+            &call.template.span,
+            format!("cannot split the call `{text}`: {e}"),
+        )
+    })?;
+    if words.is_empty() {
+        return Err(
+            Error::at(&call.template.span, format!("{what} renders to nothing"))
+                .with_label("empty call"),
+        );
+    }
+    args::parse(session.model, &words, Source::Call)
+        .map_err(|e| e.relocate(&call.template.span, &task.name))
+}
+
+fn plain(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None => value.to_string(),
+    }
+}
+
+/// Every combination of the task's matrix, in declaration order (the last
+/// axis varies fastest). One empty combination when there is no matrix.
+fn matrix_combinations(
+    session: &Session,
+    task: &Task,
+    scope: &Scope,
+) -> Result<Vec<Vec<(String, Value)>>> {
+    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for axis in &task.matrix {
+        let values: Vec<Value> = match &axis.values {
+            MatrixValues::List(values) => values.clone(),
+            MatrixValues::Template(t) => {
+                let what = format!("matrix entry `{}` of task `{}`", axis.name, task.name);
+                session
+                    .render(t, Mode::Plain, scope, &what)?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Value::from)
+                    .collect()
+            }
+        };
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for combo in &combos {
+            for value in &values {
+                let mut c = combo.clone();
+                c.push((axis.name.clone(), value.clone()));
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    Ok(combos)
+}
+
+/// A cycle in the graph with `n` nodes and edges `next(i)`, as the list of
+/// nodes on it (the first node repeats implicitly), found by iterative DFS.
+pub fn find_cycle(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; n];
+    for start in 0..n {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        let mut path: Vec<(usize, Vec<usize>, usize)> = vec![(start, next(start), 0)];
+        mark[start] = Mark::Open;
+        while let Some((node, edges, pos)) = path.last_mut() {
+            if *pos < edges.len() {
+                let to = edges[*pos];
+                *pos += 1;
+                match mark[to] {
+                    Mark::Open => {
+                        let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
+                        return Some(path[from..].iter().map(|(n, _, _)| *n).collect());
+                    }
+                    Mark::New => {
+                        mark[to] = Mark::Open;
+                        let edges = next(to);
+                        path.push((to, edges, 0));
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[*node] = Mark::Done;
+                path.pop();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycle;
+
+    #[test]
+    fn finds_a_cycle_and_its_path() {
+        let edges = [vec![1], vec![2], vec![0], vec![]];
+        assert_eq!(find_cycle(4, |i| edges[i].clone()), Some(vec![0, 1, 2]));
+        let self_loop = [vec![], vec![1]];
+        assert_eq!(find_cycle(2, |i| self_loop[i].clone()), Some(vec![1]));
+    }
+
+    #[test]
+    fn a_diamond_is_no_cycle() {
+        let edges = [vec![1, 2], vec![3], vec![3], vec![]];
+        assert_eq!(find_cycle(4, |i| edges[i].clone()), None);
+    }
+}

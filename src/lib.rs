@@ -1,0 +1,280 @@
+//! tasker: runs the tasks a `tasks.toml` declares.
+//!
+//! The stages, each in its own module, in the order data flows:
+//! `cli` (tasker's options) → `file` (find, read, validate into `model`) →
+//! `args` (task arguments on the command line) → `graph` (runs, deps,
+//! cycles) → `schedule` (job slots, fail-fast, signals) → `exec` (steps as
+//! processes, output) → `report` (what the user reads at the end).
+
+pub mod args;
+pub mod check;
+pub mod cli;
+pub mod context;
+pub mod dotenv;
+pub mod error;
+pub mod exec;
+pub mod file;
+pub mod graph;
+pub mod list;
+pub mod model;
+pub mod report;
+pub mod schedule;
+pub mod style;
+pub mod template;
+
+mod init;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::args::Source;
+use crate::cli::Cli;
+use crate::context::Session;
+use crate::error::{Error, Result};
+use crate::exec::{Report, RunOptions};
+use crate::graph::Graph;
+use crate::model::OutputMode;
+use crate::style::Style;
+
+/// Run tasker with these arguments (the first is the program name) and
+/// return the exit status.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{}", e.render(Style::for_stderr().color));
+            e.exit_code()
+        }
+    }
+}
+
+/// Print to stdout; a closed stdout ends tasker quietly.
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let mut cwd = std::env::current_dir()
+        .map_err(|e| Error::usage(format!("cannot read the current directory: {e}")))?;
+    if let Some(dir) = &cli.dir {
+        cwd = cwd.join(dir);
+        if !cwd.is_dir() {
+            return Err(Error::usage(format!(
+                "-C {}: no such directory",
+                dir.display()
+            )));
+        }
+    }
+    if cli.init {
+        return init::write_starter(&cwd);
+    }
+    for (on, what) in [
+        (cli.watch, "-w/--watch"),
+        (cli.schema, "--schema"),
+        (cli.completions.is_some(), "--completions"),
+    ] {
+        if on {
+            return Err(Error::usage(format!(
+                "{what} is not supported yet by this version of tasker"
+            )));
+        }
+    }
+
+    let path = file::find(&cwd, cli.file.as_deref())?;
+    let model = file::load(&path, &cwd)?;
+
+    if cli.list {
+        if cli.json {
+            print(&list::render_json(&model, cli.all));
+        } else {
+            print(&list::render(&model, cli.all, Style::for_stdout()));
+        }
+        return Ok(0);
+    }
+    if cli.check {
+        check::check_file(&template::Engine::new(), &model)?;
+        if !cli.quiet {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}: ok ({} tasks)",
+                model.file.display,
+                model.tasks.len()
+            );
+        }
+        return Ok(0);
+    }
+
+    let words: Vec<String> = if cli.tasks.is_empty() {
+        match &model.settings.default {
+            Some((name, _)) => vec![name.clone()],
+            None => {
+                print(&list::render(&model, false, Style::for_stdout()));
+                return Ok(0);
+            }
+        }
+    } else {
+        cli.tasks.clone()
+    };
+    let invocations = args::parse(&model, &words, Source::CommandLine)?;
+    if let Some(inv) = invocations.iter().find(|i| i.help) {
+        print(&list::task_help(
+            &model.tasks[inv.task],
+            Style::for_stdout(),
+        ));
+        return Ok(0);
+    }
+
+    let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;
+    let mut graph = Graph::default();
+    let mut previous = Vec::new();
+    for inv in &invocations {
+        let before = graph.runs.len();
+        let ids = graph.add_invocation(&session, inv, 0)?;
+        if !cli.parallel && !previous.is_empty() {
+            // The new runs that start first wait for everything the
+            // previous command-line task started, posts included.
+            for id in before..graph.runs.len() {
+                if graph.runs[id].deps.iter().any(|&d| d >= before) {
+                    continue;
+                }
+                for &p in &previous {
+                    if p != id && !graph.waits_on(p, id) {
+                        graph.runs[id].after.push(p);
+                    }
+                }
+            }
+        }
+        previous = graph.with_posts(&ids);
+    }
+    graph.check_cycles()?;
+    let mut checked = vec![false; model.tasks.len()];
+    for run in &graph.runs {
+        if !std::mem::replace(&mut checked[run.task], true) {
+            check::check_task(&session.engine, &model, &model.tasks[run.task])?;
+        }
+    }
+
+    let jobs = if cli.dry_run {
+        1
+    } else {
+        cli.jobs
+            .or(model.settings.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    };
+    let may_overlap = jobs > 1 && graph_may_overlap(&graph);
+    let mode = match &cli.output {
+        Some(m) => OutputMode::parse(m).unwrap_or(OutputMode::Interleaved),
+        None => model.settings.output.unwrap_or(if may_overlap {
+            OutputMode::Prefixed
+        } else {
+            OutputMode::Interleaved
+        }),
+    };
+    let names: Vec<String> = graph.runs.iter().map(|r| r.name.clone()).collect();
+    let mut report = Report::new(mode, &names);
+    report.quiet = cli.quiet;
+    let report = Arc::new(report);
+    if cli.verbose {
+        if let Ok(env) = session.base_env() {
+            drop(env);
+            for name in session.dotenv_read.lock().unwrap().iter() {
+                report.line(&format!("tasker: read {name}"));
+            }
+        }
+    }
+    let run_opts = RunOptions {
+        echo: !cli.quiet && model.settings.echo,
+        yes: cli.yes,
+        verbose: cli.verbose,
+        dry_run: cli.dry_run,
+        report: Arc::clone(&report),
+    };
+    let opts = schedule::Options {
+        jobs,
+        keep_going: cli.keep_going,
+        live_status: mode != OutputMode::Interleaved && report.err_style.color && !cli.quiet,
+        may_overlap,
+    };
+    let summary = schedule::execute(&session, graph, &opts, &run_opts);
+    if cli.verbose {
+        for (name, outcome, duration) in &summary.runs {
+            match outcome {
+                exec::Outcome::Success => report.line(&format!(
+                    "[{name}] done in {}",
+                    report::human_duration(*duration)
+                )),
+                exec::Outcome::Skipped(why) => report.line(&format!("[{name}] {why}")),
+                _ => {}
+            }
+        }
+    }
+    report::print_failures(&report, &summary.runs, cli.verbose);
+    if cli.timings {
+        report.write(
+            exec::output::Stream::Stderr,
+            report::timings(&summary.runs).as_bytes(),
+        );
+    }
+    Ok(summary.status)
+}
+
+/// Whether two runs of the graph can be in progress at once: false only
+/// when the runs form one chain, each waiting for the one before.
+fn graph_may_overlap(graph: &Graph) -> bool {
+    let n = graph.runs.len();
+    if n < 2 {
+        return false;
+    }
+    // Kahn's algorithm; the order is forced iff one run is ready at a time.
+    let mut waiting_on: Vec<usize> = graph
+        .runs
+        .iter()
+        .map(|r| {
+            let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
+            w.sort_unstable();
+            w.dedup();
+            w.len()
+        })
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (id, r) in graph.runs.iter().enumerate() {
+        let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
+        w.sort_unstable();
+        w.dedup();
+        for d in w {
+            dependents[d].push(id);
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+    while let Some(id) = ready.pop() {
+        if !ready.is_empty() {
+            return true;
+        }
+        for &next in &dependents[id] {
+            waiting_on[next] -= 1;
+            if waiting_on[next] == 0 {
+                ready.push(next);
+            }
+        }
+    }
+    // Task steps add runs later; a run that calls a task overlaps nothing
+    // (it waits), so the answer stands.
+    false
+}

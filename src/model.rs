@@ -1,0 +1,447 @@
+//! The validated model of a `tasks.toml`: plain data, built once by
+//! `file::load`, never changed afterwards and free of I/O. Strings that are
+//! templates keep their span so that a later error can point at them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{SourceFile, Span};
+
+#[derive(Debug)]
+pub struct Model {
+    pub file: Arc<SourceFile>,
+    /// The directory holding the file.
+    pub root: std::path::PathBuf,
+    pub settings: Settings,
+    pub env: Vec<EnvEntry>,
+    pub vars: Vec<Var>,
+    pub tasks: Vec<Task>,
+    /// Task names and aliases to their index in `tasks`.
+    pub lookup: HashMap<String, usize>,
+}
+
+impl Model {
+    pub fn task(&self, name: &str) -> Option<usize> {
+        self.lookup.get(name).copied()
+    }
+
+    pub fn var(&self, name: &str) -> Option<&Var> {
+        self.vars.iter().find(|v| v.name == name)
+    }
+
+    /// Every name a task can be called by, for suggestions.
+    pub fn callable_names(&self) -> impl Iterator<Item = &str> {
+        self.lookup.keys().map(String::as_str)
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub shell: Vec<String>,
+    pub dotenv: Vec<String>,
+    pub default: Option<(String, Span)>,
+    pub jobs: Option<usize>,
+    pub output: Option<OutputMode>,
+    pub echo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            shell: vec!["sh".into(), "-e".into(), "-c".into()],
+            dotenv: Vec::new(),
+            default: None,
+            jobs: None,
+            output: None,
+            echo: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputMode {
+    Interleaved,
+    Prefixed,
+    Grouped,
+}
+
+impl OutputMode {
+    pub const NAMES: [&'static str; 3] = ["interleaved", "prefixed", "grouped"];
+
+    pub fn parse(s: &str) -> Option<OutputMode> {
+        match s {
+            "interleaved" => Some(OutputMode::Interleaved),
+            "prefixed" => Some(OutputMode::Prefixed),
+            "grouped" => Some(OutputMode::Grouped),
+            _ => None,
+        }
+    }
+}
+
+/// A string that is rendered with minijinja before use.
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub source: String,
+    pub span: Span,
+}
+
+impl Template {
+    /// True when rendering cannot change the text.
+    pub fn is_literal(&self) -> bool {
+        !self.source.contains("{{") && !self.source.contains("{%") && !self.source.contains("{#")
+    }
+}
+
+#[derive(Debug)]
+pub struct EnvEntry {
+    pub name: String,
+    pub value: Template,
+}
+
+#[derive(Debug)]
+pub struct Var {
+    pub name: String,
+    pub span: Span,
+    pub value: VarValue,
+}
+
+#[derive(Debug)]
+pub enum VarValue {
+    /// A string, rendered as a template on first use.
+    Template(Template),
+    /// A value that is not a string: number, bool, array.
+    Literal(minijinja::Value),
+    /// The trimmed stdout of a shell command, run on first use.
+    Sh(Template),
+}
+
+#[derive(Debug)]
+pub struct Task {
+    pub name: String,
+    /// The span of the task's table header or key.
+    pub span: Span,
+    pub help: Option<String>,
+    pub run: Vec<Step>,
+    pub deps: Vec<Call>,
+    pub post: Vec<Call>,
+    pub finally: Vec<Step>,
+    pub args: Vec<Arg>,
+    pub env: Vec<EnvEntry>,
+    pub dir: Option<Template>,
+    pub shell: Option<Vec<String>>,
+    pub quiet: bool,
+    pub private: bool,
+    pub aliases: Vec<String>,
+    pub group: Option<String>,
+    pub confirm: Option<Template>,
+    pub platforms: Vec<Platform>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub ignore_failure: bool,
+    pub interactive: bool,
+    pub pty: bool,
+    pub background: bool,
+    pub ready: Option<Pattern>,
+    pub ready_timeout: Option<Duration>,
+    pub matrix: Vec<MatrixAxis>,
+    pub sources: Vec<String>,
+    pub outputs: Vec<String>,
+    pub output: OutputKeys,
+}
+
+impl Task {
+    pub fn is_hidden(&self) -> bool {
+        self.private || self.name.starts_with('_')
+    }
+
+    pub fn arg(&self, name: &str) -> Option<&Arg> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    pub fn help_first_line(&self) -> &str {
+        self.help
+            .as_deref()
+            .and_then(|h| h.lines().find(|l| !l.trim().is_empty()))
+            .map(str::trim)
+            .unwrap_or("")
+    }
+}
+
+/// The output keys of SPEC 5.
+#[derive(Debug, Default)]
+pub struct OutputKeys {
+    pub capture: bool,
+    pub extract: Vec<(String, Pattern)>,
+    pub expect: Vec<Pattern>,
+    pub fail_on: Vec<Pattern>,
+    pub respond: Vec<Responder>,
+    pub hide: Hide,
+}
+
+impl OutputKeys {
+    /// True when tasker must read the run's output as it streams.
+    pub fn reads_output(&self) -> bool {
+        self.capture
+            || !self.extract.is_empty()
+            || !self.expect.is_empty()
+            || !self.fail_on.is_empty()
+            || !self.respond.is_empty()
+            || self.hide != Hide::None
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hide {
+    #[default]
+    None,
+    Stdout,
+    Stderr,
+    Both,
+}
+
+impl Hide {
+    pub fn stdout(self) -> bool {
+        matches!(self, Hide::Stdout | Hide::Both)
+    }
+    pub fn stderr(self) -> bool {
+        matches!(self, Hide::Stderr | Hide::Both)
+    }
+}
+
+/// A regex, compiled at load so that a bad one is reported with its place.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub source: String,
+    pub regex: regex::bytes::Regex,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Responder {
+    pub on: Pattern,
+    pub send: Template,
+}
+
+#[derive(Debug)]
+pub struct MatrixAxis {
+    pub name: String,
+    pub values: MatrixValues,
+}
+
+#[derive(Debug)]
+pub enum MatrixValues {
+    List(Vec<minijinja::Value>),
+    /// Rendered; each non-empty line is a value.
+    Template(Template),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Linux,
+    Macos,
+    Windows,
+    Unix,
+}
+
+impl Platform {
+    pub const NAMES: [&'static str; 4] = ["linux", "macos", "windows", "unix"];
+
+    pub fn parse(s: &str) -> Option<Platform> {
+        match s {
+            "linux" => Some(Platform::Linux),
+            "macos" => Some(Platform::Macos),
+            "windows" => Some(Platform::Windows),
+            "unix" => Some(Platform::Unix),
+            _ => None,
+        }
+    }
+
+    pub fn is_current(self) -> bool {
+        match self {
+            Platform::Linux => cfg!(target_os = "linux"),
+            Platform::Macos => cfg!(target_os = "macos"),
+            Platform::Windows => cfg!(windows),
+            Platform::Unix => cfg!(unix),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub kind: StepKind,
+    pub ignore_failure: bool,
+    pub dir: Option<Template>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum StepKind {
+    /// A script handed to the shell.
+    Sh(Template),
+    /// A program and its arguments, no shell.
+    Cmd(Vec<Template>),
+    /// Stages connected stdout to stdin, each split into words.
+    Pipe(Vec<Template>),
+    /// Another task, run at this point.
+    Task(Call),
+}
+
+/// A call of a task: a string parsed like the command line after rendering.
+#[derive(Debug)]
+pub struct Call {
+    pub template: Template,
+}
+
+#[derive(Debug)]
+pub struct Arg {
+    pub name: String,
+    pub span: Span,
+    pub ty: ArgType,
+    pub help: Option<String>,
+    pub default: Option<ArgValue>,
+    pub positional: bool,
+    pub short: Option<char>,
+    pub choices: Vec<ArgValue>,
+    pub env: Option<String>,
+}
+
+impl Arg {
+    pub fn required(&self) -> bool {
+        self.default.is_none() && !matches!(self.ty, ArgType::Bool | ArgType::Count | ArgType::List)
+    }
+
+    /// The flag as written on the command line: underscores become dashes.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.name.replace('_', "-"))
+    }
+
+    /// The value an argument has when nothing sets it.
+    pub fn implicit_default(&self) -> Option<ArgValue> {
+        match (&self.default, self.ty) {
+            (Some(v), _) => Some(v.clone()),
+            (None, ArgType::Bool) => Some(ArgValue::Bool(false)),
+            (None, ArgType::Count) => Some(ArgValue::Count(0)),
+            (None, ArgType::List) => Some(ArgValue::List(Vec::new())),
+            (None, _) => None,
+        }
+    }
+
+    /// `NAME` in upper case, for usage lines.
+    pub fn metavar(&self) -> String {
+        self.name.to_uppercase()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgType {
+    String,
+    Bool,
+    Int,
+    Float,
+    List,
+    Count,
+}
+
+impl ArgType {
+    pub const NAMES: [&'static str; 6] = ["string", "bool", "int", "float", "list", "count"];
+
+    pub fn parse(s: &str) -> Option<ArgType> {
+        match s {
+            "string" => Some(ArgType::String),
+            "bool" => Some(ArgType::Bool),
+            "int" => Some(ArgType::Int),
+            "float" => Some(ArgType::Float),
+            "list" => Some(ArgType::List),
+            "count" => Some(ArgType::Count),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgType::String => "string",
+            ArgType::Bool => "bool",
+            ArgType::Int => "int",
+            ArgType::Float => "float",
+            ArgType::List => "list",
+            ArgType::Count => "count",
+        }
+    }
+
+    /// Parse one command-line word as a value of this type (for `list`, one
+    /// element).
+    pub fn parse_value(self, word: &str) -> Result<ArgValue, String> {
+        match self {
+            ArgType::String => Ok(ArgValue::Str(word.to_string())),
+            ArgType::List => Ok(ArgValue::List(vec![word.to_string()])),
+            ArgType::Int => word
+                .trim()
+                .parse::<i64>()
+                .map(ArgValue::Int)
+                .map_err(|_| format!("`{word}` is not an integer")),
+            ArgType::Float => match word.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(ArgValue::Float(f)),
+                _ => Err(format!("`{word}` is not a number")),
+            },
+            ArgType::Bool => match word {
+                "true" | "yes" | "1" | "on" => Ok(ArgValue::Bool(true)),
+                "false" | "no" | "0" | "off" | "" => Ok(ArgValue::Bool(false)),
+                _ => Err(format!("`{word}` is not true or false")),
+            },
+            ArgType::Count => word
+                .trim()
+                .parse::<u64>()
+                .map(ArgValue::Count)
+                .map_err(|_| format!("`{word}` is not a count")),
+        }
+    }
+}
+
+/// A typed argument value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    List(Vec<String>),
+    Count(u64),
+}
+
+impl ArgValue {
+    pub fn to_value(&self) -> minijinja::Value {
+        match self {
+            ArgValue::Str(s) => minijinja::Value::from(s.as_str()),
+            ArgValue::Bool(b) => minijinja::Value::from(*b),
+            ArgValue::Int(i) => minijinja::Value::from(*i),
+            ArgValue::Float(f) => minijinja::Value::from(*f),
+            ArgValue::List(l) => minijinja::Value::from(l.clone()),
+            ArgValue::Count(c) => minijinja::Value::from(*c),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ArgValue::Str(s) => s.as_str().into(),
+            ArgValue::Bool(b) => (*b).into(),
+            ArgValue::Int(i) => (*i).into(),
+            ArgValue::Float(f) => (*f).into(),
+            ArgValue::List(l) => l.clone().into(),
+            ArgValue::Count(c) => (*c).into(),
+        }
+    }
+
+    /// How the value reads in help and run names.
+    pub fn display(&self) -> String {
+        match self {
+            ArgValue::Str(s) => s.clone(),
+            ArgValue::Bool(b) => b.to_string(),
+            ArgValue::Int(i) => i.to_string(),
+            ArgValue::Float(f) => f.to_string(),
+            ArgValue::List(l) => l.join(","),
+            ArgValue::Count(c) => c.to_string(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! What tasker says at the end of a run: one line per failed or cancelled
+//! run, and the `--timings` table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::exec::{Outcome, Report};
+
+/// `1.2s`, `350ms`, `2m05s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let secs = d.as_secs();
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}
+
+/// One line per run that failed or was cancelled.
+pub fn print_failures(report: &Report, runs: &[(String, Outcome, Duration)], verbose: bool) {
+    for (name, outcome, _) in runs {
+        let line = match outcome {
+            Outcome::Failed(f) => {
+                let why = first_line(&f.why);
+                match &f.step {
+                    Some(step) => format!("{name} failed at `{}`: {why}", first_line(step)),
+                    None => format!("{name} failed: {why}"),
+                }
+            }
+            Outcome::Cancelled => format!("{name} cancelled"),
+            Outcome::NotRun(why) if verbose => format!("{name} not run: {why}"),
+            _ => continue,
+        };
+        report.line(&format!("{} {line}", report.err_style.red("error:")));
+        if let Outcome::Failed(f) = outcome {
+            // A rendered template error spans lines: show it whole once.
+            if f.why.contains('\n') {
+                report.line(&f.why);
+            }
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    line.strip_prefix("error: ").unwrap_or(line)
+}
+
+/// The `--timings` table: every run that started, slowest first.
+pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
+    let mut rows: Vec<&(String, Outcome, Duration)> = runs
+        .iter()
+        .filter(|(_, o, _)| !matches!(o, Outcome::NotRun(_)))
+        .collect();
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    let width = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut out = format!("{:<width$}  {:>9}  result\n", "run", "time");
+    for (name, outcome, duration) in rows {
+        let result = match outcome {
+            Outcome::Success => "ok",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::NotRun(_) => "not run",
+        };
+        let _ = writeln!(
+            out,
+            "{name:<width$}  {:>9}  {result}",
+            human_duration(*duration)
+        );
+    }
+    out
+}

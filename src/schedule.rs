@@ -1,0 +1,429 @@
+//! The scheduler (SPEC 6): job slots, a ready set, one thread per running
+//! run, fail-fast or keep-going, signals, and `task` steps that add runs
+//! while the graph executes. Plain threads and one channel: every event
+//! (a run ended, a step calls a task, a signal, a tick) reaches the loop
+//! here, which alone changes the state of runs.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::args::Invocation;
+use crate::context::Session;
+use crate::exec::{self, Calls, Control, Failure, Finished, Job, Outcome, RunOptions};
+use crate::graph::{Graph, RunId};
+
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    /// Show the live status line (a terminal, output passing through us).
+    pub live_status: bool,
+    /// Runs may overlap; otherwise every run has the terminal alone.
+    pub may_overlap: bool,
+}
+
+enum Event {
+    Done(RunId, Finished),
+    Call {
+        from: RunId,
+        invocations: Vec<Invocation>,
+        reply: mpsc::Sender<Result<(), Failure>>,
+    },
+    Signal(i32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Pending,
+    Running,
+    /// A `task` step waits for the runs it called; its slot is free.
+    Waiting,
+    Done(Outcome),
+}
+
+/// How each run ended, and the exit status of the invocation.
+pub struct Summary {
+    pub runs: Vec<(String, Outcome, Duration)>,
+    pub status: i32,
+}
+
+struct Waiter {
+    from: RunId,
+    targets: Vec<RunId>,
+    reply: mpsc::Sender<Result<(), Failure>>,
+}
+
+struct Caller {
+    tx: mpsc::Sender<Event>,
+}
+
+impl Calls for Caller {
+    fn call(&self, from: usize, invocations: Vec<Invocation>) -> Result<(), Failure> {
+        let (reply, answer) = mpsc::channel();
+        let lost = || Failure {
+            status: 1,
+            step: None,
+            why: "cancelled".into(),
+        };
+        self.tx
+            .send(Event::Call {
+                from,
+                invocations,
+                reply,
+            })
+            .map_err(|_| lost())?;
+        answer.recv().unwrap_or_else(|_| Err(lost()))
+    }
+}
+
+pub fn execute(
+    session: &Session,
+    mut graph: Graph,
+    opts: &Options,
+    run_opts: &RunOptions,
+) -> Summary {
+    let (tx, rx) = mpsc::channel::<Event>();
+    let signals = watch_signals(tx.clone());
+
+    let mut states: Vec<State> = vec![State::Pending; graph.runs.len()];
+    let mut controls: Vec<Option<Arc<Control>>> = vec![None; graph.runs.len()];
+    let mut durations: Vec<Duration> = vec![Duration::ZERO; graph.runs.len()];
+    let mut started_at: Vec<Option<Instant>> = vec![None; graph.runs.len()];
+    let mut waiters: Vec<Waiter> = Vec::new();
+    let mut running = 0usize;
+    let mut interactive_running = false;
+    let mut stopping = false;
+    let mut first_failure: Option<i32> = None;
+    let mut signal_status: Option<i32> = None;
+    let mut status_shown = false;
+
+    std::thread::scope(|scope| {
+        loop {
+            // Runs that can never start: a run they need did not succeed.
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for id in 0..graph.runs.len() {
+                    if states[id] != State::Pending {
+                        continue;
+                    }
+                    let blocker = graph.runs[id]
+                        .deps
+                        .iter()
+                        .find(|&&d| matches!(&states[d], State::Done(o) if !succeeded(o)));
+                    if let Some(&dep) = blocker {
+                        states[id] = State::Done(Outcome::NotRun(format!(
+                            "`{}` did not succeed",
+                            graph.runs[dep].name
+                        )));
+                        changed = true;
+                    }
+                }
+            }
+
+            // Callers whose called runs have all ended.
+            let mut i = 0;
+            while i < waiters.len() {
+                let w = &waiters[i];
+                if !w
+                    .targets
+                    .iter()
+                    .all(|&t| matches!(states[t], State::Done(_)))
+                    && !stopping
+                {
+                    i += 1;
+                    continue;
+                }
+                let failed = w.targets.iter().find_map(|&t| match &states[t] {
+                    State::Done(o) if !succeeded(o) => Some((t, o.clone())),
+                    _ => None,
+                });
+                let answer = if stopping {
+                    Err(cancelled())
+                } else if let Some((t, outcome)) = failed {
+                    Err(call_failure(&graph.runs[t].name, &outcome))
+                } else if running < opts.jobs && !interactive_running {
+                    Ok(())
+                } else {
+                    i += 1;
+                    continue;
+                };
+                let w = waiters.remove(i);
+                states[w.from] = State::Running;
+                running += 1;
+                let _ = w.reply.send(answer);
+            }
+
+            // Start what is ready.
+            if !stopping {
+                for id in 0..graph.runs.len() {
+                    if running >= opts.jobs || interactive_running {
+                        break;
+                    }
+                    if states[id] != State::Pending || !ready(&graph, &states, id) {
+                        continue;
+                    }
+                    let task = &session.model.tasks[graph.runs[id].task];
+                    if task.interactive && (running > 0 || !waiters.is_empty()) {
+                        continue;
+                    }
+                    let control = Arc::new(Control::default());
+                    controls[id] = Some(Arc::clone(&control));
+                    states[id] = State::Running;
+                    started_at[id] = Some(Instant::now());
+                    running += 1;
+                    interactive_running |= task.interactive;
+                    let job = Job {
+                        id,
+                        run: graph.runs[id].clone(),
+                        task,
+                        alone: task.interactive || !opts.may_overlap,
+                    };
+                    let tx = tx.clone();
+                    scope.spawn(move || {
+                        let caller = Caller { tx: tx.clone() };
+                        let finished = exec::run_job(session, run_opts, &job, &control, &caller);
+                        let _ = tx.send(Event::Done(job.id, finished));
+                    });
+                }
+            }
+
+            if running == 0 && waiters.is_empty() {
+                break;
+            }
+
+            if opts.live_status {
+                let names: Vec<String> = (0..graph.runs.len())
+                    .filter(|&id| states[id] == State::Running)
+                    .filter_map(|id| {
+                        started_at[id]
+                            .map(|t| format!("{} {}s", graph.runs[id].name, t.elapsed().as_secs()))
+                    })
+                    .collect();
+                if names.len() >= 2 {
+                    let mut text = format!("running: {}", names.join(", "));
+                    if text.chars().count() > 100 {
+                        text = text.chars().take(97).collect::<String>() + "...";
+                    }
+                    run_opts
+                        .report
+                        .set_status(Some(run_opts.report.err_style.dim(&text)));
+                    status_shown = true;
+                } else if status_shown {
+                    run_opts.report.set_status(None);
+                    status_shown = false;
+                }
+            }
+
+            let event = if opts.live_status {
+                match rx.recv_timeout(Duration::from_millis(250)) {
+                    Ok(e) => e,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(e) => e,
+                    Err(_) => break,
+                }
+            };
+            match event {
+                Event::Done(id, finished) => {
+                    running -= 1;
+                    if session.model.tasks[graph.runs[id].task].interactive {
+                        interactive_running = false;
+                    }
+                    durations[id] = finished.duration;
+                    let outcome = finished.outcome;
+                    if let Outcome::Failed(f) = &outcome {
+                        first_failure.get_or_insert(f.status);
+                        if !opts.keep_going && !stopping {
+                            stopping = true;
+                            cancel_all(&states, &controls);
+                        }
+                    }
+                    states[id] = State::Done(outcome);
+                }
+                Event::Call {
+                    from,
+                    invocations,
+                    reply,
+                } => {
+                    if stopping {
+                        let _ = reply.send(Err(cancelled()));
+                        continue;
+                    }
+                    match add_called(session, &mut graph, from, &invocations) {
+                        Ok(targets) => {
+                            let grow = graph.runs.len() - states.len();
+                            states.extend(std::iter::repeat_n(State::Pending, grow));
+                            controls.extend(std::iter::repeat_n(None, grow));
+                            durations.extend(std::iter::repeat_n(Duration::ZERO, grow));
+                            started_at.extend(std::iter::repeat_n(None, grow));
+                            states[from] = State::Waiting;
+                            running -= 1;
+                            waiters.push(Waiter {
+                                from,
+                                targets,
+                                reply,
+                            });
+                        }
+                        Err(f) => {
+                            let _ = reply.send(Err(f));
+                        }
+                    }
+                }
+                Event::Signal(sig) => {
+                    if stopping && signal_status.is_some() {
+                        for control in controls.iter().flatten() {
+                            control.kill_now();
+                        }
+                    }
+                    signal_status = Some(128 + sig);
+                    stopping = true;
+                    cancel_all(&states, &controls);
+                }
+            }
+        }
+    });
+    if status_shown {
+        run_opts.report.set_status(None);
+    }
+    if let Some(handle) = signals {
+        handle.close();
+    }
+
+    let runs = graph
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(id, run)| {
+            let outcome = match &states[id] {
+                State::Done(o) => o.clone(),
+                _ => Outcome::NotRun("the invocation stopped first".into()),
+            };
+            (run.name.clone(), outcome, durations[id])
+        })
+        .collect();
+    Summary {
+        runs,
+        status: signal_status.or(first_failure).unwrap_or(0),
+    }
+}
+
+fn succeeded(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Success | Outcome::Skipped(_))
+}
+
+fn cancelled() -> Failure {
+    Failure {
+        status: 130,
+        step: None,
+        why: "cancelled".into(),
+    }
+}
+
+fn call_failure(name: &str, outcome: &Outcome) -> Failure {
+    match outcome {
+        Outcome::Failed(f) => Failure {
+            status: f.status,
+            step: None,
+            why: format!("task `{name}` failed: {}", f.why),
+        },
+        Outcome::Cancelled => cancelled(),
+        Outcome::NotRun(why) => Failure {
+            status: 1,
+            step: None,
+            why: format!("task `{name}` did not run: {why}"),
+        },
+        _ => Failure {
+            status: 1,
+            step: None,
+            why: format!("task `{name}` did not succeed"),
+        },
+    }
+}
+
+fn ready(graph: &Graph, states: &[State], id: RunId) -> bool {
+    let run = &graph.runs[id];
+    run.deps
+        .iter()
+        .all(|&d| matches!(&states[d], State::Done(o) if succeeded(o)))
+        && run
+            .after
+            .iter()
+            .all(|&a| matches!(states[a], State::Done(_)))
+}
+
+fn cancel_all(states: &[State], controls: &[Option<Arc<Control>>]) {
+    for (id, state) in states.iter().enumerate() {
+        if matches!(state, State::Running | State::Waiting) {
+            if let Some(control) = &controls[id] {
+                control.cancel();
+            }
+        }
+    }
+}
+
+/// Add the runs a `task` step calls; refuse a call that would wait for
+/// the caller itself.
+fn add_called(
+    session: &Session,
+    graph: &mut Graph,
+    from: RunId,
+    invocations: &[Invocation],
+) -> Result<Vec<RunId>, Failure> {
+    let mut targets = Vec::new();
+    for inv in invocations {
+        let ids = graph.add_invocation(session, inv, 0).map_err(|e| Failure {
+            status: e.exit_code(),
+            step: None,
+            why: e.render(false),
+        })?;
+        targets.extend(ids);
+    }
+    for &t in &targets {
+        if t == from || graph.waits_on(t, from) {
+            return Err(Failure {
+                status: 2,
+                step: None,
+                why: format!(
+                    "cycle: `{}` calls `{}`, which waits for it",
+                    graph.runs[from].name, graph.runs[t].name
+                ),
+            });
+        }
+    }
+    if let Err(e) = graph.check_cycles() {
+        return Err(Failure {
+            status: 2,
+            step: None,
+            why: e.message,
+        });
+    }
+    Ok(targets)
+}
+
+/// Forward SIGINT and SIGTERM to the loop. The handle stops the thread
+/// when dropped.
+fn watch_signals(tx: mpsc::Sender<Event>) -> Option<signal_hook::iterator::Handle> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).ok()?;
+        let handle = signals.handle();
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if tx.send(Event::Signal(sig)).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(handle)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tx;
+        None
+    }
+}

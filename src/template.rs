@@ -1,0 +1,293 @@
+//! Templates (SPEC 4): minijinja with strict undefined and shell quoting by
+//! default. Where the rendered text is later split into words (shell
+//! commands, `pipe` stages, task calls) every `{{ }}` value is inserted as
+//! one quoted word; `| safe` opts out. Elsewhere values go in as they are.
+
+use std::collections::{BTreeMap, HashSet};
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+use crate::error::{Error, Result};
+use crate::model::Template;
+
+/// How `{{ }}` values are inserted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Text later split into words: each value is one POSIX-quoted word,
+    /// a list is its elements quoted and joined by spaces.
+    Shell,
+    /// Text that is one value already (`env`, `dir`, `vars`, `confirm`,
+    /// `send`): values as they are, a list joined by spaces.
+    Plain,
+    /// A `cmd` element: as `Plain`, but a list value becomes one word per
+    /// element (separated by NUL, split by the caller).
+    Words,
+}
+
+impl Mode {
+    fn template_name(self) -> &'static str {
+        match self {
+            Mode::Shell => "shell",
+            Mode::Plain => "plain",
+            Mode::Words => "words",
+        }
+    }
+}
+
+/// Names minijinja provides itself; never reported as unknown.
+const BUILTINS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "loop",
+    "self",
+    "super",
+    "caller",
+    "varargs",
+    "kwargs",
+];
+
+pub struct Engine {
+    env: Environment<'static>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        env.set_auto_escape_callback(|name| match name {
+            "shell" => AutoEscape::Custom("shell".into()),
+            "words" => AutoEscape::Custom("words".into()),
+            _ => AutoEscape::None,
+        });
+        env.set_formatter(|out, state, value| {
+            let text = match state.auto_escape() {
+                AutoEscape::Custom(name) if name == "shell" && !value.is_safe() => {
+                    quote_value(value)
+                }
+                AutoEscape::Custom(name) if name == "words" && !value.is_safe() => {
+                    words_value(value)
+                }
+                _ => plain_value(value),
+            };
+            out.write_str(&text).map_err(minijinja::Error::from)
+        });
+        Engine { env }
+    }
+
+    /// The top-level names the template reads (no builtins), or the syntax
+    /// error, located in the file.
+    pub fn names(&self, template: &Template, what: &str) -> Result<HashSet<String>> {
+        let compiled = self
+            .env
+            .template_from_named_str("plain", &template.source)
+            .map_err(|e| template_error(template, what, &e))?;
+        let mut names = compiled.undeclared_variables(true);
+        names.retain(|n| !BUILTINS.contains(&n.split('.').next().unwrap_or("")));
+        Ok(names)
+    }
+
+    pub fn render(
+        &self,
+        template: &Template,
+        mode: Mode,
+        context: &BTreeMap<String, Value>,
+        what: &str,
+    ) -> Result<String> {
+        if template.is_literal() {
+            return Ok(template.source.clone());
+        }
+        let compiled = self
+            .env
+            .template_from_named_str(mode.template_name(), &template.source)
+            .map_err(|e| template_error(template, what, &e))?;
+        compiled
+            .render(Value::from(context.clone()))
+            .map_err(|e| template_error(template, what, &e))
+    }
+}
+
+/// A template error pointing at the template in the file, and at the very
+/// spot when the TOML string holds the template verbatim.
+pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -> Error {
+    let mut span = template.span.clone();
+    if let Some(range) = err.range() {
+        let file_text = &span.file.text;
+        let token = file_text.get(span.range.clone()).unwrap_or("");
+        for quote in ["\"\"\"", "'''", "\"", "'"] {
+            if let Some(inner) = token
+                .strip_prefix(quote)
+                .and_then(|t| t.strip_suffix(quote))
+            {
+                let inner = inner.strip_prefix('\n').unwrap_or(inner);
+                if inner == template.source && range.end <= inner.len() {
+                    let start = span.range.end - quote.len() - inner.len();
+                    span.range = start + range.start..start + range.end;
+                }
+                break;
+            }
+        }
+    }
+    let detail = err
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| err.kind().to_string());
+    let kind = match err.kind() {
+        minijinja::ErrorKind::SyntaxError => "template syntax error",
+        minijinja::ErrorKind::UndefinedError => "undefined value",
+        _ => "template error",
+    };
+    let label = match err.range().and_then(|r| template.source.get(r)) {
+        Some(text) if err.kind() == minijinja::ErrorKind::UndefinedError => {
+            format!("`{text}` is undefined")
+        }
+        _ => kind.to_string(),
+    };
+    Error::at(&span, format!("{kind} in {what}: {detail}")).with_label(label)
+}
+
+/// One value as POSIX shell words.
+pub fn quote_value(value: &Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return "''".to_string();
+    }
+    if let Some(s) = value.as_str() {
+        return shell_words::quote(s).into_owned();
+    }
+    if let Some(p) = value.downcast_object_ref::<crate::context::Placeholder>() {
+        return format!("<{}>", p.0);
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            return items
+                .map(|item| quote_value(&item))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    shell_words::quote(&value.to_string()).into_owned()
+}
+
+fn plain_value(value: &Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return String::new();
+    }
+    if let Some(s) = value.as_str() {
+        return s.to_string();
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            return items.map(|i| plain_value(&i)).collect::<Vec<_>>().join(" ");
+        }
+    }
+    value.to_string()
+}
+
+fn words_value(value: &Value) -> String {
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            return items
+                .map(|i| plain_value(&i))
+                .collect::<Vec<_>>()
+                .join("\0");
+        }
+    }
+    plain_value(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{SourceFile, Span};
+    use std::sync::Arc;
+
+    fn template(source: &str) -> Template {
+        let file = Arc::new(SourceFile {
+            display: "t".into(),
+            path: "t".into(),
+            text: source.into(),
+        });
+        Template {
+            source: source.into(),
+            span: Span::new(&file, 0..source.len()),
+        }
+    }
+
+    fn render(source: &str, mode: Mode, pairs: &[(&str, Value)]) -> String {
+        let context = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Engine::new()
+            .render(&template(source), mode, &context, "test")
+            .unwrap()
+    }
+
+    #[test]
+    fn shell_mode_quotes_each_value_as_one_word() {
+        let v = Value::from("x; rm -rf ~");
+        assert_eq!(
+            render("echo {{ v }}", Mode::Shell, &[("v", v)]),
+            "echo 'x; rm -rf ~'"
+        );
+        let list = Value::from(vec!["a b", "c"]);
+        assert_eq!(
+            render("ls {{ l }}", Mode::Shell, &[("l", list)]),
+            "ls 'a b' c"
+        );
+        assert_eq!(
+            render("x {{ e }}", Mode::Shell, &[("e", Value::from(""))]),
+            "x ''"
+        );
+        assert_eq!(
+            render("n={{ n }}", Mode::Shell, &[("n", Value::from(3))]),
+            "n=3"
+        );
+    }
+
+    #[test]
+    fn safe_opts_out_of_quoting() {
+        let v = Value::from("a | b");
+        assert_eq!(render("{{ v | safe }}", Mode::Shell, &[("v", v)]), "a | b");
+    }
+
+    #[test]
+    fn plain_and_words_modes_do_not_quote() {
+        let v = Value::from("a b");
+        assert_eq!(render("{{ v }}", Mode::Plain, &[("v", v.clone())]), "a b");
+        let list = Value::from(vec!["x", "y z"]);
+        assert_eq!(render("{{ l }}", Mode::Words, &[("l", list)]), "x\0y z");
+    }
+
+    #[test]
+    fn undefined_names_are_errors() {
+        let context = BTreeMap::new();
+        let err = Engine::new()
+            .render(&template("{{ nope }}"), Mode::Shell, &context, "test")
+            .unwrap_err();
+        assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn names_lists_what_a_template_reads() {
+        let names = Engine::new()
+            .names(&template("{{ a }} {% for x in b %}{{ x }}{% endfor %} {{ tasks.t.stdout }} {{ range(3) }}"), "t")
+            .unwrap();
+        let mut names: Vec<_> = names.into_iter().collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "tasks.t.stdout"]);
+    }
+}
