@@ -217,6 +217,6 @@ mod tests {
         });
         assert_eq!(Span::new(&file, 0..1).line_col(), (1, 1));
         assert_eq!(Span::new(&file, 6..8).line_col(), (2, 1));
-        assert_eq!(Span::new(&file, 13..14).line_col(), (2, 6));
+        assert_eq!(Span::new(&file, 12..13).line_col(), (2, 6));
     }
 }

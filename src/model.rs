@@ -214,7 +214,10 @@ impl Hide {
 #[derive(Clone, Debug)]
 pub struct Pattern {
     pub source: String,
+    /// Matches within one line.
     pub regex: regex::bytes::Regex,
+    /// The same in multi-line mode, to search a block of lines at once.
+    pub block: regex::bytes::Regex,
     pub span: Span,
 }
 

@@ -726,19 +726,19 @@ impl StreamReader<'_> {
         let mut shared = self.shared.lock().unwrap();
         for (i, (_, pattern)) in self.keys.extract.iter().enumerate() {
             if shared.extracted[i].is_none() {
-                if let Some(caps) = find_in_lines(&pattern.regex, block) {
+                if let Some(caps) = find_in_lines(pattern, block) {
                     shared.extracted[i] = Some(caps);
                 }
             }
         }
         for (i, pattern) in self.keys.expect.iter().enumerate() {
-            if !shared.expected[i] && find_in_lines(&pattern.regex, block).is_some() {
+            if !shared.expected[i] && find_in_lines(pattern, block).is_some() {
                 shared.expected[i] = true;
             }
         }
         if shared.failed_on.is_none() {
             for pattern in &self.keys.fail_on {
-                if let Some(line) = matching_line(&pattern.regex, block) {
+                if let Some(line) = matching_line(pattern, block) {
                     let text = String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned();
                     shared.failed_on = Some(format!(
                         "output matched fail_on `{}`: {}",
@@ -758,11 +758,12 @@ fn memchr_last(bytes: &[u8]) -> Option<usize> {
     bytes.iter().rposition(|&b| b == b'\n')
 }
 
-/// The first line of `block` on which `regex` matches.
-fn matching_line<'b>(regex: &regex::bytes::Regex, block: &'b [u8]) -> Option<&'b [u8]> {
+/// The first line of `block` on which the pattern matches.
+fn matching_line<'b>(pattern: &crate::model::Pattern, block: &'b [u8]) -> Option<&'b [u8]> {
+    let regex = &pattern.regex;
     let mut from = 0;
     while from <= block.len() {
-        let m = regex.find_at(block, from)?;
+        let m = pattern.block.find_at(block, from)?;
         let start = block[..m.start()]
             .iter()
             .rposition(|&b| b == b'\n')
@@ -782,8 +783,9 @@ fn matching_line<'b>(regex: &regex::bytes::Regex, block: &'b [u8]) -> Option<&'b
 
 /// The value a regex extracts from the first line it matches: group 1 when
 /// it has groups, else the whole match.
-fn find_in_lines(regex: &regex::bytes::Regex, block: &[u8]) -> Option<Vec<u8>> {
-    let line = matching_line(regex, block)?;
+fn find_in_lines(pattern: &crate::model::Pattern, block: &[u8]) -> Option<Vec<u8>> {
+    let regex = &pattern.regex;
+    let line = matching_line(pattern, block)?;
     let caps = regex.captures(line)?;
     let m = if regex.captures_len() > 1 {
         caps.get(1).or_else(|| caps.get(0))?
@@ -796,24 +798,47 @@ fn find_in_lines(regex: &regex::bytes::Regex, block: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{SourceFile, Span};
+
+    fn pattern(source: &str) -> crate::model::Pattern {
+        let file = std::sync::Arc::new(SourceFile {
+            display: "t".into(),
+            path: "t".into(),
+            text: String::new(),
+        });
+        crate::model::Pattern {
+            source: source.into(),
+            regex: regex::bytes::Regex::new(source).unwrap(),
+            block: regex::bytes::Regex::new(&format!("(?m:{source})")).unwrap(),
+            span: Span::new(&file, 0..0),
+        }
+    }
 
     #[test]
     fn matching_line_keeps_line_semantics() {
-        let re = regex::bytes::Regex::new(r"^b\s+c").unwrap();
-        assert_eq!(matching_line(&re, b"a\nb c\n"), Some(&b"b c"[..]));
-        let across = regex::bytes::Regex::new(r"a\s+b").unwrap();
+        assert_eq!(
+            matching_line(&pattern(r"^b\s+c"), b"a\nb c\n"),
+            Some(&b"b c"[..])
+        );
+        let across = pattern(r"a\s+b");
         assert_eq!(matching_line(&across, b"xa\nb\n"), None);
         assert_eq!(matching_line(&across, b"xa\nb\na  b\n"), Some(&b"a  b"[..]));
+        assert_eq!(
+            matching_line(&pattern(r"c$"), b"abc\nd\n"),
+            Some(&b"abc"[..])
+        );
     }
 
     #[test]
     fn extract_takes_group_one_or_whole_match() {
-        let re = regex::bytes::Regex::new(r"v(\d+\.\d+)").unwrap();
+        let p = pattern(r"v(\d+\.\d+)");
         assert_eq!(
-            find_in_lines(&re, b"x\nversion v1.25 ok\n"),
+            find_in_lines(&p, b"x\nversion v1.25 ok\n"),
             Some(b"1.25".to_vec())
         );
-        let re = regex::bytes::Regex::new(r"\d+").unwrap();
-        assert_eq!(find_in_lines(&re, b"id 42\n"), Some(b"42".to_vec()));
+        assert_eq!(
+            find_in_lines(&pattern(r"\d+"), b"id 42\n"),
+            Some(b"42".to_vec())
+        );
     }
 }

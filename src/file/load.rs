@@ -577,10 +577,13 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
 }
 
 fn pattern(source: String, span: crate::error::Span) -> Result<Pattern> {
-    match regex::bytes::Regex::new(&source) {
-        Ok(regex) => Ok(Pattern {
+    let compiled = regex::bytes::Regex::new(&source)
+        .and_then(|regex| Ok((regex, regex::bytes::Regex::new(&format!("(?m:{source})"))?)));
+    match compiled {
+        Ok((regex, block)) => Ok(Pattern {
             source,
             regex,
+            block,
             span,
         }),
         Err(e) => {
