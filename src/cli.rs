@@ -80,11 +80,8 @@ pub struct Cli {
     #[arg(long, value_name = "SHELL")]
     pub completions: Option<String>,
     /// The tasks to run, each followed by its own arguments
-    #[arg(
-        value_name = "TASK",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// (Filled by `first_task_word`, never by clap: see `main_with_args`.)
+    #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
 }
 
@@ -100,5 +97,63 @@ fn parse_set(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+/// The index of the first word after tasker's own options (the first task
+/// name), skipping the values of options that take one.
+pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
+    const LONG_WITH_VALUE: &[&str] = &[
+        "--file",
+        "--dir",
+        "--jobs",
+        "--output",
+        "--set",
+        "--completions",
+    ];
+    const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_string_lossy();
+        if word == "--" || !word.starts_with('-') || word == "-" {
+            return i;
+        }
+        let takes_next = if let Some(long) = word.strip_prefix("--") {
+            !long.contains('=') && LONG_WITH_VALUE.contains(&word.as_ref())
+        } else {
+            // A cluster like `-qj 4` or `-j4`: the first value-taking
+            // letter takes the rest of the cluster, or the next word.
+            let cluster: Vec<char> = word[1..].chars().collect();
+            match cluster.iter().position(|c| SHORT_WITH_VALUE.contains(c)) {
+                Some(at) => at + 1 == cluster.len(),
+                None => false,
+            }
+        };
+        i += if takes_next { 2 } else { 1 };
+    }
+    args.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_task_word;
+
+    fn split(words: &[&str]) -> usize {
+        let args: Vec<std::ffi::OsString> = std::iter::once("tasker")
+            .chain(words.iter().copied())
+            .map(Into::into)
+            .collect();
+        first_task_word(&args) - 1
+    }
+
+    #[test]
+    fn options_end_at_the_first_task_name() {
+        assert_eq!(split(&["build", "-j", "2"]), 0);
+        assert_eq!(split(&["-j4", "build"]), 1);
+        assert_eq!(split(&["-j", "4", "build"]), 2);
+        assert_eq!(split(&["-qj", "4", "build", "--release"]), 2);
+        assert_eq!(split(&["--jobs=4", "-f", "x.toml", "build"]), 3);
+        assert_eq!(split(&["--set", "a=b", "-n"]), 3);
+        assert_eq!(split(&["-l"]), 1);
     }
 }

@@ -42,13 +42,23 @@ use crate::style::Style;
 /// Run tasker with these arguments (the first is the program name) and
 /// return the exit status.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    // tasker's options end at the first task name; the rest is the tasks'
+    // own, and clap never sees it (so `-j4 build --jobs 2` is unambiguous).
+    let split = cli::first_task_word(&args);
+    let mut args = args;
+    let mut tail = args.split_off(split);
+    if tail.first().is_some_and(|w| w == "--") {
+        tail.remove(0);
+    }
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return e.exit_code();
         }
     };
+    cli.tasks
+        .extend(tail.into_iter().map(|w| w.to_string_lossy().into_owned()));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -701,11 +701,8 @@ impl StepContext<'_, '_> {
             ));
         }
         if let Some(reason) = sink.take_pattern_failure() {
-            return Outcome::Failed(Failure::new(
-                if status == 0 { 1 } else { status },
-                Some(echo.to_string()),
-                reason,
-            ));
+            // The pattern decided, not however the stopped process died.
+            return Outcome::Failed(Failure::new(1, Some(echo.to_string()), reason));
         }
         if self.control.is_cancelled() {
             return Outcome::Cancelled;

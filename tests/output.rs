@@ -1,0 +1,371 @@
+//! SPEC 5 and the output modes of SPEC 6: capture, extract, expect,
+//! fail_on, respond, hide, prefixed and grouped output.
+mod common;
+use common::{alive, Test};
+
+/// A shell snippet: create marker `me`, then wait (bounded) for `other`.
+fn barrier(me: &str, other: &str) -> String {
+    format!(
+        "touch {me}; i=0; while [ ! -e {other} ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -e {other} ]"
+    )
+}
+
+#[test]
+fn capture_flows_into_later_steps_without_trailing_newlines() {
+    Test::with(
+        r#"
+        [tasks.version]
+        capture = true
+        run = "echo 1.4.2; echo warn >&2; echo"
+        [tasks.show]
+        run = [
+          { task = "version" },
+          "echo 'v=[{{ tasks.version.stdout }}] e=[{{ tasks.version.stderr }}] code={{ tasks.version.exit_code }}'",
+        ]
+        "#,
+    )
+    .args(&["-q", "show"])
+    .expect("1.4.2\n\nv=[1.4.2] e=[warn] code=0\n", "warn\n", 0);
+}
+
+#[test]
+fn captured_output_of_a_dep_is_read_by_the_dependent() {
+    Test::with(
+        r#"
+        [tasks.gen]
+        capture = true
+        hide = true
+        run = "echo generated-42"
+        [tasks.use]
+        deps = ["gen"]
+        run = "echo got {{ tasks.gen.stdout }} in {{ tasks.gen.duration_ms >= 0 }}"
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("got generated-42 in True\n", "", 0);
+}
+
+#[test]
+fn reading_a_run_that_did_not_happen_is_an_error_naming_it() {
+    let ran = Test::with(
+        r#"
+        [tasks.version]
+        capture = true
+        run = "echo 1"
+        [tasks.show]
+        run = "echo {{ tasks.version.stdout }}"
+        "#,
+    )
+    .args(&["show"])
+    .run();
+    ran.code(2)
+        .stderr_has("task `version` has not run in this invocation");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn extract_takes_group_one_or_the_whole_match_from_stdout_or_stderr() {
+    Test::with(
+        r#"
+        [tasks.probe]
+        extract = { version = 'v(\d+\.\d+\.\d+)', build = '\d{4}-\d\d', warn = 'W\d+' }
+        run = "echo 'tool v1.25.3 built 2024-05'; echo 'W42 deprecated' >&2"
+        [tasks.use]
+        run = [{ task = "probe" }, "echo {{ tasks.probe.version }} {{ tasks.probe.build }} {{ tasks.probe.warn }}"]
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("tool v1.25.3 built 2024-05\n1.25.3 2024-05 W42\n", "W42 deprecated\n", 0);
+}
+
+#[test]
+fn extract_that_never_matches_fails_the_run_naming_it() {
+    let ran = Test::with(
+        r#"
+        [tasks.probe]
+        extract = { version = 'v(\d+)' }
+        run = "echo no version here"
+        "#,
+    )
+    .args(&["probe"])
+    .run();
+    ran.code(1)
+        .stderr_has("extract `version`")
+        .stderr_has(r"v(\d+)");
+}
+
+#[test]
+fn expect_fails_the_run_naming_the_missing_pattern() {
+    Test::with(
+        r#"
+        [tasks.check]
+        expect = ['status: ok', 'passed: \d+']
+        run = "echo 'status: ok'"
+        "#,
+    )
+    .args(&["-q", "check"])
+    .expect(
+        "status: ok\n",
+        "error: check failed: expected output matching `passed: \\d+`, which never appeared\n",
+        1,
+    );
+    Test::with(
+        r#"
+        [tasks.check]
+        expect = ['status: ok', 'passed: \d+']
+        run = "echo 'status: ok'; echo 'passed: 3' >&2"
+        "#,
+    )
+    .args(&["-q", "check"])
+    .expect("status: ok\n", "passed: 3\n", 0);
+}
+
+#[test]
+fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
+    let test = Test::with(
+        r#"
+        [tasks.watch]
+        fail_on = ['^FATAL']
+        run = """
+        sh -c 'echo $$ > child.pid; exec sleep 60' &
+        while [ ! -s child.pid ]; do sleep 0.01; done
+        echo 'INFO: fine'
+        echo 'FATAL: disk full'
+        sleep 60
+        echo 'never printed'
+        """
+        "#,
+    )
+    .args(&["-q", "watch"]);
+    let ran = test.run();
+    ran.code(1);
+    assert_eq!(ran.stdout, "INFO: fine\nFATAL: disk full\n");
+    assert_eq!(
+        ran.stderr,
+        "error: watch failed at `sh -c 'echo $$ > child.pid; exec sleep 60' &`: output matched fail_on `^FATAL`: FATAL: disk full\n"
+    );
+    let pid: u32 = test.read("child.pid").trim().parse().unwrap();
+    assert!(
+        !alive(pid),
+        "the background child of the stopped run survived"
+    );
+}
+
+#[test]
+fn respond_answers_a_prompt_without_a_newline() {
+    Test::with(
+        r#"
+        [tasks.ask]
+        respond = [{ on = 'Proceed\? \[y/N\] ', send = "y\n" }]
+        run = """
+        printf 'Proceed? [y/N] '
+        read -r answer
+        echo "answered: $answer"
+        """
+        "#,
+    )
+    .args(&["-q", "ask"])
+    .expect("Proceed? [y/N] answered: y\n", "", 0);
+}
+
+#[test]
+fn respond_answers_several_prompts_and_each_occurrence_once() {
+    Test::with(
+        r#"
+        [tasks.ask]
+        respond = [
+          { on = 'name: ', send = "{{ who }}\n" },
+          { on = 'again\? ', send = "yes\n" },
+        ]
+        run = """
+        printf 'name: '; read -r name
+        for i in 1 2 3; do printf 'again? '; read -r a; echo "$i:$a"; done
+        echo "hello $name"
+        """
+        [[tasks.ask.args]]
+        name = "who"
+        default = "Ada Lovelace"
+        "#,
+    )
+    .args(&["-q", "ask"])
+    .expect(
+        "name: again? 1:yes\nagain? 2:yes\nagain? 3:yes\nhello Ada Lovelace\n",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn hide_keeps_output_off_the_terminal_while_the_run_succeeds() {
+    Test::with(
+        r#"
+        [tasks.quiet]
+        hide = true
+        run = "echo out; echo err >&2"
+        [tasks.half]
+        hide = "stderr"
+        run = "echo out; echo err >&2"
+        "#,
+    )
+    .args(&["-q", "quiet", "half"])
+    .expect("out\n", "", 0);
+}
+
+#[test]
+fn hidden_output_of_a_failed_run_shows_its_last_200_lines() {
+    let ran = Test::with(
+        r#"
+        [tasks.build]
+        hide = true
+        run = "for i in $(seq 1 300); do echo line $i; done; exit 3"
+        "#,
+    )
+    .args(&["-q", "build"])
+    .run();
+    ran.code(3);
+    assert_eq!(ran.stdout, "");
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "[build] failed; the last 200 lines of its hidden output:"
+    );
+    assert_eq!(lines[1], "line 101");
+    assert_eq!(lines[200], "line 300");
+    assert_eq!(lines[201], "error: build failed at `for i in $(seq 1 300); do echo line $i; done; exit 3`: exit status 3");
+    assert_eq!(lines.len(), 202);
+}
+
+fn two_overlapping_runs() -> Test {
+    Test::with(&format!(
+        r#"
+        [tasks.a]
+        run = "echo a1; {}; echo a2; echo a-err >&2"
+        [tasks.bee]
+        run = "echo b1; {}; echo b2"
+        [tasks.both]
+        deps = ["a", "bee"]
+        run = "echo done"
+        "#,
+        barrier("a.ready", "b.ready"),
+        barrier("b.ready", "a.ready")
+    ))
+}
+
+#[test]
+fn prefixed_is_the_default_when_runs_overlap() {
+    let ran = two_overlapping_runs().args(&["-q", "-j2", "both"]).run();
+    ran.code(0);
+    let mut lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.pop(), Some("both | done"));
+    lines.sort();
+    assert_eq!(lines, ["a    | a1", "a    | a2", "bee  | b1", "bee  | b2"]);
+    assert_eq!(ran.stderr, "a    | a-err\n");
+}
+
+#[test]
+fn interleaved_is_the_default_when_runs_cannot_overlap() {
+    Test::with(
+        r#"
+        [tasks.a]
+        run = "echo a"
+        [tasks.b]
+        deps = ["a"]
+        run = "echo b"
+        "#,
+    )
+    .args(&["-q", "-j4", "b"])
+    .expect("a\nb\n", "", 0);
+}
+
+#[test]
+fn grouped_prints_each_run_whole_when_it_ends() {
+    let ran = two_overlapping_runs()
+        .args(&["-j2", "--output", "grouped", "both"])
+        .run();
+    ran.code(0);
+    // Each run's stdout arrives in one piece even though the runs overlapped.
+    let out = ran.stdout.as_str();
+    assert!(out.contains("a1\na2\n"), "{out}");
+    assert!(out.contains("b1\nb2\n"), "{out}");
+    assert!(out.ends_with("done\n"), "{out}");
+    // Its echo lines and stderr stay together on stderr.
+    assert!(
+        ran.stderr.contains(&format!(
+            "[a] $ echo a1; {}; echo a2; echo a-err >&2\na-err\n",
+            barrier("a.ready", "b.ready")
+        )),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn settings_output_sets_the_mode() {
+    Test::with(
+        r#"
+        [settings]
+        output = "prefixed"
+        [tasks.hi]
+        run = "echo hi"
+        "#,
+    )
+    .args(&["-q", "hi"])
+    .expect("hi | hi\n", "", 0);
+}
+
+#[test]
+fn invalid_utf8_and_binary_output_pass_through_unchanged() {
+    let test = Test::with(
+        r#"
+        [tasks.bin]
+        fail_on = ['never-seen']
+        capture = true
+        run = "printf 'a\\377\\376\\000b\\nc\\200'"
+        [tasks.plain]
+        run = "printf 'a\\377\\376\\000b\\nc\\200'"
+        "#,
+    );
+    for task in ["bin", "plain"] {
+        let out = test.command().args(["-q", task]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.stdout, b"a\xff\xfe\x00b\nc\x80", "task {task}");
+    }
+}
+
+#[test]
+fn a_ten_megabyte_line_is_matched_and_passed_on_whole() {
+    let test = Test::with(
+        r#"
+        [tasks.big]
+        extract = { tail = 'x(END\d)$' }
+        fail_on = ['never-seen']
+        run = "head -c 10000000 /dev/zero | tr '\\0' 'x'; echo END7"
+        [tasks.use]
+        run = [{ task = "big" }, "echo {{ tasks.big.tail }} >&2"]
+        "#,
+    );
+    let out = test.command().args(["-q", "use"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 10_000_000 + 5);
+    assert!(out.stdout.ends_with(b"xxEND7\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "END7\n");
+}
+
+#[test]
+fn prefixed_output_never_breaks_a_line() {
+    let ran = Test::with(
+        r#"
+        [tasks.long]
+        run = "printf 'part1 '; sleep 0.05; printf 'part2\n'; printf 'no newline at end'"
+        "#,
+    )
+    .args(&["-q", "--output", "prefixed", "long"])
+    .run();
+    ran.code(0)
+        .stdout("long | part1 part2\nlong | no newline at end\n");
+}
