@@ -1,0 +1,297 @@
+//! SPEC 1: tasker's own options, finding the file, the default task.
+mod common;
+use common::Test;
+
+const HELLO: &str = r#"
+    [tasks.hello]
+    help = "Say hello"
+    run = "echo hello"
+    "#;
+
+#[test]
+fn finds_the_file_in_a_parent_directory() {
+    Test::with(HELLO)
+        .cwd("a/b")
+        .args(&["hello"])
+        .expect("hello\n", "[hello] $ echo hello\n", 0);
+}
+
+#[test]
+fn runs_in_the_root_not_in_the_subdirectory() {
+    Test::with(
+        r#"
+        [tasks.where]
+        run = "pwd"
+        "#,
+    )
+    .cwd("sub")
+    .args(&["-q", "where"])
+    .expect("[TMP]\n", "", 0);
+}
+
+#[test]
+fn file_option_uses_that_file() {
+    Test::new()
+        .file("other/custom.toml", HELLO)
+        .args(&["-f", "other/custom.toml", "hello"])
+        .expect("hello\n", "[hello] $ echo hello\n", 0);
+}
+
+#[test]
+fn file_option_with_a_missing_file_is_a_usage_error() {
+    let ran = Test::new().args(&["-f", "nope.toml", "hello"]).run();
+    ran.code(2).stderr_has("nope.toml");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn dir_option_behaves_as_if_started_there() {
+    Test::new()
+        .file("proj/tasks.toml", HELLO)
+        .args(&["-C", "proj", "hello"])
+        .expect("hello\n", "[hello] $ echo hello\n", 0);
+}
+
+#[test]
+fn dir_option_with_a_missing_directory_is_a_usage_error() {
+    Test::with(HELLO)
+        .args(&["-C", "nowhere", "hello"])
+        .run()
+        .code(2)
+        .stderr_has("nowhere");
+}
+
+#[test]
+fn no_file_says_where_it_looked_and_suggests_init() {
+    // `-C` into a fresh temp dir: there is no tasks.toml above /tmp/...
+    // unless someone left one in /tmp; the error must still name the dir.
+    let t = Test::new();
+    let ran = t.cwd("x").run();
+    ran.code(2)
+        .stderr_has("no tasks.toml found in [TMP]/x")
+        .stderr_has("tasker --init");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn the_default_task_runs_when_no_task_is_named() {
+    Test::with(
+        r#"
+        [settings]
+        default = "hello"
+        [tasks.hello]
+        run = "echo hello"
+        [tasks.other]
+        run = "echo other"
+        "#,
+    )
+    .expect("hello\n", "[hello] $ echo hello\n", 0);
+}
+
+#[test]
+fn no_task_and_no_default_lists_the_tasks() {
+    Test::with(HELLO).expect(
+        "
+        Tasks in ./tasks.toml:
+            hello   Say hello
+        ",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn dry_run_prints_filled_in_commands_and_runs_nothing() {
+    let t = Test::with(
+        r#"
+        [tasks.make]
+        deps = ["gen"]
+        run = ["touch marker-{{ name }}", { cmd = ["touch", "cmd-{{ name }}"] }]
+        [[tasks.make.args]]
+        name = "name"
+        positional = true
+        [tasks.gen]
+        run = "touch gen-marker"
+        "#,
+    )
+    .args(&["-n", "make", "a b"]);
+    t.expect(
+        "",
+        "
+        [gen] $ touch gen-marker
+        [make] $ touch marker-'a b'
+        [make] $ touch 'cmd-a b'
+        ",
+        0,
+    );
+    let names: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["tasks.toml"], "dry run created files");
+}
+
+#[test]
+fn dry_run_shows_run_results_as_placeholders() {
+    Test::with(
+        r#"
+        [tasks.version]
+        capture = true
+        run = "echo 1.2.3"
+        [tasks.tag]
+        run = [{ task = "version" }, "git tag v{{ tasks.version.stdout }}"]
+        "#,
+    )
+    .args(&["-n", "tag"])
+    .expect(
+        "",
+        "
+        [tag] $ task version
+        [version] $ echo 1.2.3
+        [tag] $ git tag v<tasks.version.stdout>
+        ",
+        0,
+    );
+}
+
+#[test]
+fn quiet_hides_the_echo_but_not_the_output() {
+    Test::with(HELLO)
+        .args(&["-q", "hello"])
+        .expect("hello\n", "", 0);
+}
+
+#[test]
+fn settings_echo_false_hides_the_echo() {
+    Test::with(
+        r#"
+        [settings]
+        echo = false
+        [tasks.hello]
+        run = "echo hello"
+        "#,
+    )
+    .args(&["hello"])
+    .expect("hello\n", "", 0);
+}
+
+#[test]
+fn task_quiet_hides_only_that_tasks_echo() {
+    Test::with(
+        r#"
+        [tasks.a]
+        quiet = true
+        run = "echo a"
+        [tasks.b]
+        run = "echo b"
+        "#,
+    )
+    .args(&["a", "b"])
+    .expect("a\nb\n", "[b] $ echo b\n", 0);
+}
+
+const VARS: &str = r#"
+    [vars]
+    version = "1.0"
+    [tasks.show]
+    run = "echo {{ version }}"
+    "#;
+
+#[test]
+fn set_overrides_a_var() {
+    Test::with(VARS)
+        .args(&["-q", "--set", "version=2.0 beta", "show"])
+        .expect("2.0 beta\n", "", 0);
+    Test::with(VARS)
+        .args(&["-q", "show"])
+        .expect("1.0\n", "", 0);
+}
+
+#[test]
+fn set_of_an_unknown_var_suggests_the_nearest() {
+    let t = Test::with(VARS).args(&["--set", "versoin=2", "show"]);
+    let ran = t.run();
+    ran.code(2);
+    assert_eq!(ran.stdout, "");
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn jobs_zero_is_a_usage_error() {
+    let ran = Test::with(HELLO).args(&["-j0", "hello"]).run();
+    ran.code(2).stderr_has("at least 1");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn version_prints_the_version() {
+    Test::new().args(&["-V"]).expect(
+        &format!("tasker {}\n", env!("CARGO_PKG_VERSION")),
+        "",
+        0,
+    );
+}
+
+#[test]
+fn help_prints_usage() {
+    let ran = Test::new().args(&["--help"]).run();
+    ran.code(0).stdout_has("Usage: tasker").stdout_has("--dry-run");
+}
+
+#[test]
+fn check_accepts_a_good_file() {
+    Test::with(HELLO)
+        .args(&["--check"])
+        .expect("", "./tasks.toml: ok (1 tasks)\n", 0);
+}
+
+#[test]
+fn check_rejects_a_bad_template_without_running_anything() {
+    let ran = Test::with(
+        r#"
+        [tasks.ok]
+        run = "touch ran"
+        [tasks.bad]
+        run = "echo {{ nope }}"
+        "#,
+    )
+    .args(&["--check"])
+    .run();
+    ran.code(2)
+        .stderr_has("unknown name `nope`")
+        .stderr_has("./tasks.toml:4:16");
+}
+
+#[test]
+fn init_writes_a_starter_file_that_loads() {
+    let t = Test::new().args(&["--init"]);
+    let ran = t.run();
+    ran.code(0).stderr_has("tasks.toml");
+    assert!(t.read("tasks.toml").contains("[tasks."));
+    // The starter is valid and runnable.
+    Test::new()
+        .file("tasks.toml", &t.read("tasks.toml"))
+        .args(&["--check"])
+        .run()
+        .code(0);
+    Test::new()
+        .file("tasks.toml", &t.read("tasks.toml"))
+        .args(&["-q", "hello", "you"])
+        .expect("Hello, you!\n", "", 0);
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let t = Test::with(HELLO).args(&["--init"]);
+    let ran = t.run();
+    ran.code(2).stderr_has("already exists");
+    assert!(t.read("tasks.toml").contains("Say hello"));
+}
+
+#[test]
+fn core_options_after_a_task_name_belong_to_the_task() {
+    // `-n` after the task name is the task's (unknown) flag, not dry-run.
+    let t = Test::with(HELLO).args(&["hello", "-n"]);
+    let ran = t.run();
+    ran.code(2).stderr_has("unknown flag `-n` for task `hello`");
+}
