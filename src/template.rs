@@ -178,7 +178,7 @@ pub fn quote_value(value: &Value) -> String {
                 .join(" ");
         }
     }
-    shell_words::quote(&value.to_string()).into_owned()
+    shell_words::quote(&plain_value(value)).into_owned()
 }
 
 fn plain_value(value: &Value) -> String {
@@ -187,6 +187,11 @@ fn plain_value(value: &Value) -> String {
     }
     if let Some(s) = value.as_str() {
         return s.to_string();
+    }
+    // minijinja shows bools as Python does (`True`); commands, TOML and
+    // every shell spell them `true` and `false`.
+    if value.kind() == minijinja::value::ValueKind::Bool {
+        return value.is_true().to_string();
     }
     if value.kind() == minijinja::value::ValueKind::Seq {
         if let Ok(items) = value.try_iter() {
@@ -255,6 +260,14 @@ mod tests {
         assert_eq!(
             render("n={{ n }}", Mode::Shell, &[("n", Value::from(3))]),
             "n=3"
+        );
+        assert_eq!(
+            render(
+                "{{ t }} {{ f }}",
+                Mode::Shell,
+                &[("t", Value::from(true)), ("f", Value::from(false))]
+            ),
+            "true false"
         );
     }
 

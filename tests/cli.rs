@@ -225,17 +225,17 @@ fn jobs_zero_is_a_usage_error() {
 
 #[test]
 fn version_prints_the_version() {
-    Test::new().args(&["-V"]).expect(
-        &format!("tasker {}\n", env!("CARGO_PKG_VERSION")),
-        "",
-        0,
-    );
+    Test::new()
+        .args(&["-V"])
+        .expect(&format!("tasker {}\n", env!("CARGO_PKG_VERSION")), "", 0);
 }
 
 #[test]
 fn help_prints_usage() {
     let ran = Test::new().args(&["--help"]).run();
-    ran.code(0).stdout_has("Usage: tasker").stdout_has("--dry-run");
+    ran.code(0)
+        .stdout_has("Usage: tasker")
+        .stdout_has("--dry-run");
 }
 
 #[test]
