@@ -35,6 +35,7 @@ pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
             check_template(engine, model, None, t, &format!("var `{}`", var.name))?;
         }
     }
+    crate::context::check_var_cycles(engine, model, |_| false)?;
     for task in &model.tasks {
         check_task(engine, model, task)?;
     }

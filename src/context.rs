@@ -75,7 +75,7 @@ impl<'m> Session<'m> {
             }
             map.insert(name, value);
         }
-        Ok(Session {
+        let session = Session {
             model,
             engine: Engine::new(),
             dry_run,
@@ -87,7 +87,10 @@ impl<'m> Session<'m> {
             var_values: model.vars.iter().map(|_| Mutex::new(None)).collect(),
             results: Mutex::new(BTreeMap::new()),
             dotenv_read: Mutex::new(Vec::new()),
-        })
+        };
+        // Found now, so that a cycle stops the invocation before any run.
+        session.check_var_cycles()?;
+        Ok(session)
     }
 
     /// Dotenv files, then tasker's own environment.
@@ -337,45 +340,55 @@ impl<'m> Session<'m> {
     fn check_var_cycles(&self) -> Result<()> {
         self.var_order
             .get_or_init(|| {
-                let vars = &self.model.vars;
-                let mut uses: Vec<Vec<usize>> = Vec::with_capacity(vars.len());
-                for var in vars {
-                    let template = match &var.value {
-                        VarValue::Template(t) | VarValue::Sh(t) => t,
-                        VarValue::Literal(_) => {
-                            uses.push(Vec::new());
-                            continue;
-                        }
-                    };
-                    let names = self
-                        .engine
-                        .names(template, &format!("var `{}`", var.name))?;
-                    let mut used: Vec<usize> = names
-                        .iter()
-                        .filter_map(|n| {
-                            let top = n.split('.').next().unwrap_or(n);
-                            if self.overrides.contains_key(top) {
-                                return None;
-                            }
-                            vars.iter().position(|v| v.name == top)
-                        })
-                        .collect();
-                    used.sort_unstable();
-                    used.dedup();
-                    uses.push(used);
-                }
-                if let Some(cycle) = crate::graph::find_cycle(vars.len(), |i| uses[i].clone()) {
-                    let path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
-                    return Err(Error::at(
-                        &vars[cycle[0]].span,
-                        format!("cycle among vars: {}", path.join(" -> ")),
-                    )
-                    .with_label("this var depends on itself"));
-                }
-                Ok(())
+                check_var_cycles(&self.engine, self.model, |name| {
+                    self.overrides.contains_key(name)
+                })
             })
             .clone()
     }
+}
+
+/// A cycle among the vars of `model` is an error (vars set with `--set`,
+/// `overridden`, read nothing). Checked when a session starts, before any
+/// run, and by `--check`.
+pub fn check_var_cycles(
+    engine: &Engine,
+    model: &Model,
+    overridden: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let vars = &model.vars;
+    let mut uses: Vec<Vec<usize>> = Vec::with_capacity(vars.len());
+    for var in vars {
+        let template = match &var.value {
+            VarValue::Template(t) | VarValue::Sh(t) if !overridden(&var.name) => t,
+            _ => {
+                uses.push(Vec::new());
+                continue;
+            }
+        };
+        let names = engine.names(template, &format!("var `{}`", var.name))?;
+        let mut used: Vec<usize> = names
+            .iter()
+            .filter_map(|n| {
+                let top = n.split('.').next().unwrap_or(n);
+                vars.iter().position(|v| v.name == top)
+            })
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        uses.push(used);
+    }
+    if let Some(cycle) = crate::graph::find_cycle(vars.len(), |i| uses[i].clone()) {
+        let mut path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
+        // Close the loop, as run cycles print: `a -> b -> a`.
+        path.push(path[0]);
+        return Err(Error::at(
+            &vars[cycle[0]].span,
+            format!("cycle among vars: {}", path.join(" -> ")),
+        )
+        .with_label("this var depends on itself"));
+    }
+    Ok(())
 }
 
 /// Where `name` occurs as a whole word in `source`.

@@ -1,0 +1,365 @@
+//! SPEC 4: templates, quoting that is safe by default, vars.
+mod common;
+use common::Test;
+
+const ECHO_ARG: &str = r#"
+    [tasks.show]
+    run = "printf '[%s]' {{ v }}; echo"
+    [[tasks.show.args]]
+    name = "v"
+    positional = true
+    "#;
+
+#[test]
+fn an_argument_with_a_command_stays_one_harmless_word() {
+    let t = Test::with(ECHO_ARG).args(&["-q", "show", "x; touch pwned"]);
+    t.expect("[x; touch pwned]\n", "", 0);
+    assert!(!t.path().join("pwned").exists());
+    let t = Test::with(ECHO_ARG).args(&["-q", "show", "$(touch pwned2)`touch pwned3`"]);
+    t.expect("[$(touch pwned2)`touch pwned3`]\n", "", 0);
+    assert!(!t.path().join("pwned2").exists());
+    assert!(!t.path().join("pwned3").exists());
+}
+
+#[test]
+fn the_echo_shows_the_quoted_command() {
+    Test::with(ECHO_ARG)
+        .args(&["show", "a b"])
+        .expect("[a b]\n", "[show] $ printf '[%s]' 'a b'; echo\n", 0);
+}
+
+#[test]
+fn a_value_with_spaces_stays_one_argument() {
+    Test::with(ECHO_ARG)
+        .args(&["-q", "show", "two  spaced words"])
+        .expect("[two  spaced words]\n", "", 0);
+}
+
+#[test]
+fn a_list_becomes_its_elements_each_quoted() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = "printf '[%s]' {{ items }}; echo"
+        [[tasks.show.args]]
+        name = "items"
+        type = "list"
+        positional = true
+        "#,
+    )
+    .args(&["-q", "show", "a b", "c", "*", "'q'"])
+    .expect("[a b][c][*]['q']\n", "", 0);
+}
+
+#[test]
+fn safe_inserts_unquoted() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = "echo {{ v | safe }}"
+        [[tasks.show.args]]
+        name = "v"
+        default = "a   b; echo second"
+        "#,
+    )
+    .args(&["-q", "show"])
+    .expect("a b\nsecond\n", "", 0);
+}
+
+#[test]
+fn cmd_elements_are_unquoted_and_empty_ones_dropped() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = [{ cmd = ["printf", "[%s]", "{{ v }}", "{% if flag %}--flag{% endif %}", "{{ items }}", "x{{ v }}y"] }]
+        [[tasks.show.args]]
+        name = "v"
+        default = "a b'c"
+        [[tasks.show.args]]
+        name = "flag"
+        type = "bool"
+        [[tasks.show.args]]
+        name = "items"
+        type = "list"
+        "#,
+    )
+    .args(&["-q", "show", "--items", "1 2", "--items", "3"])
+    .expect("[a b'c][1 2][3][xa b'cy]", "", 0);
+}
+
+#[test]
+fn env_dir_and_vars_are_unquoted() {
+    let t = Test::with(
+        r#"
+        [vars]
+        greeting = "hello {{ who }}"
+        who = "big world"
+        [tasks.show]
+        dir = "{{ sub }}"
+        env = { GREETING = "{{ greeting }}!" }
+        run = ["printf '%s\n' \"$GREETING\" {{ greeting }}", "basename \"$PWD\""]
+        [[tasks.show.args]]
+        name = "sub"
+        default = "a dir"
+        "#,
+    );
+    std::fs::create_dir(t.path().join("a dir")).unwrap();
+    t.args(&["-q", "show"])
+        .expect("hello big world!\nhello big world\na dir\n", "", 0);
+}
+
+#[test]
+fn confirm_text_is_unquoted() {
+    Test::with(
+        r#"
+        [tasks.drop]
+        confirm = "Drop {{ db }}?"
+        run = "echo dropped"
+        [[tasks.drop.args]]
+        name = "db"
+        default = "the db"
+        "#,
+    )
+    .args(&["drop"])
+    .run()
+    .code(1)
+    .stderr_has("Drop the db?");
+}
+
+#[test]
+fn an_unknown_name_is_an_error_before_anything_runs() {
+    let t = Test::with(
+        r#"
+        [tasks.first]
+        run = "touch ran"
+        [tasks.deploy]
+        run = "echo {{ targte }}"
+        [[tasks.deploy.args]]
+        name = "target"
+        default = "x"
+        "#,
+    )
+    .args(&["first", "deploy"]);
+    let ran = t.run();
+    ran.code(2).stderr_has("`targte`").stderr_has("`deploy`");
+    assert_eq!(ran.stdout, "");
+    assert!(!t.path().join("ran").exists());
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn an_unknown_env_key_is_an_error_when_rendered() {
+    let ran = Test::with(
+        r#"
+        [tasks.show]
+        run = "echo {{ env.SURELY_NOT_SET_ANYWHERE }}"
+        "#,
+    )
+    .args(&["show"])
+    .run();
+    ran.code(2).stderr_has("SURELY_NOT_SET_ANYWHERE");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn vars_use_vars_and_env() {
+    Test::with(
+        r#"
+        [vars]
+        name = "tasker"
+        full = "{{ name }}-{{ env.MY_VERSION }}"
+        [tasks.show]
+        run = "echo {{ full }}"
+        "#,
+    )
+    .env("MY_VERSION", "9")
+    .args(&["-q", "show"])
+    .expect("tasker-9\n", "", 0);
+}
+
+#[test]
+fn builtin_values_are_in_scope() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = "printf '%s\n' {{ task }} {{ root }} {{ invocation_dir }} {{ os }}"
+        "#,
+    )
+    .cwd("sub")
+    .args(&["-q", "show"])
+    .expect(
+        &format!("show\n[TMP]\n[TMP]/sub\n{}\n", std::env::consts::OS),
+        "",
+        0,
+    );
+}
+
+const SH_VAR: &str = r#"
+    [vars]
+    stamp = { sh = "echo ran >> side-effect; echo 42" }
+    [tasks.uses]
+    run = "echo {{ stamp }} {{ stamp }}"
+    [tasks.also]
+    run = "echo also {{ stamp }}"
+    [tasks.plain]
+    run = "echo plain"
+    "#;
+
+#[test]
+fn sh_vars_do_not_run_for_a_listing_or_a_task_that_does_not_use_them() {
+    let t = Test::with(SH_VAR).args(&["-l"]);
+    t.run().code(0);
+    assert!(!t.path().join("side-effect").exists());
+    let t = Test::with(SH_VAR).args(&["-q", "plain"]);
+    t.expect("plain\n", "", 0);
+    assert!(!t.path().join("side-effect").exists());
+    let t = Test::with(SH_VAR).args(&["--check"]);
+    t.run().code(0);
+    assert!(!t.path().join("side-effect").exists());
+}
+
+#[test]
+fn sh_vars_run_once_per_invocation() {
+    let t = Test::with(SH_VAR).args(&["-q", "uses", "also"]);
+    t.expect("42 42\nalso 42\n", "", 0);
+    assert_eq!(t.read("side-effect"), "ran\n");
+}
+
+#[test]
+fn sh_vars_run_for_a_dry_run() {
+    let t = Test::with(SH_VAR).args(&["-n", "uses"]);
+    t.expect("", "[uses] $ echo 42 42\n", 0);
+    assert_eq!(t.read("side-effect"), "ran\n");
+}
+
+#[test]
+fn set_never_runs_the_sh_of_a_var() {
+    let t = Test::with(SH_VAR).args(&["-q", "--set", "stamp=7", "uses"]);
+    t.expect("7 7\n", "", 0);
+    assert!(!t.path().join("side-effect").exists());
+}
+
+#[test]
+fn a_failing_sh_var_fails_before_the_run() {
+    let ran = Test::with(
+        r#"
+        [vars]
+        v = { sh = "exit 3" }
+        [tasks.uses]
+        run = "echo {{ v }}"
+        "#,
+    )
+    .args(&["uses"])
+    .run();
+    assert_ne!(ran.code, 0);
+    ran.stderr_has("var `v`");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn a_cycle_among_vars_is_an_error() {
+    let ran = Test::with(
+        r#"
+        [vars]
+        a = "{{ b }}"
+        b = "x{{ a }}"
+        [tasks.show]
+        run = "echo {{ a }}"
+        "#,
+    )
+    .args(&["show"])
+    .run();
+    ran.code(2).stderr_has("cycle");
+    assert_eq!(ran.stdout, "");
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn if_for_and_filters_work() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = """
+        {% for t in tags %}echo tag {{ t | upper }}
+        {% endfor %}{% if release %}echo release{% else %}echo debug{% endif %}
+        echo {{ name | replace("a", "o") }} {{ tags | length }} {{ name | default("x") }}
+        """
+        [[tasks.show.args]]
+        name = "tags"
+        type = "list"
+        short = "t"
+        [[tasks.show.args]]
+        name = "release"
+        type = "bool"
+        [[tasks.show.args]]
+        name = "name"
+        default = "banana"
+        "#,
+    )
+    .args(&["-q", "show", "-t", "a", "-t", "b c", "--release"])
+    .expect("tag A\ntag B C\nrelease\nbonono 2 banana\n", "", 0);
+}
+
+#[test]
+fn int_and_float_arguments_are_numbers_in_templates() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = "echo {{ w * 2 }} {{ (w * s) | int }} {% if w > 100 %}big{% endif %}"
+        [[tasks.show.args]]
+        name = "w"
+        type = "int"
+        default = 150
+        [[tasks.show.args]]
+        name = "s"
+        type = "float"
+        default = 0.5
+        "#,
+    )
+    .args(&["-q", "show"])
+    .expect("300 75 big\n", "", 0);
+}
+
+#[test]
+fn extra_is_a_list_of_words() {
+    Test::with(
+        r#"
+        [tasks.show]
+        run = "printf '[%s]' {{ extra }}; echo {{ extra | length }}"
+        "#,
+    )
+    .args(&["-q", "show", "--", "a b", "$HOME", ""])
+    .expect("[a b][$HOME][]3\n", "", 0);
+}
+
+mod quoting_property {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any string given as an argument reaches the command unchanged,
+        /// as one word.
+        #[test]
+        fn any_argument_reaches_the_command_as_one_word(
+            v in prop_oneof![
+                any::<String>(),
+                "[ a-z'\"$`;|&<>(){}\\\\*?!#~=%\\n\\t-]{0,16}",
+                "[\\u{80}-\\u{10FFFF}]{0,4}",
+            ]
+        ) {
+            let v = v.replace('\0', "");
+            let t = super::Test::with(
+                r#"
+                [tasks.show]
+                run = "printf '%s' {{ v }}"
+                [[tasks.show.args]]
+                name = "v"
+                "#,
+            )
+            .args(&["-q", "show", &format!("--v={v}")]);
+            let ran = t.run();
+            prop_assert_eq!(ran.code, 0, "stderr: {}", ran.stderr);
+            prop_assert_eq!(ran.stdout, v);
+        }
+    }
+}
