@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SourceFile, Span};
 
 /// Read `path` into `env` (later keys win). A missing file is no error.
 pub fn read_into(path: &Path, shown: &str, env: &mut BTreeMap<String, String>) -> Result<bool> {
@@ -18,12 +18,30 @@ pub fn read_into(path: &Path, shown: &str, env: &mut BTreeMap<String, String>) -
             )))
         }
     };
-    for (key, value) in parse(&text).map_err(|(line, why)| {
-        Error::usage(format!(
-            "malformed dotenv file `{shown}` at line {line}: {why}"
-        ))
-        .with_help("lines look like KEY=VALUE, `export KEY=VALUE` or `# comment`")
-    })? {
+    let pairs = match parse(&text) {
+        Ok(pairs) => pairs,
+        Err((line, why)) => {
+            // Shown like every file error: path:line:col and the line.
+            let start: usize = text
+                .split_inclusive('\n')
+                .take(line - 1)
+                .map(str::len)
+                .sum();
+            let end = start + text[start..].find('\n').unwrap_or(text.len() - start);
+            let file = std::sync::Arc::new(SourceFile {
+                display: shown.to_string(),
+                path: path.to_path_buf(),
+                text,
+            });
+            return Err(Error::at(
+                &Span::new(&file, start..end),
+                format!("malformed dotenv file `{shown}` at line {line}: {why}"),
+            )
+            .with_label("malformed line")
+            .with_help("lines look like KEY=VALUE, `export KEY=VALUE` or `# comment`"));
+        }
+    };
+    for (key, value) in pairs {
         env.insert(key, value);
     }
     Ok(true)

@@ -1,0 +1,357 @@
+//! SPEC 3: steps, shells, environment layering, directories, statuses.
+mod common;
+use common::Test;
+
+#[test]
+fn a_string_step_runs_through_sh_e_c() {
+    // `-e`: the first failing line of a script stops it.
+    Test::with(
+        r#"
+        [tasks.t]
+        run = """
+        echo $0
+        false
+        echo after
+        """
+        "#,
+    )
+    .args(&["-q", "t"])
+    .run()
+    .code(1)
+    .stdout("sh\n");
+}
+
+#[test]
+fn settings_shell_replaces_the_shell() {
+    Test::with(
+        r#"
+        [settings]
+        shell = ["bash", "-c"]
+        [tasks.t]
+        run = "echo ${BASH_VERSION:+bash}"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("bash\n", "", 0);
+}
+
+#[test]
+fn a_task_shell_overrides_settings_shell() {
+    Test::with(
+        r#"
+        [settings]
+        shell = ["bash", "-c"]
+        [tasks.py]
+        shell = ["python3", "-c"]
+        run = "import sys; print('py', sys.version_info[0])"
+        [tasks.sh]
+        run = "echo ${BASH_VERSION:+bash}"
+        "#,
+    )
+    .args(&["-q", "py", "sh"])
+    .expect("py 3\nbash\n", "", 0);
+}
+
+#[test]
+fn a_multi_line_string_is_one_script() {
+    Test::with(
+        r#"
+        [tasks.t]
+        run = """
+        x=1
+        for n in a b; do x=$((x+1)); done
+        echo "x=$x"
+        """
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("x=3\n", "", 0);
+}
+
+#[test]
+fn cmd_runs_without_a_shell() {
+    Test::with(
+        r#"
+        [tasks.t]
+        run = [{ cmd = ["printf", "%s|", "$HOME", "a b", "*"] }]
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("$HOME|a b|*|", "", 0);
+}
+
+#[test]
+fn pipe_connects_stages_without_a_shell() {
+    Test::with(
+        r#"
+        [tasks.t]
+        run = [{ pipe = ["printf 'a b c'", "wc -w"] }, { pipe = ["echo '$HOME' \"x y\"", "cat"] }]
+        "#,
+    )
+    .args(&["-q", "t"])
+    .run()
+    .code(0)
+    .stdout("3\n$HOME x y\n");
+}
+
+#[test]
+fn pipe_fails_when_any_stage_fails() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        run = [{ pipe = ["false", "cat"] }, "touch after"]
+        "#,
+    )
+    .args(&["-q", "t"]);
+    t.run().code(1);
+    assert!(!t.path().join("after").exists());
+    Test::with(
+        r#"
+        [tasks.t]
+        run = [{ pipe = ["echo hi", "sh -c 'cat; exit 4'"] }]
+        "#,
+    )
+    .args(&["-q", "t"])
+    .run()
+    .code(4);
+}
+
+#[test]
+fn task_steps_run_that_task_with_its_arguments_at_that_point() {
+    Test::with(
+        r#"
+        [tasks.t]
+        run = ["echo before", { task = "other --loud -n 2" }, "echo after"]
+        [tasks.other]
+        run = "echo other {{ loud }} {{ n }}"
+        [[tasks.other.args]]
+        name = "loud"
+        type = "bool"
+        [[tasks.other.args]]
+        name = "n"
+        type = "int"
+        short = "n"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("before\nother true 2\nafter\n", "", 0);
+}
+
+#[test]
+fn sh_step_with_ignore_failure_and_dir() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        run = [
+          { sh = "exit 5", ignore_failure = true },
+          { sh = "basename \"$PWD\"", dir = "sub" },
+          "basename \"$PWD\"",
+        ]
+        "#,
+    );
+    std::fs::create_dir(t.path().join("sub")).unwrap();
+    let t = t.args(&["-q", "t"]);
+    let ran = t.run();
+    ran.code(0);
+    let root = t.path().canonicalize().unwrap();
+    let name = root.file_name().unwrap().to_str().unwrap();
+    assert_eq!(ran.stdout, format!("sub\n{name}\n"));
+}
+
+#[test]
+fn the_first_failing_step_stops_the_run() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        run = ["echo one", "exit 3", "touch three"]
+        "#,
+    )
+    .args(&["t"]);
+    let ran = t.run();
+    ran.code(3).stdout("one\n");
+    assert!(!t.path().join("three").exists());
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn failure_message_names_task_step_and_status() {
+    Test::with(
+        r#"
+        [tasks.build]
+        run = [{ cmd = ["sh", "-c", "exit 9"] }]
+        "#,
+    )
+    .args(&["-q", "build"])
+    .run()
+    .code(9)
+    .stderr_has("build")
+    .stderr_has("sh -c 'exit 9'")
+    .stderr_has("9");
+}
+
+#[test]
+fn environment_layers_in_order() {
+    // dotenv < tasker's env < [env] < task env.
+    Test::with(
+        r#"
+        [settings]
+        dotenv = [".env", ".env.local", ".env.missing"]
+        [env]
+        GLOBAL = "global"
+        BOTH = "global"
+        FROM_DOTENV = "{{ env.DOTENV_ONLY }}-seen"
+        [tasks.t]
+        env = { BOTH = "task", TASKONLY = "{{ env.GLOBAL }}+task" }
+        run = "printf '%s\n' $DOTENV_ONLY $OVERRIDDEN $SHELL_WINS $GLOBAL $BOTH $TASKONLY $FROM_DOTENV $TASKER_TASK $TASKER_ROOT"
+        "#,
+    )
+    .file(".env", "DOTENV_ONLY=dot\nOVERRIDDEN=first\nSHELL_WINS=dot\nGLOBAL=dot\n")
+    .file(".env.local", "OVERRIDDEN=second\n")
+    .env("SHELL_WINS", "shell")
+    .args(&["-q", "t"])
+    .expect(
+        "dot\nsecond\nshell\nglobal\ntask\nglobal+task\ndot-seen\nt\n[TMP]\n",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn a_malformed_dotenv_names_its_file_and_line() {
+    let t = Test::with(
+        r#"
+        [settings]
+        dotenv = [".env"]
+        [tasks.t]
+        run = "touch ran"
+        "#,
+    )
+    .file(".env", "A=1\n# fine\nthis is not a pair\n")
+    .args(&["t"]);
+    let ran = t.run();
+    ran.code(2).stderr_has(".env:3:1");
+    assert!(!t.path().join("ran").exists());
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn task_dir_is_relative_to_the_root() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        dir = "a/b"
+        run = "pwd"
+        "#,
+    )
+    .cwd("a/b")
+    .cwd("elsewhere")
+    .args(&["-q", "t"]);
+    t.expect("[TMP]/a/b\n", "", 0);
+}
+
+#[test]
+fn a_missing_dir_fails_with_status_1_naming_it() {
+    let ran = Test::with(
+        r#"
+        [tasks.t]
+        dir = "nope"
+        run = "echo hi"
+        "#,
+    )
+    .args(&["t"])
+    .run();
+    ran.code(1).stderr_has("nope");
+    assert_eq!(ran.stdout, "");
+}
+
+#[test]
+fn a_missing_program_fails_with_127_naming_it() {
+    for (toml, program) in [
+        (
+            "[tasks.t]\nshell = [\"no-such-shell\", \"-c\"]\nrun = \"echo hi\"\n",
+            "no-such-shell",
+        ),
+        (
+            "[tasks.t]\nrun = [{ cmd = [\"no-such-cmd\", \"x\"] }]\n",
+            "no-such-cmd",
+        ),
+        (
+            "[tasks.t]\nrun = [{ pipe = [\"echo hi\", \"no-such-stage -l\"] }]\n",
+            "no-such-stage",
+        ),
+        (
+            "[settings]\nshell = [\"no-such-shell\", \"-c\"]\n[tasks.t]\nrun = \"echo hi\"\n",
+            "no-such-shell",
+        ),
+    ] {
+        let ran = Test::with(toml).args(&["t"]).run();
+        ran.code(127).stderr_has(&format!("`{program}`"));
+        assert_eq!(ran.stdout, "");
+    }
+}
+
+#[test]
+fn the_exit_status_is_the_commands() {
+    Test::with("[tasks.t]\nrun = \"exit 42\"\n")
+        .args(&["-q", "t"])
+        .run()
+        .code(42);
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    Test::with("[tasks.t]\nrun = \"kill -TERM $$\"\n")
+        .args(&["-q", "t"])
+        .run()
+        .code(143)
+        .stderr_has("signal 15");
+}
+
+#[test]
+fn platforms_elsewhere_skip_with_a_note() {
+    let other = if cfg!(target_os = "linux") { "macos" } else { "linux" };
+    let t = Test::with(&format!(
+        "[tasks.t]\nplatforms = [\"{other}\", \"windows\"]\nrun = \"touch ran\"\n[tasks.here]\nplatforms = [\"unix\"]\nrun = \"echo here\"\n"
+    ))
+    .args(&["t", "here"]);
+    let ran = t.run();
+    ran.code(0).stdout("here\n").stderr_has("[t] skipped");
+    assert!(!t.path().join("ran").exists());
+}
+
+#[test]
+fn confirm_without_a_terminal_fails_unless_yes() {
+    let toml = "[tasks.t]\nconfirm = \"Really?\"\nrun = \"touch ran\"\n";
+    let t = Test::with(toml).args(&["t"]);
+    let ran = t.run();
+    ran.code(1).stderr_has("Really?").stderr_has("--yes");
+    assert!(!t.path().join("ran").exists());
+    let t = Test::with(toml).args(&["-y", "t"]);
+    t.run().code(0);
+    assert!(t.path().join("ran").exists());
+}
+
+#[test]
+fn ignore_failure_at_task_level_counts_as_success() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        ignore_failure = true
+        run = ["exit 3", "touch not-reached"]
+        [tasks.next]
+        run = "echo next"
+        "#,
+    )
+    .args(&["t", "next"]);
+    let ran = t.run();
+    ran.code(0).stdout("next\n").stderr_has("ignored");
+    assert!(!t.path().join("not-reached").exists());
+}
+
+#[test]
+fn steps_see_stdin_when_alone() {
+    Test::with("[tasks.t]\nrun = \"cat\"\n")
+        .args(&["-q", "t"])
+        .stdin("from stdin\n")
+        .expect("from stdin\n", "", 0);
+}
