@@ -221,7 +221,8 @@ fn arg_form(arg: &Arg) -> String {
     };
     let mut form = String::new();
     if arg.positional {
-        let _ = write!(form, "<{}>, ", arg.name);
+        // The same bare form as the usage line: `<a>`, `[a]` or `[a]...`.
+        let _ = write!(form, "{}, ", arg_usage(arg));
     }
     if let Some(c) = arg.short {
         let _ = write!(form, "-{c}, ");

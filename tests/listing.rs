@@ -1,0 +1,286 @@
+//! SPEC 8: listings, JSON listing, task help, closed stdout.
+mod common;
+use common::Test;
+
+const FILE: &str = r#"
+    [tasks.mytime]
+    help = "Print the local time"
+    run = "date"
+
+    [tasks.build]
+    help = """Compile the project
+
+    The whole text shows in --help only."""
+    deps = ["gen"]
+    run = "echo build"
+    [[tasks.build.args]]
+    name = "release"
+    type = "bool"
+    help = "Optimised build"
+
+    [tasks.docs-build]
+    group = "docs"
+    help = "Build the book"
+    run = "true"
+
+    [tasks.deploy]
+    help = "Ship it"
+    aliases = ["d", "ship"]
+    run = "true"
+    [[tasks.deploy.args]]
+    name = "target"
+    positional = true
+    help = "Where to"
+    choices = ["staging", "prod"]
+    [[tasks.deploy.args]]
+    name = "tag"
+    type = "list"
+    short = "t"
+    [[tasks.deploy.args]]
+    name = "port"
+    type = "int"
+    default = 8080
+    env = "DEPLOY_PORT"
+    [[tasks.deploy.args]]
+    name = "verbose"
+    type = "count"
+    short = "v"
+    [[tasks.deploy.args]]
+    name = "ratio"
+    type = "float"
+    [[tasks.deploy.args]]
+    name = "who"
+    positional = true
+    default = "me"
+    [[tasks.deploy.args]]
+    name = "files"
+    type = "list"
+    positional = true
+
+    [tasks.docs-serve]
+    group = "docs"
+    run = "true"
+
+    [tasks.gen]
+    private = true
+    help = "Generate code"
+    run = "true"
+
+    [tasks._helper]
+    run = "true"
+    "#;
+
+#[test]
+fn listing_shows_tasks_in_file_order_under_groups() {
+    let ran = Test::with(FILE).args(&["-l"]).run();
+    ran.code(0);
+    assert_eq!(ran.stderr, "");
+    assert!(!ran.stdout.contains("gen"));
+    assert!(!ran.stdout.contains("_helper"));
+    insta::assert_snapshot!(ran.stdout);
+}
+
+#[test]
+fn listing_with_all_shows_private_tasks() {
+    let ran = Test::with(FILE).args(&["-l", "--all"]).run();
+    ran.code(0).stdout_has("    gen ").stdout_has("    _helper");
+    insta::assert_snapshot!(ran.stdout);
+}
+
+#[test]
+fn private_tasks_can_still_be_run() {
+    Test::with(
+        r#"
+        [tasks._hidden]
+        run = "echo hidden"
+        [tasks.priv]
+        private = true
+        run = "echo priv"
+        "#,
+    )
+    .args(&["-q", "_hidden", "priv"])
+    .expect("hidden\npriv\n", "", 0);
+}
+
+#[test]
+fn aliases_run_the_task() {
+    Test::with(FILE)
+        .args(&["-q", "d", "prod", "--ratio", "1"])
+        .run()
+        .code(0);
+}
+
+#[test]
+fn listing_of_an_empty_file() {
+    Test::with("").args(&["-l"]).expect(
+        "
+        Tasks in ./tasks.toml:
+            (none)
+        ",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn listing_from_a_subdirectory_shows_the_relative_path() {
+    Test::with("[tasks.a]\nrun = \"true\"\n")
+        .cwd("sub")
+        .args(&["-l"])
+        .expect(
+            "
+            Tasks in ../tasks.toml:
+                a
+            ",
+            "",
+            0,
+        );
+}
+
+#[test]
+fn json_listing_has_the_stable_shape() {
+    let t = Test::with(FILE).args(&["-l", "--json"]);
+    let ran = t.run();
+    ran.code(0);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("valid JSON");
+    let file = doc["file"].as_str().unwrap();
+    assert!(file.ends_with("tasks.toml"), "{file}");
+    let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["file", "tasks"]);
+    let tasks = doc["tasks"].as_array().unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mytime", "build", "docs-build", "deploy", "docs-serve"]);
+    for task in tasks {
+        let mut keys: Vec<&str> = task.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "aliases",
+                "args",
+                "background",
+                "deps",
+                "group",
+                "help",
+                "name",
+                "outputs",
+                "private",
+                "sources"
+            ]
+        );
+        for arg in task["args"].as_array().unwrap() {
+            let mut keys: Vec<&str> = arg.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                ["choices", "default", "help", "name", "positional", "required", "short", "type"]
+            );
+        }
+    }
+    assert_eq!(
+        tasks[1],
+        serde_json::json!({
+            "name": "build",
+            "help": "Compile the project\n\nThe whole text shows in --help only.",
+            "group": null,
+            "aliases": [],
+            "private": false,
+            "background": false,
+            "deps": ["gen"],
+            "sources": [],
+            "outputs": [],
+            "args": [{
+                "name": "release",
+                "type": "bool",
+                "help": "Optimised build",
+                "default": null,
+                "required": false,
+                "positional": false,
+                "short": null,
+                "choices": [],
+            }],
+        })
+    );
+    let deploy = &tasks[3];
+    assert_eq!(deploy["aliases"], serde_json::json!(["d", "ship"]));
+    assert_eq!(
+        deploy["args"][0],
+        serde_json::json!({
+            "name": "target", "type": "string", "help": "Where to", "default": null,
+            "required": true, "positional": true, "short": null,
+            "choices": ["staging", "prod"],
+        })
+    );
+    assert_eq!(deploy["args"][1]["short"], "t");
+    assert_eq!(deploy["args"][1]["type"], "list");
+    assert_eq!(deploy["args"][2]["default"], 8080);
+    assert_eq!(deploy["args"][2]["required"], false);
+    assert_eq!(deploy["args"][3]["type"], "count");
+    assert_eq!(deploy["args"][4]["required"], true);
+    assert_eq!(tasks[2]["group"], "docs");
+
+    let all = Test::with(FILE).args(&["-l", "--json", "--all"]).run();
+    let doc: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let gen = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "gen")
+        .expect("gen listed with --all");
+    assert_eq!(gen["private"], true);
+}
+
+#[test]
+fn task_help_shows_usage_help_arguments_and_deps() {
+    let ran = Test::with(FILE).args(&["deploy", "--help"]).run();
+    ran.code(0);
+    assert_eq!(ran.stderr, "");
+    insta::assert_snapshot!("deploy_help", ran.stdout);
+    let ran = Test::with(FILE).args(&["build", "--help"]).run();
+    ran.code(0);
+    insta::assert_snapshot!("build_help", ran.stdout);
+}
+
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Enough tasks that the listing does not fit in a pipe buffer.
+    let mut toml = String::new();
+    for i in 0..4000 {
+        toml.push_str(&format!(
+            "[tasks.task{i}]\nhelp = \"A task with a reasonably long help line number {i}\"\nrun = \"true\"\n"
+        ));
+    }
+    let t = Test::with(&toml).args(&["-l"]);
+    let mut child = t
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(&first, b"Tasks in ./tasks");
+    assert_eq!(stderr, "", "tasker complained about the closed pipe");
+    assert_ne!(status.code(), Some(101), "panicked");
+}
+
+#[test]
+fn a_closed_stdout_for_task_help_stops_quietly() {
+    use std::process::Stdio;
+    let t = Test::with(FILE).args(&["deploy", "--help"]);
+    // stdout closed before tasker even writes.
+    let out = t
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
