@@ -110,6 +110,24 @@ fn check_template(
         return Ok(());
     }
     let names = engine.names(template, what)?;
+    if let Some((name, kind)) = engine.unknown_filter_or_test(template) {
+        let mut span = template.span.clone();
+        let token = span.file.text.get(span.range.clone()).unwrap_or("");
+        if let (Some(offset), Some(at)) = (
+            token.find(template.source.as_str()),
+            find_word(&template.source, &name),
+        ) {
+            let start = span.range.start + offset + at;
+            span.range = start..start + name.len();
+        }
+        return Err(
+            Error::at(&span, format!("unknown {kind} `{name}` in {what}"))
+                .with_label(format!("no such {kind}"))
+                .with_help(
+                    "see the filters and tests of minijinja: https://docs.rs/minijinja/latest/minijinja/filters/",
+                ),
+        );
+    }
     for path in names {
         let top = path.split('.').next().unwrap_or(&path);
         let known = ALWAYS.contains(&top)

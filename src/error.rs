@@ -117,6 +117,7 @@ impl Error {
         if self.span.is_none() {
             self.span = Some(span.clone());
             self.message = format!("{} (in a call from task `{task}`)", self.message);
+            self.label.get_or_insert_with(|| "in this call".to_string());
         }
         self
     }

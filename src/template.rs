@@ -100,6 +100,27 @@ impl Engine {
         Ok(names)
     }
 
+    /// A filter or test the template uses that does not exist. minijinja
+    /// only finds these when the expression is evaluated; `check` wants
+    /// them before anything runs, also in branches that are not taken.
+    pub fn unknown_filter_or_test(&self, template: &Template) -> Option<(String, &'static str)> {
+        for (name, kind) in filters_and_tests(&template.source) {
+            let probe = match kind {
+                "filter" => format!("{{{{ 1 | {name} }}}}"),
+                _ => format!("{{{{ 1 is {name} }}}}"),
+            };
+            if let Err(e) = self.env.render_str(&probe, ()) {
+                if matches!(
+                    e.kind(),
+                    minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+                ) {
+                    return Some((name, kind));
+                }
+            }
+        }
+        None
+    }
+
     pub fn render(
         &self,
         template: &Template,
@@ -157,6 +178,96 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
         _ => kind.to_string(),
     };
     Error::at(&span, format!("{kind} in {what}: {detail}")).with_label(label)
+}
+
+/// The names after `|` (filters) and after `is`/`is not` (tests) inside
+/// `{{ }}` and `{% %}`, skipping string literals.
+fn filters_and_tests(source: &str) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(open) = [rest.find("{{"), rest.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let inner = &rest[open + 2..];
+        let close = [inner.find("}}"), inner.find("%}")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(inner.len());
+        let code = strip_strings(&inner[..close]);
+        let words: Vec<&str> = code
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '|'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        // `a|b` splits into one word: break the pipes out again.
+        let mut tokens = Vec::new();
+        for word in words {
+            for (i, part) in word.split('|').enumerate() {
+                if i > 0 {
+                    tokens.push("|");
+                }
+                if !part.is_empty() {
+                    tokens.push(part);
+                }
+            }
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            let next = |k: usize| tokens.get(i + k).copied();
+            fn ident(t: Option<&str>) -> Option<&str> {
+                t.filter(|t| {
+                    t.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() || c == '_')
+                })
+            }
+            if *token == "|" {
+                if let Some(name) = ident(next(1)) {
+                    found.push((name.to_string(), "filter"));
+                }
+            } else if *token == "is" {
+                let name = if next(1) == Some("not") {
+                    next(2)
+                } else {
+                    next(1)
+                };
+                if let Some(name) = ident(name) {
+                    found.push((name.to_string(), "test"));
+                }
+            }
+        }
+        rest = &inner[close..];
+    }
+    found
+}
+
+/// `code` with the contents of quoted strings blanked out.
+fn strip_strings(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut quote = None;
+    let mut escaped = false;
+    for c in code.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                }
+            }
+            None => {
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// One value as POSIX shell words.
@@ -292,6 +403,25 @@ mod tests {
             .render(&template("{{ nope }}"), Mode::Shell, &context, "test")
             .unwrap_err();
         assert!(err.message.contains("undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn finds_unknown_filters_and_tests_but_not_pipes_in_strings() {
+        let engine = Engine::new();
+        let found = |s: &str| engine.unknown_filter_or_test(&template(s));
+        assert_eq!(
+            found("{{ x | upper | join(',') }} {% if x is defined %}{% endif %}"),
+            None
+        );
+        assert_eq!(found("{{ 'a|b' ~ \"c | d\" }}"), None);
+        assert_eq!(
+            found("{% if false %}{{ x|nosuch }}{% endif %}"),
+            Some(("nosuch".into(), "filter"))
+        );
+        assert_eq!(
+            found("{{ x is not nosuchtest }}"),
+            Some(("nosuchtest".into(), "test"))
+        );
     }
 
     #[test]

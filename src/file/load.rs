@@ -178,6 +178,9 @@ fn check_ident(
     span: std::ops::Range<usize>,
     what: &str,
 ) -> Result<()> {
+    // `what` comes with its article ("an argument"); some messages need
+    // the bare noun.
+    let noun = what.split_once(' ').map_or(what, |(_, noun)| noun);
     let mut chars = name.chars();
     let ok = chars
         .next()
@@ -185,10 +188,10 @@ fn check_ident(
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok {
         return Err(walker
-            .error(span, format!("invalid {what} name `{name}`"))
+            .error(span, format!("invalid {noun} name `{name}`"))
             .with_label("invalid name")
             .with_help(format!(
-                "{what} names start with a letter or `_` and hold letters, digits and `_`"
+                "{noun} names start with a letter or `_` and hold letters, digits and `_`"
             )));
     }
     if RESERVED_NAMES.contains(&name) {

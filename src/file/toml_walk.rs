@@ -152,7 +152,7 @@ impl Walker {
     pub fn duration(&self, value: &Value, what: &str) -> Result<std::time::Duration> {
         let text = self.string(value, what)?;
         parse_duration(&text).ok_or_else(|| {
-            self.error(value.span(), format!("{what} `{text}` is not a duration"))
+            self.error(value.span(), format!("{what} is not a duration: `{text}`"))
                 .with_label("expected a duration")
                 .with_help(
                     "write a number and a unit: \"500ms\", \"30s\", \"5m\", \"1h\", \"1m30s\"",
