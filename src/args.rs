@@ -409,8 +409,10 @@ fn from_env(task: &Task, spec: &Arg) -> Result<Option<ArgValue>> {
     let Some(name) = &spec.env else {
         return Ok(None);
     };
-    let Ok(text) = std::env::var(name) else {
-        return Ok(None);
+    // An empty variable counts as unset, as `${NAME:-default}` does.
+    let text = match std::env::var(name) {
+        Ok(text) if !text.is_empty() => text,
+        _ => return Ok(None),
     };
     let via = format!("`{}` (from ${name})", spec.name);
     let value = match spec.ty {

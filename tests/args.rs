@@ -154,6 +154,15 @@ fn env_default_is_used_when_set_and_the_flag_beats_it() {
 }
 
 #[test]
+fn an_empty_env_default_counts_as_unset() {
+    let ran = Test::with(DEPLOY)
+        .env("DEPLOY_PORT", "")
+        .args(&["-q", "deploy", "prod"])
+        .run();
+    assert_eq!(ran.stdout, line("prod", "8080", "", "false", "0", "1.5"));
+}
+
+#[test]
 fn env_default_that_does_not_parse_is_an_error() {
     let t = Test::with(DEPLOY)
         .env("DEPLOY_PORT", "lots")

@@ -309,7 +309,11 @@ fn death_by_signal_is_128_plus_n() {
 
 #[test]
 fn platforms_elsewhere_skip_with_a_note() {
-    let other = if cfg!(target_os = "linux") { "macos" } else { "linux" };
+    let other = if cfg!(target_os = "linux") {
+        "macos"
+    } else {
+        "linux"
+    };
     let t = Test::with(&format!(
         "[tasks.t]\nplatforms = [\"{other}\", \"windows\"]\nrun = \"touch ran\"\n[tasks.here]\nplatforms = [\"unix\"]\nrun = \"echo here\"\n"
     ))

@@ -89,7 +89,10 @@ fn assert_clean_file_error(name: &str, stderr: &str, needle: &str) {
     assert!(!stderr.contains("panicked"), "{name}: panic\n{stderr}");
     assert!(!has_debug_dump(stderr), "{name}: debug dump\n{stderr}");
     assert!(stderr.starts_with("error: "), "{name}:\n{stderr}");
-    assert!(stderr.contains(needle), "{name}: lacks {needle:?}\n{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{name}: lacks {needle:?}\n{stderr}"
+    );
     // ` --> ./tasks.toml:LINE:COL`, then the line with a marker under it.
     let at = stderr
         .lines()
@@ -110,7 +113,11 @@ fn every_broken_file_is_a_located_error_for_check_and_for_a_run() {
         for args in [&["--check"][..], &["a"][..]] {
             let t = Test::with(toml).args(args);
             let ran = t.run();
-            assert_eq!(ran.code, 2, "{name} {args:?}: exit {}\n{}", ran.code, ran.stderr);
+            assert_eq!(
+                ran.code, 2,
+                "{name} {args:?}: exit {}\n{}",
+                ran.code, ran.stderr
+            );
             assert_eq!(ran.stdout, "", "{name} {args:?}: something ran");
             assert_clean_file_error(name, &ran.stderr, needle);
         }
@@ -180,10 +187,19 @@ fn command_line_errors_name_the_task_or_argument() {
         (&["deplyo"], "did you mean `deploy`?"),
         (&["deploy", "prod", "--prot", "1"], "did you mean `--port`?"),
         (&["deploy"], "needs its argument `target`"),
-        (&["deploy", "prod", "--port", "x"], "`--port` of task `deploy`"),
+        (
+            &["deploy", "prod", "--port", "x"],
+            "`--port` of task `deploy`",
+        ),
         (&["deploy", "qa"], "choose one of: staging, prod"),
-        (&["deploy", "prod", "--port", "1", "--port", "2"], "given twice"),
-        (&["--set", "vresion=2", "deploy", "prod"], "did you mean `version`?"),
+        (
+            &["deploy", "prod", "--port", "1", "--port", "2"],
+            "given twice",
+        ),
+        (
+            &["--set", "vresion=2", "deploy", "prod"],
+            "did you mean `version`?",
+        ),
         (&["--set", "novalue", "deploy", "prod"], "NAME=VALUE"),
         (&["-j", "zero", "deploy", "prod"], "not a number"),
         (&["--output", "fancy", "deploy", "prod"], "fancy"),
@@ -193,7 +209,11 @@ fn command_line_errors_name_the_task_or_argument() {
         let ran = Test::with(toml).args(args).run();
         assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
         assert_eq!(ran.stdout, "", "{args:?}");
-        assert!(ran.stderr.contains(needle), "{args:?} lacks {needle:?}:\n{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(needle),
+            "{args:?} lacks {needle:?}:\n{}",
+            ran.stderr
+        );
         assert!(!ran.stderr.contains("panicked"), "{args:?}");
         assert!(!has_debug_dump(&ran.stderr), "{args:?}: {}", ran.stderr);
     }

@@ -145,13 +145,26 @@ fn json_listing_has_the_stable_shape() {
     let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("valid JSON");
     let file = doc["file"].as_str().unwrap();
     assert!(file.ends_with("tasks.toml"), "{file}");
-    let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["file", "tasks"]);
     let tasks = doc["tasks"].as_array().unwrap();
     let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["mytime", "build", "docs-build", "deploy", "docs-serve"]);
+    assert_eq!(
+        names,
+        ["mytime", "build", "docs-build", "deploy", "docs-serve"]
+    );
     for task in tasks {
-        let mut keys: Vec<&str> = task.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = task
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
@@ -169,11 +182,25 @@ fn json_listing_has_the_stable_shape() {
             ]
         );
         for arg in task["args"].as_array().unwrap() {
-            let mut keys: Vec<&str> = arg.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut keys: Vec<&str> = arg
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             keys.sort_unstable();
             assert_eq!(
                 keys,
-                ["choices", "default", "help", "name", "positional", "required", "short", "type"]
+                [
+                    "choices",
+                    "default",
+                    "help",
+                    "name",
+                    "positional",
+                    "required",
+                    "short",
+                    "type"
+                ]
             );
         }
     }
@@ -264,7 +291,12 @@ fn a_closed_stdout_stops_quietly() {
     stdout.read_exact(&mut first).unwrap();
     drop(stdout);
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(&first, b"Tasks in ./tasks");
     assert_eq!(stderr, "", "tasker complained about the closed pipe");

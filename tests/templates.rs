@@ -23,9 +23,11 @@ fn an_argument_with_a_command_stays_one_harmless_word() {
 
 #[test]
 fn the_echo_shows_the_quoted_command() {
-    Test::with(ECHO_ARG)
-        .args(&["show", "a b"])
-        .expect("[a b]\n", "[show] $ printf '[%s]' 'a b'; echo\n", 0);
+    Test::with(ECHO_ARG).args(&["show", "a b"]).expect(
+        "[a b]\n",
+        "[show] $ printf '[%s]' 'a b'; echo\n",
+        0,
+    );
 }
 
 #[test]
