@@ -33,6 +33,9 @@ pub struct Run {
     pub after: Vec<RunId>,
     /// Runs that start once this one succeeded.
     pub posts: Vec<RunId>,
+    /// The runs whose `post` this one is (also in `deps`): these edges are
+    /// "after", not "needs", when deciding whether a post is already a dep.
+    pub post_of: Vec<RunId>,
 }
 
 #[derive(Default)]
@@ -100,6 +103,7 @@ impl Graph {
                 deps: Vec::new(),
                 after: Vec::new(),
                 posts: Vec::new(),
+                post_of: Vec::new(),
             });
             self.add_calls(session, id, depth)?;
             ids.push(id);
@@ -121,15 +125,22 @@ impl Graph {
                     if post == id {
                         return Err(Error::at(
                             &call.template.span,
-                            format!("cycle: {} -> {}", self.runs[id].name, self.runs[id].name),
+                            format!(
+                                "dependency cycle: {} -> {}",
+                                self.runs[id].name, self.runs[id].name
+                            ),
                         )
                         .with_label("a task in its own `post`"));
                     }
-                    // A post that already ran as a dependency is that run.
-                    if self.waits_on(id, post) {
+                    // A post that this run needs (a dep, however deep) has
+                    // run before it: that run is the post. Edges that posts
+                    // added do not count, so that posts calling each other
+                    // stay a cycle.
+                    if self.needs(id, post) {
                         continue;
                     }
                     self.runs[post].deps.push(id);
+                    self.runs[post].post_of.push(id);
                     self.runs[id].posts.push(post);
                 }
             }
@@ -143,6 +154,26 @@ impl Graph {
         let mut stack = vec![a];
         while let Some(r) = stack.pop() {
             for &next in self.runs[r].deps.iter().chain(&self.runs[r].after) {
+                if next == b {
+                    return true;
+                }
+                if !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether `a` (transitively) needs `b` through declared deps, not
+    /// through the edges that make a post wait for its run.
+    fn needs(&self, a: RunId, b: RunId) -> bool {
+        let mut seen = vec![false; self.runs.len()];
+        let mut stack = vec![a];
+        while let Some(r) = stack.pop() {
+            let run = &self.runs[r];
+            for &next in run.deps.iter().filter(|d| !run.post_of.contains(d)) {
                 if next == b {
                     return true;
                 }

@@ -235,7 +235,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
     }
-    report::print_failures(&report, &summary.runs, cli.verbose);
+    report::print_failures(&report, &summary, cli.verbose);
     if cli.timings {
         report.write(
             exec::output::Stream::Stderr,

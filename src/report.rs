@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::exec::{Outcome, Report};
+use crate::exec::{Failure, Outcome, Report};
+use crate::schedule::Summary;
 
 /// `1.2s`, `350ms`, `2m05s`.
 pub fn human_duration(d: Duration) -> String {
@@ -19,28 +20,45 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-/// One line per run that failed or was cancelled.
-pub fn print_failures(report: &Report, runs: &[(String, Outcome, Duration)], verbose: bool) {
-    for (name, outcome, _) in runs {
+/// One line per run that failed or was cancelled (and, verbose, per run
+/// that did not start because a run it needs failed), in graph order; a
+/// failed `finally` gets a line of its own after its run's.
+pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
+    for (id, (name, outcome, _)) in summary.runs.iter().enumerate() {
         let line = match outcome {
-            Outcome::Failed(f) => {
-                let why = first_line(&f.why);
-                match &f.step {
-                    Some(step) => format!("{name} failed at `{}`: {why}", first_line(step)),
-                    None => format!("{name} failed: {why}"),
-                }
-            }
-            Outcome::Cancelled => format!("{name} cancelled"),
-            Outcome::NotRun(why) if verbose => format!("{name} not run: {why}"),
-            _ => continue,
+            Outcome::Failed(f) => Some(failure_line(name, f)),
+            Outcome::Cancelled => Some(format!("{name} cancelled")),
+            Outcome::NotRun(why) if verbose => Some(format!("{name} not run: {why}")),
+            _ => None,
         };
-        report.line(&format!("{} {line}", report.err_style.red("error:")));
+        if let Some(line) = line {
+            report.line(&format!("{} {line}", report.err_style.red("error:")));
+        }
         if let Outcome::Failed(f) = outcome {
             // A rendered template error spans lines: show it whole once.
             if f.why.contains('\n') {
                 report.line(&f.why);
             }
         }
+        if let Some(f) = summary.finally_failures.get(id).and_then(Option::as_ref) {
+            let line = failure_line(name, f);
+            report.line(&format!("{} {line}", report.err_style.red("error:")));
+        }
+    }
+}
+
+/// `build failed at `cargo build`: exit status 101`, or for a cleanup
+/// step `build: `finally` failed at `rm -r tmp`: exit status 1`.
+fn failure_line(name: &str, f: &Failure) -> String {
+    let why = first_line(&f.why);
+    let what = if f.in_finally {
+        format!("{name}: `finally` failed")
+    } else {
+        format!("{name} failed")
+    };
+    match &f.step {
+        Some(step) => format!("{what} at `{}`: {why}", first_line(step)),
+        None => format!("{what}: {why}"),
     }
 }
 

@@ -44,6 +44,10 @@ enum State {
 /// How each run ended, and the exit status of the invocation.
 pub struct Summary {
     pub runs: Vec<(String, Outcome, Duration)>,
+    /// Per run, a `finally` that failed after the run failed or was
+    /// cancelled (its outcome already tells a `finally` that failed a
+    /// successful run).
+    pub finally_failures: Vec<Option<Failure>>,
     pub status: i32,
 }
 
@@ -60,11 +64,7 @@ struct Caller {
 impl Calls for Caller {
     fn call(&self, from: usize, invocations: Vec<Invocation>) -> Result<(), Failure> {
         let (reply, answer) = mpsc::channel();
-        let lost = || Failure {
-            status: 1,
-            step: None,
-            why: "cancelled".into(),
-        };
+        let lost = || Failure::new(1, None, "cancelled");
         self.tx
             .send(Event::Call {
                 from,
@@ -88,6 +88,7 @@ pub fn execute(
     let mut states: Vec<State> = vec![State::Pending; graph.runs.len()];
     let mut controls: Vec<Option<Arc<Control>>> = vec![None; graph.runs.len()];
     let mut durations: Vec<Duration> = vec![Duration::ZERO; graph.runs.len()];
+    let mut finally_failures: Vec<Option<Failure>> = vec![None; graph.runs.len()];
     let mut started_at: Vec<Option<Instant>> = vec![None; graph.runs.len()];
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut running = 0usize;
@@ -107,15 +108,19 @@ pub fn execute(
                     if states[id] != State::Pending {
                         continue;
                     }
-                    let blocker = graph.runs[id]
-                        .deps
-                        .iter()
-                        .find(|&&d| matches!(&states[d], State::Done(o) if !succeeded(o)));
-                    if let Some(&dep) = blocker {
-                        states[id] = State::Done(Outcome::NotRun(format!(
-                            "`{}` did not succeed",
-                            graph.runs[dep].name
-                        )));
+                    let blocker = graph.runs[id].deps.iter().find_map(|&d| match &states[d] {
+                        State::Done(o) if !succeeded(o) => Some((d, o)),
+                        _ => None,
+                    });
+                    if let Some((dep, outcome)) = blocker {
+                        // Name the run that failed, not the chain to it.
+                        let name = &graph.runs[dep].name;
+                        let why = match outcome {
+                            Outcome::NotRun(why) => why.clone(),
+                            Outcome::Cancelled => format!("`{name}` was cancelled"),
+                            _ => format!("`{name}` failed"),
+                        };
+                        states[id] = State::Done(Outcome::NotRun(why));
                         changed = true;
                     }
                 }
@@ -138,10 +143,11 @@ pub fn execute(
                     State::Done(o) if !succeeded(o) => Some((t, o.clone())),
                     _ => None,
                 });
-                let answer = if stopping {
-                    Err(cancelled())
-                } else if let Some((t, outcome)) = failed {
+                // A target that failed says why, even while stopping.
+                let answer = if let Some((t, outcome)) = failed {
                     Err(call_failure(&graph.runs[t].name, &outcome))
+                } else if stopping {
+                    Err(cancelled())
                 } else if running < opts.jobs && !interactive_running {
                     Ok(())
                 } else {
@@ -164,7 +170,9 @@ pub fn execute(
                         continue;
                     }
                     let task = &session.model.tasks[graph.runs[id].task];
-                    if task.interactive && (running > 0 || !waiters.is_empty()) {
+                    // Runs waiting in a `task` step have no process going, and
+                    // may be waiting for this very run.
+                    if task.interactive && running > 0 {
                         continue;
                     }
                     let control = Arc::new(Control::default());
@@ -234,6 +242,7 @@ pub fn execute(
                         interactive_running = false;
                     }
                     durations[id] = finished.duration;
+                    finally_failures[id] = finished.finally;
                     let outcome = finished.outcome;
                     if let Outcome::Failed(f) = &outcome {
                         first_failure.get_or_insert(f.status);
@@ -253,13 +262,16 @@ pub fn execute(
                         let _ = reply.send(Err(cancelled()));
                         continue;
                     }
-                    match add_called(session, &mut graph, from, &invocations) {
+                    let known = states.len();
+                    let called = add_called(session, &mut graph, &waiters, from, &invocations);
+                    let grow = graph.runs.len() - known;
+                    states.extend(std::iter::repeat_n(State::Pending, grow));
+                    controls.extend(std::iter::repeat_n(None, grow));
+                    durations.extend(std::iter::repeat_n(Duration::ZERO, grow));
+                    finally_failures.extend(std::iter::repeat_n(None, grow));
+                    started_at.extend(std::iter::repeat_n(None, grow));
+                    match called {
                         Ok(targets) => {
-                            let grow = graph.runs.len() - states.len();
-                            states.extend(std::iter::repeat_n(State::Pending, grow));
-                            controls.extend(std::iter::repeat_n(None, grow));
-                            durations.extend(std::iter::repeat_n(Duration::ZERO, grow));
-                            started_at.extend(std::iter::repeat_n(None, grow));
                             states[from] = State::Waiting;
                             running -= 1;
                             waiters.push(Waiter {
@@ -269,6 +281,12 @@ pub fn execute(
                             });
                         }
                         Err(f) => {
+                            // Runs added for a refused call never start.
+                            for state in &mut states[known..] {
+                                *state = State::Done(Outcome::NotRun(
+                                    "the `task` step calling it failed".into(),
+                                ));
+                            }
                             let _ = reply.send(Err(f));
                         }
                     }
@@ -307,6 +325,7 @@ pub fn execute(
         .collect();
     Summary {
         runs,
+        finally_failures,
         status: signal_status.or(first_failure).unwrap_or(0),
     }
 }
@@ -316,31 +335,17 @@ fn succeeded(outcome: &Outcome) -> bool {
 }
 
 fn cancelled() -> Failure {
-    Failure {
-        status: 130,
-        step: None,
-        why: "cancelled".into(),
-    }
+    Failure::new(130, None, "cancelled")
 }
 
 fn call_failure(name: &str, outcome: &Outcome) -> Failure {
     match outcome {
-        Outcome::Failed(f) => Failure {
-            status: f.status,
-            step: None,
-            why: format!("task `{name}` failed: {}", f.why),
-        },
+        Outcome::Failed(f) => {
+            Failure::new(f.status, None, format!("task `{name}` failed: {}", f.why))
+        }
         Outcome::Cancelled => cancelled(),
-        Outcome::NotRun(why) => Failure {
-            status: 1,
-            step: None,
-            why: format!("task `{name}` did not run: {why}"),
-        },
-        _ => Failure {
-            status: 1,
-            step: None,
-            why: format!("task `{name}` did not succeed"),
-        },
+        Outcome::NotRun(why) => Failure::new(1, None, format!("task `{name}` did not run: {why}")),
+        _ => Failure::new(1, None, format!("task `{name}` did not succeed")),
     }
 }
 
@@ -370,38 +375,54 @@ fn cancel_all(states: &[State], controls: &[Option<Arc<Control>>]) {
 fn add_called(
     session: &Session,
     graph: &mut Graph,
+    waiters: &[Waiter],
     from: RunId,
     invocations: &[Invocation],
 ) -> Result<Vec<RunId>, Failure> {
     let mut targets = Vec::new();
     for inv in invocations {
-        let ids = graph.add_invocation(session, inv, 0).map_err(|e| Failure {
-            status: e.exit_code(),
-            step: None,
-            why: e.render(false),
-        })?;
+        let ids = graph
+            .add_invocation(session, inv, 0)
+            .map_err(|e| Failure::new(e.exit_code(), None, e.render(false)))?;
         targets.extend(ids);
     }
     for &t in &targets {
-        if t == from || graph.waits_on(t, from) {
-            return Err(Failure {
-                status: 2,
-                step: None,
-                why: format!(
+        if waits_for(graph, waiters, t, from) {
+            return Err(Failure::new(
+                2,
+                None,
+                format!(
                     "cycle: `{}` calls `{}`, which waits for it",
                     graph.runs[from].name, graph.runs[t].name
                 ),
-            });
+            ));
         }
     }
     if let Err(e) = graph.check_cycles() {
-        return Err(Failure {
-            status: 2,
-            step: None,
-            why: e.message,
-        });
+        return Err(Failure::new(2, None, e.message));
     }
     Ok(targets)
+}
+
+/// Whether run `a` is, or (transitively) waits for, run `b`: through deps,
+/// command-line order, and the `task` steps that wait for their targets.
+fn waits_for(graph: &Graph, waiters: &[Waiter], a: RunId, b: RunId) -> bool {
+    let mut seen = vec![false; graph.runs.len()];
+    let mut stack = vec![a];
+    while let Some(r) = stack.pop() {
+        if r == b {
+            return true;
+        }
+        if std::mem::replace(&mut seen[r], true) {
+            continue;
+        }
+        let run = &graph.runs[r];
+        stack.extend(run.deps.iter().chain(&run.after));
+        for w in waiters.iter().filter(|w| w.from == r) {
+            stack.extend(&w.targets);
+        }
+    }
+    false
 }
 
 /// Forward SIGINT and SIGTERM to the loop. The handle stops the thread

@@ -44,14 +44,17 @@ pub struct Failure {
     /// The step that failed, as echoed.
     pub step: Option<String>,
     pub why: String,
+    /// The failure is one of a `finally` step.
+    pub in_finally: bool,
 }
 
 impl Failure {
-    fn new(status: i32, step: Option<String>, why: impl Into<String>) -> Failure {
+    pub fn new(status: i32, step: Option<String>, why: impl Into<String>) -> Failure {
         Failure {
             status,
             step,
             why: why.into(),
+            in_finally: false,
         }
     }
 }
@@ -68,6 +71,9 @@ pub trait Calls: Sync {
 pub struct Control {
     cancelled: AtomicBool,
     procs: Mutex<Vec<Proc>>,
+    /// The control of the run's `finally` steps, which a cancel leaves
+    /// alone (cleanup must run) but `kill_now` does not.
+    cleanup: Mutex<Option<Arc<Control>>>,
 }
 
 impl Control {
@@ -91,6 +97,9 @@ impl Control {
         self.cancelled.store(true, Ordering::SeqCst);
         for proc in self.procs.lock().unwrap().iter() {
             process::kill(*proc);
+        }
+        if let Some(cleanup) = self.cleanup.lock().unwrap().as_ref() {
+            cleanup.kill_now();
         }
     }
 
@@ -163,6 +172,9 @@ pub struct Job<'a> {
 pub struct Finished {
     pub outcome: Outcome,
     pub duration: Duration,
+    /// A failed `finally` after a run that failed or was cancelled: reported
+    /// on its own line, so it hides nothing.
+    pub finally: Option<Failure>,
 }
 
 /// Execute one run from start to end.
@@ -188,6 +200,7 @@ pub fn run_job(
                         "its `respond.send` does not render",
                     )),
                     duration: started.elapsed(),
+                    finally: None,
                 };
             }
         }
@@ -198,7 +211,8 @@ pub fn run_job(
         job.task,
         sends,
     );
-    let outcome = run_job_inner(session, opts, job, control, calls, &mut sink);
+    sink.dry_run = opts.dry_run;
+    let (outcome, finally) = run_job_inner(session, opts, job, control, calls, &mut sink);
     let outcome = sink.conclude(outcome, control.is_cancelled());
     let duration = started.elapsed();
     let mut result = sink.results();
@@ -223,7 +237,11 @@ pub fn run_job(
         }
         other => other,
     };
-    Finished { outcome, duration }
+    Finished {
+        outcome,
+        duration,
+        finally,
+    }
 }
 
 fn run_job_inner(
@@ -233,7 +251,8 @@ fn run_job_inner(
     control: &Arc<Control>,
     calls: &dyn Calls,
     sink: &mut output::RunOutput,
-) -> Outcome {
+) -> (Outcome, Option<Failure>) {
+    let outcome = |o| (o, None);
     let task = job.task;
     if !task.platforms.is_empty() && !task.platforms.iter().any(|p| p.is_current()) {
         let wanted: Vec<&str> = task
@@ -243,14 +262,14 @@ fn run_job_inner(
             .collect();
         let note = format!("skipped: only for {}", wanted.join(", "));
         sink.note(&note);
-        return Outcome::Skipped(note);
+        return outcome(Outcome::Skipped(note));
     }
     if let Some(missing) = unsupported(task) {
-        return Outcome::Failed(Failure::new(
+        return outcome(Outcome::Failed(Failure::new(
             2,
             None,
             format!("`{missing}` is not supported yet by this version of tasker"),
-        ));
+        )));
     }
     if !task.sources.is_empty() && opts.verbose {
         sink.note("up-to-date checks are not supported yet; running");
@@ -273,16 +292,16 @@ fn run_job_inner(
             &format!("`dir` of task `{}`", task.name),
         ) {
             Ok(d) => session.model.root.join(d),
-            Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+            Err(e) => return outcome(Outcome::Failed(Failure::new(2, None, e.render(false)))),
         },
         None => session.model.root.clone(),
     };
     if !opts.dry_run && !dir.is_dir() {
-        return Outcome::Failed(Failure::new(
+        return outcome(Outcome::Failed(Failure::new(
             1,
             None,
             format!("directory `{}` does not exist", dir.display()),
-        ));
+        )));
     }
 
     if let Some(question) = &task.confirm {
@@ -293,24 +312,27 @@ fn run_job_inner(
             &format!("`confirm` of task `{}`", task.name),
         ) {
             Ok(t) => t,
-            Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+            Err(e) => return outcome(Outcome::Failed(Failure::new(2, None, e.render(false)))),
         };
         if !opts.yes && !opts.dry_run {
             match confirm(&text) {
                 Ok(true) => {}
-                Ok(false) => return Outcome::Failed(Failure::new(1, None, "not confirmed")),
-                Err(why) => return Outcome::Failed(Failure::new(1, None, why)),
+                Ok(false) => {
+                    return outcome(Outcome::Failed(Failure::new(1, None, "not confirmed")))
+                }
+                Err(why) => return outcome(Outcome::Failed(Failure::new(1, None, why))),
             }
         }
     }
 
-    let ctx = StepContext {
+    let mut ctx = StepContext {
         session,
         opts,
         job,
         dir: &dir,
         control,
         calls,
+        deadline: None,
     };
     let mut outcome = Outcome::Success;
     for attempt in 0..=task.retries {
@@ -322,6 +344,8 @@ fn run_job_inner(
             }
             sink.reset_attempt();
         }
+        // `timeout` bounds each attempt's steps together, not each step.
+        ctx.deadline = task.timeout.map(|limit| Instant::now() + limit);
         outcome = ctx.run_steps(&task.run, &step_scope, sink);
         if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
             break;
@@ -332,19 +356,24 @@ fn run_job_inner(
             }
         }
     }
+    let mut cleanup_failure = None;
     if !task.finally.is_empty() {
-        let finally = ctx.run_finally(&task.finally, &step_scope, sink);
-        if let Outcome::Failed(f) = finally {
-            sink.note(&format!("`finally` failed: {}", f.why));
+        ctx.deadline = None;
+        if let Outcome::Failed(f) = ctx.run_finally(&task.finally, &step_scope, sink) {
+            let f = Failure {
+                in_finally: true,
+                ..f
+            };
+            // A failed cleanup fails a run that succeeded; after a failure
+            // or a cancel it is reported beside the run's own ending.
             if matches!(outcome, Outcome::Success) {
-                outcome = Outcome::Failed(Failure {
-                    why: format!("`finally` failed: {}", f.why),
-                    ..f
-                });
+                outcome = Outcome::Failed(f);
+            } else {
+                cleanup_failure = Some(f);
             }
         }
     }
-    outcome
+    (outcome, cleanup_failure)
 }
 
 /// Keys the loader accepts but this version cannot run.
@@ -393,6 +422,8 @@ struct StepContext<'a, 's> {
     dir: &'a Path,
     control: &'a Arc<Control>,
     calls: &'a dyn Calls,
+    /// When the attempt times out (`timeout`).
+    deadline: Option<Instant>,
 }
 
 /// A step ready to start: rendered and split into programs.
@@ -418,6 +449,9 @@ impl StepContext<'_, '_> {
             if self.control.is_cancelled() {
                 return Outcome::Cancelled;
             }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.timed_out(None);
+            }
             match self.run_step(index, step, scope, sink) {
                 Outcome::Failed(f) if step.ignore_failure && !self.control.is_cancelled() => {
                     sink.note(&format!("step failed ({}), ignored", f.why));
@@ -438,6 +472,7 @@ impl StepContext<'_, '_> {
         sink: &mut output::RunOutput,
     ) -> Outcome {
         let control = Arc::new(Control::default());
+        *self.control.cleanup.lock().unwrap() = Some(Arc::clone(&control));
         let ctx = StepContext {
             control: &control,
             ..*self
@@ -503,6 +538,15 @@ impl StepContext<'_, '_> {
                 self.spawn_and_wait(&echo, &argvs, &dir, &scope.env, sink)
             }
         }
+    }
+
+    fn timed_out(&self, step: Option<&str>) -> Outcome {
+        let limit = self.job.task.timeout.unwrap_or_default();
+        Outcome::Failed(Failure::new(
+            124,
+            step.map(String::from),
+            format!("timed out after {}", crate::report::human_duration(limit)),
+        ))
     }
 
     fn echo_on(&self) -> bool {
@@ -606,21 +650,29 @@ impl StepContext<'_, '_> {
         sink: &mut output::RunOutput,
     ) -> Outcome {
         let path = env.get("PATH").map(String::as_str);
+        // Resolved here, against the PATH the step gets: a missing program
+        // is named precisely, and std can spawn without forking since it
+        // need not search a changed PATH itself.
+        let mut programs = Vec::with_capacity(argvs.len());
         for argv in argvs {
-            if !process::program_exists(&argv[0], dir, path) {
-                return Outcome::Failed(Failure::new(
-                    127,
-                    Some(echo.to_string()),
-                    format!("program not found: `{}`", argv[0]),
-                ));
+            match process::resolve_program(&argv[0], dir, path) {
+                Some(program) => programs.push(program),
+                None => {
+                    return Outcome::Failed(Failure::new(
+                        127,
+                        Some(echo.to_string()),
+                        format!("program not found: `{}`", argv[0]),
+                    ))
+                }
             }
         }
         let alone = self.job.alone;
         let new_group = !(alone && std::io::stdin().is_terminal());
         let mut expr: Option<duct::Expression> = None;
-        for argv in argvs {
-            let stage = duct::cmd(&argv[0], &argv[1..]).before_spawn(move |cmd| {
-                process::configure(cmd, new_group);
+        for (argv, program) in argvs.iter().zip(programs) {
+            let arg0 = argv[0].clone();
+            let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
+                process::configure(cmd, new_group, &arg0);
                 Ok(())
             });
             expr = Some(match expr {
@@ -675,7 +727,8 @@ impl StepContext<'_, '_> {
         let status = sink.watch(
             io,
             &handle,
-            self.job.task.timeout,
+            self.deadline
+                .map(|d| d.saturating_duration_since(Instant::now())),
             &on_timeout,
             &stop,
             &reap,
@@ -693,12 +746,7 @@ impl StepContext<'_, '_> {
             }
         };
         if timed_out {
-            let limit = self.job.task.timeout.unwrap_or_default();
-            return Outcome::Failed(Failure::new(
-                124,
-                Some(echo.to_string()),
-                format!("timed out after {}", crate::report::human_duration(limit)),
-            ));
+            return self.timed_out(Some(echo));
         }
         if let Some(reason) = sink.take_pattern_failure() {
             // The pattern decided, not however the stopped process died.

@@ -31,8 +31,11 @@ pub struct Proc {
 mod imp {
     use super::Proc;
 
-    pub fn configure(cmd: &mut std::process::Command, new_group: bool) {
+    /// Put the child in a group of its own (so tasker can stop its whole
+    /// tree) and give it the program name it was called by as argv[0].
+    pub fn configure(cmd: &mut std::process::Command, new_group: bool, arg0: &str) {
         use std::os::unix::process::CommandExt;
+        cmd.arg0(arg0);
         if new_group {
             cmd.process_group(0);
         }
@@ -67,7 +70,7 @@ mod imp {
 mod imp {
     use super::Proc;
 
-    pub fn configure(_cmd: &mut std::process::Command, _new_group: bool) {}
+    pub fn configure(_cmd: &mut std::process::Command, _new_group: bool, _arg0: &str) {}
 
     pub fn terminate(proc: Proc) -> bool {
         kill(proc)
@@ -98,22 +101,41 @@ pub fn reap(proc: Proc) {
     while alive(proc) {
         if Instant::now() >= deadline {
             kill(proc);
+            // SIGKILL cannot be caught; wait briefly until the group is
+            // gone, so that nothing is left when tasker exits. (A group of
+            // zombies nobody reaps stays "alive": the bound ends the wait.)
+            let until = Instant::now() + Duration::from_secs(1);
+            while alive(proc) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-/// Whether a program can be started: a path that exists, or a name found
-/// on `path` (the PATH the step will get).
-pub fn program_exists(program: &str, dir: &std::path::Path, path: Option<&str>) -> bool {
+/// The file a program name stands for: a path (relative to `dir`) that
+/// exists, or the first executable of that name on `path` (the PATH the
+/// step will get).
+pub fn resolve_program(
+    program: &str,
+    dir: &std::path::Path,
+    path: Option<&str>,
+) -> Option<std::path::PathBuf> {
     if program.contains('/') {
-        return dir.join(program).exists();
+        let full = dir.join(program);
+        return full.exists().then_some(full);
     }
-    let Some(path) = path else {
-        return false;
-    };
-    std::env::split_paths(path).any(|d| is_executable(&d.join(program)))
+    std::env::split_paths(path?)
+        .map(|d| d.join(program))
+        .find(|candidate| is_executable(candidate))
+        .map(|found| {
+            if found.is_relative() {
+                dir.join(found)
+            } else {
+                found
+            }
+        })
 }
 
 fn is_executable(path: &std::path::Path) -> bool {
