@@ -149,7 +149,6 @@ fn project_builds_runs_and_tests() {
 }
 
 #[test]
-#[ignore = "exec: under -n, `expect` patterns are still checked and fail the dry run (reported to the lead)"]
 fn project_dry_run_release_runs_nothing() {
     let t = example("project").args(&["--set", "version=9.9.9", "-n", "release"]);
     let ran = t.run();

@@ -42,7 +42,7 @@ fn captured_output_of_a_dep_is_read_by_the_dependent() {
         "#,
     )
     .args(&["-q", "use"])
-    .expect("got generated-42 in True\n", "", 0);
+    .expect("got generated-42 in true\n", "", 0);
 }
 
 #[test]
