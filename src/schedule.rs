@@ -386,6 +386,24 @@ fn add_called(
             .map_err(|e| Failure::new(e.exit_code(), None, e.render(false)))?;
         targets.extend(ids);
     }
+    // A command-line task that an earlier one calls runs now, as part of
+    // that call: drop the order edges ("after the previous task") that
+    // would make it wait for its caller.
+    for &t in &targets {
+        let mut stack = vec![t];
+        let mut seen = vec![false; graph.runs.len()];
+        while let Some(r) = stack.pop() {
+            if std::mem::replace(&mut seen[r], true) {
+                continue;
+            }
+            let after = std::mem::take(&mut graph.runs[r].after);
+            graph.runs[r].after = after
+                .into_iter()
+                .filter(|&p| !waits_for(graph, waiters, p, from))
+                .collect();
+            stack.extend(graph.runs[r].deps.iter().copied());
+        }
+    }
     for &t in &targets {
         if waits_for(graph, waiters, t, from) {
             return Err(Failure::new(

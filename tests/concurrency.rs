@@ -789,3 +789,18 @@ fn timings_prints_a_table_of_every_run() {
         ]
     );
 }
+
+#[test]
+fn a_command_line_task_called_by_an_earlier_one_runs_in_that_call() {
+    let t = test(
+        r#"
+        [tasks.first]
+        run = [{ task = "second" }, "echo first"]
+        [tasks.second]
+        run = "echo second; echo x >> count"
+        "#,
+    )
+    .args(&["-q", "first", "second"]);
+    t.expect("second\nfirst\n", "", 0);
+    assert_eq!(t.read("count"), "x\n");
+}
