@@ -108,7 +108,9 @@ fn run(cli: Cli) -> Result<i32> {
     }
 
     let path = file::find(&cwd, cli.file.as_deref())?;
-    let model = file::load(&path, &cwd)?;
+    // Never freed: tasker exits right after, and freeing a large model
+    // costs more than the exit.
+    let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
 
     if cli.list {
         if cli.json {

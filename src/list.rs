@@ -76,24 +76,30 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
         for i in members {
             let task = shown[i];
             let usage = &usages[i];
-            let pad = width - usage.chars().count();
-            let mut line = format!(
-                "    {}{}",
-                style.task(&task.name),
-                &usage[task.name.len()..]
-            );
-            let mut tail = task.help_first_line().to_string();
-            if !task.aliases.is_empty() {
-                if !tail.is_empty() {
-                    tail.push_str("   ");
+            let start = out.len();
+            out.push_str("    ");
+            if style.color {
+                out.push_str(&style.task(&task.name));
+            } else {
+                out.push_str(&task.name);
+            }
+            out.push_str(&usage[task.name.len()..]);
+            let help = task.help_first_line();
+            if !help.is_empty() || !task.aliases.is_empty() {
+                let pad = width - usage.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(help);
+                if !task.aliases.is_empty() {
+                    if !help.is_empty() {
+                        out.push_str("   ");
+                    }
+                    out.push_str("[aliases: ");
+                    out.push_str(&task.aliases.join(", "));
+                    out.push(']');
                 }
-                let _ = write!(tail, "[aliases: {}]", task.aliases.join(", "));
             }
-            if !tail.is_empty() {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(&tail);
-            }
-            out.push_str(line.trim_end());
+            let trimmed = out[start..].trim_end().len();
+            out.truncate(start + trimmed);
             out.push('\n');
         }
     }

@@ -79,6 +79,9 @@ pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf) -> Result<Model> {
             .error(range, format!("invalid TOML: {message}"))
             .with_label("here")
     })?;
+    // The parsed tree lives until tasker exits: freeing a large one
+    // costs more than the process's exit does.
+    let doc = std::mem::ManuallyDrop::new(doc);
     let doc = doc.get_ref();
     walker.check_keys(doc, TOP_KEYS, "the file")?;
 
@@ -105,6 +108,8 @@ pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf) -> Result<Model> {
     let mut lookup = HashMap::new();
     if let Some(value) = doc.get("tasks") {
         let table = walker.table(value, "`tasks`")?;
+        tasks.reserve_exact(table.len());
+        lookup.reserve(table.len());
         for (key, value) in table.iter() {
             let name = key.get_ref().to_string();
             check_task_name(&walker, &name, key.span())?;
@@ -247,7 +252,7 @@ fn settings(w: &Walker, value: &Value) -> Result<Settings> {
     Ok(settings)
 }
 
-fn shell(w: &Walker, value: &Value, what: &str) -> Result<Vec<String>> {
+fn shell(w: &Walker, value: &Value, what: impl std::fmt::Display + Copy) -> Result<Vec<String>> {
     let words: Vec<String> = w
         .strings(value, what)?
         .into_iter()
@@ -262,7 +267,11 @@ fn shell(w: &Walker, value: &Value, what: &str) -> Result<Vec<String>> {
     Ok(words)
 }
 
-fn env_table(w: &Walker, value: &Value, what: &str) -> Result<Vec<EnvEntry>> {
+fn env_table(
+    w: &Walker,
+    value: &Value,
+    what: impl std::fmt::Display + Copy,
+) -> Result<Vec<EnvEntry>> {
     let table = w.table(value, what)?;
     let mut entries = Vec::new();
     for (key, value) in table.iter() {
@@ -276,7 +285,7 @@ fn env_table(w: &Walker, value: &Value, what: &str) -> Result<Vec<EnvEntry>> {
                 .with_label("invalid name"));
         }
         let value = match value.get_ref() {
-            DeValue::String(_) => w.template(value, &format!("{what} entry `{name}`"))?,
+            DeValue::String(_) => w.template(value, format_args!("{what} entry `{name}`"))?,
             DeValue::Integer(i) => literal_template(w, value, i.as_str()),
             DeValue::Float(f) => literal_template(w, value, f.as_str()),
             DeValue::Boolean(b) => literal_template(w, value, if *b { "true" } else { "false" }),
@@ -304,7 +313,11 @@ fn vars(w: &Walker, value: &Value) -> Result<Vec<Var>> {
         let value = match value.get_ref() {
             DeValue::String(_) => VarValue::Template(w.template(value, &what)?),
             DeValue::Table(t) => {
-                w.check_keys(t, &["sh"], &format!("{what} (a table var runs a command)"))?;
+                w.check_keys(
+                    t,
+                    &["sh"],
+                    format_args!("{what} (a table var runs a command)"),
+                )?;
                 let sh = t.get("sh").ok_or_else(|| {
                     w.error(value.span(), format!("{what} is a table without `sh`"))
                         .with_help("write `name = { sh = \"command\" }` to use a command's output")
@@ -323,7 +336,11 @@ fn vars(w: &Walker, value: &Value) -> Result<Vec<Var>> {
 }
 
 /// A TOML value as a template value (numbers, bools, strings and arrays).
-fn literal_value(w: &Walker, value: &Value, what: &str) -> Result<minijinja::Value> {
+fn literal_value(
+    w: &Walker,
+    value: &Value,
+    what: impl std::fmt::Display + Copy,
+) -> Result<minijinja::Value> {
     Ok(match value.get_ref() {
         DeValue::String(s) => minijinja::Value::from(s.as_ref()),
         DeValue::Integer(_) => minijinja::Value::from(w.int(value, what)?),
@@ -339,21 +356,43 @@ fn literal_value(w: &Walker, value: &Value, what: &str) -> Result<minijinja::Val
     })
 }
 
+/// "`KEY` of task `NAME`", formatted only when an error needs it.
+#[derive(Clone, Copy)]
+struct KeyOf<'a> {
+    key: &'static str,
+    task: &'a str,
+}
+
+impl std::fmt::Display for KeyOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` of task `{}`", self.key, self.task)
+    }
+}
+
 fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -> Result<Task> {
-    let place = format!("task `{name}`");
-    let table = w.table(value, &place)?;
-    w.check_keys(table, TASK_KEYS, &place)?;
-    let key = |k: &str| format!("`{k}` of task `{name}`");
-    let get_bool =
-        |k: &str| -> Result<bool> { table.get(k).map_or(Ok(false), |v| w.bool(v, &key(k))) };
-    let get_duration = |k: &str| -> Result<Option<std::time::Duration>> {
-        table.get(k).map(|v| w.duration(v, &key(k))).transpose()
+    let table = w.table(value, format_args!("task `{name}`"))?;
+    w.check_keys(table, TASK_KEYS, format_args!("task `{name}`"))?;
+    // Messages are formatted only when there is an error to report.
+    let key = |k: &'static str| KeyOf {
+        key: k,
+        task: &name,
     };
-    let get_patterns = |k: &str| -> Result<Vec<Pattern>> {
-        match table.get(k) {
+    // Tasks have a handful of keys: a scan beats hashing each lookup.
+    let entries: Vec<(&str, &Value)> = table
+        .iter()
+        .map(|(k, v)| (k.get_ref().as_ref(), v))
+        .collect();
+    let get = |k: &str| entries.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    let get_bool =
+        |k: &'static str| -> Result<bool> { get(k).map_or(Ok(false), |v| w.bool(v, key(k))) };
+    let get_duration = |k: &'static str| -> Result<Option<std::time::Duration>> {
+        get(k).map(|v| w.duration(v, key(k))).transpose()
+    };
+    let get_patterns = |k: &'static str| -> Result<Vec<Pattern>> {
+        match get(k) {
             None => Ok(Vec::new()),
             Some(v) => w
-                .strings(v, &key(k))?
+                .strings(v, key(k))?
                 .into_iter()
                 .map(|(s, span)| pattern(s, span))
                 .collect(),
@@ -362,37 +401,37 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
 
     let help = table
         .get("help")
-        .map(|v| w.string(v, &key("help")))
+        .map(|v| w.string(v, key("help")))
         .transpose()?;
-    let run = match table.get("run") {
-        Some(v) => steps(w, v, &key("run"))?,
+    let run = match get("run") {
+        Some(v) => steps(w, v, key("run"))?,
         None => Vec::new(),
     };
-    let finally = match table.get("finally") {
-        Some(v) => steps(w, v, &key("finally"))?,
+    let finally = match get("finally") {
+        Some(v) => steps(w, v, key("finally"))?,
         None => Vec::new(),
     };
-    let deps = calls(w, table.get("deps"), &key("deps"))?;
-    let post = calls(w, table.get("post"), &key("post"))?;
-    let args = match table.get("args") {
+    let deps = calls(w, get("deps"), key("deps"))?;
+    let post = calls(w, get("post"), key("post"))?;
+    let args = match get("args") {
         Some(v) => args(w, v, &name)?,
         None => Vec::new(),
     };
-    let env = match table.get("env") {
-        Some(v) => env_table(w, v, &key("env"))?,
+    let env = match get("env") {
+        Some(v) => env_table(w, v, key("env"))?,
         None => Vec::new(),
     };
     let dir = table
         .get("dir")
-        .map(|v| w.template(v, &key("dir")))
+        .map(|v| w.template(v, key("dir")))
         .transpose()?;
     let shell = table
         .get("shell")
-        .map(|v| shell(w, v, &key("shell")))
+        .map(|v| shell(w, v, key("shell")))
         .transpose()?;
-    let aliases = match table.get("aliases") {
+    let aliases = match get("aliases") {
         Some(v) => {
-            let aliases = w.strings(v, &key("aliases"))?;
+            let aliases = w.strings(v, key("aliases"))?;
             for (alias, span) in &aliases {
                 check_task_name(w, alias, span.range.clone())?;
             }
@@ -402,15 +441,15 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
     };
     let group = table
         .get("group")
-        .map(|v| w.string(v, &key("group")))
+        .map(|v| w.string(v, key("group")))
         .transpose()?;
     let confirm = table
         .get("confirm")
-        .map(|v| w.template(v, &key("confirm")))
+        .map(|v| w.template(v, key("confirm")))
         .transpose()?;
-    let platforms = match table.get("platforms") {
+    let platforms = match get("platforms") {
         Some(v) => w
-            .strings(v, &key("platforms"))?
+            .strings(v, key("platforms"))?
             .into_iter()
             .map(|(p, span)| {
                 Platform::parse(&p).ok_or_else(|| {
@@ -423,9 +462,9 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
             .collect::<Result<_>>()?,
         None => Vec::new(),
     };
-    let retries = match table.get("retries") {
+    let retries = match get("retries") {
         Some(v) => {
-            let n = w.int(v, &key("retries"))?;
+            let n = w.int(v, key("retries"))?;
             u32::try_from(n).map_err(|_| {
                 w.error(v.span(), format!("{} must be 0 or more", key("retries")))
                     .with_label("out of range")
@@ -433,12 +472,12 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
         }
         None => 0,
     };
-    let ready = match table.get("ready") {
-        Some(v) => Some(pattern(w.string(v, &key("ready"))?, w.span(v.span()))?),
+    let ready = match get("ready") {
+        Some(v) => Some(pattern(w.string(v, key("ready"))?, w.span(v.span()))?),
         None => None,
     };
-    let matrix = match table.get("matrix") {
-        Some(v) => matrix(w, v, &key("matrix"))?,
+    let matrix = match get("matrix") {
+        Some(v) => matrix(w, v, key("matrix"))?,
         None => Vec::new(),
     };
     for axis in &matrix {
@@ -452,25 +491,25 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
             ));
         }
     }
-    let sources = match table.get("sources") {
+    let sources = match get("sources") {
         Some(v) => w
-            .strings(v, &key("sources"))?
+            .strings(v, key("sources"))?
             .into_iter()
             .map(|(s, _)| s)
             .collect(),
         None => Vec::new(),
     };
-    let outputs = match table.get("outputs") {
+    let outputs = match get("outputs") {
         Some(v) => w
-            .strings(v, &key("outputs"))?
+            .strings(v, key("outputs"))?
             .into_iter()
             .map(|(s, _)| s)
             .collect(),
         None => Vec::new(),
     };
-    let extract = match table.get("extract") {
+    let extract = match get("extract") {
         Some(v) => {
-            let t = w.table(v, &key("extract"))?;
+            let t = w.table(v, key("extract"))?;
             let mut out = Vec::new();
             for (k, v) in t.iter() {
                 let field = k.get_ref().to_string();
@@ -490,9 +529,9 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
         }
         None => Vec::new(),
     };
-    let respond = match table.get("respond") {
+    let respond = match get("respond") {
         Some(v) => w
-            .array(v, &key("respond"))?
+            .array(v, key("respond"))?
             .iter()
             .map(|item| {
                 let t = w.table(item, "each entry of `respond`")?;
@@ -517,7 +556,7 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
             .collect::<Result<_>>()?,
         None => Vec::new(),
     };
-    let hide = match table.get("hide") {
+    let hide = match get("hide") {
         None => Hide::None,
         Some(v) => match v.get_ref() {
             DeValue::Boolean(true) => Hide::Both,
@@ -607,7 +646,7 @@ fn pattern(source: String, span: crate::error::Span) -> Result<Pattern> {
     }
 }
 
-fn steps(w: &Walker, value: &Value, what: &str) -> Result<Vec<Step>> {
+fn steps(w: &Walker, value: &Value, what: impl std::fmt::Display + Copy) -> Result<Vec<Step>> {
     match value.get_ref() {
         DeValue::String(_) => Ok(vec![Step {
             kind: StepKind::Sh(w.template(value, what)?),
@@ -620,7 +659,7 @@ fn steps(w: &Walker, value: &Value, what: &str) -> Result<Vec<Step>> {
     }
 }
 
-fn step(w: &Walker, item: &Value, what: &str) -> Result<Step> {
+fn step(w: &Walker, item: &Value, what: impl std::fmt::Display + Copy) -> Result<Step> {
     let span = w.span(item.span());
     let table = match item.get_ref() {
         DeValue::String(_) => {
@@ -691,14 +730,22 @@ fn step(w: &Walker, item: &Value, what: &str) -> Result<Step> {
     })
 }
 
-fn templates(w: &Walker, value: &Value, what: &str) -> Result<Vec<Template>> {
+fn templates(
+    w: &Walker,
+    value: &Value,
+    what: impl std::fmt::Display + Copy,
+) -> Result<Vec<Template>> {
     w.array(value, what)?
         .iter()
-        .map(|item| w.template(item, &format!("each element of {what}")))
+        .map(|item| w.template(item, format_args!("each element of {what}")))
         .collect()
 }
 
-fn calls(w: &Walker, value: Option<&Value>, what: &str) -> Result<Vec<Call>> {
+fn calls(
+    w: &Walker,
+    value: Option<&Value>,
+    what: impl std::fmt::Display + Copy,
+) -> Result<Vec<Call>> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -756,7 +803,11 @@ fn contains_word_followed(text: &str, word: &str, next: [char; 2]) -> bool {
     false
 }
 
-fn matrix(w: &Walker, value: &Value, what: &str) -> Result<Vec<MatrixAxis>> {
+fn matrix(
+    w: &Walker,
+    value: &Value,
+    what: impl std::fmt::Display + Copy,
+) -> Result<Vec<MatrixAxis>> {
     let table = w.table(value, what)?;
     let mut axes = Vec::new();
     for (key, value) in table.iter() {
@@ -764,7 +815,7 @@ fn matrix(w: &Walker, value: &Value, what: &str) -> Result<Vec<MatrixAxis>> {
         check_ident(w, &name, key.span(), "a matrix entry")?;
         let values = match value.get_ref() {
             DeValue::String(_) => {
-                MatrixValues::Template(w.template(value, &format!("matrix entry `{name}`"))?)
+                MatrixValues::Template(w.template(value, format_args!("matrix entry `{name}`"))?)
             }
             DeValue::Array(items) => {
                 if items.is_empty() {
@@ -775,7 +826,7 @@ fn matrix(w: &Walker, value: &Value, what: &str) -> Result<Vec<MatrixAxis>> {
                 MatrixValues::List(
                     items
                         .iter()
-                        .map(|item| literal_value(w, item, &format!("matrix entry `{name}`")))
+                        .map(|item| literal_value(w, item, format_args!("matrix entry `{name}`")))
                         .collect::<Result<_>>()?,
                 )
             }
@@ -839,7 +890,11 @@ fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
 
 fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     let table: &DeTable = w.table(item, &format!("each entry of `args` of task `{task}`"))?;
-    w.check_keys(table, ARG_KEYS, &format!("an argument of task `{task}`"))?;
+    w.check_keys(
+        table,
+        ARG_KEYS,
+        format_args!("an argument of task `{task}`"),
+    )?;
     let name_value = table.get("name").ok_or_else(|| {
         w.error(
             item.span(),

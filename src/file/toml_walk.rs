@@ -38,7 +38,12 @@ impl Walker {
     }
 
     /// "`key` must be EXPECTED, found ..." pointing at the value.
-    pub fn wrong_type(&self, value: &Value, what: &str, expected: &str) -> Error {
+    pub fn wrong_type(
+        &self,
+        value: &Value,
+        what: impl std::fmt::Display + Copy,
+        expected: &str,
+    ) -> Error {
         self.error(
             value.span(),
             format!(
@@ -49,7 +54,11 @@ impl Walker {
         .with_label(format!("expected {expected}"))
     }
 
-    pub fn table<'a, 'i>(&self, value: &'a Value<'i>, what: &str) -> Result<&'a DeTable<'i>> {
+    pub fn table<'a, 'i>(
+        &self,
+        value: &'a Value<'i>,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<&'a DeTable<'i>> {
         match value.get_ref() {
             DeValue::Table(t) => Ok(t),
             _ => Err(self.wrong_type(value, what, "a table")),
@@ -57,7 +66,12 @@ impl Walker {
     }
 
     /// Every key of `table` must be in `allowed`.
-    pub fn check_keys(&self, table: &DeTable, allowed: &[&str], place: &str) -> Result<()> {
+    pub fn check_keys(
+        &self,
+        table: &DeTable,
+        allowed: &[&str],
+        place: impl std::fmt::Display,
+    ) -> Result<()> {
         for key in table.keys() {
             let name = key.get_ref().as_ref();
             if !allowed.contains(&name) {
@@ -71,28 +85,28 @@ impl Walker {
         Ok(())
     }
 
-    pub fn string(&self, value: &Value, what: &str) -> Result<String> {
+    pub fn string(&self, value: &Value, what: impl std::fmt::Display + Copy) -> Result<String> {
         match value.get_ref() {
             DeValue::String(s) => Ok(s.to_string()),
             _ => Err(self.wrong_type(value, what, "a string")),
         }
     }
 
-    pub fn template(&self, value: &Value, what: &str) -> Result<Template> {
+    pub fn template(&self, value: &Value, what: impl std::fmt::Display + Copy) -> Result<Template> {
         Ok(Template {
             source: self.string(value, what)?,
             span: self.span(value.span()),
         })
     }
 
-    pub fn bool(&self, value: &Value, what: &str) -> Result<bool> {
+    pub fn bool(&self, value: &Value, what: impl std::fmt::Display + Copy) -> Result<bool> {
         match value.get_ref() {
             DeValue::Boolean(b) => Ok(*b),
             _ => Err(self.wrong_type(value, what, "true or false")),
         }
     }
 
-    pub fn int(&self, value: &Value, what: &str) -> Result<i64> {
+    pub fn int(&self, value: &Value, what: impl std::fmt::Display + Copy) -> Result<i64> {
         match value.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
                 .map_err(|_| {
@@ -103,7 +117,7 @@ impl Walker {
         }
     }
 
-    pub fn float(&self, value: &Value, what: &str) -> Result<f64> {
+    pub fn float(&self, value: &Value, what: impl std::fmt::Display + Copy) -> Result<f64> {
         match value.get_ref() {
             DeValue::Float(f) => {
                 let text = f.as_str().replace('_', "");
@@ -120,7 +134,11 @@ impl Walker {
         }
     }
 
-    pub fn array<'a, 'i>(&self, value: &'a Value<'i>, what: &str) -> Result<&'a [Value<'i>]> {
+    pub fn array<'a, 'i>(
+        &self,
+        value: &'a Value<'i>,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<&'a [Value<'i>]> {
         match value.get_ref() {
             DeValue::Array(a) => Ok(&a[..]),
             _ => Err(self.wrong_type(value, what, "an array")),
@@ -128,12 +146,16 @@ impl Walker {
     }
 
     /// An array of strings, each with its span.
-    pub fn strings(&self, value: &Value, what: &str) -> Result<Vec<(String, Span)>> {
+    pub fn strings(
+        &self,
+        value: &Value,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<Vec<(String, Span)>> {
         self.array(value, what)?
             .iter()
             .map(|item| {
                 Ok((
-                    self.string(item, &format!("each entry of {what}"))?,
+                    self.string(item, format_args!("each entry of {what}"))?,
                     self.span(item.span()),
                 ))
             })
@@ -141,7 +163,11 @@ impl Walker {
     }
 
     /// A string, or an array of strings.
-    pub fn string_or_strings(&self, value: &Value, what: &str) -> Result<Vec<(String, Span)>> {
+    pub fn string_or_strings(
+        &self,
+        value: &Value,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<Vec<(String, Span)>> {
         match value.get_ref() {
             DeValue::String(s) => Ok(vec![(s.to_string(), self.span(value.span()))]),
             DeValue::Array(_) => self.strings(value, what),
@@ -149,7 +175,11 @@ impl Walker {
         }
     }
 
-    pub fn duration(&self, value: &Value, what: &str) -> Result<std::time::Duration> {
+    pub fn duration(
+        &self,
+        value: &Value,
+        what: impl std::fmt::Display + Copy,
+    ) -> Result<std::time::Duration> {
         let text = self.string(value, what)?;
         parse_duration(&text).ok_or_else(|| {
             self.error(value.span(), format!("{what} is not a duration: `{text}`"))
