@@ -98,6 +98,7 @@ pub fn execute(
     let mut signal_status: Option<i32> = None;
     let mut status_shown = false;
 
+    let pool = Pool::new();
     std::thread::scope(|scope| {
         loop {
             // Runs that can never start: a run they need did not succeed.
@@ -187,8 +188,7 @@ pub fn execute(
                         task,
                         alone: task.interactive || !opts.may_overlap,
                     };
-                    let tx = tx.clone();
-                    scope.spawn(move || {
+                    pool.start(scope, (job, control), |(job, control)| {
                         let caller = Caller { tx: tx.clone() };
                         let finished = exec::run_job(session, run_opts, &job, &control, &caller);
                         let _ = tx.send(Event::Done(job.id, finished));
@@ -303,6 +303,7 @@ pub fn execute(
                 }
             }
         }
+        pool.close();
     });
     if status_shown {
         run_opts.report.set_status(None);
@@ -441,6 +442,72 @@ fn waits_for(graph: &Graph, waiters: &[Waiter], a: RunId, b: RunId) -> bool {
         }
     }
     false
+}
+
+/// Threads that run jobs, kept for the next job when one ends: starting
+/// a thread per run cost more than the scheduling itself. A run waiting in
+/// a `task` step keeps its thread, so the pool grows when every thread is
+/// busy; it never shrinks before the invocation ends.
+struct Pool<T> {
+    idle: Arc<std::sync::atomic::AtomicUsize>,
+    jobs: std::sync::Mutex<Option<mpsc::Sender<T>>>,
+    queue: Arc<std::sync::Mutex<mpsc::Receiver<T>>>,
+}
+
+impl<T: Send> Pool<T> {
+    fn new() -> Pool<T> {
+        let (jobs, queue) = mpsc::channel();
+        Pool {
+            idle: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            jobs: std::sync::Mutex::new(Some(jobs)),
+            queue: Arc::new(std::sync::Mutex::new(queue)),
+        }
+    }
+
+    /// Run `work(job)` on an idle thread, or on a new one.
+    fn start<'scope, 'env, F>(
+        &self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        job: T,
+        work: F,
+    ) where
+        F: Fn(T) + Send + Clone + 'scope,
+        T: 'scope,
+    {
+        use std::sync::atomic::Ordering;
+        // Only this thread takes from `idle`, and each idle thread takes
+        // exactly one job: a decrement here is a thread that will run it.
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let job = match (claimed, self.jobs.lock().unwrap().as_ref()) {
+            (true, Some(jobs)) => match jobs.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            _ => job,
+        };
+        let idle = Arc::clone(&self.idle);
+        let queue = Arc::clone(&self.queue);
+        let first = job;
+        scope.spawn(move || {
+            work(first);
+            loop {
+                idle.fetch_add(1, Ordering::SeqCst);
+                let next = queue.lock().unwrap().recv();
+                match next {
+                    Ok(job) => work(job),
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    /// Let idle threads end, so the scope can join them.
+    fn close(&self) {
+        self.jobs.lock().unwrap().take();
+    }
 }
 
 /// Forward SIGINT and SIGTERM to the loop. The handle stops the thread

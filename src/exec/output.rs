@@ -417,35 +417,74 @@ impl RunOutput {
             reap();
             return status;
         };
-        let held = self.held.take();
-        let shared_held = Arc::new(Mutex::new(held));
-        let status = std::thread::scope(|scope| {
-            let readers = [(out, Stream::Stdout), (err, Stream::Stderr)].map(|(pipe, stream)| {
-                let mut reader = StreamReader {
-                    report: &self.report,
-                    keys: &self.keys,
-                    shared: &self.shared,
-                    held: &shared_held,
-                    stream,
-                    line: Vec::new(),
-                    respond_from: 0,
-                    stop,
-                    prefix: self.report.prefix(&self.name, stream),
-                };
-                scope.spawn(move || reader.run(pipe))
-            });
-            let status = wait();
-            reap();
-            for r in readers {
-                let _ = r.join();
-            }
-            status
+        // One thread reads both streams (poll), so a run costs no threads
+        // beyond its own, and notices the main process ending: then what
+        // is left of its group is reaped, which closes the pipes.
+        let held = Mutex::new(self.held.take());
+        let mut readers = [Stream::Stdout, Stream::Stderr].map(|stream| StreamReader {
+            report: &self.report,
+            keys: &self.keys,
+            shared: &self.shared,
+            held: &held,
+            stream,
+            line: Vec::new(),
+            respond_from: 0,
+            stop,
+            prefix: self.report.prefix(&self.name, stream),
         });
+        let mut pipes = [Some(out), Some(err)];
+        let mut buf = vec![0u8; CHUNK];
+        let mut status: Option<i32> = None;
+        let mut timed_out = false;
+        while pipes.iter().any(Option::is_some) {
+            let mut wake = Duration::from_millis(if status.is_some() { 1000 } else { 100 });
+            if let (Some(deadline), false, None) = (deadline, timed_out, status) {
+                wake = wake.min(deadline.saturating_duration_since(Instant::now()));
+            }
+            let fds: Vec<&os_pipe::PipeReader> = pipes.iter().flatten().collect();
+            let ready = super::process::wait_readable(&fds, wake);
+            let mut k = 0;
+            for (i, slot) in pipes.iter_mut().enumerate() {
+                let Some(pipe) = slot else { continue };
+                let is_ready = ready.get(k).copied().unwrap_or(false);
+                k += 1;
+                if !is_ready {
+                    continue;
+                }
+                match pipe.read(&mut buf) {
+                    Ok(0) => {
+                        readers[i].finish();
+                        *slot = None;
+                    }
+                    Ok(n) => readers[i].chunk(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        readers[i].finish();
+                        *slot = None;
+                    }
+                }
+            }
+            if status.is_none() {
+                if let Some(output) = handle.try_wait()? {
+                    status = Some(super::status_code(output.status));
+                    reap();
+                } else if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+                    timed_out = true;
+                    on_timeout();
+                }
+            }
+        }
+        let status = match status {
+            Some(status) => Ok(status),
+            None => {
+                let status = wait();
+                reap();
+                status
+            }
+        };
         self.shared.lock().unwrap().stdin = None;
-        self.held = Arc::try_unwrap(shared_held)
-            .ok()
-            .and_then(|m| m.into_inner().ok())
-            .flatten();
+        self.held = held.into_inner().ok().flatten();
         status
     }
 
@@ -584,17 +623,8 @@ struct StreamReader<'a> {
 }
 
 impl StreamReader<'_> {
-    fn run(&mut self, mut pipe: os_pipe::PipeReader) {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match pipe.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            self.chunk(&buf[..n]);
-        }
+    /// The stream ended: whatever is left is a last line without newline.
+    fn finish(&mut self) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.lines(&line, false);

@@ -64,6 +64,32 @@ mod imp {
     pub fn alive(proc: Proc) -> bool {
         signal(proc, 0)
     }
+
+    /// Wait up to `timeout` until some of `pipes` can be read (data or
+    /// end of stream); which ones can.
+    pub fn wait_readable(
+        pipes: &[&os_pipe::PipeReader],
+        timeout: std::time::Duration,
+    ) -> Vec<bool> {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = pipes
+            .iter()
+            .map(|p| libc::pollfd {
+                fd: p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            return vec![false; fds.len()];
+        }
+        fds.iter()
+            .map(|f| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+            .collect()
+    }
 }
 
 #[cfg(windows)]
@@ -86,9 +112,17 @@ mod imp {
     pub fn alive(_proc: Proc) -> bool {
         false
     }
+
+    /// Without poll: report every pipe readable, so reads block in turn.
+    pub fn wait_readable(
+        pipes: &[&os_pipe::PipeReader],
+        _timeout: std::time::Duration,
+    ) -> Vec<bool> {
+        vec![true; pipes.len()]
+    }
 }
 
-pub use imp::{alive, configure, kill, terminate};
+pub use imp::{alive, configure, kill, terminate, wait_readable};
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
 /// grace period. Returns at once when nothing is left.
