@@ -26,6 +26,9 @@ pub fn human_duration(d: Duration) -> String {
 pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
     for (id, (name, outcome, _)) in summary.runs.iter().enumerate() {
         let line = match outcome {
+            // A full diagnostic (a template that did not render) already
+            // names the task and the step: it is the summary.
+            Outcome::Failed(f) if f.why.contains('\n') => None,
             Outcome::Failed(f) => Some(failure_line(name, f)),
             Outcome::Cancelled => Some(format!("{name} cancelled")),
             Outcome::NotRun(why) if verbose => Some(format!("{name} not run: {why}")),

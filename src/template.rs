@@ -171,13 +171,20 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
         minijinja::ErrorKind::UndefinedError => "undefined value",
         _ => "template error",
     };
-    let label = match err.range().and_then(|r| template.source.get(r)) {
+    let text = err.range().and_then(|r| template.source.get(r));
+    let (message, label) = match text {
         Some(text) if err.kind() == minijinja::ErrorKind::UndefinedError => {
-            format!("`{text}` is undefined")
+            let message = if detail == kind {
+                format!("{kind} `{text}` in {what}")
+            } else {
+                format!("{kind} `{text}` in {what}: {detail}")
+            };
+            (message, format!("`{text}` is undefined"))
         }
-        _ => kind.to_string(),
+        _ if detail == kind => (format!("{kind} in {what}"), kind.to_string()),
+        _ => (format!("{kind} in {what}: {detail}"), kind.to_string()),
     };
-    Error::at(&span, format!("{kind} in {what}: {detail}")).with_label(label)
+    Error::at(&span, message).with_label(label)
 }
 
 /// The names after `|` (filters) and after `is`/`is not` (tests) inside
