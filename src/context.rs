@@ -255,7 +255,7 @@ impl<'m> Session<'m> {
         known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
         known.extend(["env", "tasks"]);
         let mut span = template.span.clone();
-        if let Some(at) = find_name(&template.source, name) {
+        if let Some(at) = crate::check::find_word(&template.source, name) {
             let token = span.file.text.get(span.range.clone()).unwrap_or("");
             if let Some(offset) = token.find(template.source.as_str()) {
                 let start = span.range.start + offset + at;
@@ -389,23 +389,6 @@ pub fn check_var_cycles(
         .with_label("this var depends on itself"));
     }
     Ok(())
-}
-
-/// Where `name` occurs as a whole word in `source`.
-fn find_name(source: &str, name: &str) -> Option<usize> {
-    let bytes = source.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = source[from..].find(name) {
-        let at = from + pos;
-        let end = at + name.len();
-        let word = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
-        if (at == 0 || !word(at - 1) && bytes[at - 1] != b'.') && (end >= bytes.len() || !word(end))
-        {
-            return Some(at);
-        }
-        from = end;
-    }
-    None
 }
 
 /// `tasks`: the results of runs that finished in this invocation.

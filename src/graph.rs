@@ -150,30 +150,29 @@ impl Graph {
 
     /// Whether `a` (transitively) waits for `b`.
     pub fn waits_on(&self, a: RunId, b: RunId) -> bool {
-        let mut seen = vec![false; self.runs.len()];
-        let mut stack = vec![a];
-        while let Some(r) = stack.pop() {
-            for &next in self.runs[r].deps.iter().chain(&self.runs[r].after) {
-                if next == b {
-                    return true;
-                }
-                if !seen[next] {
-                    seen[next] = true;
-                    stack.push(next);
-                }
-            }
-        }
-        false
+        self.reaches(a, b, |run| {
+            run.deps.iter().chain(&run.after).copied().collect()
+        })
     }
 
     /// Whether `a` (transitively) needs `b` through declared deps, not
     /// through the edges that make a post wait for its run.
     fn needs(&self, a: RunId, b: RunId) -> bool {
+        self.reaches(a, b, |run| {
+            run.deps
+                .iter()
+                .filter(|d| !run.post_of.contains(d))
+                .copied()
+                .collect()
+        })
+    }
+
+    /// Whether `b` is reachable from `a` along `edges`.
+    fn reaches(&self, a: RunId, b: RunId, edges: impl Fn(&Run) -> Vec<RunId>) -> bool {
         let mut seen = vec![false; self.runs.len()];
         let mut stack = vec![a];
         while let Some(r) = stack.pop() {
-            let run = &self.runs[r];
-            for &next in run.deps.iter().filter(|d| !run.post_of.contains(d)) {
+            for next in edges(&self.runs[r]) {
                 if next == b {
                     return true;
                 }
