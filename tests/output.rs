@@ -369,3 +369,71 @@ fn prefixed_output_never_breaks_a_line() {
     ran.code(0)
         .stdout("long | part1 part2\nlong | no newline at end\n");
 }
+
+#[test]
+fn pty_gives_the_run_a_terminal_and_one_stream() {
+    Test::with(
+        r#"
+        [tasks.tty]
+        pty = true
+        capture = true
+        run = "if [ -t 0 ] && [ -t 1 ] && [ -t 2 ]; then echo terminal; else echo none; fi; echo err >&2"
+        [tasks.show]
+        run = [{ task = "tty" }, "echo got {{ tasks.tty.stdout }} / {{ tasks.tty.stderr }}."]
+        "#,
+    )
+    .args(&["-q", "show"])
+    // Both streams arrive as the run's stdout, lines as written.
+    .expect("terminal\nerr\ngot terminal\nerr / .\n", "", 0);
+}
+
+#[test]
+fn pty_lets_respond_answer_prompts_that_need_a_terminal() {
+    // bash prints a `read -p` prompt only when its input is a terminal.
+    Test::with(
+        r#"
+        [tasks.ask]
+        pty = true
+        shell = ["bash", "-c"]
+        respond = [
+          { on = 'Your name: ', send = "tasker\n" },
+          { on = 'Continue\? \[y/N\] ', send = "y\n" },
+        ]
+        run = """
+        read -r -p 'Your name: ' name
+        read -r -p 'Continue? [y/N] ' answer
+        echo "name=$name answer=$answer"
+        """
+        "#,
+    )
+    .args(&["-q", "ask"])
+    // The terminal echoes what was typed, as a terminal does.
+    .expect(
+        "Your name: tasker\nContinue? [y/N] y\nname=tasker answer=y\n",
+        "",
+        0,
+    );
+}
+
+#[test]
+fn pty_run_is_stopped_whole_by_fail_on() {
+    let test = Test::with(
+        r#"
+        [tasks.watch]
+        pty = true
+        fail_on = ['^FATAL']
+        run = """
+        sh -c 'echo $$ > child.pid; exec sleep 60' &
+        while [ ! -s child.pid ]; do sleep 0.01; done
+        echo 'FATAL: stop'
+        sleep 60
+        """
+        "#,
+    )
+    .args(&["-q", "watch"]);
+    let ran = test.run();
+    ran.code(1)
+        .stderr_has("output matched fail_on `^FATAL`: FATAL: stop");
+    let pid: u32 = test.read("child.pid").trim().parse().unwrap();
+    assert!(!alive(pid), "the run's background child survived");
+}

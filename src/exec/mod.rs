@@ -381,8 +381,6 @@ fn run_job_inner(
 fn unsupported(task: &Task) -> Option<&'static str> {
     if task.background {
         Some("background")
-    } else if task.pty {
-        Some("pty")
     } else {
         None
     }
@@ -671,21 +669,6 @@ impl StepContext<'_, '_> {
             }
         }
         let alone = self.job.alone;
-        let new_group = !(alone && std::io::stdin().is_terminal());
-        let mut expr: Option<duct::Expression> = None;
-        for (argv, program) in argvs.iter().zip(programs) {
-            let arg0 = argv[0].clone();
-            let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
-                process::configure(cmd, new_group, &arg0);
-                Ok(())
-            });
-            expr = Some(match expr {
-                None => stage,
-                Some(left) => left.pipe(stage),
-            });
-        }
-        let expr = expr.expect("at least one stage");
-        let expr = with_env(expr.dir(dir), env).unchecked();
         let io_error = |e: std::io::Error| {
             Outcome::Failed(Failure::new(
                 1,
@@ -697,6 +680,28 @@ impl StepContext<'_, '_> {
             Ok(io) => io,
             Err(e) => return io_error(e),
         };
+        // On its own terminal a run leads its own session (and so its own
+        // group); otherwise it gets a group, unless it shares tasker's
+        // terminal and must stay in the foreground group to read it.
+        let pty = io.pty;
+        let new_group = pty || !(alone && std::io::stdin().is_terminal());
+        let mut expr: Option<duct::Expression> = None;
+        for (argv, program) in argvs.iter().zip(programs) {
+            let arg0 = argv[0].clone();
+            let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
+                process::configure(cmd, new_group && !pty, &arg0);
+                if pty {
+                    process::take_terminal(cmd);
+                }
+                Ok(())
+            });
+            expr = Some(match expr {
+                None => stage,
+                Some(left) => left.pipe(stage),
+            });
+        }
+        let expr = expr.expect("at least one stage");
+        let expr = with_env(expr.dir(dir), env).unchecked();
         let expr = io.apply(expr);
         let handle = match self.control.spawn(expr, new_group) {
             Ok(Some(h)) => h,

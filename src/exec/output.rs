@@ -188,6 +188,7 @@ struct KeysView {
     fail_on: Vec<crate::model::Pattern>,
     respond: Vec<(regex::bytes::Regex, Vec<u8>)>,
     reads: bool,
+    pty: bool,
 }
 
 /// What the two reader threads find, shared between them.
@@ -198,7 +199,8 @@ struct Shared {
     expected: Vec<bool>,
     failed_on: Option<String>,
     tail: VecDeque<Vec<u8>>,
-    stdin: Option<os_pipe::PipeWriter>,
+    /// Where responders write: the run's stdin pipe or its terminal.
+    stdin: Option<File>,
 }
 
 /// A file that holds grouped output until the run ends.
@@ -270,28 +272,35 @@ fn anonymous_file() -> Option<File> {
 /// How one step's streams are wired.
 pub struct StepIo {
     stdin: StdinPlan,
-    /// The read ends tasker keeps, when the streams pass through it.
-    readers: Option<(os_pipe::PipeReader, os_pipe::PipeReader)>,
-    /// The write ends the child gets.
-    writers: Option<(os_pipe::PipeWriter, os_pipe::PipeWriter)>,
+    /// What tasker reads, each with the stream its bytes count as.
+    readers: Vec<(File, Stream)>,
+    /// The child's stdout and stderr, when they pass through tasker.
+    writers: Option<(File, File)>,
     force_color: bool,
+    /// The step runs on a pseudo-terminal of its own (`pty = true`).
+    pub pty: bool,
 }
 
 enum StdinPlan {
     Inherit,
     Null,
-    Pipe(os_pipe::PipeReader),
+    File(File),
+}
+
+/// A pipe's end as a plain file, so pipes and terminals read alike.
+fn file<T: Into<std::os::fd::OwnedFd>>(end: T) -> File {
+    File::from(end.into())
 }
 
 impl StepIo {
     /// Wire the expression's streams. The child's ends move into it, so
-    /// once the expression is dropped after start tasker holds only the
-    /// read ends and sees EOF when the child is done.
+    /// once the expression is dropped after start tasker holds only its
+    /// own ends and sees EOF when the child is done.
     pub fn apply(&mut self, mut expr: duct::Expression) -> duct::Expression {
         expr = match std::mem::replace(&mut self.stdin, StdinPlan::Null) {
             StdinPlan::Inherit => expr,
             StdinPlan::Null => expr.stdin_null(),
-            StdinPlan::Pipe(reader) => expr.stdin_file(reader),
+            StdinPlan::File(f) => expr.stdin_file(f),
         };
         if let Some((out, err)) = self.writers.take() {
             expr = expr.stdout_file(out).stderr_file(err);
@@ -305,7 +314,7 @@ impl StepIo {
 
 impl RunOutput {
     pub fn new(report: Arc<Report>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
-        let keys = KeysView::of(&task.output, sends);
+        let keys = KeysView::of(&task.output, sends, task.pty);
         let grouped = report.mode == OutputMode::Grouped;
         let shared = Shared {
             extracted: vec![None; keys.extract.len()],
@@ -357,11 +366,26 @@ impl RunOutput {
 
     /// Plan the streams of the next step.
     pub fn prepare_step(&mut self, alone: bool) -> std::io::Result<StepIo> {
+        if self.keys.pty {
+            // One terminal for stdin, stdout and stderr: what the run
+            // writes arrives as one stream, and responders type into it.
+            let (terminal, child) = super::process::open_pty()?;
+            if !self.keys.respond.is_empty() {
+                self.shared.lock().unwrap().stdin = Some(terminal.try_clone()?);
+            }
+            return Ok(StepIo {
+                stdin: StdinPlan::File(child.try_clone()?),
+                readers: vec![(terminal, Stream::Stdout)],
+                writers: Some((child.try_clone()?, child)),
+                force_color: false,
+                pty: true,
+            });
+        }
         let pipes = self.keys.reads || self.report.mode != OutputMode::Interleaved;
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
-            self.shared.lock().unwrap().stdin = Some(w);
-            StdinPlan::Pipe(r)
+            self.shared.lock().unwrap().stdin = Some(file(w));
+            StdinPlan::File(file(r))
         } else if alone {
             StdinPlan::Inherit
         } else {
@@ -370,9 +394,12 @@ impl RunOutput {
         let (readers, writers) = if pipes {
             let (out_r, out_w) = os_pipe::pipe()?;
             let (err_r, err_w) = os_pipe::pipe()?;
-            (Some((out_r, err_r)), Some((out_w, err_w)))
+            (
+                vec![(file(out_r), Stream::Stdout), (file(err_r), Stream::Stderr)],
+                Some((file(out_w), file(err_w))),
+            )
         } else {
-            (None, None)
+            (Vec::new(), None)
         };
         let force_color = pipes
             && self.report.mode != OutputMode::Interleaved
@@ -383,6 +410,7 @@ impl RunOutput {
             readers,
             writers,
             force_color,
+            pty: false,
         })
     }
 
@@ -412,27 +440,31 @@ impl RunOutput {
             };
             Ok(super::status_code(output.status))
         };
-        let Some((out, err)) = io.readers else {
+        if io.readers.is_empty() {
             let status = wait();
             reap();
             return status;
-        };
+        }
         // One thread reads both streams (poll), so a run costs no threads
         // beyond its own, and notices the main process ending: then what
         // is left of its group is reaped, which closes the pipes.
         let held = Mutex::new(self.held.take());
-        let mut readers = [Stream::Stdout, Stream::Stderr].map(|stream| StreamReader {
-            report: &self.report,
-            keys: &self.keys,
-            shared: &self.shared,
-            held: &held,
-            stream,
-            line: Vec::new(),
-            respond_from: 0,
-            stop,
-            prefix: self.report.prefix(&self.name, stream),
-        });
-        let mut pipes = [Some(out), Some(err)];
+        let streams: Vec<Stream> = io.readers.iter().map(|(_, stream)| *stream).collect();
+        let mut readers: Vec<StreamReader> = streams
+            .into_iter()
+            .map(|stream| StreamReader {
+                report: &self.report,
+                keys: &self.keys,
+                shared: &self.shared,
+                held: &held,
+                stream,
+                line: Vec::new(),
+                respond_from: 0,
+                stop,
+                prefix: self.report.prefix(&self.name, stream),
+            })
+            .collect();
+        let mut pipes: Vec<Option<File>> = io.readers.into_iter().map(|(f, _)| Some(f)).collect();
         let mut buf = vec![0u8; CHUNK];
         let mut status: Option<i32> = None;
         let mut timed_out = false;
@@ -441,7 +473,7 @@ impl RunOutput {
             if let (Some(deadline), false, None) = (deadline, timed_out, status) {
                 wake = wake.min(deadline.saturating_duration_since(Instant::now()));
             }
-            let fds: Vec<&os_pipe::PipeReader> = pipes.iter().flatten().collect();
+            let fds: Vec<&File> = pipes.iter().flatten().collect();
             let ready = super::process::wait_readable(&fds, wake);
             let mut k = 0;
             for (i, slot) in pipes.iter_mut().enumerate() {
@@ -578,7 +610,7 @@ fn trimmed(bytes: &[u8]) -> String {
 }
 
 impl KeysView {
-    fn of(keys: &OutputKeys, sends: Vec<Vec<u8>>) -> KeysView {
+    fn of(keys: &OutputKeys, sends: Vec<Vec<u8>>, pty: bool) -> KeysView {
         KeysView {
             capture: keys.capture,
             hide: keys.hide,
@@ -591,7 +623,8 @@ impl KeysView {
                 .zip(sends)
                 .map(|(r, send)| (r.on.regex.clone(), send))
                 .collect(),
-            reads: keys.reads_output(),
+            reads: keys.reads_output() || pty,
+            pty,
         }
     }
 

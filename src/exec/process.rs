@@ -31,6 +31,74 @@ pub struct Proc {
 mod imp {
     use super::Proc;
 
+    /// A pseudo-terminal: tasker's end and the run's end. Both are closed
+    /// on exec (the run gets its end as stdin, stdout and stderr), and the
+    /// terminal does not turn `\n` into `\r\n`, so lines read as written.
+    pub fn open_pty() -> std::io::Result<(std::fs::File, std::fs::File)> {
+        use std::os::fd::FromRawFd;
+        let mut ours = -1;
+        let mut theirs = -1;
+        let size = libc::winsize {
+            ws_row: 24,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two descriptors into the given ints; the
+        // name pointer may be null and the termios pointer too.
+        let rc = unsafe {
+            libc::openpty(
+                &mut ours,
+                &mut theirs,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (ours, theirs) = unsafe {
+            (
+                std::fs::File::from_raw_fd(ours),
+                std::fs::File::from_raw_fd(theirs),
+            )
+        };
+        for f in [&ours, &theirs] {
+            use std::os::fd::AsRawFd;
+            // SAFETY: fcntl on a descriptor we own.
+            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: termios is plain data filled by tcgetattr.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(theirs.as_raw_fd(), &mut t) == 0 {
+                    t.c_oflag &= !libc::ONLCR;
+                    libc::tcsetattr(theirs.as_raw_fd(), libc::TCSANOW, &t);
+                }
+            }
+        }
+        Ok((ours, theirs))
+    }
+
+    /// Make the child lead a new session whose controlling terminal is
+    /// its stdin (the pty), so `ssh`, `sudo` and `read -p` treat it as a
+    /// terminal. A session leader also leads its process group.
+    pub fn take_terminal(cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY as _, 0);
+                Ok(())
+            });
+        }
+    }
+
     /// Put the child in a group of its own (so tasker can stop its whole
     /// tree) and give it the program name it was called by as argv[0].
     pub fn configure(cmd: &mut std::process::Command, new_group: bool, arg0: &str) {
@@ -67,10 +135,7 @@ mod imp {
 
     /// Wait up to `timeout` until some of `pipes` can be read (data or
     /// end of stream); which ones can.
-    pub fn wait_readable(
-        pipes: &[&os_pipe::PipeReader],
-        timeout: std::time::Duration,
-    ) -> Vec<bool> {
+    pub fn wait_readable(pipes: &[&std::fs::File], timeout: std::time::Duration) -> Vec<bool> {
         use std::os::fd::AsRawFd;
         let mut fds: Vec<libc::pollfd> = pipes
             .iter()
@@ -122,7 +187,7 @@ mod imp {
     }
 }
 
-pub use imp::{alive, configure, kill, terminate, wait_readable};
+pub use imp::{alive, configure, kill, open_pty, take_terminal, terminate, wait_readable};
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
 /// grace period. Returns at once when nothing is left.
