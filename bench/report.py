@@ -137,8 +137,10 @@ def concurrency(r):
 def output(r, nbytes):
     rows = []
     prod = r.ms("producer", "sh")
+    relay = r.ms("relay", "sh")
     cases = [
         ("producer", "sh", "producer alone (`yes` into `head -c`)", None),
+        ("relay", "sh", "producer through `cat` (the cost of any reader in the middle)", None),
         ("plain", "tasker", "(a) tasker, no output keys", 0.95),
         ("failon", "tasker", "(b) tasker, `fail_on`", 0.8),
         ("prefixed", "tasker", "(c) tasker `--output prefixed`", 0.8),
@@ -156,10 +158,12 @@ def output(r, nbytes):
                 ok = rel >= want and kib < 16 * MIB
             elif rel is not None and rel < want:
                 ok = False
+        via_cat = None if ms is None or relay is None else relay / ms
         rows.append([label, cell(r, case, tool), "n/a" if mbs is None else "%.0f" % mbs,
-                     "—" if rel is None or want is None else "%.2f×" % rel,
+                     "—" if rel is None or case == "producer" else "%.2f×" % rel,
+                     "—" if via_cat is None or case in ("producer", "relay") else "%.2f×" % via_cat,
                      fmt_mib(kib) if r.seen(case, tool) else "—", target, met(ok)])
-    return table(["case", "median", "MB/s", "× producer", "peak RSS", "target", "met"], rows)
+    return table(["case", "median", "MB/s", "× producer", "× through cat", "peak RSS", "target", "met"], rows)
 
 
 def main():

@@ -237,6 +237,11 @@ output() {
     if bench producer sh "${opts[@]}" -- sh "$d/producer.sh"; then
         rss producer sh --no-preflight -- sh "$d/producer.sh"
     fi
+    # the same bytes through `cat`: what any program reading them in the
+    # middle costs on this machine (a pipe hop, a copy, context switches)
+    if bench relay sh "${opts[@]}" -- sh -c "sh '$d/producer.sh' | cat"; then
+        rss relay sh --no-preflight -- sh -c "sh '$d/producer.sh' | cat"
+    fi
     if bench plain tasker "${opts[@]}" -- "$tasker" -f "$d/plain.toml" out; then
         rss plain tasker --no-preflight -- "$tasker" -f "$d/plain.toml" out
     fi

@@ -20,7 +20,7 @@ use crate::style::Style;
 pub use crate::model::OutputMode;
 
 /// Bytes read from a child at once.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 /// A line longer than this is matched and shown in pieces.
 const MAX_LINE: usize = 1024 * 1024;
 /// Lines of hidden output shown when a run fails.
@@ -394,6 +394,10 @@ impl RunOutput {
         let (readers, writers) = if pipes {
             let (out_r, out_w) = os_pipe::pipe()?;
             let (err_r, err_w) = os_pipe::pipe()?;
+            // A deep pipe lets a fast producer run ahead while a chunk is
+            // handled, so each read brings much and costs one call.
+            super::process::deepen_pipe(&out_r);
+            super::process::deepen_pipe(&err_r);
             (
                 vec![(file(out_r), Stream::Stdout), (file(err_r), Stream::Stderr)],
                 Some((file(out_w), file(err_w))),
@@ -445,76 +449,38 @@ impl RunOutput {
             reap();
             return status;
         }
-        // One thread reads both streams (poll), so a run costs no threads
-        // beyond its own, and notices the main process ending: then what
-        // is left of its group is reaped, which closes the pipes.
+        // A thread per stream, blocked in read(2): one system call per
+        // chunk, which keeps up with any producer. The main process's end
+        // is what this thread waits for; then what is left of its group is
+        // reaped, which closes the pipes and ends the readers.
         let held = Mutex::new(self.held.take());
-        let streams: Vec<Stream> = io.readers.iter().map(|(_, stream)| *stream).collect();
-        let mut readers: Vec<StreamReader> = streams
-            .into_iter()
-            .map(|stream| StreamReader {
-                report: &self.report,
-                keys: &self.keys,
-                shared: &self.shared,
-                held: &held,
-                stream,
-                line: Vec::new(),
-                respond_from: 0,
-                stop,
-                prefix: self.report.prefix(&self.name, stream),
-            })
-            .collect();
-        let mut pipes: Vec<Option<File>> = io.readers.into_iter().map(|(f, _)| Some(f)).collect();
-        let mut buf = vec![0u8; CHUNK];
-        let mut status: Option<i32> = None;
-        let mut timed_out = false;
-        while pipes.iter().any(Option::is_some) {
-            let mut wake = Duration::from_millis(if status.is_some() { 1000 } else { 100 });
-            if let (Some(deadline), false, None) = (deadline, timed_out, status) {
-                wake = wake.min(deadline.saturating_duration_since(Instant::now()));
+        let status = std::thread::scope(|scope| {
+            let readers: Vec<_> = io
+                .readers
+                .into_iter()
+                .map(|(pipe, stream)| {
+                    let mut reader = StreamReader {
+                        report: &self.report,
+                        keys: &self.keys,
+                        shared: &self.shared,
+                        held: &held,
+                        stream,
+                        line: Vec::new(),
+                        respond_from: 0,
+                        stop,
+                        prefix: self.report.prefix(&self.name, stream),
+                        scratch: Vec::new(),
+                    };
+                    scope.spawn(move || reader.run(pipe))
+                })
+                .collect();
+            let status = wait();
+            reap();
+            for reader in readers {
+                let _ = reader.join();
             }
-            let fds: Vec<&File> = pipes.iter().flatten().collect();
-            let ready = super::process::wait_readable(&fds, wake);
-            let mut k = 0;
-            for (i, slot) in pipes.iter_mut().enumerate() {
-                let Some(pipe) = slot else { continue };
-                let is_ready = ready.get(k).copied().unwrap_or(false);
-                k += 1;
-                if !is_ready {
-                    continue;
-                }
-                match pipe.read(&mut buf) {
-                    Ok(0) => {
-                        readers[i].finish();
-                        *slot = None;
-                    }
-                    Ok(n) => readers[i].chunk(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => {
-                        readers[i].finish();
-                        *slot = None;
-                    }
-                }
-            }
-            if status.is_none() {
-                if let Some(output) = handle.try_wait()? {
-                    status = Some(super::status_code(output.status));
-                    reap();
-                } else if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
-                    timed_out = true;
-                    on_timeout();
-                }
-            }
-        }
-        let status = match status {
-            Some(status) => Ok(status),
-            None => {
-                let status = wait();
-                reap();
-                status
-            }
-        };
+            status
+        });
         self.shared.lock().unwrap().stdin = None;
         self.held = held.into_inner().ok().flatten();
         status
@@ -653,9 +619,25 @@ struct StreamReader<'a> {
     respond_from: usize,
     stop: &'a (dyn Fn() + Sync),
     prefix: Vec<u8>,
+    /// Reused for the prefixed copy of each block.
+    scratch: Vec<u8>,
 }
 
 impl StreamReader<'_> {
+    fn run(&mut self, mut pipe: File) {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.chunk(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A terminal whose other side closed reports EIO: the end.
+                Err(_) => break,
+            }
+        }
+        self.finish();
+    }
+
     /// The stream ended: whatever is left is a last line without newline.
     fn finish(&mut self) {
         if !self.line.is_empty() {
@@ -686,11 +668,15 @@ impl StreamReader<'_> {
                 self.line.extend_from_slice(&chunk[at + 1..]);
             }
             Some(at) => {
-                let mut block = std::mem::take(&mut self.line);
-                block.extend_from_slice(&chunk[..=at]);
+                // The line buffer's allocation is reused for every block:
+                // a fresh one per chunk would cost page faults per chunk.
+                self.line.extend_from_slice(&chunk[..=at]);
+                let block = std::mem::take(&mut self.line);
                 self.respond(&block);
                 self.respond_from = 0;
                 self.lines(&block, true);
+                self.line = block;
+                self.line.clear();
                 self.line.extend_from_slice(&chunk[at + 1..]);
             }
             None => self.line.extend_from_slice(chunk),
@@ -704,6 +690,8 @@ impl StreamReader<'_> {
             let piece = std::mem::take(&mut self.line);
             self.respond_from = 0;
             self.lines(&piece, false);
+            self.line = piece;
+            self.line.clear();
         }
     }
 
@@ -757,15 +745,20 @@ impl StreamReader<'_> {
             return;
         }
         if self.report.mode == OutputMode::Prefixed {
-            let mut out = Vec::with_capacity(block.len() + 64);
-            for line in block.split_inclusive(|&b| b == b'\n') {
+            let mut out = std::mem::take(&mut self.scratch);
+            out.clear();
+            let mut rest = block;
+            while !rest.is_empty() {
+                let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
                 out.extend_from_slice(&self.prefix);
-                out.extend_from_slice(line);
+                out.extend_from_slice(&rest[..end]);
+                rest = &rest[end..];
             }
             if !complete {
                 out.push(b'\n');
             }
             self.emit(&out);
+            self.scratch = out;
         } else {
             self.emit(block);
         }
@@ -823,7 +816,7 @@ impl StreamReader<'_> {
 }
 
 fn memchr_last(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().rposition(|&b| b == b'\n')
+    memchr::memrchr(b'\n', bytes)
 }
 
 /// The first line of `block` on which the pattern matches.

@@ -84,6 +84,19 @@ mod imp {
         Ok((ours, theirs))
     }
 
+    /// Ask for a 1 MiB pipe buffer (Linux; elsewhere, or when refused,
+    /// the pipe keeps its size).
+    pub fn deepen_pipe(pipe: &os_pipe::PipeReader) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: fcntl on a descriptor we own; failure is harmless.
+            unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = pipe;
+    }
+
     /// Make the child lead a new session whose controlling terminal is
     /// its stdin (the pty), so `ssh`, `sudo` and `read -p` treat it as a
     /// terminal. A session leader also leads its process group.
@@ -132,29 +145,6 @@ mod imp {
     pub fn alive(proc: Proc) -> bool {
         signal(proc, 0)
     }
-
-    /// Wait up to `timeout` until some of `pipes` can be read (data or
-    /// end of stream); which ones can.
-    pub fn wait_readable(pipes: &[&std::fs::File], timeout: std::time::Duration) -> Vec<bool> {
-        use std::os::fd::AsRawFd;
-        let mut fds: Vec<libc::pollfd> = pipes
-            .iter()
-            .map(|p| libc::pollfd {
-                fd: p.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n <= 0 {
-            return vec![false; fds.len()];
-        }
-        fds.iter()
-            .map(|f| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
-            .collect()
-    }
 }
 
 #[cfg(windows)]
@@ -177,17 +167,9 @@ mod imp {
     pub fn alive(_proc: Proc) -> bool {
         false
     }
-
-    /// Without poll: report every pipe readable, so reads block in turn.
-    pub fn wait_readable(
-        pipes: &[&os_pipe::PipeReader],
-        _timeout: std::time::Duration,
-    ) -> Vec<bool> {
-        vec![true; pipes.len()]
-    }
 }
 
-pub use imp::{alive, configure, kill, open_pty, take_terminal, terminate, wait_readable};
+pub use imp::{alive, configure, deepen_pipe, kill, open_pty, take_terminal, terminate};
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
 /// grace period. Returns at once when nothing is left.
