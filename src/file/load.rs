@@ -356,16 +356,18 @@ fn literal_value(
     })
 }
 
-/// "`KEY` of task `NAME`", formatted only when an error needs it.
+/// "`KEY` of task `NAME`" (or of argument), formatted only when an error
+/// needs it.
 #[derive(Clone, Copy)]
 struct KeyOf<'a> {
     key: &'static str,
-    task: &'a str,
+    owner: &'static str,
+    name: &'a str,
 }
 
 impl std::fmt::Display for KeyOf<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` of task `{}`", self.key, self.task)
+        write!(f, "`{}` of {} `{}`", self.key, self.owner, self.name)
     }
 }
 
@@ -375,7 +377,8 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
     // Messages are formatted only when there is an error to report.
     let key = |k: &'static str| KeyOf {
         key: k,
-        task: &name,
+        owner: "task",
+        name: &name,
     };
     // Tasks have a handful of keys: a scan beats hashing each lookup.
     let entries: Vec<(&str, &Value)> = table
@@ -844,7 +847,7 @@ fn matrix(
 }
 
 fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
-    let items = w.array(value, &format!("`args` of task `{task}`"))?;
+    let items = w.array(value, format_args!("`args` of task `{task}`"))?;
     let mut args: Vec<Arg> = Vec::new();
     for item in items {
         let arg = arg(w, item, task)?;
@@ -889,7 +892,7 @@ fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
 }
 
 fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
-    let table: &DeTable = w.table(item, &format!("each entry of `args` of task `{task}`"))?;
+    let table: &DeTable = w.table(item, format_args!("each entry of `args` of task `{task}`"))?;
     w.check_keys(
         table,
         ARG_KEYS,
@@ -912,10 +915,14 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
             )
             .with_label("reserved name"));
     }
-    let what = |k: &str| format!("`{k}` of argument `{name}`");
+    let what = |k: &'static str| KeyOf {
+        key: k,
+        owner: "argument",
+        name: &name,
+    };
     let ty = match table.get("type") {
         Some(v) => {
-            let text = w.string(v, &what("type"))?;
+            let text = w.string(v, what("type"))?;
             ArgType::parse(&text).ok_or_else(|| {
                 w.error(v.span(), format!("unknown argument type `{text}`"))
                     .with_label("unknown type")
@@ -927,7 +934,7 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     };
     let positional = table
         .get("positional")
-        .map_or(Ok(false), |v| w.bool(v, &what("positional")))?;
+        .map_or(Ok(false), |v| w.bool(v, what("positional")))?;
     if positional && matches!(ty, ArgType::Bool | ArgType::Count) {
         return Err(w
             .error(
@@ -939,7 +946,7 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     }
     let short = match table.get("short") {
         Some(v) => {
-            let text = w.string(v, &what("short"))?;
+            let text = w.string(v, what("short"))?;
             let mut chars = text.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) if c.is_ascii_alphanumeric() && c != 'h' => Some(c),
@@ -962,14 +969,14 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     };
     let help = table
         .get("help")
-        .map(|v| w.string(v, &what("help")))
+        .map(|v| w.string(v, what("help")))
         .transpose()?;
     let env = table
         .get("env")
-        .map(|v| w.string(v, &what("env")))
+        .map(|v| w.string(v, what("env")))
         .transpose()?;
     let default = match table.get("default") {
-        Some(v) => Some(typed_value(w, v, ty, &what("default"))?),
+        Some(v) => Some(typed_value(w, v, ty, what("default"))?),
         None => None,
     };
     let choices = match table.get("choices") {
@@ -987,7 +994,7 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
             } else {
                 ty
             };
-            let items = w.array(v, &what("choices"))?;
+            let items = w.array(v, what("choices"))?;
             if items.is_empty() {
                 return Err(w
                     .error(v.span(), format!("{} is empty", what("choices")))
@@ -1049,7 +1056,12 @@ fn format_flag(name: &str) -> String {
 }
 
 /// A TOML value as an argument value of type `ty`.
-fn typed_value(w: &Walker, value: &Value, ty: ArgType, what: &str) -> Result<ArgValue> {
+fn typed_value(
+    w: &Walker,
+    value: &Value,
+    ty: ArgType,
+    what: impl std::fmt::Display + Copy,
+) -> Result<ArgValue> {
     Ok(match ty {
         ArgType::String => ArgValue::Str(w.string(value, what)?),
         ArgType::Bool => ArgValue::Bool(w.bool(value, what)?),
