@@ -427,3 +427,166 @@ fn from_env(task: &Task, spec: &Arg) -> Result<Option<ArgValue>> {
     check_choice(task, spec, &value, &via)?;
     Ok(Some(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ArgValue::*;
+
+    const FILE: &str = r#"
+[tasks.build]
+run = "true"
+[[tasks.build.args]]
+name = "release"
+type = "bool"
+[[tasks.build.args]]
+name = "verbose"
+type = "count"
+short = "v"
+[[tasks.build.args]]
+name = "tag"
+type = "list"
+short = "t"
+[[tasks.build.args]]
+name = "out_dir"
+default = "target"
+
+[tasks.deploy]
+run = "true"
+[[tasks.deploy.args]]
+name = "target"
+positional = true
+choices = ["staging", "prod"]
+[[tasks.deploy.args]]
+name = "port"
+type = "int"
+default = 8080
+
+[tasks.greet]
+run = "true"
+[[tasks.greet.args]]
+name = "who"
+positional = true
+default = "world"
+
+[tasks.lint]
+run = "true"
+[[tasks.lint.args]]
+name = "files"
+type = "list"
+positional = true
+
+[tasks.test]
+run = "true"
+"#;
+
+    fn model() -> Model {
+        crate::file::load_str(FILE, "tasks.toml", std::path::Path::new("/")).expect("valid file")
+    }
+
+    fn parse_words(words: &str) -> Result<Vec<Invocation>> {
+        let words: Vec<String> = words.split_whitespace().map(String::from).collect();
+        parse(&model(), &words, Source::CommandLine)
+    }
+
+    fn values(words: &str) -> Vec<(String, Vec<ArgValue>, Vec<String>)> {
+        let m = model();
+        parse_words(words)
+            .unwrap()
+            .into_iter()
+            .map(|i| (m.tasks[i.task].name.clone(), i.values, i.extra))
+            .collect()
+    }
+
+    fn error(words: &str) -> String {
+        let e = parse_words(words).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let mut text = e.message.clone();
+        for h in &e.help {
+            text.push_str(" | ");
+            text.push_str(h);
+        }
+        text
+    }
+
+    fn build(release: bool, verbose: u64, tags: &[&str], out: &str) -> Vec<ArgValue> {
+        vec![
+            Bool(release),
+            Count(verbose),
+            List(tags.iter().map(|t| t.to_string()).collect()),
+            Str(out.into()),
+        ]
+    }
+
+    #[test]
+    fn every_flag_form_sets_its_argument() {
+        let got = values("build --release -vv -v --tag a -tb -t=c --out-dir=dist");
+        assert_eq!(
+            got,
+            [(
+                "build".into(),
+                build(true, 3, &["a", "b", "c"], "dist"),
+                vec![]
+            )]
+        );
+        let got = values("build --no-release --out_dir x --verbose");
+        assert_eq!(got, [("build".into(), build(false, 1, &[], "x"), vec![])]);
+    }
+
+    #[test]
+    fn tasks_follow_each_other_with_their_own_arguments() {
+        let got = values("test build --release deploy prod --port 9 test");
+        let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(names, ["test", "build", "deploy", "test"]);
+        assert_eq!(got[2].1, vec![Str("prod".into()), Int(9)]);
+    }
+
+    #[test]
+    fn a_required_positional_takes_a_task_name_an_optional_one_does_not() {
+        // `test` went to `target` (and is not one of its choices).
+        assert!(error("deploy test").starts_with("`test` is not a valid value for `target`"));
+        let got = values("greet test");
+        assert_eq!(got.len(), 2, "optional positional left the task name");
+        assert_eq!(got[0].1, vec![Str("world".into())]);
+        let got = values("greet Bob test");
+        assert_eq!(got[0].1, vec![Str("Bob".into())]);
+    }
+
+    #[test]
+    fn a_positional_list_takes_words_until_a_task_name() {
+        let got = values("lint a.rs b.rs test");
+        assert_eq!(got[0].1, vec![List(vec!["a.rs".into(), "b.rs".into()])]);
+        assert_eq!(got[1].0, "test");
+    }
+
+    #[test]
+    fn double_dash_passes_the_rest_verbatim() {
+        let got = values("build -- --release test x");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, build(false, 0, &[], "target"));
+        assert_eq!(got[0].2, ["--release", "test", "x"]);
+    }
+
+    #[test]
+    fn help_after_a_task_is_noted_even_with_missing_arguments() {
+        let invs = parse_words("deploy --help").unwrap();
+        assert!(invs[0].help);
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors_that_say_what_to_do() {
+        assert_eq!(
+            error("biuld"),
+            "unknown task `biuld` | did you mean `build`?"
+        );
+        assert!(error("build --relase")
+            .starts_with("unknown flag `--relase` for task `build` | did you mean `--release`?"));
+        assert!(error("deploy").starts_with("task `deploy` needs its argument `target`"));
+        assert!(error("deploy prod --port x").contains("`x` is not an integer"));
+        assert!(error("deploy qa").contains("choose one of: staging, prod"));
+        assert!(error("build --out-dir a --out-dir b").contains("was given twice"));
+        assert!(error("build --release=yes").contains("takes no value"));
+        assert!(error("build --out-dir").contains("needs a value"));
+        assert!(error("test extra").starts_with("unknown task `extra`"));
+    }
+}

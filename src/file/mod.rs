@@ -60,6 +60,17 @@ pub fn load(path: &Path, cwd: &Path) -> Result<Model> {
     load::load(file, root)
 }
 
+/// Validate `text` as if it were a file named `name` in `root`: for
+/// tests, and for tools that hold a file's text already.
+pub fn load_str(text: &str, name: &str, root: &Path) -> Result<Model> {
+    let file = Arc::new(SourceFile {
+        display: name.to_string(),
+        path: root.join(name),
+        text: text.to_string(),
+    });
+    load::load(file, root.to_path_buf())
+}
+
 /// `./tasks.toml`, `../tasks.toml` or the absolute path, whichever reads
 /// best from where the user stands.
 pub fn display_path(path: &Path, cwd: &Path) -> String {
