@@ -779,9 +779,12 @@ impl StepContext<'_, '_> {
 /// Give the expression exactly `env`, by naming only what differs from
 /// tasker's own environment: far cheaper per spawn than replacing it whole.
 fn with_env(mut expr: duct::Expression, env: &BTreeMap<String, String>) -> duct::Expression {
-    let own: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    static OWN: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+    let own = OWN.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    });
     for (key, value) in env {
         if own.get(key) != Some(value) {
             expr = expr.env(key, value);

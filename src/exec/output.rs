@@ -19,8 +19,12 @@ use crate::style::Style;
 
 pub use crate::model::OutputMode;
 
-/// Bytes read from a child at once.
+/// Bytes read from a child at once, once it has shown it writes fast.
 const CHUNK: usize = 256 * 1024;
+/// Bytes read at once at first.
+const SMALL_CHUNK: usize = 8 * 1024;
+/// How often a run whose output never pauses is checked for having ended.
+const EXIT_CHECK: Duration = Duration::from_millis(100);
 /// A line longer than this is matched and shown in pieces.
 const MAX_LINE: usize = 1024 * 1024;
 /// Lines of hidden output shown when a run fails.
@@ -394,10 +398,7 @@ impl RunOutput {
         let (readers, writers) = if pipes {
             let (out_r, out_w) = os_pipe::pipe()?;
             let (err_r, err_w) = os_pipe::pipe()?;
-            // A deep pipe lets a fast producer run ahead while a chunk is
-            // handled, so each read brings much and costs one call.
-            super::process::deepen_pipe(&out_r);
-            super::process::deepen_pipe(&err_r);
+
             (
                 vec![(file(out_r), Stream::Stdout), (file(err_r), Stream::Stderr)],
                 Some((file(out_w), file(err_w))),
@@ -449,38 +450,93 @@ impl RunOutput {
             reap();
             return status;
         }
-        // A thread per stream, blocked in read(2): one system call per
-        // chunk, which keeps up with any producer. The main process's end
-        // is what this thread waits for; then what is left of its group is
-        // reaped, which closes the pipes and ends the readers.
+        // This thread reads every stream, with poll(2): a run costs no
+        // thread beyond its own, which matters for graphs of many short
+        // runs. It also watches the main process: once that ended, what is
+        // left of its group is reaped, which closes the pipes.
         let held = Mutex::new(self.held.take());
-        let status = std::thread::scope(|scope| {
-            let readers: Vec<_> = io
-                .readers
-                .into_iter()
-                .map(|(pipe, stream)| {
-                    let mut reader = StreamReader {
-                        report: &self.report,
-                        keys: &self.keys,
-                        shared: &self.shared,
-                        held: &held,
-                        stream,
-                        line: Vec::new(),
-                        respond_from: 0,
-                        stop,
-                        prefix: self.report.prefix(&self.name, stream),
-                        scratch: Vec::new(),
-                    };
-                    scope.spawn(move || reader.run(pipe))
-                })
-                .collect();
-            let status = wait();
-            reap();
-            for reader in readers {
-                let _ = reader.join();
+        let mut readers: Vec<StreamReader> = io
+            .readers
+            .iter()
+            .map(|(_, stream)| StreamReader {
+                report: &self.report,
+                keys: &self.keys,
+                shared: &self.shared,
+                held: &held,
+                stream: *stream,
+                line: Vec::new(),
+                respond_from: 0,
+                stop,
+                prefix: self.report.prefix(&self.name, *stream),
+                scratch: Vec::new(),
+            })
+            .collect();
+        let mut pipes: Vec<Option<File>> = io.readers.into_iter().map(|(f, _)| Some(f)).collect();
+        // Most runs print little: buffers start small and grow (with the
+        // pipe) only for a producer that fills them.
+        let mut bufs: Vec<Vec<u8>> = pipes.iter().map(|_| vec![0u8; SMALL_CHUNK]).collect();
+        let mut status: Option<i32> = None;
+        let mut timed_out = false;
+        let mut checked = Instant::now();
+        while pipes.iter().any(Option::is_some) {
+            let now = Instant::now();
+            let mut wake = EXIT_CHECK;
+            if let (Some(deadline), false, None) = (deadline, timed_out, status) {
+                if now >= deadline {
+                    timed_out = true;
+                    on_timeout();
+                } else {
+                    wake = wake.min(deadline - now);
+                }
             }
-            status
-        });
+            let open: Vec<&File> = pipes.iter().flatten().collect();
+            let ready = super::process::wait_readable(&open, wake);
+            let mut k = 0;
+            for (i, slot) in pipes.iter_mut().enumerate() {
+                let Some(pipe) = slot else { continue };
+                let is_ready = ready.get(k).copied().unwrap_or(false);
+                k += 1;
+                if !is_ready {
+                    continue;
+                }
+                match pipe.read(&mut bufs[i]) {
+                    Ok(0) => {
+                        readers[i].finish();
+                        *slot = None;
+                    }
+                    Ok(n) => {
+                        readers[i].chunk(&bufs[i][..n]);
+                        if n == bufs[i].len() && n < CHUNK {
+                            bufs[i] = vec![0u8; CHUNK];
+                            super::process::deepen_pipe(pipe);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    // A terminal whose other side closed reports EIO: the end.
+                    Err(_) => {
+                        readers[i].finish();
+                        *slot = None;
+                    }
+                }
+            }
+            // Now and then, and whenever the output pauses, see whether the
+            // main process ended while something else holds the pipes.
+            if status.is_none() && (!ready.contains(&true) || checked.elapsed() >= EXIT_CHECK) {
+                checked = Instant::now();
+                if let Some(output) = handle.try_wait()? {
+                    status = Some(super::status_code(output.status));
+                    reap();
+                }
+            }
+        }
+        let status = match status {
+            Some(status) => Ok(status),
+            None => {
+                let status = wait();
+                reap();
+                status
+            }
+        };
         self.shared.lock().unwrap().stdin = None;
         self.held = held.into_inner().ok().flatten();
         status
@@ -624,20 +680,6 @@ struct StreamReader<'a> {
 }
 
 impl StreamReader<'_> {
-    fn run(&mut self, mut pipe: File) {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            match pipe.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.chunk(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // A terminal whose other side closed reports EIO: the end.
-                Err(_) => break,
-            }
-        }
-        self.finish();
-    }
-
     /// The stream ended: whatever is left is a last line without newline.
     fn finish(&mut self) {
         if !self.line.is_empty() {

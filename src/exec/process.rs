@@ -84,9 +84,32 @@ mod imp {
         Ok((ours, theirs))
     }
 
+    /// Wait up to `timeout` until some of `files` can be read (data, end
+    /// of stream or error); which ones can.
+    pub fn wait_readable(files: &[&std::fs::File], timeout: std::time::Duration) -> Vec<bool> {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = files
+            .iter()
+            .map(|f| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            return vec![false; fds.len()];
+        }
+        fds.iter()
+            .map(|f| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+            .collect()
+    }
+
     /// Ask for a 1 MiB pipe buffer (Linux; elsewhere, or when refused,
     /// the pipe keeps its size).
-    pub fn deepen_pipe(pipe: &os_pipe::PipeReader) {
+    pub fn deepen_pipe(pipe: &std::fs::File) {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
@@ -169,7 +192,9 @@ mod imp {
     }
 }
 
-pub use imp::{alive, configure, deepen_pipe, kill, open_pty, take_terminal, terminate};
+pub use imp::{
+    alive, configure, deepen_pipe, kill, open_pty, take_terminal, terminate, wait_readable,
+};
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
 /// grace period. Returns at once when nothing is left.
@@ -197,26 +222,48 @@ pub fn reap(proc: Proc) {
 
 /// The file a program name stands for: a path (relative to `dir`) that
 /// exists, or the first executable of that name on `path` (the PATH the
-/// step will get).
+/// step will get). Names found on a PATH are remembered for the rest of
+/// the invocation: a graph of many runs searches each name once.
 pub fn resolve_program(
     program: &str,
     dir: &std::path::Path,
     path: Option<&str>,
 ) -> Option<std::path::PathBuf> {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<(String, String), PathBuf>>> = OnceLock::new();
+
     if program.contains('/') {
         let full = dir.join(program);
         return full.exists().then_some(full);
     }
-    std::env::split_paths(path?)
+    let path = path?;
+    // A relative PATH entry depends on the directory: not remembered.
+    let cacheable = std::env::split_paths(path).all(|d| d.is_absolute());
+    let key = (program.to_string(), path.to_string());
+    let found = FOUND.get_or_init(Mutex::default);
+    if cacheable {
+        if let Some(hit) = found.lock().ok()?.get(&key) {
+            return Some(hit.clone());
+        }
+    }
+    let hit = std::env::split_paths(path)
         .map(|d| d.join(program))
         .find(|candidate| is_executable(candidate))
-        .map(|found| {
-            if found.is_relative() {
-                dir.join(found)
+        .map(|hit| {
+            if hit.is_relative() {
+                dir.join(hit)
             } else {
-                found
+                hit
             }
-        })
+        })?;
+    if cacheable {
+        if let Ok(mut map) = found.lock() {
+            map.insert(key, hit.clone());
+        }
+    }
+    Some(hit)
 }
 
 fn is_executable(path: &std::path::Path) -> bool {
