@@ -359,3 +359,20 @@ fn steps_see_stdin_when_alone() {
         .stdin("from stdin\n")
         .expect("from stdin\n", "", 0);
 }
+
+#[test]
+fn a_task_with_sources_says_it_runs_without_an_up_to_date_check() {
+    Test::with(
+        r#"
+        [tasks.build]
+        sources = ["src/**"]
+        run = "echo built"
+        "#,
+    )
+    .args(&["build"])
+    .expect(
+        "built\n",
+        "[build] up-to-date checks are not supported yet; running\n[build] $ echo built\n",
+        0,
+    );
+}

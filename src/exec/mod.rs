@@ -272,7 +272,8 @@ fn run_job_inner(
             format!("`{missing}` is not supported yet by this version of tasker"),
         )));
     }
-    if !task.sources.is_empty() && opts.verbose {
+    // Never skipped silently: say that `sources` did not decide.
+    if !task.sources.is_empty() {
         sink.note("up-to-date checks are not supported yet; running");
     }
     let scope = &job.run.scope;
