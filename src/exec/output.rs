@@ -89,8 +89,11 @@ impl Report {
         }
         let result = match stream {
             Stream::Stdout => {
+                // Past std's line buffer: one write per chunk, where the
+                // buffer would add one for a chunk's unfinished last line.
                 let mut out = std::io::stdout().lock();
-                out.write_all(bytes).and_then(|_| out.flush())
+                out.flush()
+                    .and_then(|_| super::process::write_stdout(bytes))
             }
             Stream::Stderr => std::io::stderr().write_all(bytes),
         };
@@ -450,93 +453,112 @@ impl RunOutput {
             reap();
             return status;
         }
-        // This thread reads every stream, with poll(2): a run costs no
-        // thread beyond its own, which matters for graphs of many short
-        // runs. It also watches the main process: once that ended, what is
-        // left of its group is reaped, which closes the pipes.
+        // This thread reads every stream with poll(2), so a short run costs
+        // no thread beyond its own, which matters for graphs of many runs.
+        // A stream that fills its buffer at once has a fast producer: it
+        // gets a thread of its own, blocked in read(2), one call per chunk.
+        // This thread also watches the main process: once that ended, what
+        // is left of its group is reaped, which closes the pipes.
         let held = Mutex::new(self.held.take());
-        let mut readers: Vec<StreamReader> = io
-            .readers
-            .iter()
-            .map(|(_, stream)| StreamReader {
-                report: &self.report,
-                keys: &self.keys,
-                shared: &self.shared,
-                held: &held,
-                stream: *stream,
-                line: Vec::new(),
-                respond_from: 0,
-                stop,
-                prefix: self.report.prefix(&self.name, *stream),
-                scratch: Vec::new(),
-            })
-            .collect();
-        let mut pipes: Vec<Option<File>> = io.readers.into_iter().map(|(f, _)| Some(f)).collect();
-        // Most runs print little: buffers start small and grow (with the
-        // pipe) only for a producer that fills them.
-        let mut bufs: Vec<Vec<u8>> = pipes.iter().map(|_| vec![0u8; SMALL_CHUNK]).collect();
-        let mut status: Option<i32> = None;
-        let mut timed_out = false;
-        let mut checked = Instant::now();
-        while pipes.iter().any(Option::is_some) {
-            let now = Instant::now();
-            let mut wake = EXIT_CHECK;
-            if let (Some(deadline), false, None) = (deadline, timed_out, status) {
-                if now >= deadline {
-                    timed_out = true;
-                    on_timeout();
-                } else {
-                    wake = wake.min(deadline - now);
-                }
-            }
-            let open: Vec<&File> = pipes.iter().flatten().collect();
-            let ready = super::process::wait_readable(&open, wake);
-            let mut k = 0;
-            for (i, slot) in pipes.iter_mut().enumerate() {
-                let Some(pipe) = slot else { continue };
-                let is_ready = ready.get(k).copied().unwrap_or(false);
-                k += 1;
-                if !is_ready {
-                    continue;
-                }
-                match pipe.read(&mut bufs[i]) {
-                    Ok(0) => {
-                        readers[i].finish();
-                        *slot = None;
+        let status = std::thread::scope(|scope| {
+            let mut readers: Vec<Option<StreamReader>> = io
+                .readers
+                .iter()
+                .map(|(_, stream)| {
+                    Some(StreamReader {
+                        report: &self.report,
+                        keys: &self.keys,
+                        shared: &self.shared,
+                        held: &held,
+                        stream: *stream,
+                        line: Vec::new(),
+                        respond_from: 0,
+                        stop,
+                        prefix: self.report.prefix(&self.name, *stream),
+                        scratch: Vec::new(),
+                    })
+                })
+                .collect();
+            let mut pipes: Vec<Option<File>> =
+                io.readers.into_iter().map(|(f, _)| Some(f)).collect();
+            let mut buf = vec![0u8; SMALL_CHUNK];
+            let mut fast = Vec::new();
+            let mut status: Option<i32> = None;
+            let mut timed_out = false;
+            let mut checked = Instant::now();
+            while pipes.iter().any(Option::is_some) {
+                let now = Instant::now();
+                let mut wake = EXIT_CHECK;
+                if let (Some(deadline), false, None) = (deadline, timed_out, status) {
+                    if now >= deadline {
+                        timed_out = true;
+                        on_timeout();
+                    } else {
+                        wake = wake.min(deadline - now);
                     }
-                    Ok(n) => {
-                        readers[i].chunk(&bufs[i][..n]);
-                        if n == bufs[i].len() && n < CHUNK {
-                            bufs[i] = vec![0u8; CHUNK];
-                            super::process::deepen_pipe(pipe);
+                }
+                let open: Vec<&File> = pipes.iter().flatten().collect();
+                let ready = super::process::wait_readable(&open, wake);
+                let mut k = 0;
+                for (slot, reader_slot) in pipes.iter_mut().zip(readers.iter_mut()) {
+                    let (Some(pipe), Some(reader)) = (slot.as_mut(), reader_slot.as_mut()) else {
+                        continue;
+                    };
+                    let is_ready = ready.get(k).copied().unwrap_or(false);
+                    k += 1;
+                    if !is_ready {
+                        continue;
+                    }
+                    match pipe.read(&mut buf) {
+                        Ok(0) => {
+                            reader.finish();
+                            *slot = None;
+                        }
+                        Ok(n) => {
+                            reader.chunk(&buf[..n]);
+                            if n == buf.len() {
+                                let (Some(pipe), Some(mut reader)) =
+                                    (slot.take(), reader_slot.take())
+                                else {
+                                    continue;
+                                };
+                                super::process::deepen_pipe(&pipe);
+                                fast.push(scope.spawn(move || reader.run(pipe)));
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        // A terminal whose other side closed reports EIO: the end.
+                        Err(_) => {
+                            reader.finish();
+                            *slot = None;
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    // A terminal whose other side closed reports EIO: the end.
-                    Err(_) => {
-                        readers[i].finish();
-                        *slot = None;
+                }
+                // Now and then, and whenever the output pauses, see whether
+                // the main process ended while something else holds a pipe.
+                if status.is_none() && (!ready.contains(&true) || checked.elapsed() >= EXIT_CHECK) {
+                    checked = Instant::now();
+                    // An error teaches nothing now; the wait at the end
+                    // reports it.
+                    if let Ok(Some(output)) = handle.try_wait() {
+                        status = Some(super::status_code(output.status));
+                        reap();
                     }
                 }
             }
-            // Now and then, and whenever the output pauses, see whether the
-            // main process ended while something else holds the pipes.
-            if status.is_none() && (!ready.contains(&true) || checked.elapsed() >= EXIT_CHECK) {
-                checked = Instant::now();
-                if let Some(output) = handle.try_wait()? {
-                    status = Some(super::status_code(output.status));
+            let status = match status {
+                Some(status) => Ok(status),
+                None => {
+                    let status = wait();
                     reap();
+                    status
                 }
+            };
+            for reader in fast {
+                let _ = reader.join();
             }
-        }
-        let status = match status {
-            Some(status) => Ok(status),
-            None => {
-                let status = wait();
-                reap();
-                status
-            }
-        };
+            status
+        });
         self.shared.lock().unwrap().stdin = None;
         self.held = held.into_inner().ok().flatten();
         status
@@ -680,6 +702,20 @@ struct StreamReader<'a> {
 }
 
 impl StreamReader<'_> {
+    /// Read a fast stream to its end, blocked in read(2).
+    fn run(&mut self, mut pipe: File) {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.chunk(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.finish();
+    }
+
     /// The stream ended: whatever is left is a last line without newline.
     fn finish(&mut self) {
         if !self.line.is_empty() {

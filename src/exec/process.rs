@@ -107,6 +107,16 @@ mod imp {
             .collect()
     }
 
+    /// Write straight to file descriptor 1, unbuffered.
+    pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd 1 stays open for the life of the process; the File is
+        // never dropped, so it is never closed.
+        let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+        out.write_all(bytes)
+    }
+
     /// Ask for a 1 MiB pipe buffer (Linux; elsewhere, or when refused,
     /// the pipe keeps its size).
     pub fn deepen_pipe(pipe: &std::fs::File) {
@@ -194,6 +204,7 @@ mod imp {
 
 pub use imp::{
     alive, configure, deepen_pipe, kill, open_pty, take_terminal, terminate, wait_readable,
+    write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
