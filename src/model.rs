@@ -116,6 +116,10 @@ pub enum VarValue {
     Sh(Template),
 }
 
+/// A task. The keys most tasks use live here; the others in `TaskMore`,
+/// boxed and only when a task sets one, so a file of thousands of plain
+/// tasks stays small. `Task` derefs to `TaskMore`: `task.timeout` reads
+/// the same either way.
 #[derive(Debug)]
 pub struct Task {
     pub name: String,
@@ -124,16 +128,21 @@ pub struct Task {
     pub help: Option<String>,
     pub run: Vec<Step>,
     pub deps: Vec<Call>,
-    pub post: Vec<Call>,
-    pub finally: Vec<Step>,
     pub args: Vec<Arg>,
-    pub env: Vec<EnvEntry>,
-    pub dir: Option<Template>,
-    pub shell: Option<Vec<String>>,
     pub quiet: bool,
     pub private: bool,
     pub aliases: Vec<String>,
     pub group: Option<String>,
+    pub more: Option<Box<TaskMore>>,
+}
+
+#[derive(Debug)]
+pub struct TaskMore {
+    pub post: Vec<Call>,
+    pub finally: Vec<Step>,
+    pub env: Vec<EnvEntry>,
+    pub dir: Option<Template>,
+    pub shell: Option<Vec<String>>,
     pub confirm: Option<Template>,
     pub platforms: Vec<Platform>,
     pub timeout: Option<Duration>,
@@ -149,6 +158,45 @@ pub struct Task {
     pub sources: Vec<String>,
     pub outputs: Vec<String>,
     pub output: OutputKeys,
+}
+
+/// What a task that sets none of the `TaskMore` keys has.
+pub static NO_MORE: TaskMore = TaskMore {
+    post: Vec::new(),
+    finally: Vec::new(),
+    env: Vec::new(),
+    dir: None,
+    shell: None,
+    confirm: None,
+    platforms: Vec::new(),
+    timeout: None,
+    retries: 0,
+    retry_delay: Duration::ZERO,
+    ignore_failure: false,
+    interactive: false,
+    pty: false,
+    background: false,
+    ready: None,
+    ready_timeout: None,
+    matrix: Vec::new(),
+    sources: Vec::new(),
+    outputs: Vec::new(),
+    output: OutputKeys {
+        capture: false,
+        extract: Vec::new(),
+        expect: Vec::new(),
+        fail_on: Vec::new(),
+        respond: Vec::new(),
+        hide: Hide::None,
+    },
+};
+
+impl std::ops::Deref for Task {
+    type Target = TaskMore;
+
+    fn deref(&self) -> &TaskMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
 }
 
 impl Task {

@@ -580,21 +580,12 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
         },
     };
 
-    Ok(Task {
-        span: w.span(span),
-        help,
-        run,
-        deps,
+    let more = TaskMore {
         post,
         finally,
-        args,
         env,
         dir,
         shell,
-        quiet: get_bool("quiet")?,
-        private: get_bool("private")?,
-        aliases,
-        group,
         confirm,
         platforms,
         timeout: get_duration("timeout")?,
@@ -617,6 +608,23 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
             respond,
             hide,
         },
+    };
+    // Only a task that sets one of these keys pays for them.
+    let common = [
+        "help", "run", "deps", "args", "quiet", "private", "aliases", "group",
+    ];
+    let has_more = entries.iter().any(|(k, _)| !common.contains(k));
+    Ok(Task {
+        span: w.span(span),
+        help,
+        run,
+        deps,
+        args,
+        quiet: get_bool("quiet")?,
+        private: get_bool("private")?,
+        aliases,
+        group,
+        more: has_more.then(|| Box::new(more)),
         name,
     })
 }
