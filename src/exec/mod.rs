@@ -681,18 +681,26 @@ impl StepContext<'_, '_> {
             Ok(io) => io,
             Err(e) => return io_error(e),
         };
-        // On its own terminal a run leads its own session (and so its own
-        // group); otherwise it gets a group, unless it shares tasker's
-        // terminal and must stay in the foreground group to read it.
+        // Every run's processes get a group of their own, so that stopping
+        // the run stops its whole tree. On its own terminal (pty) a run
+        // leads its own session. A run that has tasker's terminal alone
+        // gets the terminal's foreground, as a shell would give it; a
+        // pipeline in that place (several groups cannot share it) stays in
+        // tasker's group instead, so that it can still read the terminal.
         let pty = io.pty;
-        let new_group = pty || !(alone && std::io::stdin().is_terminal());
+        let shares_terminal = alone && !pty && std::io::stdin().is_terminal();
+        let foreground = shares_terminal && argvs.len() == 1 && process::owns_terminal();
+        let new_group = !shares_terminal || foreground || pty;
         let mut expr: Option<duct::Expression> = None;
         for (argv, program) in argvs.iter().zip(programs) {
             let arg0 = argv[0].clone();
             let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
-                process::configure(cmd, new_group && !pty, &arg0);
+                process::configure(cmd, new_group && !pty && !foreground, &arg0);
                 if pty {
                     process::take_terminal(cmd);
+                }
+                if foreground {
+                    process::foreground(cmd);
                 }
                 Ok(())
             });
@@ -743,6 +751,9 @@ impl StepContext<'_, '_> {
             &stop,
             &reap,
         );
+        if foreground {
+            process::reclaim_terminal();
+        }
         self.control.forget(&pids);
         let timed_out = timed_out.load(Ordering::SeqCst);
         let status = match status {

@@ -130,6 +130,50 @@ mod imp {
         let _ = pipe;
     }
 
+    /// Whether tasker's stdin is a terminal whose foreground it holds.
+    pub fn owns_terminal() -> bool {
+        // SAFETY: plain queries on fd 0 and this process.
+        unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+    }
+
+    /// Run the child in a group of its own that holds the terminal's
+    /// foreground: it reads the terminal and gets Ctrl-C like any program
+    /// started by a shell, and tasker can still stop its whole tree.
+    pub fn foreground(cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setpgid(0, 0);
+                with_sigttou_blocked(|| libc::tcsetpgrp(0, libc::getpid()));
+                Ok(())
+            });
+        }
+    }
+
+    /// Take the terminal's foreground back after a `foreground` child.
+    pub fn reclaim_terminal() {
+        // SAFETY: plain calls on fd 0 and this process.
+        with_sigttou_blocked(|| unsafe { libc::tcsetpgrp(0, libc::getpgrp()) });
+    }
+
+    /// A background group that sets the terminal's foreground gets
+    /// SIGTTOU (which stops it) unless the signal is blocked.
+    fn with_sigttou_blocked(f: impl FnOnce() -> i32) {
+        // SAFETY: sigset_t is plain data initialised by sigemptyset; the
+        // mask is restored before returning.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            f();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+    }
+
     /// Make the child lead a new session whose controlling terminal is
     /// its stdin (the pty), so `ssh`, `sudo` and `read -p` treat it as a
     /// terminal. A session leader also leads its process group.
@@ -203,8 +247,8 @@ mod imp {
 }
 
 pub use imp::{
-    alive, configure, deepen_pipe, kill, open_pty, take_terminal, terminate, wait_readable,
-    write_stdout,
+    alive, configure, deepen_pipe, foreground, kill, open_pty, owns_terminal, reclaim_terminal,
+    take_terminal, terminate, wait_readable, write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
