@@ -233,6 +233,11 @@ fn run(cli: Cli) -> Result<i32> {
         may_overlap,
     };
     let summary = schedule::execute(&session, graph, &opts, &run_opts);
+    if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
+        // The reader left: say nothing more, and end as a program killed
+        // by SIGPIPE would, so `set -o pipefail` scripts still notice.
+        return Ok(141);
+    }
     if cli.verbose {
         for (name, outcome, duration) in &summary.runs {
             match outcome {

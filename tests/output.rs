@@ -437,3 +437,32 @@ fn pty_run_is_stopped_whole_by_fail_on() {
     let pid: u32 = test.read("child.pid").trim().parse().unwrap();
     assert!(!alive(pid), "the run's background child survived");
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_the_runs_quietly() {
+    use std::io::BufRead;
+    let test = Test::with(
+        r#"
+        [tasks.many]
+        capture = true
+        run = "sh -c 'echo $$ > many.pid; while true; do echo line; done'"
+        "#,
+    )
+    .args(&["-q", "many"]);
+    let mut child = test
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "line\n");
+    drop(out);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let pid: u32 = test.read("many.pid").trim().parse().unwrap();
+    assert!(!alive(pid), "the run outlived tasker");
+}

@@ -43,6 +43,8 @@ pub struct Report {
     pub stdout_terminal: bool,
     /// `-q`: no status lines from tasker itself.
     pub quiet: bool,
+    /// Set once a write found tasker's stdout or stderr closed.
+    pub output_gone: std::sync::atomic::AtomicBool,
     width: usize,
     term: Mutex<Term>,
     colors: Mutex<BTreeMap<String, usize>>,
@@ -74,6 +76,7 @@ impl Report {
             out_style: Style::for_stdout(),
             stdout_terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             quiet: false,
+            output_gone: std::sync::atomic::AtomicBool::new(false),
             width,
             term: Mutex::new(Term::default()),
             colors: Mutex::new(BTreeMap::new()),
@@ -98,9 +101,14 @@ impl Report {
             Stream::Stderr => std::io::stderr().write_all(bytes),
         };
         if let Err(e) = result {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                // Whoever read our output went away: stop quietly.
-                std::process::exit(if stream == Stream::Stdout { 0 } else { 1 });
+            // Whoever read our output went away (`tasker build | head -1`):
+            // stop every run as for SIGTERM, then end quietly.
+            if e.kind() == std::io::ErrorKind::BrokenPipe
+                && !self
+                    .output_gone
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                super::process::stop_self();
             }
         }
         if let (true, Some(status)) = (clear, &term.status) {

@@ -130,6 +130,12 @@ mod imp {
         let _ = pipe;
     }
 
+    /// Ask tasker's own signal handling to stop everything, as SIGTERM.
+    pub fn stop_self() {
+        // SAFETY: kill(2) to this very process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    }
+
     /// Whether tasker's stdin is a terminal whose foreground it holds.
     pub fn owns_terminal() -> bool {
         // SAFETY: plain queries on fd 0 and this process.
@@ -248,7 +254,7 @@ mod imp {
 
 pub use imp::{
     alive, configure, deepen_pipe, foreground, kill, open_pty, owns_terminal, reclaim_terminal,
-    take_terminal, terminate, wait_readable, write_stdout,
+    stop_self, take_terminal, terminate, wait_readable, write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
