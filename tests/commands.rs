@@ -376,3 +376,105 @@ fn a_task_with_sources_says_it_runs_without_an_up_to_date_check() {
         0,
     );
 }
+
+/// Drive tasker on a pseudo-terminal, as a user at a shell would: python's
+/// `pty` module gives it a terminal; `keys` is typed once `wait_for` shows.
+fn on_a_terminal(test: &Test, task: &str, wait_for: &str, keys: &[u8]) -> (String, i32) {
+    let driver = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-q", sys.argv[2]])
+out = b""
+def read_until(needle, limit=20.0):
+    global out
+    end = time.time() + limit
+    while (needle is None or needle not in out) and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+read_until(sys.argv[3].encode())
+os.write(fd, bytes.fromhex(sys.argv[4]))
+read_until(None)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
+sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
+"#;
+    let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
+    let output = std::process::Command::new("python3")
+        .current_dir(test.path())
+        .args([
+            "-c",
+            driver,
+            env!("CARGO_BIN_EXE_tasker"),
+            task,
+            wait_for,
+            &hex,
+        ])
+        .output()
+        .expect("python3 runs the terminal driver");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let code = text
+        .trim_end()
+        .rsplit_once("exit ")
+        .and_then(|(_, c)| c.parse().ok())
+        .unwrap_or(-1);
+    (text, code)
+}
+
+#[test]
+fn a_run_alone_on_a_terminal_reads_it() {
+    let test = Test::with(
+        r#"
+        [tasks.ask]
+        run = "printf 'name? '; read -r x; echo got $x"
+        "#,
+    );
+    let (out, code) = on_a_terminal(&test, "ask", "name? ", b"hello\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("got hello"), "{out}");
+}
+
+#[test]
+fn ctrl_c_on_the_terminal_reaches_the_run_and_its_children() {
+    let test = Test::with(
+        r#"
+        [tasks.long]
+        run = "sh -c 'echo $$ > child.pid; exec sleep 60' & echo started; wait"
+        "#,
+    );
+    let (out, code) = on_a_terminal(&test, "long", "started", b"\x03");
+    assert_eq!(code, 130, "{out}");
+    let pid: u32 = test.read("child.pid").trim().parse().unwrap();
+    assert!(
+        !common::alive(pid),
+        "a child of the interrupted run survived"
+    );
+}
+
+#[test]
+fn confirm_asks_on_the_terminal() {
+    let test = Test::with(
+        r#"
+        [tasks.deploy]
+        confirm = "Deploy {{ target }}?"
+        run = "echo deploying"
+        [[tasks.deploy.args]]
+        name = "target"
+        default = "prod"
+        "#,
+    );
+    let (out, code) = on_a_terminal(&test, "deploy", "Deploy prod? [y/N] ", b"y\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deploying"), "{out}");
+    let (out, code) = on_a_terminal(&test, "deploy", "Deploy prod? [y/N] ", b"n\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("deploying"), "{out}");
+    assert!(out.contains("not confirmed"), "{out}");
+}
