@@ -6,6 +6,9 @@
 //! cycles) → `schedule` (job slots, fail-fast, signals) → `exec` (steps as
 //! processes, output) → `report` (what the user reads at the end).
 
+// The JSON Schema is written with `serde_json::json!`, which nests deeply.
+#![recursion_limit = "256"]
+
 pub mod args;
 pub mod check;
 pub mod cli;
@@ -19,6 +22,7 @@ pub mod list;
 pub mod model;
 pub mod report;
 pub mod schedule;
+pub mod schema;
 pub mod style;
 pub mod template;
 
@@ -95,9 +99,12 @@ fn run(cli: Cli) -> Result<i32> {
     if cli.init {
         return init::write_starter(&cwd);
     }
+    if cli.schema {
+        print(&schema::render());
+        return Ok(0);
+    }
     for (on, what) in [
         (cli.watch, "-w/--watch"),
-        (cli.schema, "--schema"),
         (cli.completions.is_some(), "--completions"),
     ] {
         if on {

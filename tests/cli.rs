@@ -295,3 +295,15 @@ fn core_options_after_a_task_name_belong_to_the_task() {
     let ran = t.run();
     ran.code(2).stderr_has("unknown flag `-n` for task `hello`");
 }
+
+#[test]
+fn schema_prints_the_json_schema_without_needing_a_file() {
+    let ran = Test::new().arg("--schema").run();
+    ran.code(0);
+    assert_eq!(ran.stderr, "");
+    let schema: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    assert_eq!(schema["title"], "tasks.toml");
+    assert!(
+        schema["properties"]["tasks"]["additionalProperties"]["properties"]["fail_on"].is_object()
+    );
+}

@@ -12,9 +12,9 @@ use super::toml_walk::{Value, Walker};
 use crate::error::{Error, Result, SourceFile};
 use crate::model::*;
 
-const TOP_KEYS: &[&str] = &["settings", "env", "vars", "include", "tasks"];
-const SETTINGS_KEYS: &[&str] = &["shell", "dotenv", "default", "jobs", "output", "echo"];
-const TASK_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &["settings", "env", "vars", "include", "tasks"];
+pub(crate) const SETTINGS_KEYS: &[&str] = &["shell", "dotenv", "default", "jobs", "output", "echo"];
+pub(crate) const TASK_KEYS: &[&str] = &[
     "help",
     "run",
     "deps",
@@ -49,7 +49,7 @@ const TASK_KEYS: &[&str] = &[
     "respond",
     "hide",
 ];
-const ARG_KEYS: &[&str] = &[
+pub(crate) const ARG_KEYS: &[&str] = &[
     "name",
     "help",
     "type",

@@ -2,7 +2,7 @@
 //! `find` knows where to look; `load` walks the TOML tree with its spans and
 //! checks every key, so that nothing later meets a malformed file.
 
-mod load;
+pub(crate) mod load;
 mod toml_walk;
 
 use std::path::{Path, PathBuf};
