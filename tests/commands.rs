@@ -446,7 +446,7 @@ fn ctrl_c_on_the_terminal_reaches_the_run_and_its_children() {
     let test = Test::with(
         r#"
         [tasks.long]
-        run = "sh -c 'echo $$ > child.pid; exec sleep 60' & echo started; wait"
+        run = "sh -c 'echo $$ > child.pid; exec sleep 60' & while [ ! -s child.pid ]; do sleep 0.01; done; echo started; wait"
         "#,
     );
     let (out, code) = on_a_terminal(&test, "long", "started", b"\x03");
