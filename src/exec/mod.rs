@@ -9,7 +9,7 @@ pub mod process;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -817,11 +817,4 @@ pub fn join_words(words: &[String]) -> String {
         .map(|w| shell_words::quote(w).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-#[allow(dead_code)]
-fn relative(path: &Path, root: &Path) -> PathBuf {
-    path.strip_prefix(root)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
 }
