@@ -466,3 +466,28 @@ fn a_reader_that_goes_away_stops_the_runs_quietly() {
     let pid: u32 = test.read("many.pid").trim().parse().unwrap();
     assert!(!alive(pid), "the run outlived tasker");
 }
+
+#[test]
+fn an_interactive_run_is_never_prefixed_or_grouped() {
+    for mode in ["prefixed", "grouped"] {
+        Test::with(
+            r#"
+            [tasks.plain]
+            run = "echo plain"
+            [tasks.ui]
+            interactive = true
+            run = "echo ui"
+            "#,
+        )
+        .args(&["-q", "--output", mode, "plain", "ui"])
+        .expect(
+            if mode == "prefixed" {
+                "plain | plain\nui\n"
+            } else {
+                "plain\nui\n"
+            },
+            "",
+            0,
+        );
+    }
+}

@@ -191,6 +191,9 @@ pub struct RunOutput {
     shared: Arc<Mutex<Shared>>,
     /// `-n`: the patterns that must match are not checked.
     pub dry_run: bool,
+    /// This run's output mode (the invocation's, but interleaved for an
+    /// interactive run).
+    mode: OutputMode,
 }
 
 /// The parts of the task's output keys this run needs.
@@ -330,7 +333,13 @@ impl StepIo {
 impl RunOutput {
     pub fn new(report: Arc<Report>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
         let keys = KeysView::of(&task.output, sends, task.pty);
-        let grouped = report.mode == OutputMode::Grouped;
+        // An interactive run has the terminal: never prefixed or grouped.
+        let mode = if task.interactive {
+            OutputMode::Interleaved
+        } else {
+            report.mode
+        };
+        let grouped = mode == OutputMode::Grouped;
         let shared = Shared {
             extracted: vec![None; keys.extract.len()],
             expected: vec![false; keys.expect.len()],
@@ -343,6 +352,7 @@ impl RunOutput {
             keys,
             shared: Arc::new(Mutex::new(shared)),
             dry_run: false,
+            mode,
         }
     }
 
@@ -396,7 +406,7 @@ impl RunOutput {
                 pty: true,
             });
         }
-        let pipes = self.keys.reads || self.report.mode != OutputMode::Interleaved;
+        let pipes = self.keys.reads || self.mode != OutputMode::Interleaved;
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
             self.shared.lock().unwrap().stdin = Some(file(w));
@@ -418,7 +428,7 @@ impl RunOutput {
             (Vec::new(), None)
         };
         let force_color = pipes
-            && self.report.mode != OutputMode::Interleaved
+            && self.mode != OutputMode::Interleaved
             && self.report.stdout_terminal
             && crate::style::color_allowed();
         Ok(StepIo {
@@ -484,6 +494,7 @@ impl RunOutput {
                         stop,
                         prefix: self.report.prefix(&self.name, *stream),
                         scratch: Vec::new(),
+                        mode: self.mode,
                     })
                 })
                 .collect();
@@ -707,6 +718,7 @@ struct StreamReader<'a> {
     prefix: Vec<u8>,
     /// Reused for the prefixed copy of each block.
     scratch: Vec<u8>,
+    mode: OutputMode,
 }
 
 impl StreamReader<'_> {
@@ -739,7 +751,7 @@ impl StreamReader<'_> {
         let simple = !self.keys.line_patterns()
             && self.keys.respond.is_empty()
             && self.keys.hide == Hide::None
-            && self.report.mode != OutputMode::Prefixed;
+            && self.mode != OutputMode::Prefixed;
         if simple {
             self.show(chunk);
             return;
@@ -830,7 +842,7 @@ impl StreamReader<'_> {
             }
             return;
         }
-        if self.report.mode == OutputMode::Prefixed {
+        if self.mode == OutputMode::Prefixed {
             let mut out = std::mem::take(&mut self.scratch);
             out.clear();
             let mut rest = block;
