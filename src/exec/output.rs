@@ -427,7 +427,10 @@ impl RunOutput {
         } else {
             (Vec::new(), None)
         };
+        // Only output that passes through just to be prefixed or grouped
+        // keeps its colours: captured or matched output stays plain.
         let force_color = pipes
+            && !self.keys.reads
             && self.mode != OutputMode::Interleaved
             && self.report.stdout_terminal
             && crate::style::color_allowed();
