@@ -409,6 +409,7 @@ sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
     let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
     let output = std::process::Command::new("python3")
         .current_dir(test.path())
+        .env_remove("NO_COLOR")
         .args([
             "-c",
             driver,
@@ -477,4 +478,26 @@ fn confirm_asks_on_the_terminal() {
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("deploying"), "{out}");
     assert!(out.contains("not confirmed"), "{out}");
+}
+
+#[test]
+fn prefixed_output_on_a_terminal_asks_runs_to_keep_their_colours() {
+    let test = Test::with(
+        r#"
+        [settings]
+        output = "prefixed"
+        [tasks.show]
+        run = "echo c=${CLICOLOR_FORCE:-} f=${FORCE_COLOR:-}"
+        [tasks.kept]
+        capture = true
+        run = "echo c=${CLICOLOR_FORCE:-} f=${FORCE_COLOR:-}"
+        "#,
+    );
+    let (out, code) = on_a_terminal(&test, "show", "", b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("c=1 f=1"), "{out}");
+    // Captured output is read by tasker itself: it stays plain.
+    let (out, code) = on_a_terminal(&test, "kept", "", b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("c= f="), "{out}");
 }
