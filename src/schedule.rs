@@ -30,6 +30,8 @@ enum Event {
         reply: mpsc::Sender<Result<(), Failure>>,
     },
     Signal(i32),
+    /// A caller stopped waiting (its timeout): it runs again.
+    CallTimedOut(RunId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +64,12 @@ struct Caller {
 }
 
 impl Calls for Caller {
-    fn call(&self, from: usize, invocations: Vec<Invocation>) -> Result<(), Failure> {
+    fn call(
+        &self,
+        from: usize,
+        invocations: Vec<Invocation>,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Failure> {
         let (reply, answer) = mpsc::channel();
         let lost = || Failure::new(1, None, "cancelled");
         self.tx
@@ -72,7 +79,19 @@ impl Calls for Caller {
                 reply,
             })
             .map_err(|_| lost())?;
-        answer.recv().unwrap_or_else(|_| Err(lost()))
+        let Some(deadline) = deadline else {
+            return answer.recv().unwrap_or_else(|_| Err(lost())).map(|()| true);
+        };
+        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(result) => result.map(|()| true),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Tell the loop, which may have answered meanwhile: either
+                // way the caller is running again from its point of view.
+                let _ = self.tx.send(Event::CallTimedOut(from));
+                Ok(false)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(lost()),
+        }
     }
 }
 
@@ -289,6 +308,13 @@ pub fn execute(
                             }
                             let _ = reply.send(Err(f));
                         }
+                    }
+                }
+                Event::CallTimedOut(from) => {
+                    if let Some(i) = waiters.iter().position(|w| w.from == from) {
+                        waiters.remove(i);
+                        states[from] = State::Running;
+                        running += 1;
                     }
                 }
                 Event::Signal(sig) => {

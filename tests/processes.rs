@@ -430,3 +430,23 @@ fn finally_runs_after_cancellation_and_its_failure_is_reported() {
     );
     assert!(t.path().join("slow.cleaned").exists());
 }
+
+#[test]
+fn a_timeout_holds_while_a_task_step_waits() {
+    let test = Test::with(
+        r#"
+        [tasks.caller]
+        timeout = "300ms"
+        run = [{ task = "slow" }, "echo never"]
+        [tasks.slow]
+        run = "echo $$ > slow.pid; exec sleep 60"
+        "#,
+    )
+    .args(&["-q", "caller"]);
+    let ran = test.run();
+    ran.code(124)
+        .stderr_has("caller failed at `task slow`: timed out after 300ms");
+    assert!(!ran.stdout.contains("never"));
+    let pid: u32 = test.read("slow.pid").trim().parse().unwrap();
+    assert!(!alive(pid), "the called run outlived tasker");
+}

@@ -62,9 +62,15 @@ impl Failure {
 
 /// What a worker needs from the scheduler while it runs.
 pub trait Calls: Sync {
-    /// Run these invocations (with their deps) now and wait for them;
+    /// Run these invocations (with their deps) now and wait for them, at
+    /// most until `deadline` (then `Ok(false)`: the caller timed out);
     /// `Err` carries the failure of the first that failed.
-    fn call(&self, from: usize, invocations: Vec<Invocation>) -> Result<(), Failure>;
+    fn call(
+        &self,
+        from: usize,
+        invocations: Vec<Invocation>,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Failure>;
 }
 
 /// Shared between a run's worker and the scheduler, which may cancel it.
@@ -512,8 +518,11 @@ impl StepContext<'_, '_> {
                 if self.echo_on() {
                     sink.echo(&format!("task {echo}"));
                 }
-                match self.calls.call(self.job.id, invocations) {
-                    Ok(()) => Outcome::Success,
+                match self.calls.call(self.job.id, invocations, self.deadline) {
+                    Ok(true) => Outcome::Success,
+                    // The called runs go on (others may need them); this
+                    // run's time is up.
+                    Ok(false) => self.timed_out(Some(&format!("task {echo}"))),
                     Err(f) if f.why == "cancelled" => Outcome::Cancelled,
                     Err(f) => Outcome::Failed(Failure {
                         step: Some(format!("task {echo}")),
