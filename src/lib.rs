@@ -12,6 +12,7 @@
 pub mod args;
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod context;
 pub mod dotenv;
 pub mod error;
@@ -103,15 +104,19 @@ fn run(cli: Cli) -> Result<i32> {
         print(&schema::render());
         return Ok(0);
     }
-    for (on, what) in [
-        (cli.watch, "-w/--watch"),
-        (cli.completions.is_some(), "--completions"),
-    ] {
-        if on {
-            return Err(Error::usage(format!(
-                "{what} is not supported yet by this version of tasker"
-            )));
-        }
+    if cli.watch {
+        return Err(Error::usage(
+            "-w/--watch is not supported yet by this version of tasker",
+        ));
+    }
+    if let Some(shell) = &cli.completions {
+        // The tasks of the file found from here, when there is one.
+        let model = match file::find(&cwd, cli.file.as_deref()) {
+            Ok(path) => Some(file::load(&path, &cwd)?),
+            Err(_) => None,
+        };
+        print(&completions::render(shell, model.as_ref())?);
+        return Ok(0);
     }
 
     let path = file::find(&cwd, cli.file.as_deref())?;

@@ -307,3 +307,81 @@ fn schema_prints_the_json_schema_without_needing_a_file() {
         schema["properties"]["tasks"]["additionalProperties"]["properties"]["fail_on"].is_object()
     );
 }
+
+const COMPLETION_FILE: &str = r#"
+    [tasks.build]
+    aliases = ["b"]
+    run = "true"
+    [[tasks.build.args]]
+    name = "release"
+    type = "bool"
+    short = "r"
+    [tasks.deploy]
+    run = "true"
+    [[tasks.deploy.args]]
+    name = "target"
+    positional = true
+"#;
+
+#[test]
+fn bash_completions_complete_tasks_and_their_flags() {
+    let test = Test::with(COMPLETION_FILE);
+    let script = test
+        .command()
+        .args(["--completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let complete = |words: &str, cword: usize| -> String {
+        let probe = format!(
+            "eval \"$(cat)\"; COMP_WORDS=({words}); COMP_CWORD={cword}; _tasker; echo \"${{COMPREPLY[*]}}\""
+        );
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", &probe])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&script.stdout)
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(complete("tasker de", 1), "deploy");
+    assert_eq!(complete("tasker b", 1), "build b");
+    assert_eq!(
+        complete("tasker build --", 2),
+        "--help --release --no-release"
+    );
+    assert_eq!(complete("tasker b --no", 2), "--no-release");
+    assert_eq!(complete("tasker --dr", 1), "--dry-run");
+}
+
+#[test]
+fn every_shell_gets_a_script_naming_the_tasks() {
+    let test = Test::with(COMPLETION_FILE);
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let ran = test
+            .command()
+            .args(["--completions", shell])
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{shell}");
+        let text = String::from_utf8(ran.stdout).unwrap();
+        assert!(
+            text.contains("deploy") && text.contains("release"),
+            "{shell}:\n{text}"
+        );
+    }
+    let ran = Test::with(COMPLETION_FILE)
+        .args(&["--completions", "tcsh"])
+        .run();
+    ran.code(2).stderr_has("unknown shell `tcsh`");
+}
