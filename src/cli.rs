@@ -79,8 +79,8 @@ pub struct Cli {
     /// Print a completion script (bash, zsh, fish, powershell, elvish)
     #[arg(long, value_name = "SHELL")]
     pub completions: Option<String>,
+    // Filled by `first_task_word`, never by clap: see `main_with_args`.
     /// The tasks to run, each followed by its own arguments
-    /// (Filled by `first_task_word`, never by clap: see `main_with_args`.)
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
 }
