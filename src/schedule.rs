@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::args::Invocation;
 use crate::context::Session;
-use crate::exec::{self, Calls, Control, Failure, Finished, Job, Outcome, RunOptions};
+use crate::exec::{self, CallError, Calls, Control, Failure, Finished, Job, Outcome, RunOptions};
 use crate::graph::{Graph, RunId};
 
 pub struct Options {
@@ -27,7 +27,7 @@ enum Event {
     Call {
         from: RunId,
         invocations: Vec<Invocation>,
-        reply: mpsc::Sender<Result<(), Failure>>,
+        reply: mpsc::Sender<Result<(), CallError>>,
     },
     Signal(i32),
     /// A caller stopped waiting (its timeout): it runs again.
@@ -56,7 +56,7 @@ pub struct Summary {
 struct Waiter {
     from: RunId,
     targets: Vec<RunId>,
-    reply: mpsc::Sender<Result<(), Failure>>,
+    reply: mpsc::Sender<Result<(), CallError>>,
 }
 
 struct Caller {
@@ -69,9 +69,10 @@ impl Calls for Caller {
         from: usize,
         invocations: Vec<Invocation>,
         deadline: Option<Instant>,
-    ) -> Result<bool, Failure> {
+    ) -> Result<bool, CallError> {
         let (reply, answer) = mpsc::channel();
-        let lost = || Failure::new(1, None, "cancelled");
+        // The loop is gone only when the invocation is ending.
+        let lost = || CallError::Cancelled;
         self.tx
             .send(Event::Call {
                 from,
@@ -167,7 +168,7 @@ pub fn execute(
                 let answer = if let Some((t, outcome)) = failed {
                     Err(call_failure(&graph.runs[t].name, &outcome))
                 } else if stopping {
-                    Err(cancelled())
+                    Err(CallError::Cancelled)
                 } else if running < opts.jobs && !interactive_running {
                     Ok(())
                 } else {
@@ -278,7 +279,7 @@ pub fn execute(
                     reply,
                 } => {
                     if stopping {
-                        let _ = reply.send(Err(cancelled()));
+                        let _ = reply.send(Err(CallError::Cancelled));
                         continue;
                     }
                     let known = states.len();
@@ -306,7 +307,7 @@ pub fn execute(
                                     "the `task` step calling it failed".into(),
                                 ));
                             }
-                            let _ = reply.send(Err(f));
+                            let _ = reply.send(Err(CallError::Failed(f)));
                         }
                     }
                 }
@@ -361,19 +362,15 @@ fn succeeded(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Success | Outcome::Skipped(_))
 }
 
-fn cancelled() -> Failure {
-    Failure::new(130, None, "cancelled")
-}
-
-fn call_failure(name: &str, outcome: &Outcome) -> Failure {
-    match outcome {
+fn call_failure(name: &str, outcome: &Outcome) -> CallError {
+    CallError::Failed(match outcome {
         Outcome::Failed(f) => {
             Failure::new(f.status, None, format!("task `{name}` failed: {}", f.why))
         }
-        Outcome::Cancelled => cancelled(),
+        Outcome::Cancelled => return CallError::Cancelled,
         Outcome::NotRun(why) => Failure::new(1, None, format!("task `{name}` did not run: {why}")),
         _ => Failure::new(1, None, format!("task `{name}` did not succeed")),
-    }
+    })
 }
 
 fn ready(graph: &Graph, states: &[State], id: RunId) -> bool {

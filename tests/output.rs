@@ -491,3 +491,19 @@ fn an_interactive_run_is_never_prefixed_or_grouped() {
         );
     }
 }
+
+#[test]
+fn a_respond_send_that_does_not_render_is_one_located_error() {
+    let ran = Test::with(
+        r#"
+        [tasks.ask]
+        respond = [{ on = 'x', send = "{{ env.NOPE_X }}" }]
+        run = "echo never"
+        "#,
+    )
+    .args(&["-q", "ask"])
+    .run();
+    ran.code(2).stderr_has("--> ./tasks.toml:2:35");
+    assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.stderr);
+    assert_eq!(ran.stdout, "");
+}

@@ -60,17 +60,25 @@ impl Failure {
     }
 }
 
+/// Why the runs a `task` step called did not all succeed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The invocation is stopping (a failure elsewhere, or a signal).
+    Cancelled,
+    /// A called run failed, or the call itself is wrong (a cycle).
+    Failed(Failure),
+}
+
 /// What a worker needs from the scheduler while it runs.
 pub trait Calls: Sync {
     /// Run these invocations (with their deps) now and wait for them, at
-    /// most until `deadline` (then `Ok(false)`: the caller timed out);
-    /// `Err` carries the failure of the first that failed.
+    /// most until `deadline` (then `Ok(false)`: the caller timed out).
     fn call(
         &self,
         from: usize,
         invocations: Vec<Invocation>,
         deadline: Option<Instant>,
-    ) -> Result<bool, Failure>;
+    ) -> Result<bool, CallError>;
 }
 
 /// Shared between a run's worker and the scheduler, which may cancel it.
@@ -199,13 +207,8 @@ pub fn run_job(
         match session.render(&responder.send, Mode::Plain, &job.run.scope, &what) {
             Ok(text) => sends.push(text.into_bytes()),
             Err(e) => {
-                opts.report.line(&e.render(opts.report.err_style.color));
                 return Finished {
-                    outcome: Outcome::Failed(Failure::new(
-                        2,
-                        None,
-                        "its `respond.send` does not render",
-                    )),
+                    outcome: Outcome::Failed(Failure::new(2, None, e.render(false))),
                     duration: started.elapsed(),
                     finally: None,
                 };
@@ -523,8 +526,8 @@ impl StepContext<'_, '_> {
                     // The called runs go on (others may need them); this
                     // run's time is up.
                     Ok(false) => self.timed_out(Some(&format!("task {echo}"))),
-                    Err(f) if f.why == "cancelled" => Outcome::Cancelled,
-                    Err(f) => Outcome::Failed(Failure {
+                    Err(CallError::Cancelled) => Outcome::Cancelled,
+                    Err(CallError::Failed(f)) => Outcome::Failed(Failure {
                         step: Some(format!("task {echo}")),
                         ..f
                     }),
