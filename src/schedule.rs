@@ -117,12 +117,16 @@ pub fn execute(
     let mut first_failure: Option<i32> = None;
     let mut signal_status: Option<i32> = None;
     let mut status_shown = false;
+    // Some run ended without success, or runs were added, since the runs
+    // that can never start were last marked.
+    let mut unsettled = true;
 
     let pool = Pool::new();
     std::thread::scope(|scope| {
         loop {
             // Runs that can never start: a run they need did not succeed.
-            let mut changed = true;
+            // Only a run that ended badly (or new runs) can change that.
+            let mut changed = std::mem::take(&mut unsettled);
             while changed {
                 changed = false;
                 for id in 0..graph.runs.len() {
@@ -271,6 +275,7 @@ pub fn execute(
                             cancel_all(&states, &controls);
                         }
                     }
+                    unsettled |= !succeeded(&outcome);
                     states[id] = State::Done(outcome);
                 }
                 Event::Call {
@@ -285,6 +290,7 @@ pub fn execute(
                     let known = states.len();
                     let called = add_called(session, &mut graph, &waiters, from, &invocations);
                     let grow = graph.runs.len() - known;
+                    unsettled = true;
                     states.extend(std::iter::repeat_n(State::Pending, grow));
                     controls.extend(std::iter::repeat_n(None, grow));
                     durations.extend(std::iter::repeat_n(Duration::ZERO, grow));
