@@ -45,6 +45,39 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The graph of the tasks named on the command line, checked for
+    /// cycles. Unless `parallel`, each task's new runs wait for everything
+    /// the task before it started, posts included.
+    pub fn of_command_line(
+        session: &Session,
+        invocations: &[Invocation],
+        parallel: bool,
+    ) -> Result<Graph> {
+        let mut graph = Graph::default();
+        let mut previous = Vec::new();
+        for inv in invocations {
+            let before = graph.runs.len();
+            let ids = graph.add_invocation(session, inv, 0)?;
+            if !parallel && !previous.is_empty() {
+                // Only the new runs that start first need the edges: the
+                // others wait for those.
+                for id in before..graph.runs.len() {
+                    if graph.runs[id].deps.iter().any(|&d| d >= before) {
+                        continue;
+                    }
+                    for &p in &previous {
+                        if p != id && !graph.waits_on(p, id) {
+                            graph.runs[id].after.push(p);
+                        }
+                    }
+                }
+            }
+            previous = graph.with_posts(&ids);
+        }
+        graph.check_cycles()?;
+        Ok(graph)
+    }
+
     /// Add the runs of one invocation (one per matrix combination) with
     /// everything they call; returns the invocation's own runs.
     pub fn add_invocation(
@@ -146,6 +179,50 @@ impl Graph {
             }
         }
         Ok(())
+    }
+
+    /// Whether two runs of the graph can be in progress at once: false only
+    /// when the runs form one chain, each waiting for the one before.
+    pub fn may_overlap(&self) -> bool {
+        let n = self.runs.len();
+        if n < 2 {
+            return false;
+        }
+        // Kahn's algorithm; the order is forced iff one run is ready at a time.
+        let mut waiting_on: Vec<usize> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
+                w.sort_unstable();
+                w.dedup();
+                w.len()
+            })
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (id, r) in self.runs.iter().enumerate() {
+            let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
+            w.sort_unstable();
+            w.dedup();
+            for d in w {
+                dependents[d].push(id);
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+        while let Some(id) = ready.pop() {
+            if !ready.is_empty() {
+                return true;
+            }
+            for &next in &dependents[id] {
+                waiting_on[next] -= 1;
+                if waiting_on[next] == 0 {
+                    ready.push(next);
+                }
+            }
+        }
+        // Task steps add runs later; a run that calls a task overlaps nothing
+        // (it waits), so the answer stands.
+        false
     }
 
     /// Whether `a` (transitively) waits for `b`.
@@ -338,6 +415,32 @@ mod tests {
         assert_eq!(find_cycle(4, |i| edges[i].clone()), Some(vec![0, 1, 2]));
         let self_loop = [vec![], vec![1]];
         assert_eq!(find_cycle(2, |i| self_loop[i].clone()), Some(vec![1]));
+    }
+
+    fn graph(edges: &[&[usize]]) -> super::Graph {
+        let mut g = super::Graph::default();
+        for (i, deps) in edges.iter().enumerate() {
+            g.runs.push(super::Run {
+                task: 0,
+                name: format!("r{i}"),
+                values: Vec::new(),
+                extra: Vec::new(),
+                scope: Default::default(),
+                deps: deps.to_vec(),
+                after: Vec::new(),
+                posts: Vec::new(),
+                post_of: Vec::new(),
+            });
+        }
+        g
+    }
+
+    #[test]
+    fn only_a_chain_cannot_overlap() {
+        assert!(!graph(&[&[]]).may_overlap());
+        assert!(!graph(&[&[], &[0], &[1]]).may_overlap());
+        assert!(graph(&[&[], &[]]).may_overlap());
+        assert!(graph(&[&[], &[0], &[0], &[1, 2]]).may_overlap());
     }
 
     #[test]

@@ -166,28 +166,7 @@ fn run(cli: Cli) -> Result<i32> {
     }
 
     let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;
-    let mut graph = Graph::default();
-    let mut previous = Vec::new();
-    for inv in &invocations {
-        let before = graph.runs.len();
-        let ids = graph.add_invocation(&session, inv, 0)?;
-        if !cli.parallel && !previous.is_empty() {
-            // The new runs that start first wait for everything the
-            // previous command-line task started, posts included.
-            for id in before..graph.runs.len() {
-                if graph.runs[id].deps.iter().any(|&d| d >= before) {
-                    continue;
-                }
-                for &p in &previous {
-                    if p != id && !graph.waits_on(p, id) {
-                        graph.runs[id].after.push(p);
-                    }
-                }
-            }
-        }
-        previous = graph.with_posts(&ids);
-    }
-    graph.check_cycles()?;
+    let graph = Graph::of_command_line(&session, &invocations, cli.parallel)?;
     let mut checked = vec![false; model.tasks.len()];
     for run in &graph.runs {
         if !std::mem::replace(&mut checked[run.task], true) {
@@ -210,7 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
             .or(model.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     };
-    let may_overlap = jobs > 1 && graph_may_overlap(&graph);
+    let may_overlap = jobs > 1 && graph.may_overlap();
     let mode = match &cli.output {
         Some(m) => OutputMode::parse(m).unwrap_or(OutputMode::Interleaved),
         None => model.settings.output.unwrap_or(if may_overlap {
@@ -224,11 +203,10 @@ fn run(cli: Cli) -> Result<i32> {
     report.quiet = cli.quiet;
     let report = Arc::new(report);
     if cli.verbose {
-        if let Ok(env) = session.base_env() {
-            drop(env);
-            for name in session.dotenv_read.lock().unwrap().iter() {
-                report.line(&format!("tasker: read {name}"));
-            }
+        // The graph's templates already read the environment, dotenv
+        // files included.
+        for name in session.dotenv_read.lock().unwrap().iter() {
+            report.line(&format!("tasker: read {name}"));
         }
     }
     let run_opts = RunOptions {
@@ -270,48 +248,4 @@ fn run(cli: Cli) -> Result<i32> {
         );
     }
     Ok(summary.status)
-}
-
-/// Whether two runs of the graph can be in progress at once: false only
-/// when the runs form one chain, each waiting for the one before.
-fn graph_may_overlap(graph: &Graph) -> bool {
-    let n = graph.runs.len();
-    if n < 2 {
-        return false;
-    }
-    // Kahn's algorithm; the order is forced iff one run is ready at a time.
-    let mut waiting_on: Vec<usize> = graph
-        .runs
-        .iter()
-        .map(|r| {
-            let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
-            w.sort_unstable();
-            w.dedup();
-            w.len()
-        })
-        .collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (id, r) in graph.runs.iter().enumerate() {
-        let mut w: Vec<usize> = r.deps.iter().chain(&r.after).copied().collect();
-        w.sort_unstable();
-        w.dedup();
-        for d in w {
-            dependents[d].push(id);
-        }
-    }
-    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
-    while let Some(id) = ready.pop() {
-        if !ready.is_empty() {
-            return true;
-        }
-        for &next in &dependents[id] {
-            waiting_on[next] -= 1;
-            if waiting_on[next] == 0 {
-                ready.push(next);
-            }
-        }
-    }
-    // Task steps add runs later; a run that calls a task overlaps nothing
-    // (it waits), so the answer stands.
-    false
 }
