@@ -140,21 +140,32 @@ fn check_template(
                 candidates.extend(t.args.iter().map(|a| a.name.as_str()));
                 candidates.extend(t.matrix.iter().map(|m| m.name.as_str()));
             }
-            let mut span = template.span.clone();
-            let token = span.file.text.get(span.range.clone()).unwrap_or("");
-            if let (Some(offset), Some(at)) = (
-                token.find(template.source.as_str()),
-                find_word(&template.source, top),
-            ) {
-                let start = span.range.start + offset + at;
-                span.range = start..start + top.len();
-            }
-            return Err(Error::at(&span, format!("unknown name `{top}` in {what}"))
-                .with_label("not an argument, var or template value")
-                .suggest(top, candidates));
+            return Err(unknown_name(template, top, candidates, what));
         }
     }
     Ok(())
+}
+
+/// "unknown name `x` in ...", marking the name itself in the file when the
+/// template stands there verbatim, with the nearest known name suggested.
+pub fn unknown_name<'a>(
+    template: &Template,
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Error {
+    let mut span = template.span.clone();
+    let token = span.file.text.get(span.range.clone()).unwrap_or("");
+    if let (Some(offset), Some(at)) = (
+        token.find(template.source.as_str()),
+        find_word(&template.source, name),
+    ) {
+        let start = span.range.start + offset + at;
+        span.range = start..start + name.len();
+    }
+    Error::at(&span, format!("unknown name `{name}` in {what}"))
+        .with_label("not an argument, var or template value")
+        .suggest(name, known)
 }
 
 /// Where `name` occurs as a whole word.

@@ -254,17 +254,7 @@ impl<'m> Session<'m> {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
         known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
         known.extend(["env", "tasks"]);
-        let mut span = template.span.clone();
-        if let Some(at) = crate::check::find_word(&template.source, name) {
-            let token = span.file.text.get(span.range.clone()).unwrap_or("");
-            if let Some(offset) = token.find(template.source.as_str()) {
-                let start = span.range.start + offset + at;
-                span.range = start..start + name.len();
-            }
-        }
-        Error::at(&span, format!("unknown name `{name}` in {what}"))
-            .with_label("not an argument, var or template value")
-            .suggest(name, known)
+        crate::check::unknown_name(template, name, known, what)
     }
 
     /// The value of var `name` (after `--set`), evaluating it on first use.
