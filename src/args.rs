@@ -156,7 +156,8 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let (arg, negated) = find_long(cur.task, name)?;
+            let (arg, negated) = find_long(cur.task, name)
+                .map_err(|e| own_option_hint(e, source, cur.task, &format!("--{name}")))?;
             let spec = &cur.task.args[arg];
             let flag = spec.flag();
             match spec.ty {
@@ -187,7 +188,8 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
         if word.len() > 1 && word.starts_with('-') && !looks_like_number(cur.task, word) {
             let cluster = &word[1..];
             for (at, c) in cluster.char_indices() {
-                let arg = find_short(cur.task, c)?;
+                let arg = find_short(cur.task, c)
+                    .map_err(|e| own_option_hint(e, source, cur.task, &format!("-{c}")))?;
                 let spec = &cur.task.args[arg];
                 if matches!(spec.ty, ArgType::Bool | ArgType::Count) {
                     cur.set_flag(arg, true)?;
@@ -326,6 +328,31 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
         task.name,
         listed.join(", ")
     ))
+}
+
+/// A flag the task does not have but tasker does (`tasker build -n`): say
+/// where tasker's own options go. Calls in the file have no tasker options.
+fn own_option_hint(err: Error, source: Source, task: &Task, flag: &str) -> Error {
+    if source != Source::CommandLine {
+        return err;
+    }
+    let Some(long) = crate::cli::own_option(flag) else {
+        return err;
+    };
+    let what = if long == flag {
+        format!("`{flag}`")
+    } else {
+        format!("`{flag}` ({long})")
+    };
+    let mut err = err;
+    err.help.insert(
+        0,
+        format!(
+            "{what} is an option of tasker itself: put it before the first task, as in `tasker {flag} {}`",
+            task.name
+        ),
+    );
+    err
 }
 
 fn take_value(words: &[String], i: &mut usize, task: &Task, flag: &str) -> Result<String> {

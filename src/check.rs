@@ -44,6 +44,33 @@ pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
 
 /// Every template of `task`.
 pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
+    for (template, what) in task_templates(task) {
+        check_template(engine, model, Some(task), template, &what)?;
+    }
+    Ok(())
+}
+
+/// Whether the words after `--` can reach a command of `task`: one of its
+/// templates, or a var, reads `extra`.
+pub fn reads_extra(engine: &Engine, model: &Model, task: &Task) -> Result<bool> {
+    let vars = model.vars.iter().filter_map(|v| match &v.value {
+        VarValue::Template(t) | VarValue::Sh(t) => Some((t, format!("var `{}`", v.name))),
+        VarValue::Literal(_) => None,
+    });
+    for (template, what) in task_templates(task).into_iter().chain(vars) {
+        if template.is_literal() {
+            continue;
+        }
+        let names = engine.names(template, &what)?;
+        if names.iter().any(|n| n.split('.').next() == Some("extra")) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Every template of `task`, each with words that say where it is.
+fn task_templates(task: &Task) -> Vec<(&Template, String)> {
     let what = |key: &str| format!("`{key}` of task `{}`", task.name);
     let mut templates: Vec<(&Template, String)> = Vec::new();
     for (key, steps) in [("run", &task.run), ("finally", &task.finally)] {
@@ -93,10 +120,7 @@ pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
             ));
         }
     }
-    for (template, what) in templates {
-        check_template(engine, model, Some(task), template, &what)?;
-    }
-    Ok(())
+    templates
 }
 
 fn check_template(

@@ -55,8 +55,13 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     if tail.first().is_some_and(|w| w == "--") {
         tail.remove(0);
     }
-    let mut cli = match Cli::try_parse_from(args) {
+    let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
+            let e = cli::unknown_option(&e, &args, &tail);
+            let _ = writeln!(std::io::stderr(), "{}", e.render(Style::for_stderr().color));
+            return e.exit_code();
+        }
         Err(e) => {
             let _ = e.print();
             return e.exit_code();
@@ -163,6 +168,21 @@ fn run(cli: Cli) -> Result<i32> {
             Style::for_stdout(),
         ));
         return Ok(0);
+    }
+
+    for inv in &invocations {
+        let task = &model.tasks[inv.task];
+        if !inv.extra.is_empty() && !check::reads_extra(&template::Engine::new(), &model, task)? {
+            return Err(Error::usage(format!(
+                "task `{}` does not read the words after `--` ({})",
+                task.name,
+                shell_words::join(&inv.extra)
+            ))
+            .with_help(format!(
+                "they reach a task as `{{{{ extra }}}}`, and no command of `{}` uses it; to pass them on, write `{{{{ extra }}}}` in its `run`",
+                task.name
+            )));
+        }
     }
 
     let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;

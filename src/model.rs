@@ -356,11 +356,15 @@ pub struct Arg {
     pub short: Option<char>,
     pub choices: Vec<ArgValue>,
     pub env: Option<String>,
+    /// `required = false`: no default, and leaving it out is fine.
+    pub optional: bool,
 }
 
 impl Arg {
     pub fn required(&self) -> bool {
-        self.default.is_none() && !matches!(self.ty, ArgType::Bool | ArgType::Count | ArgType::List)
+        self.default.is_none()
+            && !self.optional
+            && !matches!(self.ty, ArgType::Bool | ArgType::Count | ArgType::List)
     }
 
     /// The flag as written on the command line: underscores become dashes.
@@ -375,6 +379,7 @@ impl Arg {
             (None, ArgType::Bool) => Some(ArgValue::Bool(false)),
             (None, ArgType::Count) => Some(ArgValue::Count(0)),
             (None, ArgType::List) => Some(ArgValue::List(Vec::new())),
+            (None, _) if self.optional => Some(ArgValue::Unset),
             (None, _) => None,
         }
     }
@@ -459,6 +464,9 @@ pub enum ArgValue {
     Float(f64),
     List(Vec<String>),
     Count(u64),
+    /// An optional argument (`required = false`) that was not given:
+    /// `none` to templates, so `{% if name %}` is false.
+    Unset,
 }
 
 impl ArgValue {
@@ -470,6 +478,7 @@ impl ArgValue {
             ArgValue::Float(f) => minijinja::Value::from(*f),
             ArgValue::List(l) => minijinja::Value::from(l.clone()),
             ArgValue::Count(c) => minijinja::Value::from(*c),
+            ArgValue::Unset => minijinja::Value::from(()),
         }
     }
 
@@ -481,6 +490,7 @@ impl ArgValue {
             ArgValue::Float(f) => (*f).into(),
             ArgValue::List(l) => l.clone().into(),
             ArgValue::Count(c) => (*c).into(),
+            ArgValue::Unset => serde_json::Value::Null,
         }
     }
 
@@ -493,6 +503,7 @@ impl ArgValue {
             ArgValue::Float(f) => f.to_string(),
             ArgValue::List(l) => l.join(","),
             ArgValue::Count(c) => c.to_string(),
+            ArgValue::Unset => String::new(),
         }
     }
 }

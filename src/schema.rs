@@ -54,6 +54,7 @@ fn arg() -> Value {
             "choices": { "type": "array" },
             "short": { "type": "string", "pattern": "^[A-Za-z0-9]$" },
             "default": {},
+            "required": { "type": "boolean" },
             "env": { "type": "string" }
         }
     })

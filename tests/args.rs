@@ -467,3 +467,151 @@ mod never_panics {
         }
     }
 }
+
+/// A task without flags, a task with a positional, and one whose run reads
+/// the words after `--`.
+const MISPLACED: &str = r#"
+    [tasks.build]
+    run = "echo build release={{ release }}"
+    [[tasks.build.args]]
+    name = "release"
+    type = "bool"
+    [tasks.deploy]
+    run = "echo deploy {{ target }}"
+    [[tasks.deploy.args]]
+    name = "target"
+    positional = true
+    [tasks.lint]
+    run = "echo lint"
+    [tasks.pytest]
+    run = "echo pytest {{ extra }}"
+    "#;
+
+#[test]
+fn a_tasker_option_after_a_task_says_to_put_it_first() {
+    let ran = Test::with(MISPLACED).args(&["build", "-n"]).expect(
+        "",
+        "
+        error: unknown flag `-n` for task `build`
+        help: `-n` (--dry-run) is an option of tasker itself: put it before the first task, as in `tasker -n build`
+        help: the flags of `build` are: --release
+        ",
+        2,
+    );
+    let ran2 = Test::with(MISPLACED)
+        .args(&["deploy", "staging", "-y"])
+        .run();
+    ran2.code(2);
+    insta::assert_snapshot!(format!("{}{}", ran.stderr, ran2.stderr));
+    // Long forms are recognised too; a task's own `-n` would win.
+    Test::with(MISPLACED)
+        .args(&["build", "--keep-going"])
+        .run()
+        .code(2)
+        .stderr_has("`--keep-going` is an option of tasker itself: put it before the first task, as in `tasker --keep-going build`");
+}
+
+#[test]
+fn a_task_flag_before_the_task_says_to_put_it_after() {
+    let ran = Test::with(MISPLACED).args(&["--release", "build"]).expect(
+        "",
+        "
+        error: unknown option `--release` of tasker
+        help: `--release` is a flag of task `build`: a task's flags go after its name, as in `tasker build --release`
+        ",
+        2,
+    );
+    assert!(!ran.stderr.contains("-- --release"));
+    // Neither tasker's nor the task's: the nearest of tasker's options.
+    let other = Test::with(MISPLACED).args(&["--dry-runn", "build"]).run();
+    other.code(2);
+    insta::assert_snapshot!(format!("{}{}", ran.stderr, other.stderr));
+}
+
+#[test]
+fn words_after_double_dash_for_a_task_that_never_reads_them_are_an_error() {
+    let ran = Test::with(MISPLACED)
+        .args(&["lint", "--", "--strict"])
+        .expect(
+            "",
+            "
+            error: task `lint` does not read the words after `--` (--strict)
+            help: they reach a task as `{{ extra }}`, and no command of `lint` uses it; to pass them on, write `{{ extra }}` in its `run`
+            ",
+            2,
+        );
+    insta::assert_snapshot!(ran.stderr);
+    Test::with(MISPLACED)
+        .args(&["-q", "pytest", "--", "-x", "a b"])
+        .expect("pytest -x a b\n", "", 0);
+}
+
+#[test]
+fn required_false_makes_an_argument_optional_without_a_default() {
+    let test = Test::with(
+        r#"
+        [tasks.greet]
+        run = "echo hello{% if name %} {{ name }}{% endif %}{% if times is not none %} x{{ times }}{% endif %}"
+        [[tasks.greet.args]]
+        name = "name"
+        positional = true
+        required = false
+        [[tasks.greet.args]]
+        name = "times"
+        type = "int"
+        required = false
+        "#,
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["-q"];
+        all.extend(args);
+        test.command().args(&all).output().unwrap()
+    };
+    assert_eq!(String::from_utf8_lossy(&run(&["greet"]).stdout), "hello\n");
+    assert_eq!(
+        String::from_utf8_lossy(&run(&["greet", "Ann", "--times", "2"]).stdout),
+        "hello Ann x2\n"
+    );
+    let listed = test.command().args(["-l", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json["tasks"][0]["args"][0]["required"], false);
+    assert_eq!(
+        json["tasks"][0]["args"][0]["default"],
+        serde_json::Value::Null
+    );
+    let listed = test.command().arg("-l").output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("greet [name] [--times TIMES]"));
+}
+
+#[test]
+fn required_is_refused_where_it_means_nothing() {
+    let ran = Test::with(
+        r#"
+        [tasks.t]
+        run = "true"
+        [[tasks.t.args]]
+        name = "n"
+        default = "x"
+        required = false
+        "#,
+    )
+    .arg("t")
+    .run();
+    ran.code(2)
+        .stderr_has("an argument with a `default` cannot set `required`")
+        .stderr_has("tasks.toml:6:12");
+    Test::with(
+        r#"
+        [tasks.t]
+        run = "true"
+        [[tasks.t.args]]
+        name = "b"
+        type = "bool"
+        required = true
+        "#,
+    )
+    .arg("t")
+    .run()
+    .code(2)
+    .stderr_has("a bool argument cannot set `required`");
+}

@@ -57,6 +57,7 @@ pub(crate) const ARG_KEYS: &[&str] = &[
     "choices",
     "short",
     "default",
+    "required",
     "env",
 ];
 const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_failure", "dir"];
@@ -1046,6 +1047,10 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
                 )));
         }
     }
+    let optional = match table.get("required") {
+        Some(v) => !required_key(w, v, ty, default.is_some(), what("required"))?,
+        None => false,
+    };
     Ok(Arg {
         span: w.span(name_value.span()),
         name,
@@ -1056,7 +1061,47 @@ fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
         short,
         choices,
         env,
+        optional,
     })
+}
+
+/// `required = true | false`, which only a string, int or float argument
+/// without a default can take: the others are optional already.
+fn required_key(
+    w: &Walker,
+    v: &Value,
+    ty: ArgType,
+    has_default: bool,
+    what: impl std::fmt::Display + Copy,
+) -> Result<bool> {
+    let required = w.bool(v, what)?;
+    if matches!(ty, ArgType::Bool | ArgType::Count | ArgType::List) {
+        return Err(w
+            .error(
+                v.span(),
+                format!("a {} argument cannot set `required`", ty.name()),
+            )
+            .with_label("not allowed here")
+            .with_help(format!(
+                "a {} argument is optional already: left out, it is {}",
+                ty.name(),
+                match ty {
+                    ArgType::Bool => "false",
+                    ArgType::Count => "0",
+                    _ => "empty",
+                }
+            )));
+    }
+    if has_default {
+        return Err(w
+            .error(
+                v.span(),
+                "an argument with a `default` cannot set `required`",
+            )
+            .with_label("not allowed with `default`")
+            .with_help("an argument with a default is optional; remove `required`"));
+    }
+    Ok(required)
 }
 
 fn format_flag(name: &str) -> String {
