@@ -72,6 +72,18 @@ pub struct Cli {
     /// Load and validate the whole file; run nothing
     #[arg(long)]
     pub check: bool,
+    /// Print the task as written in the file, with its file and line
+    #[arg(long, value_name = "TASK")]
+    pub show: Option<String>,
+    /// Print every var (or just VAR) with its value, sh vars evaluated
+    #[arg(long, value_name = "VAR", num_args = 0..=1)]
+    pub evaluate: Option<Option<String>>,
+    /// Print the task names on one line, for scripts
+    #[arg(long)]
+    pub summary: bool,
+    /// Pick a task and fill its arguments interactively (needs a terminal)
+    #[arg(long)]
+    pub choose: bool,
     /// Write a commented starter tasks.toml here
     #[arg(long)]
     pub init: bool,
@@ -199,6 +211,7 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--output",
         "--set",
         "--completions",
+        "--show",
     ];
     const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
     let mut i = 1;
@@ -207,7 +220,11 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         if word == "--" || !word.starts_with('-') || word == "-" {
             return i;
         }
-        let takes_next = if let Some(long) = word.strip_prefix("--") {
+        let takes_next = if word == "--evaluate" {
+            // Its VAR is optional: a next word that is no option is it.
+            args.get(i + 1)
+                .is_some_and(|next| !next.to_string_lossy().starts_with('-'))
+        } else if let Some(long) = word.strip_prefix("--") {
             !long.contains('=') && LONG_WITH_VALUE.contains(&word.as_ref())
         } else {
             // A cluster like `-qj 4` or `-j4`: the first value-taking
@@ -244,5 +261,9 @@ mod tests {
         assert_eq!(split(&["--jobs=4", "-f", "x.toml", "build"]), 3);
         assert_eq!(split(&["--set", "a=b", "-n"]), 3);
         assert_eq!(split(&["-l"]), 1);
+        assert_eq!(split(&["--show", "build"]), 2);
+        assert_eq!(split(&["--evaluate", "version"]), 2);
+        assert_eq!(split(&["--evaluate", "-q"]), 2);
+        assert_eq!(split(&["--evaluate"]), 1);
     }
 }

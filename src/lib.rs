@@ -19,6 +19,7 @@ pub mod error;
 pub mod exec;
 pub mod file;
 pub mod graph;
+pub mod inspect;
 pub mod list;
 pub mod model;
 pub mod report;
@@ -137,6 +138,19 @@ fn run(cli: Cli) -> Result<i32> {
         }
         return Ok(0);
     }
+    if cli.summary {
+        print(&inspect::summary(&model));
+        return Ok(0);
+    }
+    if let Some(word) = &cli.show {
+        print(&inspect::show(&model, word)?);
+        return Ok(0);
+    }
+    if let Some(only) = &cli.evaluate {
+        let session = Session::new(&model, cli.set.clone(), false, cwd)?;
+        print(&inspect::evaluate(&session, only.as_deref())?);
+        return Ok(0);
+    }
     if cli.check {
         check::check_file(&template::Engine::new(), &model)?;
         if !cli.quiet {
@@ -150,7 +164,9 @@ fn run(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
 
-    let words: Vec<String> = if cli.tasks.is_empty() {
+    let words: Vec<String> = if cli.choose {
+        inspect::choose(&model)?
+    } else if cli.tasks.is_empty() {
         match &model.settings.default {
             Some((name, _)) => vec![name.clone()],
             None => {

@@ -1,0 +1,238 @@
+//! SPEC 1, inspection: `--show`, `--evaluate`, `--summary` and `--choose`
+//! (on a real pseudo-terminal).
+mod common;
+use common::Test;
+
+const FILE: &str = r#"
+    [vars]
+    version = "1.2.3"
+    sha = { sh = "printf 'abc123\n\n'" }
+    tags = ["a", "b"]
+    quote = 'say "hi"'
+
+    # Compile it.
+    [tasks.build]
+    help = "Compile the project"
+    run = "echo build release={{ release }}"
+    [[tasks.build.args]]
+    name = "release"
+    type = "bool"
+
+    [tasks.deploy]
+    help = "Ship it"
+    aliases = ["d"]
+    run = "echo deploy {{ target }} to {{ region }} port {{ port }}"
+    [[tasks.deploy.args]]
+    name = "target"
+    positional = true
+    help = "Where to"
+    [[tasks.deploy.args]]
+    name = "region"
+    choices = ["eu", "us"]
+    [[tasks.deploy.args]]
+    name = "port"
+    type = "int"
+    default = 80
+
+    [tasks._helper]
+    run = "true"
+
+    [tasks.lint]
+    run = "echo lint"
+
+    [tasks.deploy.env]
+    STAGE = "1"
+    "#;
+
+#[test]
+fn summary_prints_the_names_on_one_line() {
+    Test::with(FILE)
+        .arg("--summary")
+        .expect("build deploy lint\n", "", 0);
+    Test::with("[tasks._only]\nrun = 'true'\n")
+        .arg("--summary")
+        .expect("", "", 0);
+}
+
+#[test]
+fn show_prints_the_task_as_written_with_its_file_and_line() {
+    let ran = Test::with(FILE).args(&["--show", "build"]).expect(
+        r#"
+        # ./tasks.toml:7
+        # Compile it.
+        [tasks.build]
+        help = "Compile the project"
+        run = "echo build release={{ release }}"
+        [[tasks.build.args]]
+        name = "release"
+        type = "bool"
+        "#,
+        "",
+        0,
+    );
+    // An alias finds its task; a table of the task further down is shown
+    // under its own line number.
+    let deploy = Test::with(FILE).args(&["--show", "d"]).run();
+    deploy.code(0);
+    assert!(deploy
+        .stdout
+        .contains("# ./tasks.toml:37\n[tasks.deploy.env]\nSTAGE = \"1\"\n"));
+    insta::assert_snapshot!(format!("{}\n{}", ran.stdout, deploy.stdout));
+}
+
+#[test]
+fn show_of_an_unknown_task_suggests_the_nearest() {
+    Test::with(FILE).args(&["--show", "biuld"]).expect(
+        "",
+        "
+        error: --show biuld: unknown task `biuld`
+        help: did you mean `build`?
+        ",
+        2,
+    );
+}
+
+#[test]
+fn evaluate_prints_every_var_with_sh_vars_run() {
+    let ran = Test::with(FILE).arg("--evaluate").expect(
+        r#"
+        version = "1.2.3"
+        sha     = "abc123"
+        tags    = ["a", "b"]
+        quote   = "say \"hi\""
+        "#,
+        "",
+        0,
+    );
+    insta::assert_snapshot!(ran.stdout);
+    Test::with(FILE)
+        .args(&["--evaluate", "sha"])
+        .expect("abc123\n", "", 0);
+    Test::with(FILE)
+        .args(&["--set", "version=2.0", "--evaluate", "version"])
+        .expect("2.0\n", "", 0);
+    Test::with(FILE).args(&["--evaluate", "shaa"]).expect(
+        "",
+        "
+        error: --evaluate shaa: there is no var `shaa` in ./tasks.toml
+        help: did you mean `sha`?
+        ",
+        2,
+    );
+}
+
+#[test]
+fn choose_outside_a_terminal_is_a_clear_error() {
+    let ran = Test::with(FILE).arg("--choose").expect(
+        "",
+        "
+        error: --choose needs a terminal to pick a task on
+        help: name the task instead (`tasker TASK`); `tasker -l` lists them, `tasker --summary` prints their names for scripts
+        ",
+        2,
+    );
+    insta::assert_snapshot!(ran.stderr);
+}
+
+/// Run `tasker ARGS` on a pseudo-terminal (python's `pty`), and for each
+/// (text, keys) step, wait until the screen shows the text, then type the
+/// keys. Returns what the terminal showed and the exit status.
+fn on_a_terminal(test: &Test, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
+    let driver = r#"
+import os, pty, select, sys, time
+args = sys.argv[2].split("\x1f")
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]] + args)
+out = b""
+def read_until(needle, limit=20.0):
+    global out
+    end = time.time() + limit
+    while (needle is None or needle not in out) and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+    if needle is not None and needle not in out:
+        sys.stdout.write("NEVER SHOWN: %r\n" % needle)
+steps = sys.argv[3:]
+for i in range(0, len(steps), 2):
+    read_until(steps[i].encode())
+    os.write(fd, bytes.fromhex(steps[i + 1]))
+read_until(None)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
+sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.current_dir(test.path()).env_remove("NO_COLOR").args([
+        "-c",
+        driver,
+        env!("CARGO_BIN_EXE_tasker"),
+        &args.join("\x1f"),
+    ]);
+    for (text, keys) in steps {
+        let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
+        cmd.args([text.to_string(), hex]);
+    }
+    let output = cmd.output().expect("python3 runs the terminal driver");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let code = text
+        .trim_end()
+        .rsplit_once("exit ")
+        .and_then(|(_, c)| c.parse().ok())
+        .unwrap_or(-1);
+    (text, code)
+}
+
+#[test]
+fn choose_picks_a_task_by_fuzzy_search_then_asks_its_required_arguments() {
+    let test = Test::with(FILE);
+    let (out, code) = on_a_terminal(
+        &test,
+        &["-q", "--choose"],
+        &[
+            ("Task", b"dply"),
+            // The fuzzy search has narrowed the list to `deploy`.
+            ("Ship it", b"\r"),
+            ("target (Where to)", b"staging\r"),
+            ("region", b"\x1b[B\r"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("NEVER SHOWN"), "{out}");
+    assert!(out.contains("deploy staging to us port 80"), "{out}");
+}
+
+#[test]
+fn choose_re_asks_a_value_that_does_not_parse_and_esc_cancels() {
+    let test = Test::with(
+        r#"
+        [tasks.scale]
+        run = "echo scale to {{ n }}"
+        [[tasks.scale.args]]
+        name = "n"
+        type = "int"
+        "#,
+    );
+    let (out, code) = on_a_terminal(
+        &test,
+        &["-q", "--choose"],
+        &[
+            ("Task", b"\r"),
+            ("n", b"many\r"),
+            ("not an integer", b"\x15\x7f\x7f\x7f\x7f3\r"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("scale to 3"), "{out}");
+    let (out, code) = on_a_terminal(&test, &["--choose"], &[("Task", b"\x1b")]);
+    assert_eq!(code, 130, "{out}");
+    assert!(out.contains("no task chosen"), "{out}");
+    assert!(!out.contains("scale to"), "{out}");
+}
