@@ -36,6 +36,7 @@ pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
         }
     }
     crate::context::check_var_cycles(engine, model, |_| false)?;
+    crate::graph::check_literal_calls(model, None)?;
     for task in &model.tasks {
         check_task(engine, model, task)?;
     }

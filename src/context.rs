@@ -378,8 +378,30 @@ pub fn check_var_cycles(
         )
         .with_label("this var depends on itself"));
     }
+    // Evaluating a var evaluates the vars it reads first, one level of
+    // nesting each: a bounded depth keeps that off the edge of the stack.
+    let chain = crate::graph::longest_chain(vars.len(), |i| uses[i].clone());
+    if chain.len() > MAX_VAR_DEPTH {
+        return Err(Error::at(
+            &vars[chain[0]].span,
+            format!(
+                "var `{}` starts a chain of {} vars that read each other; at most {MAX_VAR_DEPTH} may",
+                vars[chain[0]].name,
+                chain.len()
+            ),
+        )
+        .with_label("reads a var that reads a var ...")
+        .with_help(format!(
+            "the chain: {} -> ... -> {}",
+            vars[chain[0]].name,
+            vars[chain[chain.len() - 1]].name
+        )));
+    }
     Ok(())
 }
+
+/// How deep vars may read each other (SPEC 6, Limits).
+pub const MAX_VAR_DEPTH: usize = 256;
 
 /// `tasks`: the results of runs that finished in this invocation.
 #[derive(Debug)]

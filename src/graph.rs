@@ -10,7 +10,9 @@ use minijinja::value::Value;
 use crate::args::{self, Invocation, Source};
 use crate::context::{Scope, Session};
 use crate::error::{Error, Result};
-use crate::model::{ArgValue, Call, MatrixValues, Task};
+use crate::model::{
+    matrix_size, ArgValue, Call, MatrixValues, Model, StepKind, Task, MAX_MATRIX_RUNS,
+};
 use crate::template::Mode;
 
 pub type RunId = usize;
@@ -75,6 +77,10 @@ impl Graph {
             previous = graph.with_posts(&ids);
         }
         graph.check_cycles()?;
+        let mut tasks: Vec<usize> = graph.runs.iter().map(|r| r.task).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        check_literal_calls(session.model, Some(&tasks))?;
         Ok(graph)
     }
 
@@ -111,7 +117,7 @@ impl Graph {
             if !combo.is_empty() {
                 let parts: Vec<String> = combo
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", plain(v)))
+                    .map(|(k, v)| format!("{k}={}", crate::template::plain_value(v)))
                     .collect();
                 name = format!("{name}[{}]", parts.join(","));
             }
@@ -297,6 +303,92 @@ impl Graph {
     }
 }
 
+/// The tasks that a call whose text is fixed names (none for a templated
+/// call, which only a run can resolve).
+fn literal_callees(model: &Model, call: &Call) -> Vec<usize> {
+    if !call.template.is_literal() {
+        return Vec::new();
+    }
+    let Ok(words) = shell_words::split(&call.template.source) else {
+        return Vec::new();
+    };
+    args::parse(model, &words, Source::Call)
+        .map(|invocations| invocations.iter().map(|inv| inv.task).collect())
+        .unwrap_or_default()
+}
+
+/// What the file alone says about calls, found before anything runs (and
+/// by `--check`): a cycle through calls whose text is fixed, `task` steps
+/// included (SPEC 6), and calls nested deeper than the limit. With `roots`,
+/// only the tasks those reach are looked at.
+pub fn check_literal_calls(model: &Model, roots: Option<&[usize]>) -> Result<()> {
+    let n = model.tasks.len();
+    // `calls[t]`: what t calls, in any way. `waits[t]`: what t cannot end
+    // before (its deps and `task` steps, and the task a post follows).
+    // Only the tasks reached from `roots` are parsed.
+    let mut calls: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut waits: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut reached = vec![false; n];
+    let mut stack: Vec<usize> = match roots {
+        Some(roots) => roots.to_vec(),
+        None => (0..n).collect(),
+    };
+    while let Some(t) = stack.pop() {
+        if std::mem::replace(&mut reached[t], true) {
+            continue;
+        }
+        let task = &model.tasks[t];
+        let steps = task
+            .run
+            .iter()
+            .chain(&task.finally)
+            .filter_map(|step| match &step.kind {
+                StepKind::Task(call) => Some(call),
+                _ => None,
+            });
+        for call in task.deps.iter().chain(steps) {
+            for callee in literal_callees(model, call) {
+                calls[t].push(callee);
+                waits[t].push(callee);
+            }
+        }
+        for call in &task.post {
+            for callee in literal_callees(model, call) {
+                calls[t].push(callee);
+                waits[callee].push(t);
+            }
+        }
+        stack.extend(&calls[t]);
+    }
+    if let Some(cycle) = find_cycle(n, |t| waits[t].clone()) {
+        let mut names: Vec<&str> = cycle
+            .iter()
+            .map(|&t| model.tasks[t].name.as_str())
+            .collect();
+        names.push(names[0]);
+        return Err(
+            Error::usage(format!("dependency cycle: {}", names.join(" -> ")))
+                .with_help("nothing was run; remove one of these calls"),
+        );
+    }
+    let chain = longest_chain(n, |t| calls[t].clone());
+    if chain.len() > MAX_DEPTH + 1 {
+        let first = &model.tasks[chain[0]];
+        let last = &model.tasks[chain[chain.len() - 1]];
+        return Err(Error::at(
+            &first.span,
+            format!(
+                "calls nest {} deep from task `{}`, more than the {MAX_DEPTH} allowed",
+                chain.len() - 1,
+                first.name
+            ),
+        )
+        .with_label("the chain of calls starts here")
+        .with_help(format!("the chain: {} -> ... -> {}", first.name, last.name)));
+    }
+    Ok(())
+}
+
 /// Render a call in the caller's scope and parse it like a command line.
 pub fn resolve_call(
     session: &Session,
@@ -322,13 +414,6 @@ pub fn resolve_call(
         .map_err(|e| e.relocate(&call.template.span, &task.name))
 }
 
-fn plain(value: &Value) -> String {
-    match value.as_str() {
-        Some(s) => s.to_string(),
-        None => value.to_string(),
-    }
-}
-
 /// Every combination of the task's matrix, in declaration order (the last
 /// axis varies fastest). One empty combination when there is no matrix.
 fn matrix_combinations(
@@ -336,9 +421,9 @@ fn matrix_combinations(
     task: &Task,
     scope: &Scope,
 ) -> Result<Vec<Vec<(String, Value)>>> {
-    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    let mut axes: Vec<Vec<Value>> = Vec::with_capacity(task.matrix.len());
     for axis in &task.matrix {
-        let values: Vec<Value> = match &axis.values {
+        axes.push(match &axis.values {
             MatrixValues::List(values) => values.clone(),
             MatrixValues::Template(t) => {
                 let what = format!("matrix entry `{}` of task `{}`", axis.name, task.name);
@@ -350,10 +435,24 @@ fn matrix_combinations(
                     .map(Value::from)
                     .collect()
             }
-        };
+        });
+    }
+    // Counted before a single combination is built (SPEC 6, Limits).
+    if let Err(size) = matrix_size(axes.iter().map(Vec::len)) {
+        return Err(Error::at(
+            &task.span,
+            format!(
+                "the matrix of task `{}` expands to {size} runs, more than the {MAX_MATRIX_RUNS} allowed",
+                task.name
+            ),
+        )
+        .with_label("too many combinations"));
+    }
+    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for (axis, values) in task.matrix.iter().zip(&axes) {
         let mut next = Vec::with_capacity(combos.len() * values.len());
         for combo in &combos {
-            for value in &values {
+            for value in values {
                 let mut c = combo.clone();
                 c.push((axis.name.clone(), value.clone()));
                 next.push(c);
@@ -405,6 +504,57 @@ pub fn find_cycle(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Option<Vec<us
     None
 }
 
+/// The longest path in the acyclic graph with `n` nodes and edges
+/// `next(i)`, as its nodes in order; found without recursion, so that a
+/// chain of any length costs no stack.
+pub fn longest_chain(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<usize> {
+    // `depth[i]`: nodes on the longest path starting at i; `best[i]` the
+    // node after i on it.
+    let mut depth = vec![0usize; n];
+    let mut best: Vec<Option<usize>> = vec![None; n];
+    let mut open = vec![false; n];
+    for start in 0..n {
+        if depth[start] != 0 {
+            continue;
+        }
+        open[start] = true;
+        let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(start, next(start), 0)];
+        while let Some((node, edges, pos)) = stack.last_mut() {
+            if *pos < edges.len() {
+                let to = edges[*pos];
+                *pos += 1;
+                // A node on the stack is unfinished: only a cycle leads back
+                // to one, and callers rule cycles out first.
+                if depth[to] == 0 && !open[to] {
+                    open[to] = true;
+                    let edges = next(to);
+                    stack.push((to, edges, 0));
+                }
+            } else {
+                let node = *node;
+                let (length, after) = edges
+                    .iter()
+                    .map(|&e| (depth[e], Some(e)))
+                    .max_by_key(|(d, _)| *d)
+                    .unwrap_or((0, None));
+                depth[node] = length + 1;
+                best[node] = after;
+                open[node] = false;
+                stack.pop();
+            }
+        }
+    }
+    let Some(mut node) = (0..n).max_by_key(|&i| depth[i]) else {
+        return Vec::new();
+    };
+    let mut chain = vec![node];
+    while let Some(after) = best[node] {
+        chain.push(after);
+        node = after;
+    }
+    chain
+}
+
 #[cfg(test)]
 mod tests {
     use super::find_cycle;
@@ -441,6 +591,19 @@ mod tests {
         assert!(!graph(&[&[], &[0], &[1]]).may_overlap());
         assert!(graph(&[&[], &[]]).may_overlap());
         assert!(graph(&[&[], &[0], &[0], &[1, 2]]).may_overlap());
+    }
+
+    #[test]
+    fn longest_chain_follows_the_deepest_path() {
+        use super::longest_chain;
+        let edges = [vec![1, 2], vec![3], vec![], vec![4], vec![]];
+        assert_eq!(longest_chain(5, |i| edges[i].clone()), vec![0, 1, 3, 4]);
+        assert_eq!(longest_chain(0, |_| Vec::new()), Vec::<usize>::new());
+        let n = 100_000;
+        assert_eq!(
+            longest_chain(n, |i| if i + 1 < n { vec![i + 1] } else { vec![] }).len(),
+            n
+        );
     }
 
     #[test]

@@ -281,6 +281,24 @@ pub struct MatrixAxis {
     pub values: MatrixValues,
 }
 
+/// The most runs one task's matrix may expand to (SPEC 6, Limits).
+pub const MAX_MATRIX_RUNS: u64 = 100_000;
+
+/// The number of combinations of axes of these sizes, or, when it is
+/// above `MAX_MATRIX_RUNS`, that number (saturated) as the error: counted
+/// before anything is built.
+pub fn matrix_size(sizes: impl IntoIterator<Item = usize>) -> Result<u64, u64> {
+    let mut total: u64 = 1;
+    for size in sizes {
+        total = total.saturating_mul(size as u64);
+    }
+    if total > MAX_MATRIX_RUNS {
+        Err(total)
+    } else {
+        Ok(total)
+    }
+}
+
 #[derive(Debug)]
 pub enum MatrixValues {
     List(Vec<minijinja::Value>),
@@ -505,5 +523,19 @@ impl ArgValue {
             ArgValue::Count(c) => c.to_string(),
             ArgValue::Unset => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{matrix_size, MAX_MATRIX_RUNS};
+
+    #[test]
+    fn matrix_size_is_the_product_up_to_the_limit() {
+        assert_eq!(matrix_size([]), Ok(1));
+        assert_eq!(matrix_size([100, 1000]), Ok(MAX_MATRIX_RUNS));
+        assert_eq!(matrix_size([100, 1001]), Err(100_100));
+        assert_eq!(matrix_size([0, 1 << 40]), Ok(0));
+        assert_eq!(matrix_size([usize::MAX, usize::MAX]), Err(u64::MAX));
     }
 }

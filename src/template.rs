@@ -299,7 +299,9 @@ pub fn quote_value(value: &Value) -> String {
     shell_words::quote(&plain_value(value)).into_owned()
 }
 
-fn plain_value(value: &Value) -> String {
+/// A value as text, the one way tasker spells values (`true`, not `True`):
+/// in commands, `env`, and the names of matrix runs.
+pub fn plain_value(value: &Value) -> String {
     if value.is_none() || value.is_undefined() {
         return String::new();
     }

@@ -257,6 +257,44 @@ fn a_cycle_prints_its_path_and_nothing_runs() {
 }
 
 #[test]
+fn a_cycle_through_task_steps_is_found_before_anything_runs() {
+    // SPEC 6: `task` steps whose call has no template are part of the
+    // graph for cycle detection.
+    let toml = r#"
+        [tasks.a]
+        run = ["touch ran", { task = "b" }]
+        [tasks.b]
+        deps = ["c"]
+        run = "touch ran"
+        [tasks.c]
+        run = ["touch ran", { task = "a" }]
+        [tasks.other]
+        run = "echo other"
+        "#;
+    let expected = "error: dependency cycle: a -> b -> c -> a\nhelp: nothing was run; remove one of these calls\n";
+    for args in [&["a"][..], &["c"][..], &["--check"][..]] {
+        let t = test(toml).args(args);
+        t.expect("", expected, 2);
+        assert!(!t.path().join("ran").exists(), "{args:?}");
+    }
+    // A run that reaches no cycle is not stopped by one elsewhere.
+    test(toml).args(&["-q", "other"]).expect("other\n", "", 0);
+    // A templated call is resolved only when reached, so it is not in
+    // the check; a literal call of a task that is merely named again is
+    // no cycle.
+    test(
+        r#"
+        [tasks.a]
+        run = [{ task = "b" }, { task = "b" }]
+        [tasks.b]
+        run = "echo b"
+        "#,
+    )
+    .args(&["--check", "-q"])
+    .expect("", "", 0);
+}
+
+#[test]
 fn posts_that_call_each_other_are_a_cycle() {
     let t = test(
         r#"
@@ -573,6 +611,27 @@ fn matrix_makes_one_named_run_per_combination() {
         [build[os=linux,mode=b]] $ echo linux-b
         [build[os=mac,mode=a]] $ echo mac-a
         [build[os=mac,mode=b]] $ echo mac-b
+        "#,
+        0,
+    );
+}
+
+#[test]
+fn matrix_run_names_spell_values_as_commands_do() {
+    // One value-to-text function: the run's name and its command agree.
+    test(
+        r#"
+        [tasks.t]
+        matrix = { debug = [true, false], n = [1.5] }
+        run = "echo {{ debug }} {{ n }}"
+        "#,
+    )
+    .args(&["-j1", "t"])
+    .expect(
+        "true 1.5\nfalse 1.5\n",
+        r#"
+        [t[debug=true,n=1.5]] $ echo true 1.5
+        [t[debug=false,n=1.5]] $ echo false 1.5
         "#,
         0,
     );

@@ -470,8 +470,11 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
         Some(v) => {
             let n = w.int(v, key("retries"))?;
             u32::try_from(n).map_err(|_| {
-                w.error(v.span(), format!("{} must be 0 or more", key("retries")))
-                    .with_label("out of range")
+                w.error(
+                    v.span(),
+                    format!("{} must be between 0 and {}", key("retries"), u32::MAX),
+                )
+                .with_label("out of range")
             })?
         }
         None => 0,
@@ -851,6 +854,20 @@ fn matrix(
             }
         };
         axes.push(MatrixAxis { name, values });
+    }
+    // Arrays fix the size now; an axis that is a template is counted when
+    // it is rendered (`graph`), against the same limit.
+    let fixed = axes.iter().map(|axis| match &axis.values {
+        MatrixValues::List(values) => values.len(),
+        MatrixValues::Template(_) => 1,
+    });
+    if let Err(size) = matrix_size(fixed) {
+        return Err(w
+            .error(
+                value.span(),
+                format!("{what} expands to {size} runs, more than the {MAX_MATRIX_RUNS} allowed"),
+            )
+            .with_label("too many combinations"));
     }
     Ok(axes)
 }

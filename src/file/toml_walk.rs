@@ -181,25 +181,59 @@ impl Walker {
         what: impl std::fmt::Display + Copy,
     ) -> Result<std::time::Duration> {
         let text = self.string(value, what)?;
-        parse_duration(&text).ok_or_else(|| {
-            self.error(value.span(), format!("{what} is not a duration: `{text}`"))
+        match parse_duration(&text) {
+            Ok(duration) => Ok(duration),
+            Err(DurationError::TooLarge) => Err(self
+                .error(value.span(), format!("{what} is too large: `{text}`"))
+                .with_label("too large")
+                .with_help("a duration must fit after the current time; write a smaller one")),
+            Err(DurationError::Invalid) => Err(self
+                .error(value.span(), format!("{what} is not a duration: `{text}`"))
                 .with_label("expected a duration")
                 .with_help(
                     "write a number and a unit: \"500ms\", \"30s\", \"5m\", \"1h\", \"1m30s\"",
-                )
-        })
+                )),
+        }
     }
 }
 
+/// Why a text is not a usable duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurationError {
+    Invalid,
+    /// Valid, but too large to add to the current time (SPEC 6, Limits):
+    /// a deadline computed from it would overflow.
+    TooLarge,
+}
+
 /// "500ms", "30s", "5m", "1h", "1m30s". A bare number is seconds.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return None;
+        return Err(DurationError::Invalid);
     }
-    if let Ok(secs) = text.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| std::time::Duration::from_secs_f64(secs));
+    let seconds = match text.parse::<f64>() {
+        Ok(secs) if secs >= 0.0 && !secs.is_nan() => secs,
+        Ok(_) => return Err(DurationError::Invalid),
+        Err(_) => units(text).ok_or(DurationError::Invalid)?,
+    };
+    let duration =
+        std::time::Duration::try_from_secs_f64(seconds).map_err(|_| DurationError::TooLarge)?;
+    // Deadlines are the current time plus a duration: one that cannot be
+    // added is refused here rather than overflowing at run time. Twice the
+    // duration must fit, so that a deadline taken later still does.
+    let fits = duration
+        .checked_mul(2)
+        .and_then(|twice| std::time::Instant::now().checked_add(twice))
+        .is_some();
+    if !fits {
+        return Err(DurationError::TooLarge);
     }
+    Ok(duration)
+}
+
+/// Seconds in "1m30s", "250ms" and the like.
+fn units(text: &str) -> Option<f64> {
     let mut total = 0.0f64;
     let mut rest = text;
     while !rest.is_empty() {
@@ -224,24 +258,32 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         rest = &rest[unit_len..];
         total += number * factor;
     }
-    Some(std::time::Duration::from_secs_f64(total))
+    Some(total)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, DurationError};
     use std::time::Duration;
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("soon"), None);
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("soon"), Err(DurationError::Invalid));
+        assert_eq!(parse_duration("5x"), Err(DurationError::Invalid));
+        assert_eq!(parse_duration(""), Err(DurationError::Invalid));
+        assert_eq!(parse_duration("-1"), Err(DurationError::Invalid));
+        assert_eq!(parse_duration("nan"), Err(DurationError::Invalid));
+        assert_eq!(parse_duration("1e20"), Err(DurationError::TooLarge));
+        assert_eq!(parse_duration("inf"), Err(DurationError::TooLarge));
+        assert_eq!(
+            parse_duration("99999999999999999999999h"),
+            Err(DurationError::TooLarge)
+        );
     }
 }
