@@ -303,6 +303,23 @@ impl Graph {
     }
 }
 
+/// Whether `to` can be reached from `from` along `edges`.
+fn reaches(edges: &[Vec<usize>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; edges.len()];
+    let mut stack = vec![from];
+    while let Some(node) = stack.pop() {
+        for &next in &edges[node] {
+            if next == to {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[next], true) {
+                stack.push(next);
+            }
+        }
+    }
+    false
+}
+
 /// The tasks that a call whose text is fixed names (none for a templated
 /// call, which only a run can resolve).
 fn literal_callees(model: &Model, call: &Call) -> Vec<usize> {
@@ -328,6 +345,7 @@ pub fn check_literal_calls(model: &Model, roots: Option<&[usize]>) -> Result<()>
     // Only the tasks reached from `roots` are parsed.
     let mut calls: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut waits: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut posts: Vec<(usize, usize)> = Vec::new();
     let mut reached = vec![false; n];
     let mut stack: Vec<usize> = match roots {
         Some(roots) => roots.to_vec(),
@@ -355,10 +373,19 @@ pub fn check_literal_calls(model: &Model, roots: Option<&[usize]>) -> Result<()>
         for call in &task.post {
             for callee in literal_callees(model, call) {
                 calls[t].push(callee);
-                waits[callee].push(t);
+                posts.push((t, callee));
             }
         }
         stack.extend(&calls[t]);
+    }
+    // A post waits for the task it follows, unless that task needs it
+    // already (then the post is the run that happened before: one run,
+    // no cycle), as the graph of runs decides.
+    let needs = waits.clone();
+    for (t, post) in posts {
+        if t == post || !reaches(&needs, t, post) {
+            waits[post].push(t);
+        }
     }
     if let Some(cycle) = find_cycle(n, |t| waits[t].clone()) {
         let mut names: Vec<&str> = cycle
@@ -504,9 +531,10 @@ pub fn find_cycle(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Option<Vec<us
     None
 }
 
-/// The longest path in the acyclic graph with `n` nodes and edges
-/// `next(i)`, as its nodes in order; found without recursion, so that a
-/// chain of any length costs no stack.
+/// The longest path in the graph with `n` nodes and edges `next(i)`, as
+/// its nodes in order; found without recursion, so that a chain of any
+/// length costs no stack. Exact for an acyclic graph; in one with cycles,
+/// a path that visits no node twice.
 pub fn longest_chain(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<usize> {
     // `depth[i]`: nodes on the longest path starting at i; `best[i]` the
     // node after i on it.
@@ -532,8 +560,11 @@ pub fn longest_chain(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<usize>
                 }
             } else {
                 let node = *node;
+                // An edge back to an unfinished node closes a cycle: it
+                // does not lengthen the chain (which must stay finite).
                 let (length, after) = edges
                     .iter()
+                    .filter(|&&e| !open[e])
                     .map(|&e| (depth[e], Some(e)))
                     .max_by_key(|(d, _)| *d)
                     .unwrap_or((0, None));
@@ -599,6 +630,8 @@ mod tests {
         let edges = [vec![1, 2], vec![3], vec![], vec![4], vec![]];
         assert_eq!(longest_chain(5, |i| edges[i].clone()), vec![0, 1, 3, 4]);
         assert_eq!(longest_chain(0, |_| Vec::new()), Vec::<usize>::new());
+        let cycle = [vec![1], vec![0, 1]];
+        assert_eq!(longest_chain(2, |i| cycle[i].clone()), vec![0, 1]);
         let n = 100_000;
         assert_eq!(
             longest_chain(n, |i| if i + 1 < n { vec![i + 1] } else { vec![] }).len(),
