@@ -297,31 +297,39 @@ impl<'m> Session<'m> {
         span: &crate::error::Span,
     ) -> Result<String> {
         let shell = &self.model.settings.shell;
-        let output = std::process::Command::new(&shell[0])
-            .args(&shell[1..])
+        let mut cmd = std::process::Command::new(&shell[0]);
+        cmd.args(&shell[1..])
             .arg(script)
             .current_dir(&self.model.root)
             .env_clear()
             .envs(env)
             .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| {
-                Error::at(
-                    span,
-                    format!("var `{name}`: cannot run `{}`: {e}", shell[0]),
-                )
-                .with_label("this var runs a command")
-            })?;
-        if !output.status.success() {
-            let status = crate::exec::status_code(output.status);
+            .stderr(std::process::Stdio::inherit());
+        let captured = crate::exec::process::run_captured(cmd).map_err(|e| {
+            Error::at(
+                span,
+                format!("var `{name}`: cannot run `{}`: {e}", shell[0]),
+            )
+            .with_label("this var runs a command")
+        })?;
+        let (status, stdout) = match captured {
+            crate::exec::process::Captured::Exited(status, stdout) => (status, stdout),
+            crate::exec::process::Captured::Stopped(sig) => {
+                return Err(Error::run(
+                    128 + sig,
+                    format!("var `{name}`: stopped by a signal while its command ran"),
+                ));
+            }
+        };
+        if !status.success() {
+            let status = crate::exec::status_code(status);
             return Err(Error::at(
                 span,
                 format!("var `{name}`: its command `{script}` failed with status {status}"),
             )
             .with_label("this var runs a command"));
         }
-        let text = String::from_utf8_lossy(&output.stdout);
+        let text = String::from_utf8_lossy(&stdout);
         Ok(text.trim().to_string())
     }
 

@@ -38,6 +38,8 @@ pub struct Run {
     /// The runs whose `post` this one is (also in `deps`): these edges are
     /// "after", not "needs", when deciding whether a post is already a dep.
     pub post_of: Vec<RunId>,
+    /// How deep in calls (deps, posts, `task` steps) this run was added.
+    pub depth: usize,
 }
 
 #[derive(Default)]
@@ -143,6 +145,7 @@ impl Graph {
                 after: Vec::new(),
                 posts: Vec::new(),
                 post_of: Vec::new(),
+                depth,
             });
             self.add_calls(session, id, depth)?;
             ids.push(id);
@@ -611,6 +614,7 @@ mod tests {
                 after: Vec::new(),
                 posts: Vec::new(),
                 post_of: Vec::new(),
+                depth: 0,
             });
         }
         g

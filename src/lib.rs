@@ -25,6 +25,7 @@ pub mod model;
 pub mod report;
 pub mod schedule;
 pub mod schema;
+mod stop;
 pub mod style;
 pub mod template;
 
@@ -48,6 +49,7 @@ use crate::style::Style;
 /// Run tasker with these arguments (the first is the program name) and
 /// return the exit status.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    stop::reap_as_init();
     // tasker's options end at the first task name; the rest is the tasks'
     // own, and clap never sees it (so `-j4 build --jobs 2` is unambiguous).
     let split = cli::first_task_word(&args);
@@ -201,6 +203,9 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
 
+    // From here on processes start (`sh` vars first): every stop signal
+    // is watched.
+    stop::install();
     let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;
     let graph = Graph::of_command_line(&session, &invocations, cli.parallel)?;
     let mut checked = vec![false; model.tasks.len()];

@@ -103,7 +103,12 @@ pub fn execute(
     run_opts: &RunOptions,
 ) -> Summary {
     let (tx, rx) = mpsc::channel::<Event>();
-    let signals = watch_signals(tx.clone());
+    // Stop requests (signals, or the user's interrupt of a run that held
+    // the terminal) become events of this loop.
+    let forward = tx.clone();
+    let listening = crate::stop::listen(Box::new(move |sig| {
+        let _ = forward.send(Event::Signal(sig));
+    }));
 
     let mut states: Vec<State> = vec![State::Pending; graph.runs.len()];
     let mut controls: Vec<Option<Arc<Control>>> = vec![None; graph.runs.len()];
@@ -212,11 +217,25 @@ pub fn execute(
                         task,
                         alone: task.interactive || !opts.may_overlap,
                     };
-                    pool.start(scope, (job, control), |(job, control)| {
+                    let started = pool.start(scope, (job, control), |(job, control)| {
                         let caller = Caller { tx: tx.clone() };
-                        let finished = exec::run_job(session, run_opts, &job, &control, &caller);
-                        let _ = tx.send(Event::Done(job.id, finished));
+                        let id = job.id;
+                        // A failure inside tasker fails this run and stops
+                        // the invocation like any failure; it never leaves
+                        // the loop waiting for an event that cannot come.
+                        let finished =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                exec::run_job(session, run_opts, &job, &control, &caller)
+                            }))
+                            .unwrap_or_else(|panic| internal_failure(&panic_text(&panic)));
+                        let _ = tx.send(Event::Done(id, finished));
                     });
+                    if let Err(e) = started {
+                        let _ = tx.send(Event::Done(
+                            id,
+                            internal_failure(&format!("cannot start a thread: {e}")),
+                        ));
+                    }
                 }
             }
 
@@ -325,12 +344,8 @@ pub fn execute(
                     }
                 }
                 Event::Signal(sig) => {
-                    if stopping && signal_status.is_some() {
-                        for control in controls.iter().flatten() {
-                            control.kill_now();
-                        }
-                    }
-                    signal_status = Some(128 + sig);
+                    // A second signal never comes here: it ends tasker.
+                    signal_status.get_or_insert(128 + sig);
                     stopping = true;
                     cancel_all(&states, &controls);
                 }
@@ -341,9 +356,7 @@ pub fn execute(
     if status_shown {
         run_opts.report.set_status(None);
     }
-    if let Some(handle) = signals {
-        handle.close();
-    }
+    drop(listening);
 
     let runs = graph
         .runs
@@ -362,6 +375,27 @@ pub fn execute(
         finally_failures,
         status: signal_status.or(first_failure).unwrap_or(0),
     }
+}
+
+/// A run ended by a failure inside tasker, not by its commands.
+fn internal_failure(why: &str) -> Finished {
+    Finished {
+        outcome: Outcome::Failed(Failure::new(
+            70,
+            None,
+            format!("internal error in tasker: {why}"),
+        )),
+        duration: Duration::ZERO,
+        finally: None,
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 fn succeeded(outcome: &Outcome) -> bool {
@@ -410,9 +444,10 @@ fn add_called(
     invocations: &[Invocation],
 ) -> Result<Vec<RunId>, Failure> {
     let mut targets = Vec::new();
+    let depth = graph.runs[from].depth + 1;
     for inv in invocations {
         let ids = graph
-            .add_invocation(session, inv, 0)
+            .add_invocation(session, inv, depth)
             .map_err(|e| Failure::new(e.exit_code(), None, e.render(false)))?;
         targets.extend(ids);
     }
@@ -493,13 +528,15 @@ impl<T: Send> Pool<T> {
         }
     }
 
-    /// Run `work(job)` on an idle thread, or on a new one.
+    /// Run `work(job)` on an idle thread, or on a new one (which the
+    /// system may refuse).
     fn start<'scope, 'env, F>(
         &self,
         scope: &'scope std::thread::Scope<'scope, 'env>,
         job: T,
         work: F,
-    ) where
+    ) -> std::io::Result<()>
+    where
         F: Fn(T) + Send + Clone + 'scope,
         T: 'scope,
     {
@@ -512,7 +549,7 @@ impl<T: Send> Pool<T> {
             .is_ok();
         let job = match (claimed, self.jobs.lock().unwrap().as_ref()) {
             (true, Some(jobs)) => match jobs.send(job) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(mpsc::SendError(job)) => job,
             },
             _ => job,
@@ -520,7 +557,7 @@ impl<T: Send> Pool<T> {
         let idle = Arc::clone(&self.idle);
         let queue = Arc::clone(&self.queue);
         let first = job;
-        scope.spawn(move || {
+        std::thread::Builder::new().spawn_scoped(scope, move || {
             work(first);
             loop {
                 idle.fetch_add(1, Ordering::SeqCst);
@@ -530,35 +567,12 @@ impl<T: Send> Pool<T> {
                     Err(_) => break,
                 }
             }
-        });
+        })?;
+        Ok(())
     }
 
     /// Let idle threads end, so the scope can join them.
     fn close(&self) {
         self.jobs.lock().unwrap().take();
-    }
-}
-
-/// Forward SIGINT and SIGTERM to the loop. The handle stops the thread
-/// when dropped.
-fn watch_signals(tx: mpsc::Sender<Event>) -> Option<signal_hook::iterator::Handle> {
-    #[cfg(unix)]
-    {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).ok()?;
-        let handle = signals.handle();
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if tx.send(Event::Signal(sig)).is_err() {
-                    break;
-                }
-            }
-        });
-        Some(handle)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tx;
-        None
     }
 }

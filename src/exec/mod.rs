@@ -8,7 +8,7 @@ pub mod output;
 pub mod process;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,9 +86,6 @@ pub trait Calls: Sync {
 pub struct Control {
     cancelled: AtomicBool,
     procs: Mutex<Vec<Proc>>,
-    /// The control of the run's `finally` steps, which a cancel leaves
-    /// alone (cleanup must run) but `kill_now` does not.
-    cleanup: Mutex<Option<Arc<Control>>>,
 }
 
 impl Control {
@@ -105,17 +102,6 @@ impl Control {
             procs.clone()
         };
         self.stop(procs);
-    }
-
-    /// SIGKILL at once (a second Ctrl-C).
-    pub fn kill_now(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        for proc in self.procs.lock().unwrap().iter() {
-            process::kill(*proc);
-        }
-        if let Some(cleanup) = self.cleanup.lock().unwrap().as_ref() {
-            cleanup.kill_now();
-        }
     }
 
     fn stop(self: &Arc<Self>, procs: Vec<Proc>) {
@@ -149,19 +135,24 @@ impl Control {
         let handle = expr.start()?;
         drop(expr);
         for pid in handle.pids() {
-            procs.push(Proc {
+            let proc = Proc {
                 pid,
                 group: new_group,
-            });
+            };
+            procs.push(proc);
+            crate::stop::track(proc);
         }
         Ok(Some(handle))
     }
 
     fn forget(&self, pids: &[u32]) {
-        self.procs
-            .lock()
-            .unwrap()
-            .retain(|p| !pids.contains(&p.pid));
+        self.procs.lock().unwrap().retain(|p| {
+            let gone = pids.contains(&p.pid);
+            if gone {
+                crate::stop::forget(*p);
+            }
+            !gone
+        });
     }
 }
 
@@ -326,11 +317,12 @@ fn run_job_inner(
             Err(e) => return outcome(Outcome::Failed(Failure::new(2, None, e.render(false)))),
         };
         if !opts.yes && !opts.dry_run {
-            match confirm(&text) {
-                Ok(true) => {}
-                Ok(false) => {
+            match confirm(&text, &opts.report, control) {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => {
                     return outcome(Outcome::Failed(Failure::new(1, None, "not confirmed")))
                 }
+                Ok(None) => return outcome(Outcome::Cancelled),
                 Err(why) => return outcome(Outcome::Failed(Failure::new(1, None, why))),
             }
         }
@@ -356,7 +348,10 @@ fn run_job_inner(
             sink.reset_attempt();
         }
         // `timeout` bounds each attempt's steps together, not each step.
-        ctx.deadline = task.timeout.map(|limit| Instant::now() + limit);
+        // A limit too far away to add to the clock is no limit.
+        ctx.deadline = task
+            .timeout
+            .and_then(|limit| Instant::now().checked_add(limit));
         outcome = ctx.run_steps(&task.run, &step_scope, sink);
         if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
             break;
@@ -398,7 +393,12 @@ fn unsupported(task: &Task) -> Option<&'static str> {
 
 /// Sleep, waking early when the run is cancelled; true if it was.
 fn wait_cancellable(control: &Control, total: Duration) -> bool {
-    let deadline = Instant::now() + total;
+    let Some(deadline) = Instant::now().checked_add(total) else {
+        while !control.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return true;
+    };
     while Instant::now() < deadline {
         if control.is_cancelled() {
             return true;
@@ -408,19 +408,30 @@ fn wait_cancellable(control: &Control, total: Duration) -> bool {
     control.is_cancelled()
 }
 
-fn confirm(question: &str) -> Result<bool, String> {
+/// Ask `question` on the terminal: one question at a time, alone on the
+/// screen, and answered only by what is typed after it is shown. `None`
+/// when the run was cancelled meanwhile (Ctrl-C ends the question at once).
+fn confirm(question: &str, report: &Report, control: &Control) -> Result<Option<bool>, String> {
     if !std::io::stdin().is_terminal() {
         return Err(format!(
             "`{question}` needs an answer, and there is no terminal (use --yes)"
         ));
     }
-    let mut stderr = std::io::stderr();
-    let _ = write!(stderr, "{question} [y/N] ");
-    let _ = stderr.flush();
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => Err(format!("`{question}` got no answer")),
-        Ok(_) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
+    report.begin_question(&format!("{question} [y/N] "));
+    // Keys typed before the question was shown do not answer it.
+    process::discard_typed_input();
+    let answer = process::read_answer(|| control.is_cancelled());
+    if answer.is_none() {
+        let _ = std::io::stderr().write_all(b"\n");
+    }
+    report.end_question();
+    match answer {
+        None => Ok(None),
+        Some(None) => Err(format!("`{question}` got no answer")),
+        Some(Some(line)) => Ok(Some(matches!(
+            line.trim().to_lowercase().as_str(),
+            "y" | "yes"
+        ))),
     }
 }
 
@@ -481,7 +492,6 @@ impl StepContext<'_, '_> {
         sink: &mut output::RunOutput,
     ) -> Outcome {
         let control = Arc::new(Control::default());
-        *self.control.cleanup.lock().unwrap() = Some(Arc::clone(&control));
         let ctx = StepContext {
             control: &control,
             ..*self
@@ -749,11 +759,23 @@ impl StepContext<'_, '_> {
             timed_out.store(true, Ordering::SeqCst);
             stop();
         };
-        let reap = || {
+        // What the main process left in its group: asked to stop at once,
+        // then waited for (SIGKILL after the grace period).
+        let leftovers = |wait: bool| {
             for proc in &procs {
-                process::reap(*proc);
+                if wait {
+                    process::reap(*proc);
+                } else if proc.group {
+                    process::terminate(*proc);
+                }
             }
         };
+        // A run that holds the terminal may be stopped there (Ctrl-Z):
+        // tasker then stops too, as a shell's job does, until `fg`.
+        let job_control = foreground.then(|| {
+            let pid = pids[0];
+            std::thread::spawn(move || process::follow_job(pid))
+        });
         let status = sink.watch(
             io,
             &handle,
@@ -761,10 +783,13 @@ impl StepContext<'_, '_> {
                 .map(|d| d.saturating_duration_since(Instant::now())),
             &on_timeout,
             &stop,
-            &reap,
+            &leftovers,
         );
         if foreground {
             process::reclaim_terminal();
+        }
+        if let Some(thread) = job_control {
+            let _ = thread.join();
         }
         self.control.forget(&pids);
         let timed_out = timed_out.load(Ordering::SeqCst);
@@ -788,6 +813,16 @@ impl StepContext<'_, '_> {
         if self.control.is_cancelled() {
             return Outcome::Cancelled;
         }
+        if foreground {
+            // Ctrl-C (or Ctrl-\) typed at a run that held the terminal is
+            // the user's interrupt of tasker, as in a shell: no retry, no
+            // `ignore_failure`, nothing more starts.
+            if let Some(sig) = process::interrupted_by(status) {
+                crate::stop::request(sig);
+                return Outcome::Cancelled;
+            }
+        }
+        let status = status_code(status);
         if status != 0 {
             let why = if status > 128 {
                 format!("killed by signal {}", status - 128)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::value::Value;
 
+use super::process::DRAIN;
 use super::{Failure, Outcome};
 use crate::model::{Hide, OutputKeys, Task};
 use crate::style::Style;
@@ -47,6 +48,8 @@ pub struct Report {
     pub output_gone: std::sync::atomic::AtomicBool,
     width: usize,
     term: Mutex<Term>,
+    /// Signalled when a question was answered.
+    answered: std::sync::Condvar,
     colors: Mutex<BTreeMap<String, usize>>,
 }
 
@@ -54,6 +57,9 @@ pub struct Report {
 struct Term {
     /// The live status line, when shown.
     status: Option<String>,
+    /// A question is on the terminal: nothing else is written until it is
+    /// answered.
+    prompting: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,13 +85,17 @@ impl Report {
             output_gone: std::sync::atomic::AtomicBool::new(false),
             width,
             term: Mutex::new(Term::default()),
+            answered: std::sync::Condvar::new(),
             colors: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Write bytes to tasker's stdout or stderr, around the status line.
     pub fn write(&self, stream: Stream, bytes: &[u8]) {
-        let term = self.term.lock().unwrap();
+        let mut term = self.term.lock().unwrap();
+        while term.prompting {
+            term = self.answered.wait(term).unwrap();
+        }
         let clear = term.status.is_some();
         if clear {
             let _ = std::io::stderr().write_all(b"\r\x1b[2K");
@@ -165,9 +175,41 @@ impl Report {
         style.nth(n, &text).into_bytes()
     }
 
+    /// Put `question` alone on the terminal: wait until no other question
+    /// is shown, clear the live status, and hold every other write until
+    /// `end_question`.
+    pub fn begin_question(&self, question: &str) {
+        let mut term = self.term.lock().unwrap();
+        while term.prompting {
+            term = self.answered.wait(term).unwrap();
+        }
+        term.prompting = true;
+        let mut err = std::io::stderr();
+        if term.status.is_some() {
+            let _ = err.write_all(b"\r\x1b[2K");
+        }
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+    }
+
+    /// The question was answered (or abandoned): writes go on.
+    pub fn end_question(&self) {
+        let mut term = self.term.lock().unwrap();
+        term.prompting = false;
+        if let Some(status) = &term.status {
+            let _ = std::io::stderr().write_all(status.as_bytes());
+        }
+        self.answered.notify_all();
+    }
+
     /// Show or clear the live status (only ever on a terminal).
     pub fn set_status(&self, status: Option<String>) {
         let mut term = self.term.lock().unwrap();
+        if term.prompting {
+            // Drawn again once the question is answered.
+            term.status = status;
+            return;
+        }
         let mut err = std::io::stderr();
         if term.status.is_some() {
             let _ = err.write_all(b"\r\x1b[2K");
@@ -217,8 +259,36 @@ struct Shared {
     expected: Vec<bool>,
     failed_on: Option<String>,
     tail: VecDeque<Vec<u8>>,
-    /// Where responders write: the run's stdin pipe or its terminal.
+    /// Where responders write: the run's stdin pipe or its terminal, in
+    /// non-blocking mode.
     stdin: Option<File>,
+    /// Answers not yet taken by the run: a run that does not read its
+    /// stdin never stops tasker from reading its output.
+    answers: Vec<u8>,
+}
+
+impl Shared {
+    /// Write what the run's stdin takes now, keep the rest.
+    fn flush_answers(&mut self) {
+        let Some(stdin) = &mut self.stdin else {
+            return;
+        };
+        while !self.answers.is_empty() {
+            match stdin.write(&self.answers) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.answers.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // The run closed its stdin: nobody will read the answers.
+                Err(_) => {
+                    self.answers.clear();
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// A file that holds grouped output until the run ends.
@@ -396,7 +466,11 @@ impl RunOutput {
             // writes arrives as one stream, and responders type into it.
             let (terminal, child) = super::process::open_pty()?;
             if !self.keys.respond.is_empty() {
-                self.shared.lock().unwrap().stdin = Some(terminal.try_clone()?);
+                // Non-blocking for both directions (one open file): the
+                // reads below wait in poll(2) anyway.
+                let answers = terminal.try_clone()?;
+                super::process::set_nonblocking(&answers)?;
+                self.shared.lock().unwrap().stdin = Some(answers);
             }
             return Ok(StepIo {
                 stdin: StdinPlan::File(child.try_clone()?),
@@ -409,7 +483,9 @@ impl RunOutput {
         let pipes = self.keys.reads || self.mode != OutputMode::Interleaved;
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
-            self.shared.lock().unwrap().stdin = Some(file(w));
+            let w = file(w);
+            super::process::set_nonblocking(&w)?;
+            self.shared.lock().unwrap().stdin = Some(w);
             StdinPlan::File(file(r))
         } else if alone {
             StdinPlan::Inherit
@@ -444,8 +520,12 @@ impl RunOutput {
     }
 
     /// Wait for the step's processes while reading their output. `stop`
-    /// ends the step's processes (timeout, `fail_on`); `reap` clears what is
-    /// left of them once the main process exited, so the readers see EOF.
+    /// ends the step's processes (timeout, `fail_on`). Once the main
+    /// process exited, `leftovers(false)` asks what is left of its group to
+    /// stop, and `leftovers(true)` waits until it is gone (SIGKILL after the
+    /// grace period). What the pipes still hold is read for at most
+    /// `DRAIN` after the exit: a daemon that inherited them never keeps
+    /// the step waiting.
     pub fn watch(
         &mut self,
         io: StepIo,
@@ -453,10 +533,10 @@ impl RunOutput {
         timeout: Option<Duration>,
         on_timeout: &(dyn Fn() + Sync),
         stop: &(dyn Fn() + Sync),
-        reap: &(dyn Fn() + Sync),
-    ) -> std::io::Result<i32> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let wait = || -> std::io::Result<i32> {
+        leftovers: &(dyn Fn(bool) + Sync),
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let wait = || -> std::io::Result<std::process::ExitStatus> {
             let output = match deadline {
                 Some(deadline) => match handle.wait_deadline(deadline)? {
                     Some(output) => output,
@@ -467,20 +547,21 @@ impl RunOutput {
                 },
                 None => handle.wait()?,
             };
-            Ok(super::status_code(output.status))
+            Ok(output.status)
         };
         if io.readers.is_empty() {
             let status = wait();
-            reap();
+            leftovers(true);
             return status;
         }
         // This thread reads every stream with poll(2), so a short run costs
         // no thread beyond its own, which matters for graphs of many runs.
         // A stream that fills its buffer at once has a fast producer: it
-        // gets a thread of its own, blocked in read(2), one call per chunk.
-        // This thread also watches the main process: once that ended, what
-        // is left of its group is reaped, which closes the pipes.
+        // gets a thread of its own, one read(2) per chunk. This thread also
+        // watches the main process: once that ended, what is left of its
+        // group is stopped and the pipes are drained, for at most DRAIN.
         let held = Mutex::new(self.held.take());
+        let drain_until: Mutex<Option<Instant>> = Mutex::new(None);
         let status = std::thread::scope(|scope| {
             let mut readers: Vec<Option<StreamReader>> = io
                 .readers
@@ -505,9 +586,10 @@ impl RunOutput {
                 io.readers.into_iter().map(|(f, _)| Some(f)).collect();
             let mut buf = vec![0u8; SMALL_CHUNK];
             let mut fast = Vec::new();
-            let mut status: Option<i32> = None;
+            let mut status: Option<std::process::ExitStatus> = None;
             let mut timed_out = false;
             let mut checked = Instant::now();
+            let mut exited_at: Option<Instant> = None;
             while pipes.iter().any(Option::is_some) {
                 let now = Instant::now();
                 let mut wake = EXIT_CHECK;
@@ -519,6 +601,21 @@ impl RunOutput {
                         wake = wake.min(deadline - now);
                     }
                 }
+                if let Some(at) = exited_at {
+                    let until = at + DRAIN;
+                    if now >= until {
+                        // What still holds the pipes left the group (a
+                        // daemon): stop reading, and go on.
+                        for (slot, reader) in pipes.iter_mut().zip(readers.iter_mut()) {
+                            if let (Some(_), Some(reader)) = (slot.take(), reader.as_mut()) {
+                                reader.finish();
+                            }
+                        }
+                        break;
+                    }
+                    wake = wake.min(until - now);
+                }
+                self.shared.lock().unwrap().flush_answers();
                 let open: Vec<&File> = pipes.iter().flatten().collect();
                 let ready = super::process::wait_readable(&open, wake);
                 let mut k = 0;
@@ -538,17 +635,22 @@ impl RunOutput {
                         }
                         Ok(n) => {
                             reader.chunk(&buf[..n]);
-                            if n == buf.len() {
+                            if n == buf.len() && exited_at.is_none() {
                                 let (Some(pipe), Some(mut reader)) =
                                     (slot.take(), reader_slot.take())
                                 else {
                                     continue;
                                 };
                                 super::process::deepen_pipe(&pipe);
-                                fast.push(scope.spawn(move || reader.run(pipe)));
+                                let drain_until = &drain_until;
+                                fast.push(scope.spawn(move || reader.run(pipe, drain_until)));
                             }
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                            ) => {}
                         // A terminal whose other side closed reports EIO: the end.
                         Err(_) => {
                             reader.finish();
@@ -563,8 +665,9 @@ impl RunOutput {
                     // An error teaches nothing now; the wait at the end
                     // reports it.
                     if let Ok(Some(output)) = handle.try_wait() {
-                        status = Some(super::status_code(output.status));
-                        reap();
+                        status = Some(output.status);
+                        exited_at = Some(Instant::now());
+                        leftovers(false);
                     }
                 }
             }
@@ -572,16 +675,23 @@ impl RunOutput {
                 Some(status) => Ok(status),
                 None => {
                     let status = wait();
-                    reap();
+                    leftovers(false);
                     status
                 }
             };
+            *drain_until.lock().unwrap() = Some(exited_at.unwrap_or_else(Instant::now) + DRAIN);
             for reader in fast {
                 let _ = reader.join();
             }
+            leftovers(true);
             status
         });
-        self.shared.lock().unwrap().stdin = None;
+        {
+            let mut shared = self.shared.lock().unwrap();
+            shared.flush_answers();
+            shared.stdin = None;
+            shared.answers.clear();
+        }
         self.held = held.into_inner().ok().flatten();
         status
     }
@@ -725,14 +835,27 @@ struct StreamReader<'a> {
 }
 
 impl StreamReader<'_> {
-    /// Read a fast stream to its end, blocked in read(2).
-    fn run(&mut self, mut pipe: File) {
+    /// Read a fast stream to its end, or until the drain after the main
+    /// process's exit is over.
+    fn run(&mut self, mut pipe: File, drain_until: &Mutex<Option<Instant>>) {
         let mut buf = vec![0u8; CHUNK];
         loop {
+            let readable = super::process::wait_readable(&[&pipe], EXIT_CHECK)[0];
+            if !readable {
+                let until = *drain_until.lock().unwrap();
+                if until.is_some_and(|t| Instant::now() >= t) {
+                    break;
+                }
+                continue;
+            }
             match pipe.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => self.chunk(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) => {}
                 Err(_) => break,
             }
         }
@@ -819,8 +942,9 @@ impl StreamReader<'_> {
             }
             self.respond_from = end.max(from + 1);
             let mut shared = self.shared.lock().unwrap();
-            if let Some(stdin) = &mut shared.stdin {
-                let _ = stdin.write_all(send).and_then(|_| stdin.flush());
+            if shared.stdin.is_some() {
+                shared.answers.extend_from_slice(send);
+                shared.flush_answers();
             }
         }
     }

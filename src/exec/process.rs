@@ -107,6 +107,20 @@ mod imp {
             .collect()
     }
 
+    /// Make writes to `file` return WouldBlock rather than wait.
+    pub fn set_nonblocking(file: &std::fs::File) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     /// Write straight to file descriptor 1, unbuffered.
     pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
@@ -156,6 +170,58 @@ mod imp {
                 Ok(())
             });
         }
+    }
+
+    /// Follow a child that holds the terminal until it exits: when it is
+    /// stopped there (Ctrl-Z), take the terminal back and stop tasker as
+    /// well, so the shell sees its job stopped; when tasker is continued
+    /// (`fg`), give the terminal back and continue the child.
+    pub fn follow_job(pid: u32) {
+        let Ok(pid) = i32::try_from(pid) else {
+            return;
+        };
+        loop {
+            // SAFETY: siginfo_t is plain data filled by waitid. WNOWAIT
+            // leaves the child to whoever reaps it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let rc = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT,
+                )
+            };
+            if rc != 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            if info.si_code != libc::CLD_STOPPED {
+                return;
+            }
+            reclaim_terminal();
+            // SAFETY: kill(2) on this process and on the child's group.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGSTOP);
+                // Continued. In the foreground again (`fg`), the child gets
+                // the terminal back; in the background (`bg`) it does not.
+                if libc::tcgetpgrp(0) == libc::getpgrp() {
+                    with_sigttou_blocked(|| libc::tcsetpgrp(0, pid));
+                }
+                libc::kill(-pid, libc::SIGCONT);
+            }
+        }
+    }
+
+    /// The signal that ended a process, when it is the user's interrupt
+    /// typed at the terminal (SIGINT or SIGQUIT).
+    pub fn interrupted_by(status: std::process::ExitStatus) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        status
+            .signal()
+            .filter(|&s| s == libc::SIGINT || s == libc::SIGQUIT)
     }
 
     /// Take the terminal's foreground back after a `foreground` child.
@@ -253,8 +319,9 @@ mod imp {
 }
 
 pub use imp::{
-    alive, configure, deepen_pipe, foreground, kill, open_pty, owns_terminal, reclaim_terminal,
-    stop_self, take_terminal, terminate, wait_readable, write_stdout,
+    alive, configure, deepen_pipe, follow_job, foreground, interrupted_by, kill, open_pty,
+    owns_terminal, reclaim_terminal, set_nonblocking, stop_self, take_terminal, terminate,
+    wait_readable, write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
@@ -278,6 +345,118 @@ pub fn reap(proc: Proc) {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How a command whose output tasker reads whole (an `sh` var) ended.
+pub enum Captured {
+    Exited(ExitStatus, Vec<u8>),
+    /// A stop signal came first; the command was stopped.
+    Stopped(i32),
+}
+
+/// Run `cmd` in a process group of its own and read its stdout whole, as
+/// a step's: its leftovers are stopped when it exits, its pipe is drained
+/// for at most a second after that, and a stop signal stops it at once.
+pub fn run_captured(mut cmd: std::process::Command) -> std::io::Result<Captured> {
+    use std::io::Read;
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let proc = Proc {
+        pid: child.id(),
+        group: cfg!(unix),
+    };
+    crate::stop::track(proc);
+    let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(
+        child.stdout.take().expect("stdout is piped"),
+    ));
+    let mut pipe = Some(pipe);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut status = None;
+    let mut exited_at: Option<Instant> = None;
+    let result = loop {
+        if let Some(sig) = crate::stop::requested() {
+            reap(proc);
+            let _ = child.wait();
+            break Captured::Stopped(sig);
+        }
+        if status.is_none() {
+            status = child.try_wait()?;
+            if status.is_some() {
+                exited_at = Some(Instant::now());
+                terminate(proc);
+            }
+        }
+        let drained = exited_at.is_some_and(|t| t.elapsed() >= DRAIN);
+        let Some(file) = pipe.as_mut().filter(|_| !drained) else {
+            match status {
+                Some(status) => break Captured::Exited(status, out),
+                None => {
+                    let status = child.wait()?;
+                    break Captured::Exited(status, out);
+                }
+            }
+        };
+        if wait_readable(&[file], Duration::from_millis(50))[0] {
+            match file.read(&mut buf) {
+                Ok(0) => pipe = None,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => pipe = None,
+            }
+        }
+    };
+    reap(proc);
+    crate::stop::forget(proc);
+    Ok(result)
+}
+
+/// How long a step's output is read after its main process exited.
+pub const DRAIN: Duration = Duration::from_secs(1);
+
+/// Drop what was typed on the terminal and not yet read.
+pub fn discard_typed_input() {
+    #[cfg(unix)]
+    // SAFETY: tcflush on fd 0; harmless when it is not a terminal.
+    unsafe {
+        libc::tcflush(0, libc::TCIFLUSH);
+    }
+}
+
+/// Read one line from the terminal on stdin, giving up when `stop` says
+/// so (checked every 50 ms). `None`: stopped; `Some(None)`: end of input.
+pub fn read_answer(stop: impl Fn() -> bool) -> Option<Option<String>> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 0 stays open for the life of the process; the File is
+    // never dropped, so it is never closed. Read unbuffered: nothing typed
+    // after the line is taken from the next reader.
+    let stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let mut line = Vec::new();
+    loop {
+        if stop() {
+            return None;
+        }
+        if !wait_readable(&[&stdin], Duration::from_millis(50))[0] {
+            continue;
+        }
+        let mut byte = [0u8; 1];
+        match (&*stdin).read(&mut byte) {
+            Ok(0) => {
+                return Some(
+                    (!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()),
+                )
+            }
+            Ok(_) if byte[0] == b'\n' => {
+                return Some(Some(String::from_utf8_lossy(&line).into_owned()))
+            }
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(None),
+        }
     }
 }
 

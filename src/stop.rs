@@ -1,0 +1,333 @@
+//! How tasker is told to stop (SPEC 6), whatever it is doing at the time.
+//!
+//! - The stop signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are watched for
+//!   the whole invocation, from before the first `sh` var runs. The first
+//!   one is a request: the scheduler (when it runs) cancels every run and
+//!   lets `finally` steps run; code that waits outside any run (an `sh` var,
+//!   a prompt) sees `requested()` and gives up. A second one ends tasker at
+//!   once: SIGKILL to every process group it started, then exit 128+N.
+//! - Every process group tasker starts is registered here. On Linux a
+//!   guard process, in a session of its own, holds the list; when tasker
+//!   dies without a chance to clean up (SIGKILL of its group, the OOM
+//!   killer), the guard sees its pipe close and kills what is left.
+//!
+//! Nothing here runs inside a signal handler: signal-hook turns signals
+//! into messages for one thread.
+
+use std::sync::{Mutex, OnceLock};
+
+use crate::exec::Proc;
+
+/// The signals that stop tasker.
+#[cfg(unix)]
+pub const SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+#[derive(Default)]
+struct State {
+    /// The first stop signal, once one came.
+    signal: Option<i32>,
+    /// Where a stop request goes while the scheduler runs.
+    listener: Option<Box<dyn Fn(i32) + Send>>,
+    /// Every process (group) started and not yet known to be gone.
+    procs: Vec<Proc>,
+    #[cfg(target_os = "linux")]
+    guard: Option<guard::Guard>,
+}
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    static STATE: OnceLock<Mutex<State>> = OnceLock::new();
+    let lock = STATE.get_or_init(Mutex::default).lock();
+    // A panic while holding the lock leaves plain data: keep using it.
+    lock.unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Start watching the stop signals. Called once, before anything that
+/// starts a process.
+pub fn install() {
+    #[cfg(unix)]
+    {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let Ok(mut signals) = signal_hook::iterator::Signals::new(SIGNALS) else {
+                return;
+            };
+            let _ = std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    for sig in signals.forever() {
+                        request(sig);
+                    }
+                });
+        });
+    }
+}
+
+/// A stop request: the first is passed on to the scheduler; the second
+/// ends tasker at once.
+pub fn request(sig: i32) {
+    let mut state = state();
+    if state.signal.is_some() {
+        drop(state);
+        hard_exit(sig);
+    }
+    state.signal = Some(sig);
+    if let Some(listener) = &state.listener {
+        listener(sig);
+    }
+}
+
+/// The first stop signal, if one came.
+pub fn requested() -> Option<i32> {
+    state().signal
+}
+
+/// Pass stop requests to `listener` until the returned guard is dropped.
+/// A request that came before is passed at once.
+pub fn listen(listener: Box<dyn Fn(i32) + Send>) -> Listening {
+    let mut state = state();
+    if let Some(sig) = state.signal {
+        listener(sig);
+    }
+    state.listener = Some(listener);
+    Listening
+}
+
+pub struct Listening;
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        state().listener = None;
+    }
+}
+
+/// SIGKILL to everything tasker started, then exit as killed by `sig`.
+fn hard_exit(sig: i32) -> ! {
+    let procs = std::mem::take(&mut state().procs);
+    for proc in procs {
+        crate::exec::process::kill(proc);
+    }
+    crate::exec::process::reclaim_terminal();
+    // SAFETY: _exit ends the process without running anything else; the
+    // runs' threads may be stuck in a write or a render.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Remember a process tasker started, until `forget`.
+pub fn track(proc: Proc) {
+    let mut state = state();
+    state.procs.push(proc);
+    #[cfg(target_os = "linux")]
+    {
+        if state.guard.is_none() {
+            state.guard = guard::Guard::start();
+        }
+        if let Some(guard) = &mut state.guard {
+            guard.send(guard::ADD, proc);
+        }
+    }
+}
+
+/// The process is gone (or left on purpose): nothing to stop any more.
+pub fn forget(proc: Proc) {
+    let mut state = state();
+    if let Some(i) = state.procs.iter().position(|p| *p == proc) {
+        state.procs.swap_remove(i);
+        #[cfg(target_os = "linux")]
+        if let Some(guard) = &mut state.guard {
+            guard.send(guard::REMOVE, proc);
+        }
+    }
+}
+
+/// The guard: a small process, forked once, that outlives tasker only to
+/// kill what tasker left behind. It lives in a session of its own, so that
+/// a SIGKILL to tasker's group does not reach it, holds no descriptor but
+/// its pipe, and uses only system calls (it is forked from a process with
+/// threads, where nothing else is safe).
+#[cfg(target_os = "linux")]
+mod guard {
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, RawFd};
+
+    use crate::exec::Proc;
+
+    pub const ADD: i32 = 1;
+    pub const REMOVE: i32 = 2;
+    /// Process groups the guard can hold at once.
+    const CAPACITY: usize = 4096;
+
+    pub struct Guard {
+        pipe: File,
+    }
+
+    impl Guard {
+        pub fn start() -> Option<Guard> {
+            let mut fds = [0 as RawFd; 2];
+            // SAFETY: pipe2 fills two descriptors; both close on exec.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return None;
+            }
+            // Allocated before the fork: the child must not allocate.
+            let mut table: Vec<i32> = vec![0; CAPACITY];
+            // SAFETY: the child only makes system calls and exits.
+            match unsafe { libc::fork() } {
+                0 => unsafe { run(fds[0], table.as_mut_ptr()) },
+                pid if pid > 0 => {
+                    // SAFETY: both descriptors are ours; the parent keeps
+                    // the write end only.
+                    unsafe { libc::close(fds[0]) };
+                    Some(Guard {
+                        pipe: unsafe { File::from_raw_fd(fds[1]) },
+                    })
+                }
+                _ => {
+                    // SAFETY: closing the two descriptors just made.
+                    unsafe {
+                        libc::close(fds[0]);
+                        libc::close(fds[1]);
+                    }
+                    None
+                }
+            }
+        }
+
+        /// One message, written whole (8 bytes are below PIPE_BUF).
+        pub fn send(&mut self, op: i32, proc: Proc) {
+            let Ok(pid) = i32::try_from(proc.pid) else {
+                return;
+            };
+            if pid <= 1 {
+                return;
+            }
+            let target = if proc.group { -pid } else { pid };
+            let mut msg = [0u8; 8];
+            msg[..4].copy_from_slice(&op.to_ne_bytes());
+            msg[4..].copy_from_slice(&target.to_ne_bytes());
+            let _ = self.pipe.write_all(&msg);
+        }
+    }
+
+    /// The guard's whole life: collect targets until the pipe closes
+    /// (tasker ended, however), then SIGKILL those still listed.
+    unsafe fn run(pipe: RawFd, table: *mut i32) -> ! {
+        libc::setsid();
+        for sig in super::SIGNALS {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        // Hold nothing of tasker's: a pipe kept open here would keep a
+        // reader of tasker's output waiting.
+        for fd in 0..1024 {
+            if fd != pipe {
+                libc::close(fd);
+            }
+        }
+        let name = b"tasker-guard\0";
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
+        let mut len = 0usize;
+        let mut msg = [0u8; 8];
+        let mut have = 0usize;
+        loop {
+            let n = libc::read(pipe, msg.as_mut_ptr().add(have).cast(), 8 - have);
+            if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            have += n as usize;
+            if have < 8 {
+                continue;
+            }
+            have = 0;
+            let op = i32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
+            let target = i32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
+            if op == ADD && len < CAPACITY {
+                *table.add(len) = target;
+                len += 1;
+            } else if op == REMOVE {
+                for i in 0..len {
+                    if *table.add(i) == target {
+                        *table.add(i) = *table.add(len - 1);
+                        len -= 1;
+                        break;
+                    }
+                }
+            }
+        }
+        for i in 0..len {
+            libc::kill(*table.add(i), libc::SIGKILL);
+        }
+        libc::_exit(0)
+    }
+}
+
+/// As PID 1 (a container's first process), orphans become tasker's
+/// children, and nobody else would reap them: their zombies would keep a
+/// step's process group alive. tasker then splits in two at start-up,
+/// before any thread exists: the first process stays PID 1, reaps every
+/// child that ends and passes on the signals sent to it with kill(2); the
+/// second goes on as tasker. Signals the terminal sends reach both
+/// already (they share the foreground group) and are not passed twice.
+#[cfg(target_os = "linux")]
+pub fn reap_as_init() {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } != 1 {
+        return;
+    }
+    // SAFETY: plain signal-mask calls and fork, while tasker has a single
+    // thread; the first process only makes system calls afterwards.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in
+            SIGNALS
+                .iter()
+                .chain(&[libc::SIGCHLD, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH])
+        {
+            libc::sigaddset(&mut set, *sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        let child = libc::fork();
+        if child <= 0 {
+            // tasker proper (or no fork possible: tasker goes on alone).
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            return;
+        }
+        let wake = libc::timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigtimedwait(&set, &mut info, &wake);
+            // si_code <= 0: sent by a process (kill, sigqueue), not by the
+            // terminal to the whole group.
+            if sig > 0 && sig != libc::SIGCHLD && info.si_code <= 0 {
+                libc::kill(child, sig);
+            }
+            loop {
+                let mut status = 0;
+                let pid = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if pid <= 0 {
+                    break;
+                }
+                if pid == child {
+                    let code = if libc::WIFSIGNALED(status) {
+                        128 + libc::WTERMSIG(status)
+                    } else {
+                        libc::WEXITSTATUS(status)
+                    };
+                    libc::_exit(code);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn reap_as_init() {}
