@@ -149,6 +149,8 @@ fn run(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     if let Some(only) = &cli.evaluate {
+        // `sh` vars run: a stop signal stops them.
+        stop::install();
         let session = Session::new(&model, cli.set.clone(), false, cwd)?;
         print(&inspect::evaluate(&session, only.as_deref())?);
         return Ok(0);
