@@ -48,6 +48,11 @@ const BUILTINS: &[&str] = &[
     "kwargs",
 ];
 
+/// The work one render may do, in minijinja's instructions: far beyond any
+/// real template (a loop of a million items fits), and well under a second
+/// of work in a release build.
+const FUEL: u64 = 10_000_000;
+
 pub struct Engine {
     env: Environment<'static>,
 }
@@ -62,6 +67,9 @@ impl Engine {
     pub fn new() -> Engine {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A render has a budget of work (SPEC 6, Limits): nested loops that
+        // would run for minutes end in a located error instead.
+        env.set_fuel(Some(FUEL));
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
             .build()
@@ -166,6 +174,14 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
         .detail()
         .map(str::to_string)
         .unwrap_or_else(|| err.kind().to_string());
+    if err.kind() == minijinja::ErrorKind::OutOfFuel {
+        return Error::at(
+            &span,
+            format!("the template of {what} does too much work: its render stopped after {FUEL} steps"),
+        )
+        .with_label("this template")
+        .with_help("a loop here runs too many times; render less, or do the work in a command");
+    }
     let kind = match err.kind() {
         minijinja::ErrorKind::SyntaxError => "template syntax error",
         minijinja::ErrorKind::UndefinedError => "undefined value",
