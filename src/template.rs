@@ -177,7 +177,9 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
     if err.kind() == minijinja::ErrorKind::OutOfFuel {
         return Error::at(
             &span,
-            format!("the template of {what} does too much work: its render stopped after {FUEL} steps"),
+            format!(
+                "the template of {what} does too much work: its render stopped after {FUEL} steps"
+            ),
         )
         .with_label("this template")
         .with_help("a loop here runs too many times; render less, or do the work in a command");

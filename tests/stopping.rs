@@ -344,7 +344,13 @@ fn as_pid_1_tasker_reaps_orphans_and_steps_cost_no_grace() {
     );
     let start = Instant::now();
     let out = Command::new("unshare")
-        .args(["-fp", "--mount-proc", env!("CARGO_BIN_EXE_tasker"), "-q", "t"])
+        .args([
+            "-fp",
+            "--mount-proc",
+            env!("CARGO_BIN_EXE_tasker"),
+            "-q",
+            "t",
+        ])
         .current_dir(t.path())
         .output()
         .unwrap();
@@ -530,7 +536,8 @@ fn concurrent_confirms_ask_one_at_a_time_and_bind_the_answer() {
     };
     // Never two questions on one line.
     assert!(
-        !out.lines().any(|l| l.contains("Deploy A?") && l.contains("Deploy B?")),
+        !out.lines()
+            .any(|l| l.contains("Deploy A?") && l.contains("Deploy B?")),
         "{out}"
     );
     let (yes, no) = if a < b { ("a", "b") } else { ("b", "a") };
