@@ -18,6 +18,8 @@ pub mod dotenv;
 pub mod error;
 pub mod exec;
 pub mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod inspect;
 pub mod list;
