@@ -4,9 +4,30 @@
 //! input must end without a panic, within a bound; the loader must give a
 //! model or a clean error (exit 2, a message, rendered).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// Counts the bytes this test binary holds, to see a leak.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 const TARGETS: [&str; 3] = ["loader", "args", "render"];
 
@@ -95,4 +116,26 @@ fn loader_seeds_from_the_examples_load() {
         .filter(|p| tasker::fuzzing::loader(&std::fs::read(p).unwrap()).is_ok())
         .count();
     assert!(loaded >= 10, "only {loaded} loader seeds loaded");
+}
+
+#[test]
+fn loading_text_again_and_again_holds_no_memory() {
+    // The fuzzer's first find: every load kept its parsed TOML tree, so a
+    // process that loads many files grew without bound. This text parses
+    // to about half a MiB: 500 loads held some 270 MiB.
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!(
+            "[tasks.t{i}]\nhelp = \"task {i}\"\nrun = [\"echo {i}\", {{ cmd = [\"true\"] }}]\n"
+        ));
+    }
+    let root = Path::new("/nonexistent");
+    drop(tasker::file::load_str(&text, "tasks.toml", root).expect("the text loads"));
+    let before = LIVE.load(Ordering::SeqCst);
+    for _ in 0..500 {
+        drop(tasker::file::load_str(&text, "tasks.toml", root).expect("the text loads"));
+    }
+    let grown = LIVE.load(Ordering::SeqCst) - before;
+    // Other tests of this binary run beside this one and hold a little.
+    assert!(grown < 8 << 20, "500 loads hold {grown} more bytes");
 }

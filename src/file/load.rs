@@ -69,7 +69,9 @@ const RESPOND_KEYS: &[&str] = &["on", "send"];
 /// may be shadowed: an argument or matrix entry `os` wins over the builtin.)
 pub const RESERVED_NAMES: &[&str] = &["env", "tasks", "extra"];
 
-pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf) -> Result<Model> {
+/// `keep_tree`: never free the parsed TOML tree (for a process that exits
+/// right after); a caller that loads many files frees each.
+pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf, keep_tree: bool) -> Result<Model> {
     let walker = Walker {
         file: Arc::clone(&file),
     };
@@ -80,10 +82,15 @@ pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf) -> Result<Model> {
             .error(range, format!("invalid TOML: {message}"))
             .with_label("here")
     })?;
-    // The parsed tree lives until tasker exits: freeing a large one
-    // costs more than the process's exit does.
-    let doc = std::mem::ManuallyDrop::new(doc);
-    let doc = doc.get_ref();
+    // The parsed tree of tasker's one file lives until tasker exits:
+    // freeing a large one costs more than the process's exit does.
+    let owned;
+    let doc = if keep_tree {
+        Box::leak(Box::new(doc)).get_ref()
+    } else {
+        owned = doc;
+        owned.get_ref()
+    };
     walker.check_keys(doc, TOP_KEYS, "the file")?;
 
     let settings = match doc.get("settings") {

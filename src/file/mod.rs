@@ -57,18 +57,19 @@ pub fn load(path: &Path, cwd: &Path) -> Result<Model> {
         root
     };
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    load::load(file, root)
+    load::load(file, root, true)
 }
 
 /// Validate `text` as if it were a file named `name` in `root`: for
-/// tests, and for tools that hold a file's text already.
+/// tests, and for tools that hold a file's text already (each call frees
+/// what it parsed).
 pub fn load_str(text: &str, name: &str, root: &Path) -> Result<Model> {
     let file = Arc::new(SourceFile {
         display: name.to_string(),
         path: root.join(name),
         text: text.to_string(),
     });
-    load::load(file, root.to_path_buf())
+    load::load(file, root.to_path_buf(), false)
 }
 
 /// `./tasks.toml`, `../tasks.toml` or the absolute path, whichever reads
