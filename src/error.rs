@@ -37,7 +37,7 @@ impl Span {
     /// 1-based line and column of the start of the span.
     pub fn line_col(&self) -> (usize, usize) {
         let text = &self.file.text;
-        let start = self.range.start.min(text.len());
+        let start = widen_to_chars(text, self.range.clone()).start;
         let before = &text[..start];
         let line = before.matches('\n').count() + 1;
         let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
@@ -142,9 +142,7 @@ impl Error {
         let group = match &self.span {
             Some(span) => {
                 let file = &span.file;
-                let mut range = span.range.clone();
-                range.end = range.end.min(file.text.len());
-                range.start = range.start.min(range.end);
+                let range = widen_to_chars(&file.text, span.range.clone());
                 let mut annotation = AnnotationKind::Primary.span(range);
                 if let Some(label) = &self.label {
                     annotation = annotation.label(label.as_str());
@@ -180,6 +178,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// `range` grown to start and end on character boundaries of `text`.
+pub(crate) fn widen_to_chars(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let mut end = range.end.min(text.len());
+    let mut start = range.start.min(end);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
 
 /// The candidate nearest to `wrong`, when it is near enough to be a likely
 /// typo.

@@ -153,7 +153,12 @@ impl Engine {
 /// spot when the TOML string holds the template verbatim.
 pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -> Error {
     let mut span = template.span.clone();
-    if let Some(range) = err.range() {
+    // minijinja marks one byte of a character it does not expect; the
+    // mark covers the whole character.
+    let range = err
+        .range()
+        .map(|r| crate::error::widen_to_chars(&template.source, r));
+    if let Some(range) = range.clone() {
         let file_text = &span.file.text;
         let token = file_text.get(span.range.clone()).unwrap_or("");
         for quote in ["\"\"\"", "'''", "\"", "'"] {
@@ -189,7 +194,7 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
         minijinja::ErrorKind::UndefinedError => "undefined value",
         _ => "template error",
     };
-    let text = err.range().and_then(|r| template.source.get(r));
+    let text = range.and_then(|r| template.source.get(r));
     let (message, label) = match text {
         Some(text) if err.kind() == minijinja::ErrorKind::UndefinedError => {
             let message = if detail == kind {

@@ -53,6 +53,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("template_unclosed_block", "[tasks.a]\nrun = \"{% if true %}echo\"\n", "template syntax error"),
     ("template_bad_filter", "[tasks.a]\nrun = \"echo {{ task | nosuchfilter }}\"\n", "nosuchfilter"),
     ("template_in_env", "[env]\nX = \"{{ oops \"\n[tasks.a]\nrun = \"x\"\n", "template syntax error"),
+    ("template_non_ascii_at_error", "[tasks.a]\nrun = \"{% for t iné x %}{% endfor %}\"\n", "template syntax error"),
     ("template_in_var", "[vars]\nv = \"{% for %}\"\n[tasks.a]\nrun = \"echo {{ v }}\"\n", "template syntax error"),
     ("template_unknown_name", "[tasks.a]\nrun = [\"echo ok\", { cmd = [\"echo\", \"{{ nmae }}\"] }]\n[[tasks.a.args]]\nname = \"name\"\ndefault = \"x\"\n", "did you mean `name`?"),
     ("var_cycle", "[vars]\nx = \"{{ y }}\"\ny = \"{{ z }}\"\nz = \"{{ x }}\"\n[tasks.a]\nrun = \"echo {{ x }}\"\n", "cycle among vars: x -> y -> z -> x"),
@@ -129,6 +130,29 @@ fn every_broken_file_is_a_located_error_for_check_and_for_a_run() {
         }
     }
     assert!(FILES.len() >= 30);
+}
+
+#[test]
+fn a_template_error_at_a_non_ascii_character_marks_the_whole_character() {
+    // Found by the loader fuzz target: the marker split `é` and the
+    // error printer panicked.
+    let ran = Test::with("[tasks.a]\nrun = \"{% for t in x %}é{% endfor é %}\"\n")
+        .args(&["--check"])
+        .run();
+    ran.code(2);
+    assert_clean_file_error("non-ascii", &ran.stderr, "unexpected character");
+    assert!(
+        ran.stderr.contains(" --> ./tasks.toml:2:35\n"),
+        "{}",
+        ran.stderr
+    );
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("{% endfor é %}"))
+        .unwrap();
+    let marked = lines[at][..lines[at].rfind('é').unwrap()].chars().count();
+    assert_eq!(lines[at + 1].find('^'), Some(marked), "{}", ran.stderr);
 }
 
 #[test]
