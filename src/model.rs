@@ -262,10 +262,8 @@ impl Hide {
 #[derive(Clone, Debug)]
 pub struct Pattern {
     pub source: String,
-    /// Matches within one line.
+    /// Matched against each line on its own (SPEC 5).
     pub regex: regex::bytes::Regex,
-    /// The same in multi-line mode, to search a block of lines at once.
-    pub block: regex::bytes::Regex,
     pub span: Span,
 }
 

@@ -121,6 +121,143 @@ fn expect_fails_the_run_naming_the_missing_pattern() {
 }
 
 #[test]
+fn anchors_mean_the_ends_of_each_line_whatever_the_reads() {
+    // The lines arrive in one read: `\A` and `\z` still hold for a line
+    // in the middle.
+    Test::with(
+        r#"
+        [tasks.t]
+        expect = ['\Aok\z', '^middle$']
+        extract = { n = '\A(\d+)\z' }
+        run = "printf 'first\nok\n42\nmiddle\nlast\n'"
+        [tasks.use]
+        run = [{ task = "t" }, "echo n={{ tasks.t.n }}"]
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("first\nok\n42\nmiddle\nlast\nn=42\n", "", 0);
+    // A line cut across two reads is still one line.
+    Test::with(
+        r#"
+        [tasks.t]
+        expect = ['\Aready now\z']
+        run = "printf 'rea'; sleep 0.05; printf 'dy now\n'"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("ready now\n", "", 0);
+}
+
+#[test]
+fn a_carriage_return_before_the_newline_does_not_defeat_the_end_anchor() {
+    Test::with(
+        r#"
+        [tasks.t]
+        expect = ['done$']
+        extract = { word = '(\w+)$' }
+        fail_on = ['^fatal$']
+        run = "printf 'all done\r\nfatal!\r\n'"
+        [tasks.use]
+        run = [{ task = "t" }, "echo word={{ tasks.t.word }}"]
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("all done\r\nfatal!\r\nword=done\n", "", 0);
+    let ran = Test::with(
+        r#"
+        [tasks.t]
+        fail_on = ['^fatal$']
+        run = "printf 'fatal\r\n'; exit 0"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .run();
+    ran.code(1)
+        .stderr_has("output matched fail_on `^fatal$`: fatal\n");
+}
+
+#[test]
+fn a_verbose_regex_with_a_trailing_comment_is_valid() {
+    // Compiled alone, as written: no wrapping that a `# comment` would
+    // swallow.
+    let toml = r#"
+        [tasks.t]
+        expect = ['(?x) \d+ \s passed  # the test count']
+        extract = { n = '(?x) (\d+) \s passed # count' }
+        fail_on = ['(?x) FAIL # any failure']
+        run = "echo '3 passed'"
+        [tasks.use]
+        run = [{ task = "t" }, "echo n={{ tasks.t.n }}"]
+        "#;
+    Test::with(toml).args(&["--check", "-q"]).expect("", "", 0);
+    Test::with(toml)
+        .args(&["-q", "use"])
+        .expect("3 passed\nn=3\n", "", 0);
+}
+
+#[test]
+fn retries_retry_a_run_that_failed_a_pattern() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        expect = ['^ready$']
+        extract = { v = 'version (\d+)' }
+        retries = 2
+        run = "n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; if [ $n -ge 1 ]; then echo ready; echo version 7; else echo not yet; fi"
+        [tasks.use]
+        run = [{ task = "t" }, "echo v={{ tasks.t.v }}"]
+        "#,
+    )
+    .args(&["-q", "use"]);
+    t.expect("not yet\nready\nversion 7\nv=7\n", "", 0);
+    assert_eq!(t.read("n"), "2\n");
+    // Out of attempts, the last failure is the run's.
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        extract = { v = 'version (\d+)' }
+        retries = 1
+        run = "echo attempt >> tries; echo none"
+        "#,
+    )
+    .args(&["-q", "t"]);
+    t.run()
+        .code(1)
+        .stderr_has("error: t failed: extract `v` found nothing matching `version (\\d+)`\n");
+    assert_eq!(t.read("tries"), "attempt\nattempt\n");
+}
+
+#[test]
+fn finally_output_never_satisfies_expect_or_extract() {
+    Test::with(
+        r#"
+        [tasks.t]
+        expect = ['^ready$']
+        run = "echo starting"
+        finally = "echo ready"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect(
+        "starting\nready\n",
+        "error: t failed: expected output matching `^ready$`, which never appeared\n",
+        1,
+    );
+    Test::with(
+        r#"
+        [tasks.t]
+        extract = { v = 'v(\d)' }
+        run = "echo v1"
+        finally = "echo v2"
+        [tasks.use]
+        run = [{ task = "t" }, "echo got {{ tasks.t.v }}"]
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("v1\nv2\ngot 1\n", "", 0);
+}
+
+#[test]
 fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
     let test = Test::with(
         r#"

@@ -214,7 +214,7 @@ pub fn run_job(
     );
     sink.dry_run = opts.dry_run;
     let (outcome, finally) = run_job_inner(session, opts, job, control, calls, &mut sink);
-    let outcome = sink.conclude(outcome, control.is_cancelled());
+    let outcome = sink.conclude(outcome);
     let duration = started.elapsed();
     let mut result = sink.results();
     let code = match &outcome {
@@ -353,6 +353,13 @@ fn run_job_inner(
             .timeout
             .and_then(|limit| Instant::now().checked_add(limit));
         outcome = ctx.run_steps(&task.run, &step_scope, sink);
+        // A pattern that must have matched decides each attempt, so that
+        // `retries` retries it like any failure (SPEC 5).
+        if outcome == Outcome::Success && !control.is_cancelled() {
+            if let Some(failure) = sink.unmatched_pattern() {
+                outcome = Outcome::Failed(failure);
+            }
+        }
         if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
             break;
         }
@@ -365,6 +372,7 @@ fn run_job_inner(
     let mut cleanup_failure = None;
     if !task.finally.is_empty() {
         ctx.deadline = None;
+        sink.begin_finally();
         if let Outcome::Failed(f) = ctx.run_finally(&task.finally, &step_scope, sink) {
             let f = Failure {
                 in_finally: true,

@@ -236,6 +236,9 @@ pub struct RunOutput {
     /// This run's output mode (the invocation's, but interleaved for an
     /// interactive run).
     mode: OutputMode,
+    /// The `finally` steps have begun (SPEC 5: expect and extract read
+    /// the output of `run` only).
+    in_finally: bool,
 }
 
 /// The parts of the task's output keys this run needs.
@@ -423,6 +426,7 @@ impl RunOutput {
             shared: Arc::new(Mutex::new(shared)),
             dry_run: false,
             mode,
+            in_finally: false,
         }
     }
 
@@ -579,6 +583,7 @@ impl RunOutput {
                         prefix: self.report.prefix(&self.name, *stream),
                         scratch: Vec::new(),
                         mode: self.mode,
+                        in_finally: self.in_finally,
                     })
                 })
                 .collect();
@@ -701,35 +706,43 @@ impl RunOutput {
         self.shared.lock().unwrap().failed_on.take()
     }
 
-    /// Decide the run's outcome with the patterns that must have matched,
-    /// show held or hidden output, and return the final outcome.
-    pub fn conclude(&mut self, outcome: Outcome, cancelled: bool) -> Outcome {
-        let mut outcome = outcome;
-        // Under -n nothing ran, so nothing can have matched.
-        let dry_run = self.dry_run;
-        if outcome == Outcome::Success && !cancelled && !dry_run {
-            let shared = self.shared.lock().unwrap();
-            if let Some(i) = shared.expected.iter().position(|m| !m) {
-                outcome = Outcome::Failed(Failure::new(
-                    1,
-                    None,
-                    format!(
-                        "expected output matching `{}`, which never appeared",
-                        self.keys.expect[i].source
-                    ),
-                ));
-            } else if let Some(i) = shared.extracted.iter().position(Option::is_none) {
-                let (name, pattern) = &self.keys.extract[i];
-                outcome = Outcome::Failed(Failure::new(
-                    1,
-                    None,
-                    format!(
-                        "extract `{name}` found nothing matching `{}`",
-                        pattern.source
-                    ),
-                ));
-            }
+    /// The output of `run` is over: expect and extract read no more.
+    pub fn begin_finally(&mut self) {
+        self.in_finally = true;
+    }
+
+    /// Why the attempt that just succeeded fails after all: an `expect`
+    /// pattern that never matched, or an `extract` that found nothing.
+    /// Under -n nothing ran, so nothing is checked.
+    pub fn unmatched_pattern(&self) -> Option<Failure> {
+        if self.dry_run {
+            return None;
         }
+        let shared = self.shared.lock().unwrap();
+        if let Some(i) = shared.expected.iter().position(|m| !m) {
+            return Some(Failure::new(
+                1,
+                None,
+                format!(
+                    "expected output matching `{}`, which never appeared",
+                    self.keys.expect[i].source
+                ),
+            ));
+        }
+        let i = shared.extracted.iter().position(Option::is_none)?;
+        let (name, pattern) = &self.keys.extract[i];
+        Some(Failure::new(
+            1,
+            None,
+            format!(
+                "extract `{name}` found nothing matching `{}`",
+                pattern.source
+            ),
+        ))
+    }
+
+    /// Show held or hidden output, and return the final outcome.
+    pub fn conclude(&mut self, outcome: Outcome) -> Outcome {
         let failed = matches!(outcome, Outcome::Failed(_));
         if failed && self.keys.hide != Hide::None {
             let tail: Vec<Vec<u8>> = self.shared.lock().unwrap().tail.drain(..).collect();
@@ -832,6 +845,8 @@ struct StreamReader<'a> {
     /// Reused for the prefixed copy of each block.
     scratch: Vec<u8>,
     mode: OutputMode,
+    /// The step is one of `finally`: expect and extract do not read it.
+    in_finally: bool,
 }
 
 impl StreamReader<'_> {
@@ -952,7 +967,7 @@ impl StreamReader<'_> {
     /// A block of whole lines (ending in newline when `complete`).
     fn lines(&mut self, block: &[u8], complete: bool) {
         if self.keys.line_patterns() {
-            self.patterns(block);
+            self.patterns(block, complete);
         }
         if self.keys.hidden(self.stream) {
             let mut shared = self.shared.lock().unwrap();
@@ -1006,25 +1021,32 @@ impl StreamReader<'_> {
         }
     }
 
-    /// Run extract, expect and fail_on over a block of lines: one search of
-    /// the block per pattern, confirmed on the line where it matched.
-    fn patterns(&self, block: &[u8]) {
+    /// Run extract, expect and fail_on over a block of lines (ending in a
+    /// newline when `complete`), each line on its own (SPEC 5), so that the
+    /// verdict never depends on how the output was cut into reads.
+    fn patterns(&self, block: &[u8], complete: bool) {
         let mut shared = self.shared.lock().unwrap();
-        for (i, (_, pattern)) in self.keys.extract.iter().enumerate() {
-            if shared.extracted[i].is_none() {
-                if let Some(caps) = find_in_lines(pattern, block) {
-                    shared.extracted[i] = Some(caps);
+        // `finally` output is never read by expect and extract.
+        let matching = !self.in_finally;
+        for line in lines_of(block, complete) {
+            let mut pending = false;
+            if matching {
+                for (i, (_, pattern)) in self.keys.extract.iter().enumerate() {
+                    if shared.extracted[i].is_none() {
+                        shared.extracted[i] = extracted(pattern, line);
+                        pending |= shared.extracted[i].is_none();
+                    }
+                }
+                for (i, pattern) in self.keys.expect.iter().enumerate() {
+                    if !shared.expected[i] {
+                        shared.expected[i] = pattern.regex.is_match(line);
+                        pending |= !shared.expected[i];
+                    }
                 }
             }
-        }
-        for (i, pattern) in self.keys.expect.iter().enumerate() {
-            if !shared.expected[i] && find_in_lines(pattern, block).is_some() {
-                shared.expected[i] = true;
-            }
-        }
-        if shared.failed_on.is_none() {
-            for pattern in &self.keys.fail_on {
-                if let Some(line) = matching_line(pattern, block) {
+            if shared.failed_on.is_none() && !self.keys.fail_on.is_empty() {
+                pending = true;
+                if let Some(pattern) = self.keys.fail_on.iter().find(|p| p.regex.is_match(line)) {
                     let text = String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned();
                     shared.failed_on = Some(format!(
                         "output matched fail_on `{}`: {}",
@@ -1036,6 +1058,9 @@ impl StreamReader<'_> {
                     return;
                 }
             }
+            if !pending {
+                return;
+            }
         }
     }
 }
@@ -1044,34 +1069,29 @@ fn memchr_last(bytes: &[u8]) -> Option<usize> {
     memchr::memrchr(b'\n', bytes)
 }
 
-/// The first line of `block` on which the pattern matches.
-fn matching_line<'b>(pattern: &crate::model::Pattern, block: &'b [u8]) -> Option<&'b [u8]> {
-    let regex = &pattern.regex;
-    let mut from = 0;
-    while from <= block.len() {
-        let m = pattern.block.find_at(block, from)?;
-        let start = block[..m.start()]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-        let end = block[m.start()..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(block.len(), |p| m.start() + p);
-        let line = &block[start..end];
-        if regex.is_match(line) {
-            return Some(line);
-        }
-        from = end + 1;
-    }
-    None
+/// The lines of a block as patterns see them: without the `\n`, and
+/// without a `\r` before it. An incomplete block is one piece of a line.
+fn lines_of(block: &[u8], complete: bool) -> impl Iterator<Item = &[u8]> {
+    let body = if complete {
+        block.strip_suffix(b"\n").unwrap_or(block)
+    } else {
+        block
+    };
+    let mut pieces = body.split(|&b| b == b'\n').peekable();
+    std::iter::from_fn(move || {
+        let line = pieces.next()?;
+        let ended = complete || pieces.peek().is_some();
+        Some(match line.strip_suffix(b"\r") {
+            Some(stripped) if ended => stripped,
+            _ => line,
+        })
+    })
 }
 
-/// The value a regex extracts from the first line it matches: group 1 when
-/// it has groups, else the whole match.
-fn find_in_lines(pattern: &crate::model::Pattern, block: &[u8]) -> Option<Vec<u8>> {
+/// The value a regex extracts from a line it matches: group 1 when it has
+/// groups, else the whole match.
+fn extracted(pattern: &crate::model::Pattern, line: &[u8]) -> Option<Vec<u8>> {
     let regex = &pattern.regex;
-    let line = matching_line(pattern, block)?;
     let caps = regex.captures(line)?;
     let m = if regex.captures_len() > 1 {
         caps.get(1).or_else(|| caps.get(0))?
@@ -1084,10 +1104,9 @@ fn find_in_lines(pattern: &crate::model::Pattern, block: &[u8]) -> Option<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{SourceFile, Span};
 
     fn pattern(source: &str) -> crate::model::Pattern {
-        let file = std::sync::Arc::new(SourceFile {
+        let file = std::sync::Arc::new(crate::error::SourceFile {
             display: "t".into(),
             path: "t".into(),
             text: String::new(),
@@ -1095,36 +1114,50 @@ mod tests {
         crate::model::Pattern {
             source: source.into(),
             regex: regex::bytes::Regex::new(source).unwrap(),
-            block: regex::bytes::Regex::new(&format!("(?m:{source})")).unwrap(),
-            span: Span::new(&file, 0..0),
+            span: crate::error::Span::new(&file, 0..0),
         }
     }
 
+    fn first_match<'b>(source: &str, block: &'b [u8], complete: bool) -> Option<&'b [u8]> {
+        let p = pattern(source);
+        lines_of(block, complete).find(|line| p.regex.is_match(line))
+    }
+
     #[test]
-    fn matching_line_keeps_line_semantics() {
+    fn each_line_is_matched_on_its_own() {
+        assert_eq!(first_match(r"^b\s+c", b"a\nb c\n", true), Some(&b"b c"[..]));
+        assert_eq!(first_match(r"a\s+b", b"xa\nb\n", true), None);
         assert_eq!(
-            matching_line(&pattern(r"^b\s+c"), b"a\nb c\n"),
-            Some(&b"b c"[..])
+            first_match(r"a\s+b", b"xa\nb\na  b\n", true),
+            Some(&b"a  b"[..])
         );
-        let across = pattern(r"a\s+b");
-        assert_eq!(matching_line(&across, b"xa\nb\n"), None);
-        assert_eq!(matching_line(&across, b"xa\nb\na  b\n"), Some(&b"a  b"[..]));
+        assert_eq!(first_match(r"c$", b"abc\nd\n", true), Some(&b"abc"[..]));
+        // \A and \z are the line's ends, wherever the line sits in a read.
         assert_eq!(
-            matching_line(&pattern(r"c$"), b"abc\nd\n"),
-            Some(&b"abc"[..])
+            first_match(r"\Aok\z", b"x\nok\ny\n", true),
+            Some(&b"ok"[..])
         );
+        assert_eq!(first_match(r"\Ak", b"x\nok\n", true), None);
+    }
+
+    #[test]
+    fn a_carriage_return_before_the_newline_is_not_part_of_the_line() {
+        assert_eq!(first_match(r"done$", b"done\r\n", true), Some(&b"done"[..]));
+        assert_eq!(
+            lines_of(b"a\r\nb\r\r\n", true).collect::<Vec<_>>(),
+            [&b"a"[..], &b"b\r"[..]]
+        );
+        // A piece of a line keeps its `\r`: no newline follows it yet.
+        assert_eq!(lines_of(b"a\r", false).collect::<Vec<_>>(), [&b"a\r"[..]]);
+        assert_eq!(lines_of(b"\n", true).collect::<Vec<_>>(), [&b""[..]]);
     }
 
     #[test]
     fn extract_takes_group_one_or_whole_match() {
-        let p = pattern(r"v(\d+\.\d+)");
         assert_eq!(
-            find_in_lines(&p, b"x\nversion v1.25 ok\n"),
+            extracted(&pattern(r"v(\d+\.\d+)"), b"version v1.25 ok"),
             Some(b"1.25".to_vec())
         );
-        assert_eq!(
-            find_in_lines(&pattern(r"\d+"), b"id 42\n"),
-            Some(b"42".to_vec())
-        );
+        assert_eq!(extracted(&pattern(r"\d+"), b"id 42"), Some(b"42".to_vec()));
     }
 }

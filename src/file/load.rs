@@ -641,13 +641,12 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
 }
 
 fn pattern(source: String, span: crate::error::Span) -> Result<Pattern> {
-    let compiled = regex::bytes::Regex::new(&source)
-        .and_then(|regex| Ok((regex, regex::bytes::Regex::new(&format!("(?m:{source})"))?)));
-    match compiled {
-        Ok((regex, block)) => Ok(Pattern {
+    // Compiled alone, exactly as written: a regex is valid exactly when
+    // the regex crate accepts it (SPEC 5), `(?x)` with a `# comment` too.
+    match regex::bytes::Regex::new(&source) {
+        Ok(regex) => Ok(Pattern {
             source,
             regex,
-            block,
             span,
         }),
         Err(e) => {
