@@ -24,6 +24,7 @@ pub mod graph;
 pub mod inspect;
 pub mod list;
 pub mod model;
+mod outcome;
 pub mod report;
 pub mod schedule;
 pub mod schema;

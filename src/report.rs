@@ -4,21 +4,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::exec::{Failure, Outcome, Report};
+use crate::exec::{Failure, Outcome, Reason, Report};
 use crate::schedule::Summary;
 
-/// `1.2s`, `350ms`, `2m05s`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        let secs = d.as_secs();
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
-}
+pub use crate::outcome::human_duration;
 
 /// One line per run that failed or was cancelled (and, verbose, per run
 /// that did not start because a run it needs failed), in graph order; a
@@ -27,8 +16,14 @@ pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
     for (id, (name, outcome, _)) in summary.runs.iter().enumerate() {
         let line = match outcome {
             // A full diagnostic (a template that did not render) already
-            // names the task and the step: it is the summary.
-            Outcome::Failed(f) if f.why.contains('\n') => None,
+            // names the task and the step: it is the summary, shown whole.
+            Outcome::Failed(Failure {
+                reason: Reason::Diagnostic { rendered, .. },
+                ..
+            }) => {
+                report.line(rendered.trim_end());
+                None
+            }
             Outcome::Failed(f) => Some(failure_line(name, f)),
             Outcome::Cancelled => Some(format!("{name} cancelled")),
             Outcome::NotRun(why) if verbose => Some(format!("{name} not run: {why}")),
@@ -36,12 +31,6 @@ pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
         };
         if let Some(line) = line {
             report.line(&format!("{} {line}", report.err_style.red("error:")));
-        }
-        if let Outcome::Failed(f) = outcome {
-            // A rendered template error spans lines: show it whole once.
-            if f.why.contains('\n') {
-                report.line(&f.why);
-            }
         }
         if let Some(f) = summary.finally_failures.get(id).and_then(Option::as_ref) {
             let line = failure_line(name, f);
@@ -53,7 +42,7 @@ pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
 /// `build failed at `cargo build`: exit status 101`, or for a cleanup
 /// step `build: `finally` failed at `rm -r tmp`: exit status 1`.
 fn failure_line(name: &str, f: &Failure) -> String {
-    let why = first_line(&f.why);
+    let why = &f.reason;
     let what = if f.in_finally {
         format!("{name}: `finally` failed")
     } else {
@@ -65,9 +54,9 @@ fn failure_line(name: &str, f: &Failure) -> String {
     }
 }
 
+/// The first line of a step (a script may span lines).
 fn first_line(text: &str) -> &str {
-    let line = text.lines().next().unwrap_or("");
-    line.strip_prefix("error: ").unwrap_or(line)
+    text.lines().next().unwrap_or("")
 }
 
 /// The `--timings` table: every run that started, slowest first.

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::args::Invocation;
 use crate::context::Session;
-use crate::exec::{self, CallError, Calls, Control, Failure, Finished, Job, Outcome, RunOptions};
+use crate::exec::{
+    self, CallError, Calls, Control, Failure, Finished, Job, Outcome, Reason, RunOptions,
+};
 use crate::graph::{Graph, RunId};
 
 pub struct Options {
@@ -288,7 +290,7 @@ pub fn execute(
                     finally_failures[id] = finished.finally;
                     let outcome = finished.outcome;
                     if let Outcome::Failed(f) = &outcome {
-                        first_failure.get_or_insert(f.status);
+                        first_failure.get_or_insert(f.status());
                         if !opts.keep_going && !stopping {
                             stopping = true;
                             cancel_all(&states, &controls);
@@ -381,9 +383,8 @@ pub fn execute(
 fn internal_failure(why: &str) -> Finished {
     Finished {
         outcome: Outcome::Failed(Failure::new(
-            70,
+            Reason::other(70, format!("internal error in tasker: {why}")),
             None,
-            format!("internal error in tasker: {why}"),
         )),
         duration: Duration::ZERO,
         finally: None,
@@ -404,12 +405,22 @@ fn succeeded(outcome: &Outcome) -> bool {
 
 fn call_failure(name: &str, outcome: &Outcome) -> CallError {
     CallError::Failed(match outcome {
-        Outcome::Failed(f) => {
-            Failure::new(f.status, None, format!("task `{name}` failed: {}", f.why))
-        }
+        Outcome::Failed(f) => Failure::new(
+            Reason::Called {
+                task: name.to_string(),
+                reason: Box::new(f.reason.clone()),
+            },
+            None,
+        ),
         Outcome::Cancelled => return CallError::Cancelled,
-        Outcome::NotRun(why) => Failure::new(1, None, format!("task `{name}` did not run: {why}")),
-        _ => Failure::new(1, None, format!("task `{name}` did not succeed")),
+        Outcome::NotRun(why) => Failure::new(
+            Reason::other(1, format!("task `{name}` did not run: {why}")),
+            None,
+        ),
+        _ => Failure::new(
+            Reason::other(1, format!("task `{name}` did not succeed")),
+            None,
+        ),
     })
 }
 
@@ -448,7 +459,7 @@ fn add_called(
     for inv in invocations {
         let ids = graph
             .add_invocation(session, inv, depth)
-            .map_err(|e| Failure::new(e.exit_code(), None, e.render(false)))?;
+            .map_err(|e| Failure::new(e, None))?;
         targets.extend(ids);
     }
     // A command-line task that an earlier one calls runs now, as part of
@@ -472,17 +483,19 @@ fn add_called(
     for &t in &targets {
         if waits_for(graph, waiters, t, from) {
             return Err(Failure::new(
-                2,
-                None,
-                format!(
-                    "cycle: `{}` calls `{}`, which waits for it",
-                    graph.runs[from].name, graph.runs[t].name
+                Reason::other(
+                    2,
+                    format!(
+                        "cycle: `{}` calls `{}`, which waits for it",
+                        graph.runs[from].name, graph.runs[t].name
+                    ),
                 ),
+                None,
             ));
         }
     }
     if let Err(e) = graph.check_cycles() {
-        return Err(Failure::new(2, None, e.message));
+        return Err(Failure::new(Reason::other(2, e.message), None));
     }
     Ok(targets)
 }

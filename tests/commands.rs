@@ -402,7 +402,17 @@ def read_until(needle, limit=20.0):
 read_until(sys.argv[3].encode())
 os.write(fd, bytes.fromhex(sys.argv[4]))
 read_until(None)
-_, status = os.waitpid(pid, 0)
+end = time.time() + 20
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > end:
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        out += b"\n[the driver killed tasker after 20 s]\n"
+        break
+    time.sleep(0.02)
 sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
 sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
 "#;

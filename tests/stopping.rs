@@ -434,7 +434,17 @@ for i in range(0, len(steps), 2):
     read_until(needle, seen[needle])
     os.write(fd, bytes.fromhex(steps[i + 1]))
 read_until(None, 0)
-_, status = os.waitpid(pid, 0)
+end = time.time() + 20
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.time() > end:
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        out += b"\n[the driver killed tasker after 20 s]\n"
+        break
+    time.sleep(0.02)
 sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
 sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
 "#;
@@ -614,7 +624,14 @@ pump(lambda: "stopped" in log())
 time.sleep(0.2)
 os.write(master, b"hello\n")
 pump(lambda: "exit" in log() or "again" in log())
-os.waitpid(shell, 0)
+end = time.time() + 20
+while os.waitpid(shell, os.WNOHANG)[0] == 0:
+    if time.time() > end:
+        os.kill(shell, 9)
+        os.system("pkill -9 -s %d" % shell)
+        os.waitpid(shell, 0)
+        break
+    time.sleep(0.02)
 sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
 sys.stdout.write("\n--\n" + log())
 "#;

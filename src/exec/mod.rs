@@ -23,42 +23,9 @@ use crate::graph::Run;
 use crate::model::{Step, StepKind, Task};
 use crate::template::Mode;
 
+pub use crate::outcome::{Failure, Outcome, Reason};
 pub use output::{OutputMode, Report};
 pub use process::{status_code, Proc};
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    Success,
-    /// Skipped for a reason that counts as success (platform).
-    Skipped(String),
-    Failed(Failure),
-    /// Stopped by tasker (fail-fast or a signal).
-    Cancelled,
-    /// Not started because a run it depends on failed.
-    NotRun(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    pub status: i32,
-    /// The step that failed, as echoed.
-    pub step: Option<String>,
-    pub why: String,
-    /// The failure is one of a `finally` step.
-    pub in_finally: bool,
-}
-
-impl Failure {
-    pub fn new(status: i32, step: Option<String>, why: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            step,
-            why: why.into(),
-            in_finally: false,
-        }
-    }
-}
 
 /// Why the runs a `task` step called did not all succeed.
 #[derive(Debug)]
@@ -199,7 +166,7 @@ pub fn run_job(
             Ok(text) => sends.push(text.into_bytes()),
             Err(e) => {
                 return Finished {
-                    outcome: Outcome::Failed(Failure::new(2, None, e.render(false))),
+                    outcome: Outcome::Failed(Failure::new(e, None)),
                     duration: started.elapsed(),
                     finally: None,
                 };
@@ -218,7 +185,7 @@ pub fn run_job(
     let duration = started.elapsed();
     let mut result = sink.results();
     let code = match &outcome {
-        Outcome::Failed(f) => f.status,
+        Outcome::Failed(f) => f.status(),
         Outcome::Cancelled => 130,
         _ => 0,
     };
@@ -233,7 +200,7 @@ pub fn run_job(
     let outcome = match outcome {
         Outcome::Failed(f) if job.task.ignore_failure && !control.is_cancelled() => {
             opts.report
-                .note(&job.run.name, &format!("failed ({}), ignored", f.why));
+                .note(&job.run.name, &format!("failed ({}), ignored", f.reason));
             Outcome::Success
         }
         other => other,
@@ -267,9 +234,11 @@ fn run_job_inner(
     }
     if let Some(missing) = unsupported(task) {
         return outcome(Outcome::Failed(Failure::new(
-            2,
+            Reason::other(
+                2,
+                format!("`{missing}` is not supported yet by this version of tasker"),
+            ),
             None,
-            format!("`{missing}` is not supported yet by this version of tasker"),
         )));
     }
     // Never skipped silently: say that `sources` did not decide.
@@ -294,15 +263,14 @@ fn run_job_inner(
             &format!("`dir` of task `{}`", task.name),
         ) {
             Ok(d) => session.model.root.join(d),
-            Err(e) => return outcome(Outcome::Failed(Failure::new(2, None, e.render(false)))),
+            Err(e) => return outcome(Outcome::Failed(Failure::new(e, None))),
         },
         None => session.model.root.clone(),
     };
     if !opts.dry_run && !dir.is_dir() {
         return outcome(Outcome::Failed(Failure::new(
-            1,
+            Reason::other(1, format!("directory `{}` does not exist", dir.display())),
             None,
-            format!("directory `{}` does not exist", dir.display()),
         )));
     }
 
@@ -314,16 +282,18 @@ fn run_job_inner(
             &format!("`confirm` of task `{}`", task.name),
         ) {
             Ok(t) => t,
-            Err(e) => return outcome(Outcome::Failed(Failure::new(2, None, e.render(false)))),
+            Err(e) => return outcome(Outcome::Failed(Failure::new(e, None))),
         };
         if !opts.yes && !opts.dry_run {
             match confirm(&text, &opts.report, control) {
                 Ok(Some(true)) => {}
                 Ok(Some(false)) => {
-                    return outcome(Outcome::Failed(Failure::new(1, None, "not confirmed")))
+                    return outcome(Outcome::Failed(Failure::new(Reason::NotConfirmed, None)))
                 }
                 Ok(None) => return outcome(Outcome::Cancelled),
-                Err(why) => return outcome(Outcome::Failed(Failure::new(1, None, why))),
+                Err(why) => {
+                    return outcome(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
+                }
             }
         }
     }
@@ -365,7 +335,7 @@ fn run_job_inner(
         }
         if let Outcome::Failed(f) = &outcome {
             if attempt < task.retries {
-                sink.note(&format!("attempt {} failed: {}", attempt + 1, f.why));
+                sink.note(&format!("attempt {} failed: {}", attempt + 1, f.reason));
             }
         }
     }
@@ -426,8 +396,6 @@ fn confirm(question: &str, report: &Report, control: &Control) -> Result<Option<
         ));
     }
     report.begin_question(&format!("{question} [y/N] "));
-    // Keys typed before the question was shown do not answer it.
-    process::discard_typed_input();
     let answer = process::read_answer(|| control.is_cancelled());
     if answer.is_none() {
         let _ = std::io::stderr().write_all(b"\n");
@@ -482,7 +450,7 @@ impl StepContext<'_, '_> {
             }
             match self.run_step(index, step, scope, sink) {
                 Outcome::Failed(f) if step.ignore_failure && !self.control.is_cancelled() => {
-                    sink.note(&format!("step failed ({}), ignored", f.why));
+                    sink.note(&format!("step failed ({}), ignored", f.reason));
                 }
                 Outcome::Success | Outcome::Skipped(_) => {}
                 other => return other,
@@ -517,11 +485,7 @@ impl StepContext<'_, '_> {
         let prepared = match self.prepare(index, step, scope) {
             Ok(p) => p,
             Err(e) => {
-                return Outcome::Failed(Failure::new(
-                    2,
-                    Some(format!("step {}", index + 1)),
-                    e.render(false),
-                ));
+                return Outcome::Failed(Failure::new(e, Some(format!("step {}", index + 1))));
             }
         };
         let dir = match &step.dir {
@@ -530,7 +494,7 @@ impl StepContext<'_, '_> {
                 .render(t, Mode::Plain, scope, "`dir` of a step")
             {
                 Ok(d) => self.dir.join(d),
-                Err(e) => return Outcome::Failed(Failure::new(2, None, e.render(false))),
+                Err(e) => return Outcome::Failed(Failure::new(e, None)),
             },
             None => self.dir.to_path_buf(),
         };
@@ -560,9 +524,8 @@ impl StepContext<'_, '_> {
                 }
                 if !dir.is_dir() {
                     return Outcome::Failed(Failure::new(
-                        1,
+                        Reason::other(1, format!("directory `{}` does not exist", dir.display())),
                         Some(echo),
-                        format!("directory `{}` does not exist", dir.display()),
                     ));
                 }
                 self.spawn_and_wait(&echo, &argvs, &dir, &scope.env, sink)
@@ -573,9 +536,8 @@ impl StepContext<'_, '_> {
     fn timed_out(&self, step: Option<&str>) -> Outcome {
         let limit = self.job.task.timeout.unwrap_or_default();
         Outcome::Failed(Failure::new(
-            124,
+            Reason::TimedOut(limit),
             step.map(String::from),
-            format!("timed out after {}", crate::report::human_duration(limit)),
         ))
     }
 
@@ -692,9 +654,8 @@ impl StepContext<'_, '_> {
                 Some(program) => programs.push(program),
                 None => {
                     return Outcome::Failed(Failure::new(
-                        127,
+                        Reason::NotFound(argv[0].clone()),
                         Some(echo.to_string()),
-                        format!("program not found: `{}`", argv[0]),
                     ))
                 }
             }
@@ -702,9 +663,8 @@ impl StepContext<'_, '_> {
         let alone = self.job.alone;
         let io_error = |e: std::io::Error| {
             Outcome::Failed(Failure::new(
-                1,
+                Reason::other(1, format!("cannot set up output: {e}")),
                 Some(echo.to_string()),
-                format!("cannot set up output: {e}"),
             ))
         };
         let mut io = match sink.prepare_step(alone) {
@@ -747,9 +707,11 @@ impl StepContext<'_, '_> {
             Ok(None) => return Outcome::Cancelled,
             Err(e) => {
                 return Outcome::Failed(Failure::new(
-                    127,
+                    Reason::CannotStart {
+                        program: argvs[0][0].clone(),
+                        error: e.to_string(),
+                    },
                     Some(echo.to_string()),
-                    format!("cannot start `{}`: {e}", argvs[0][0]),
                 ))
             }
         };
@@ -805,9 +767,8 @@ impl StepContext<'_, '_> {
             Ok(status) => status,
             Err(e) => {
                 return Outcome::Failed(Failure::new(
-                    1,
+                    Reason::other(1, format!("lost the process: {e}")),
                     Some(echo.to_string()),
-                    format!("lost the process: {e}"),
                 ))
             }
         };
@@ -816,7 +777,10 @@ impl StepContext<'_, '_> {
         }
         if let Some(reason) = sink.take_pattern_failure() {
             // The pattern decided, not however the stopped process died.
-            return Outcome::Failed(Failure::new(1, Some(echo.to_string()), reason));
+            return Outcome::Failed(Failure::new(
+                Reason::Pattern(reason),
+                Some(echo.to_string()),
+            ));
         }
         if self.control.is_cancelled() {
             return Outcome::Cancelled;
@@ -830,14 +794,8 @@ impl StepContext<'_, '_> {
                 return Outcome::Cancelled;
             }
         }
-        let status = status_code(status);
-        if status != 0 {
-            let why = if status > 128 {
-                format!("killed by signal {}", status - 128)
-            } else {
-                format!("exit status {status}")
-            };
-            return Outcome::Failed(Failure::new(status, Some(echo.to_string()), why));
+        if let Some(reason) = process::failure(status) {
+            return Outcome::Failed(Failure::new(reason, Some(echo.to_string())));
         }
         Outcome::Success
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use minijinja::value::Value;
 
 use super::process::DRAIN;
-use super::{Failure, Outcome};
+use super::{Failure, Outcome, Reason};
 use crate::model::{Hide, OutputKeys, Task};
 use crate::style::Style;
 
@@ -184,6 +184,8 @@ impl Report {
             term = self.answered.wait(term).unwrap();
         }
         term.prompting = true;
+        // Keys typed before the question is shown do not answer it.
+        super::process::discard_typed_input();
         let mut err = std::io::stderr();
         if term.status.is_some() {
             let _ = err.write_all(b"\r\x1b[2K");
@@ -721,23 +723,21 @@ impl RunOutput {
         let shared = self.shared.lock().unwrap();
         if let Some(i) = shared.expected.iter().position(|m| !m) {
             return Some(Failure::new(
-                1,
-                None,
-                format!(
+                Reason::Pattern(format!(
                     "expected output matching `{}`, which never appeared",
                     self.keys.expect[i].source
-                ),
+                )),
+                None,
             ));
         }
         let i = shared.extracted.iter().position(Option::is_none)?;
         let (name, pattern) = &self.keys.extract[i];
         Some(Failure::new(
-            1,
-            None,
-            format!(
+            Reason::Pattern(format!(
                 "extract `{name}` found nothing matching `{}`",
                 pattern.source
-            ),
+            )),
+            None,
         ))
     }
 

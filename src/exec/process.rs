@@ -19,6 +19,23 @@ pub fn status_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
+/// Why a process that ended did not succeed, from its status as the
+/// system gives it: an exit code, or a signal (never guessed from 128+N).
+pub fn failure(status: ExitStatus) -> Option<crate::outcome::Reason> {
+    use crate::outcome::Reason;
+    if status.success() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return Some(Reason::Signal(signal));
+        }
+    }
+    Some(Reason::Exit(status.code().unwrap_or(1)))
+}
+
 /// A spawned process tasker may have to stop: its group when it leads one,
 /// else only itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,153 @@
+//! How a run ended, as a type from the moment it is known until the report
+//! prints it: an exit code is never mistaken for a signal, and the report
+//! never guesses from the shape of a message.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Success,
+    /// Skipped for a reason that counts as success (platform).
+    Skipped(String),
+    Failed(Failure),
+    /// Stopped by tasker (fail-fast or a signal).
+    Cancelled,
+    /// Not started because a run it depends on failed.
+    NotRun(String),
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Success | Outcome::Skipped(_))
+    }
+}
+
+/// A failed run or step: what happened, where, and the exit status it
+/// gives tasker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub reason: Reason,
+    /// The step that failed, as echoed.
+    pub step: Option<String>,
+    /// The failure is one of a `finally` step.
+    pub in_finally: bool,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reason {
+    /// The process exited with this code (not 0).
+    Exit(i32),
+    /// The process was killed by this signal.
+    Signal(i32),
+    /// The attempt ran out of its `timeout`.
+    TimedOut(Duration),
+    /// No such program (on the PATH, or at that path).
+    NotFound(String),
+    /// The program exists but may not be executed (permission, a directory).
+    NotExecutable(String),
+    /// The program could not be started for another reason.
+    CannotStart { program: String, error: String },
+    /// A pattern decided (`fail_on`, `expect`, `extract`).
+    Pattern(String),
+    /// `confirm` was answered no.
+    NotConfirmed,
+    /// A located error (a template that did not render, a wrong call): the
+    /// report shows it whole, and it names the task and step itself.
+    Diagnostic {
+        status: i32,
+        message: String,
+        rendered: String,
+    },
+    /// A run called by a `task` step did not succeed.
+    Called { task: String, reason: Box<Reason> },
+    /// Anything else, in one line, with the status it gives.
+    Other { status: i32, message: String },
+}
+
+impl Reason {
+    /// The exit status this failure gives tasker (SPEC 1).
+    pub fn status(&self) -> i32 {
+        match self {
+            Reason::Exit(code) => *code,
+            Reason::Signal(sig) => 128 + sig,
+            Reason::TimedOut(_) => 124,
+            Reason::NotFound(_) => 127,
+            Reason::NotExecutable(_) | Reason::CannotStart { .. } => 126,
+            Reason::Pattern(_) | Reason::NotConfirmed => 1,
+            Reason::Diagnostic { status, .. } | Reason::Other { status, .. } => *status,
+            Reason::Called { reason, .. } => reason.status(),
+        }
+    }
+
+    pub fn other(status: i32, message: impl Into<String>) -> Reason {
+        Reason::Other {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Reason {
+    fn from(e: Error) -> Reason {
+        Reason::Diagnostic {
+            status: e.exit_code(),
+            message: e.message.clone(),
+            rendered: e.render(false),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    /// One line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Exit(code) => write!(f, "exit status {code}"),
+            Reason::Signal(sig) => write!(f, "killed by signal {sig}"),
+            Reason::TimedOut(limit) => write!(f, "timed out after {}", human_duration(*limit)),
+            Reason::NotFound(program) => write!(f, "program not found: `{program}`"),
+            Reason::NotExecutable(program) => {
+                write!(f, "cannot execute `{program}`: permission denied")
+            }
+            Reason::CannotStart { program, error } => {
+                write!(f, "cannot start `{program}`: {error}")
+            }
+            Reason::Pattern(text) => f.write_str(text),
+            Reason::NotConfirmed => f.write_str("not confirmed"),
+            Reason::Diagnostic { message, .. } => f.write_str(message),
+            Reason::Called { task, reason } => write!(f, "task `{task}` failed: {reason}"),
+            Reason::Other { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl Failure {
+    pub fn new(reason: impl Into<Reason>, step: Option<String>) -> Failure {
+        Failure {
+            reason: reason.into(),
+            step,
+            in_finally: false,
+        }
+    }
+
+    pub fn status(&self) -> i32 {
+        self.reason.status()
+    }
+}
+
+/// `850ms`, `2.5s`, `3m05s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let secs = d.as_secs();
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}
