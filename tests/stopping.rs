@@ -233,7 +233,7 @@ fn a_second_signal_ends_tasker_whose_stdout_nobody_reads() {
         r#"
         [tasks.t]
         capture = true
-        run = "touch t.here; while :; do echo a line of output that fills the pipe; done"
+        run = "echo $$ > t.pid; touch t.here; while :; do echo a line of output that fills the pipe; done"
         [tasks.show]
         deps = ["t"]
         run = "true"
@@ -253,6 +253,9 @@ fn a_second_signal_ends_tasker_whose_stdout_nobody_reads() {
     // Let the pipe fill: it holds 64 KiB, the loop writes far more.
     std::thread::sleep(Duration::from_millis(300));
     signal(child.id(), "-TERM");
+    // The first signal stopped the run (its writer is gone), but tasker
+    // itself is stuck writing to the full pipe.
+    assert_ends(pid_in(&t, "t.pid"));
     signal(child.id(), "-TERM");
     let (status, _, stderr) = finish(child, Duration::from_secs(10));
     drop(reader);
