@@ -21,6 +21,7 @@ const ALWAYS: &[&str] = &[
 
 /// Check the whole file: `[env]`, `[vars]` and every task.
 pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
+    check_global_values(model)?;
     for entry in &model.env {
         check_template(
             engine,
@@ -43,8 +44,42 @@ pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
     Ok(())
 }
 
+/// `[env]` values and the commands of `sh` vars hold no NUL byte: checked
+/// before any run, as each task's own values are.
+pub fn check_global_values(model: &Model) -> Result<()> {
+    for entry in &model.env {
+        reaches_a_process(&entry.value, &format!("[env] entry `{}`", entry.name))?;
+    }
+    for var in &model.vars {
+        if let VarValue::Sh(t) = &var.value {
+            reaches_a_process(t, &format!("the command of var `{}`", var.name))?;
+        }
+    }
+    Ok(())
+}
+
 /// Every template of `task`.
 pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
+    for (key, steps) in [("run", &task.run), ("finally", &task.finally)] {
+        for (i, step) in steps.iter().enumerate() {
+            let what = format!("step {} of `{key}` of task `{}`", i + 1, task.name);
+            match &step.kind {
+                StepKind::Sh(t) => reaches_a_process(t, &what)?,
+                StepKind::Cmd(ts) | StepKind::Pipe(ts) => {
+                    for t in ts {
+                        reaches_a_process(t, &what)?;
+                    }
+                }
+                StepKind::Task(_) => {}
+            }
+        }
+    }
+    for entry in &task.env {
+        reaches_a_process(
+            &entry.value,
+            &format!("`env.{}` of task `{}`", entry.name, task.name),
+        )?;
+    }
     for (template, what) in task_templates(task) {
         check_template(engine, model, Some(task), template, &what)?;
     }
@@ -122,6 +157,25 @@ fn task_templates(task: &Task) -> Vec<(&Template, String)> {
         }
     }
     templates
+}
+
+/// A text that becomes an argument, a script or an environment value
+/// cannot hold a NUL byte: the system takes them as C strings.
+fn reaches_a_process(template: &Template, what: &str) -> Result<()> {
+    if !template.source.contains('\0') {
+        return Ok(());
+    }
+    let mut span = template.span.clone();
+    let token = span.file.text.get(span.range.clone()).unwrap_or("");
+    if let Some(at) = token.find("\\u0000").or_else(|| token.find("\\x00")) {
+        let start = span.range.start + at;
+        span.range = start..start + 6;
+    }
+    Err(Error::at(
+        &span,
+        format!("{what} holds a NUL byte, which cannot reach a process"),
+    )
+    .with_label("a NUL byte"))
 }
 
 fn check_template(

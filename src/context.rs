@@ -193,6 +193,20 @@ impl<'m> Session<'m> {
         self.engine.render(template, mode, &context, what)
     }
 
+    /// A `cmd` element as its arguments: a list value is one per item.
+    pub fn render_words(
+        &self,
+        template: &Template,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<Vec<String>> {
+        if template.is_literal() {
+            return Ok(vec![template.source.clone()]);
+        }
+        let context = self.context_for(template, scope, what)?;
+        self.engine.render_words(template, &context, what)
+    }
+
     fn context_for(
         &self,
         template: &Template,

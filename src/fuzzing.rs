@@ -106,10 +106,13 @@ pub fn render(data: &[u8]) {
         .into_iter()
         .zip(values.iter().cycle().cloned())
         .collect();
-    for mode in [Mode::Shell, Mode::Plain, Mode::Words] {
+    for mode in [Mode::Shell, Mode::Plain] {
         if let Err(e) = engine.render(&template, mode, &context, "the template") {
             render_error(&e);
         }
+    }
+    if let Err(e) = engine.render_words(&template, &context, "the template") {
+        render_error(&e);
     }
 }
 

@@ -87,12 +87,16 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 /// Print to stdout; a closed stdout ends tasker quietly.
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        std::process::exit(0);
+    let written = out
+        .flush()
+        .and_then(|_| exec::process::write_stdout(text.as_bytes()));
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -211,6 +215,7 @@ fn run(cli: Cli) -> Result<i32> {
     // From here on processes start (`sh` vars first): every stop signal
     // is watched.
     stop::install();
+    check::check_global_values(&model)?;
     let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;
     let graph = Graph::of_command_line(&session, &invocations, cli.parallel)?;
     let mut checked = vec![false; model.tasks.len()];
@@ -287,6 +292,10 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     report::print_failures(&report, &summary, cli.verbose);
+    if let Some(lost) = report.write_error.lock().unwrap().take() {
+        report.line(&format!("{} {lost}", report.err_style.red("error:")));
+        return Ok(summary.status.max(1));
+    }
     if cli.timings {
         report.write(
             exec::output::Stream::Stderr,

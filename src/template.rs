@@ -20,9 +20,6 @@ pub enum Mode {
     /// Text that is one value already (`env`, `dir`, `vars`, `confirm`,
     /// `send`): values as they are, a list joined by spaces.
     Plain,
-    /// A `cmd` element: as `Plain`, but a list value becomes one word per
-    /// element (separated by NUL, split by the caller).
-    Words,
 }
 
 impl Mode {
@@ -30,7 +27,6 @@ impl Mode {
         match self {
             Mode::Shell => "shell",
             Mode::Plain => "plain",
-            Mode::Words => "words",
         }
     }
 }
@@ -78,16 +74,12 @@ impl Engine {
         }
         env.set_auto_escape_callback(|name| match name {
             "shell" => AutoEscape::Custom("shell".into()),
-            "words" => AutoEscape::Custom("words".into()),
             _ => AutoEscape::None,
         });
         env.set_formatter(|out, state, value| {
             let text = match state.auto_escape() {
                 AutoEscape::Custom(name) if name == "shell" && !value.is_safe() => {
                     quote_value(value)
-                }
-                AutoEscape::Custom(name) if name == "words" && !value.is_safe() => {
-                    words_value(value)
                 }
                 _ => plain_value(value),
             };
@@ -147,6 +139,47 @@ impl Engine {
             .render(Value::from(context.clone()))
             .map_err(|e| template_error(template, what, &e))
     }
+
+    /// A `cmd` element as the arguments it stands for: a template that is
+    /// one expression whose value is a list gives one argument per item;
+    /// anything else is exactly one argument.
+    pub fn render_words(
+        &self,
+        template: &Template,
+        context: &BTreeMap<String, Value>,
+        what: &str,
+    ) -> Result<Vec<String>> {
+        if let Some(expr) = single_expression(&template.source) {
+            if let Ok(value) = self
+                .env
+                .compile_expression(expr)
+                .and_then(|e| e.eval(Value::from(context.clone())))
+            {
+                if value.kind() == minijinja::value::ValueKind::Seq {
+                    if let Ok(items) = value.try_iter() {
+                        return Ok(items.map(|i| plain_value(&i)).collect());
+                    }
+                }
+            }
+            // Anything else (errors included, which the full render
+            // locates) renders as a template.
+        }
+        Ok(vec![self.render(template, Mode::Plain, context, what)?])
+    }
+}
+
+/// The expression of a template that is nothing but `{{ expression }}`.
+fn single_expression(source: &str) -> Option<&str> {
+    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    if ["{{", "}}", "{%", "%}", "{#", "#}"]
+        .iter()
+        .any(|t| inner.contains(t))
+    {
+        return None;
+    }
+    Some(inner)
 }
 
 /// A template error pointing at the template in the file, and at the very
@@ -344,18 +377,6 @@ pub fn plain_value(value: &Value) -> String {
     value.to_string()
 }
 
-fn words_value(value: &Value) -> String {
-    if value.kind() == minijinja::value::ValueKind::Seq {
-        if let Ok(items) = value.try_iter() {
-            return items
-                .map(|i| plain_value(&i))
-                .collect::<Vec<_>>()
-                .join("\0");
-        }
-    }
-    plain_value(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,8 +445,6 @@ mod tests {
     fn plain_and_words_modes_do_not_quote() {
         let v = Value::from("a b");
         assert_eq!(render("{{ v }}", Mode::Plain, &[("v", v.clone())]), "a b");
-        let list = Value::from(vec!["x", "y z"]);
-        assert_eq!(render("{{ l }}", Mode::Words, &[("l", list)]), "x\0y z");
     }
 
     #[test]

@@ -33,7 +33,13 @@ pub fn argv(shell: &[String], script: &str) -> Option<Vec<String>> {
     if script.contains(SHELL_SYNTAX) {
         return None;
     }
-    let words: Vec<String> = script.split_whitespace().map(String::from).collect();
+    // Only blanks and tabs separate words for the shell: any other space
+    // (a no-break space, a vertical tab) is part of a word.
+    let words: Vec<String> = script
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
     let first = words.first()?;
     if SHELL_WORDS.contains(&first.as_str()) || first.contains('=') {
         return None;
@@ -87,5 +93,17 @@ mod tests {
         }
         let bash: Vec<String> = vec!["bash".into(), "-c".into()];
         assert_eq!(argv(&bash, "cargo build"), None);
+    }
+
+    #[test]
+    fn only_blanks_and_tabs_split_words() {
+        assert_eq!(
+            argv(&sh(), "touch a\u{a0}b c\u{b}d\u{c}e"),
+            Some(vec![
+                "touch".into(),
+                "a\u{a0}b".into(),
+                "c\u{b}d\u{c}e".into()
+            ])
+        );
     }
 }

@@ -571,8 +571,14 @@ impl StepContext<'_, '_> {
             StepKind::Cmd(elements) => {
                 let mut argv = Vec::new();
                 for t in elements {
-                    let word = session.render(t, Mode::Words, scope, &what)?;
-                    argv.extend(word.split('\0').filter(|w| !w.is_empty()).map(String::from));
+                    // Elements that render to nothing are dropped (an
+                    // optional flag).
+                    argv.extend(
+                        session
+                            .render_words(t, scope, &what)?
+                            .into_iter()
+                            .filter(|w| !w.is_empty()),
+                    );
                 }
                 if argv.is_empty() {
                     return Err(Error::at(
@@ -660,6 +666,9 @@ impl StepContext<'_, '_> {
                 }
             }
         }
+        if let Some(why) = unreachable_value(argvs, env) {
+            return Outcome::Failed(Failure::new(Reason::other(2, why), Some(echo.to_string())));
+        }
         let alone = self.job.alone;
         let io_error = |e: std::io::Error| {
             Outcome::Failed(Failure::new(
@@ -667,52 +676,67 @@ impl StepContext<'_, '_> {
                 Some(echo.to_string()),
             ))
         };
-        let mut io = match sink.prepare_step(alone) {
-            Ok(io) => io,
-            Err(e) => return io_error(e),
-        };
         // Every run's processes get a group of their own, so that stopping
         // the run stops its whole tree. On its own terminal (pty) a run
         // leads its own session. A run that has tasker's terminal alone
         // gets the terminal's foreground, as a shell would give it; a
         // pipeline in that place (several groups cannot share it) stays in
         // tasker's group instead, so that it can still read the terminal.
-        let pty = io.pty;
-        let shares_terminal = alone && !pty && std::io::stdin().is_terminal();
+        let shares_terminal = alone && !self.job.task.pty && std::io::stdin().is_terminal();
         let foreground = shares_terminal && argvs.len() == 1 && process::owns_terminal();
-        let new_group = !shares_terminal || foreground || pty;
-        let mut expr: Option<duct::Expression> = None;
-        for (argv, program) in argvs.iter().zip(programs) {
-            let arg0 = argv[0].clone();
-            let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
-                process::configure(cmd, new_group && !pty && !foreground, &arg0);
-                if pty {
-                    process::take_terminal(cmd);
+        let new_group = !shares_terminal || foreground || self.job.task.pty;
+        let mut argvs = argvs.to_vec();
+        let mut scripts_wrapped = false;
+        let (handle, io) = loop {
+            let mut io = match sink.prepare_step(alone) {
+                Ok(io) => io,
+                Err(e) => return io_error(e),
+            };
+            let pty = io.pty;
+            let mut expr: Option<duct::Expression> = None;
+            for (argv, program) in argvs.iter().zip(&programs) {
+                let arg0 = argv[0].clone();
+                let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
+                    process::configure(cmd, new_group && !pty && !foreground, &arg0);
+                    if pty {
+                        process::take_terminal(cmd);
+                    }
+                    if foreground {
+                        process::foreground(cmd);
+                    }
+                    Ok(())
+                });
+                expr = Some(match expr {
+                    None => stage,
+                    Some(left) => left.pipe(stage),
+                });
+            }
+            let expr = expr.expect("at least one stage");
+            let expr = with_env(expr.dir(dir), env).unchecked();
+            let expr = io.apply(expr);
+            match self.control.spawn(expr, new_group) {
+                Ok(Some(h)) => break (h, io),
+                Ok(None) => return Outcome::Cancelled,
+                // An executable file without `#!`: `sh` runs it as a shell
+                // script, and so does tasker.
+                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) && !scripts_wrapped => {
+                    scripts_wrapped = true;
+                    let shell = process::resolve_program("sh", dir, path)
+                        .unwrap_or_else(|| "/bin/sh".into());
+                    for (argv, program) in argvs.iter_mut().zip(programs.iter_mut()) {
+                        if !process::has_binary_magic(program) {
+                            let script = program.display().to_string();
+                            argv.splice(0..1, ["sh".to_string(), script]);
+                            *program = shell.clone();
+                        }
+                    }
                 }
-                if foreground {
-                    process::foreground(cmd);
+                Err(e) => {
+                    return Outcome::Failed(Failure::new(
+                        spawn_failure(&e, &argvs, &programs, env),
+                        Some(echo.to_string()),
+                    ))
                 }
-                Ok(())
-            });
-            expr = Some(match expr {
-                None => stage,
-                Some(left) => left.pipe(stage),
-            });
-        }
-        let expr = expr.expect("at least one stage");
-        let expr = with_env(expr.dir(dir), env).unchecked();
-        let expr = io.apply(expr);
-        let handle = match self.control.spawn(expr, new_group) {
-            Ok(Some(h)) => h,
-            Ok(None) => return Outcome::Cancelled,
-            Err(e) => {
-                return Outcome::Failed(Failure::new(
-                    Reason::CannotStart {
-                        program: argvs[0][0].clone(),
-                        error: e.to_string(),
-                    },
-                    Some(echo.to_string()),
-                ))
             }
         };
         let pids = handle.pids();
@@ -761,6 +785,12 @@ impl StepContext<'_, '_> {
         if let Some(thread) = job_control {
             let _ = thread.join();
         }
+        let dropped = sink.take_dropped_answers();
+        if dropped > 0 && self.opts.verbose {
+            sink.note(&format!(
+                "{dropped} bytes of answers were dropped: the run did not read its stdin"
+            ));
+        }
         self.control.forget(&pids);
         let timed_out = timed_out.load(Ordering::SeqCst);
         let status = match status {
@@ -798,6 +828,78 @@ impl StepContext<'_, '_> {
             return Outcome::Failed(Failure::new(reason, Some(echo.to_string())));
         }
         Outcome::Success
+    }
+}
+
+/// Why an argument or environment value cannot reach a process: the
+/// system takes them as C strings, which end at a NUL byte.
+fn unreachable_value(argvs: &[Vec<String>], env: &BTreeMap<String, String>) -> Option<String> {
+    for argv in argvs {
+        for (i, word) in argv.iter().enumerate() {
+            if word.contains('\0') {
+                let what = if i == 0 {
+                    "the program name".to_string()
+                } else {
+                    format!("argument {i} of `{}`", argv[0])
+                };
+                return Some(format!(
+                    "{what} holds a NUL byte, which cannot reach a process: {}",
+                    shell_words::quote(&word.replace('\0', "\\0"))
+                ));
+            }
+        }
+    }
+    let (name, _) = env
+        .iter()
+        .find(|(k, v)| v.contains('\0') || k.contains('\0'))?;
+    Some(format!(
+        "environment variable `{}` holds a NUL byte, which cannot reach a process",
+        name.replace('\0', "\\0")
+    ))
+}
+
+/// Why the system refused to start a step's programs, as `sh` would say it.
+fn spawn_failure(
+    e: &std::io::Error,
+    argvs: &[Vec<String>],
+    programs: &[std::path::PathBuf],
+    env: &BTreeMap<String, String>,
+) -> Reason {
+    let first = argvs[0][0].clone();
+    match e.raw_os_error() {
+        Some(libc::EACCES) => {
+            let culprit = argvs
+                .iter()
+                .zip(programs)
+                .find(|(_, p)| !process::is_executable(p))
+                .map_or(first, |(argv, _)| argv[0].clone());
+            Reason::NotExecutable(culprit)
+        }
+        Some(libc::E2BIG) => {
+            let args: usize = argvs.iter().flatten().map(|w| w.len() + 1).sum();
+            let environ: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+            let largest = env
+                .iter()
+                .max_by_key(|(k, v)| k.len() + v.len())
+                .map(|(k, v)| {
+                    format!(
+                        "; the largest environment variable is `{k}` ({} bytes)",
+                        v.len()
+                    )
+                })
+                .unwrap_or_default();
+            let longest = argvs.iter().flatten().map(String::len).max().unwrap_or(0);
+            Reason::other(
+                2,
+                format!(
+                    "the arguments ({args} bytes, the longest {longest}) and the environment ({environ} bytes) are too big for the system to start `{first}`{largest}"
+                ),
+            )
+        }
+        _ => Reason::CannotStart {
+            program: first,
+            error: e.to_string(),
+        },
     }
 }
 

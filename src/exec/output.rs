@@ -46,6 +46,8 @@ pub struct Report {
     pub quiet: bool,
     /// Set once a write found tasker's stdout or stderr closed.
     pub output_gone: std::sync::atomic::AtomicBool,
+    /// The first write to tasker's stdout or stderr that failed otherwise.
+    pub write_error: Mutex<Option<String>>,
     width: usize,
     term: Mutex<Term>,
     /// Signalled when a question was answered.
@@ -83,6 +85,7 @@ impl Report {
             stdout_terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             quiet: false,
             output_gone: std::sync::atomic::AtomicBool::new(false),
+            write_error: Mutex::new(None),
             width,
             term: Mutex::new(Term::default()),
             answered: std::sync::Condvar::new(),
@@ -108,17 +111,29 @@ impl Report {
                 out.flush()
                     .and_then(|_| super::process::write_stdout(bytes))
             }
-            Stream::Stderr => std::io::stderr().write_all(bytes),
+            Stream::Stderr => super::process::write_fd(2, bytes),
         };
         if let Err(e) = result {
             // Whoever read our output went away (`tasker build | head -1`):
             // stop every run as for SIGTERM, then end quietly.
-            if e.kind() == std::io::ErrorKind::BrokenPipe
-                && !self
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                if !self
                     .output_gone
                     .swap(true, std::sync::atomic::Ordering::SeqCst)
-            {
-                super::process::stop_self();
+                {
+                    super::process::stop_self();
+                }
+            } else {
+                // Output was lost (a full disk, an I/O error): the
+                // invocation fails with a message at the end.
+                let stream = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                self.write_error
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(|| format!("cannot write to tasker's {stream}: {e}"));
             }
         }
         if let (true, Some(status)) = (clear, &term.status) {
@@ -270,6 +285,8 @@ struct Shared {
     /// Answers not yet taken by the run: a run that does not read its
     /// stdin never stops tasker from reading its output.
     answers: Vec<u8>,
+    /// Bytes of answers the run never took.
+    dropped_answers: usize,
 }
 
 impl Shared {
@@ -310,14 +327,23 @@ impl Spool {
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        let written = match &mut self.file {
-            Some(f) => f.write_all(bytes).is_ok(),
-            None => false,
-        };
-        if !written {
-            self.mem.extend_from_slice(bytes);
+    /// Hold `bytes` after everything held so far: in the file while it
+    /// takes them, then (a full disk) in memory for the rest of the run,
+    /// so that nothing is held twice or out of order.
+    fn write(&mut self, mut bytes: &[u8]) {
+        if self.mem.is_empty() {
+            if let Some(f) = &mut self.file {
+                while !bytes.is_empty() {
+                    match f.write(bytes) {
+                        Ok(0) => break,
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            }
         }
+        self.mem.extend_from_slice(bytes);
     }
 
     fn drain(&mut self, report: &Report, stream: Stream) {
@@ -697,10 +723,16 @@ impl RunOutput {
             let mut shared = self.shared.lock().unwrap();
             shared.flush_answers();
             shared.stdin = None;
+            shared.dropped_answers += shared.answers.len();
             shared.answers.clear();
         }
         self.held = held.into_inner().ok().flatten();
         status
+    }
+
+    /// Bytes of answers the last step never read, once.
+    pub fn take_dropped_answers(&mut self) -> usize {
+        std::mem::take(&mut self.shared.lock().unwrap().dropped_answers)
     }
 
     /// Why a pattern stopped the step, once.

@@ -138,14 +138,42 @@ mod imp {
         Ok(())
     }
 
+    /// Write all of `bytes` to file descriptor `fd` (1 or 2), unbuffered.
+    /// A descriptor a parent made non-blocking (shared with ssh or node)
+    /// is waited on until it takes more, never skipped.
+    pub fn write_fd(fd: i32, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            // SAFETY: write(2) from a valid slice to a descriptor that stays
+            // open for the life of the process.
+            let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            if n >= 0 {
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                bytes = &bytes[n as usize..];
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => {}
+                std::io::ErrorKind::WouldBlock => {
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut pfd, 1, 1000) };
+                }
+                _ => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// Write straight to file descriptor 1, unbuffered.
     pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::fd::FromRawFd;
-        // SAFETY: fd 1 stays open for the life of the process; the File is
-        // never dropped, so it is never closed.
-        let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
-        out.write_all(bytes)
+        write_fd(1, bytes)
     }
 
     /// Ask for a 1 MiB pipe buffer (Linux; elsewhere, or when refused,
@@ -338,7 +366,7 @@ mod imp {
 pub use imp::{
     alive, configure, deepen_pipe, follow_job, foreground, interrupted_by, kill, open_pty,
     owns_terminal, reclaim_terminal, set_nonblocking, stop_self, take_terminal, terminate,
-    wait_readable, write_stdout,
+    wait_readable, write_fd, write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
@@ -523,7 +551,18 @@ pub fn resolve_program(
     Some(hit)
 }
 
-fn is_executable(path: &std::path::Path) -> bool {
+/// Whether the file starts as a program the system runs itself (`#!` or
+/// an ELF header), not as a script `sh` must read.
+pub fn has_binary_magic(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n].starts_with(b"#!") || head[..n] == *b"\x7fELF"
+}
+
+pub fn is_executable(path: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
