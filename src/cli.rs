@@ -51,10 +51,10 @@ pub struct Cli {
     /// More status: skipped runs and why, durations, dotenv files read
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Ignore up-to-date checks
+    /// Ignore up-to-date checks (accepted; there are none yet, so every run runs)
     #[arg(short = 'B', long)]
     pub force: bool,
-    /// Run, then run again whenever a source changes
+    /// Run again whenever a source changes (not supported yet)
     #[arg(short = 'w', long)]
     pub watch: bool,
     /// Answer yes to every confirm prompt

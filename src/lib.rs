@@ -15,6 +15,7 @@ pub mod cli;
 pub mod completions;
 pub mod context;
 pub mod dotenv;
+pub mod echo;
 pub mod error;
 pub mod exec;
 pub mod file;
@@ -190,10 +191,9 @@ fn run(cli: Cli) -> Result<i32> {
     };
     let invocations = args::parse(&model, &words, Source::CommandLine)?;
     if let Some(inv) = invocations.iter().find(|i| i.help) {
-        print(&list::task_help(
-            &model.tasks[inv.task],
-            Style::for_stdout(),
-        ));
+        let task = &model.tasks[inv.task];
+        let reads_extra = check::reads_extra(&template::Engine::new(), &model, task)?;
+        print(&list::task_help(task, reads_extra, Style::for_stdout()));
         return Ok(0);
     }
 

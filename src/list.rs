@@ -9,32 +9,61 @@ use crate::style::Style;
 
 /// The usage form of a task: `deploy <target> [-t TAG]...`.
 pub fn usage(task: &Task) -> String {
+    usage_with(task, false)
+}
+
+/// The usage form `-l` shows, where an argument with a few short choices
+/// shows them: `deploy <staging|prod>`.
+fn listing_usage(task: &Task) -> String {
+    usage_with(task, true)
+}
+
+fn usage_with(task: &Task, choices: bool) -> String {
     let mut out = task.name.clone();
     for arg in &task.args {
         out.push(' ');
-        out.push_str(&arg_usage(arg));
+        out.push_str(&arg_usage(arg, choices));
     }
     out
 }
 
-fn arg_usage(arg: &Arg) -> String {
+/// `staging|prod`, when an argument has a few choices that read well
+/// inline.
+fn short_choices(arg: &Arg) -> Option<String> {
+    const MOST: usize = 5;
+    const WIDEST: usize = 24;
+    if arg.choices.is_empty() || arg.choices.len() > MOST {
+        return None;
+    }
+    let text: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
+    let text = text.join("|");
+    (text.chars().count() <= WIDEST).then_some(text)
+}
+
+fn arg_usage(arg: &Arg, show_choices: bool) -> String {
     let flag = match arg.short {
         Some(c) => format!("-{c}"),
         None => arg.flag(),
     };
+    let choices = show_choices.then(|| short_choices(arg)).flatten();
     if arg.positional {
+        let name = choices.as_deref().unwrap_or(&arg.name);
         return match (arg.ty, arg.required()) {
-            (ArgType::List, _) => format!("[{}]...", arg.name),
-            (_, true) => format!("<{}>", arg.name),
-            (_, false) => format!("[{}]", arg.name),
+            (ArgType::List, _) => format!("[{name}]..."),
+            (_, true) => format!("<{name}>"),
+            (_, false) => format!("[{name}]"),
         };
     }
+    let value = match &choices {
+        Some(c) => format!("<{c}>"),
+        None => arg.metavar(),
+    };
     match arg.ty {
         ArgType::Bool => format!("[{flag}]"),
         ArgType::Count => format!("[{flag}]..."),
-        ArgType::List => format!("[{flag} {}]...", arg.metavar()),
-        _ if arg.required() => format!("{flag} {}", arg.metavar()),
-        _ => format!("[{flag} {}]", arg.metavar()),
+        ArgType::List => format!("[{flag} {value}]..."),
+        _ if arg.required() => format!("{flag} {value}"),
+        _ => format!("[{flag} {value}]"),
     }
 }
 
@@ -45,7 +74,12 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
         .iter()
         .filter(|t| all || !t.is_hidden())
         .collect();
-    let usages: Vec<String> = shown.iter().map(|t| usage(t)).collect();
+    let usages: Vec<String> = shown.iter().map(|t| listing_usage(t)).collect();
+    let default = model
+        .settings
+        .default
+        .as_ref()
+        .and_then(|(name, _)| model.task(name));
     let width = usages.iter().map(|u| u.chars().count()).max().unwrap_or(0) + 3;
 
     let mut out = String::new();
@@ -85,17 +119,22 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
             }
             out.push_str(&usage[task.name.len()..]);
             let help = task.help_first_line();
-            if !help.is_empty() || !task.aliases.is_empty() {
+            let mut marks = Vec::new();
+            if default.is_some_and(|d| std::ptr::eq(&model.tasks[d], task)) {
+                marks.push("[default]".to_string());
+            }
+            if !task.aliases.is_empty() {
+                marks.push(format!("[aliases: {}]", task.aliases.join(", ")));
+            }
+            if !help.is_empty() || !marks.is_empty() {
                 let pad = width - usage.chars().count();
                 out.extend(std::iter::repeat_n(' ', pad));
                 out.push_str(help);
-                if !task.aliases.is_empty() {
+                if !marks.is_empty() {
                     if !help.is_empty() {
                         out.push_str("   ");
                     }
-                    out.push_str("[aliases: ");
-                    out.push_str(&task.aliases.join(", "));
-                    out.push(']');
+                    out.push_str(&marks.join(" "));
                 }
             }
             let trimmed = out[start..].trim_end().len();
@@ -145,10 +184,17 @@ pub fn render_json(model: &Model, all: bool) -> String {
     text
 }
 
-/// `tasker TASK --help`.
-pub fn task_help(task: &Task, style: Style) -> String {
+/// `tasker TASK --help`; `reads_extra` when the words after `--` reach a
+/// command of the task.
+pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} tasker {}", style.bold("Usage:"), usage(task));
+    let extra = if reads_extra { " [-- EXTRA...]" } else { "" };
+    let _ = writeln!(
+        out,
+        "{} tasker {}{extra}",
+        style.bold("Usage:"),
+        usage(task)
+    );
     if let Some(help) = &task.help {
         out.push('\n');
         out.push_str(help.trim_end());
@@ -207,6 +253,66 @@ pub fn task_help(task: &Task, style: Style) -> String {
             .collect();
         let _ = writeln!(out, "\n{} {}", style.bold("Post:"), post.join(", "));
     }
+    if let Some(question) = &task.confirm {
+        let _ = writeln!(
+            out,
+            "\n{} {} [y/N]",
+            style.bold("Confirm:"),
+            question.source.trim()
+        );
+    }
+    for (title, steps) in [("Steps:", &task.run), ("Finally:", &task.finally)] {
+        if steps.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}", style.bold(title));
+        for step in steps {
+            out.push_str(&step_text(step));
+        }
+    }
+    out
+}
+
+/// A script without its common indentation and its blank lines at either
+/// end, as `"""` strings in TOML usually hold it.
+fn dedent(script: &str) -> String {
+    let lines: Vec<&str> = script.lines().collect();
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let text: Vec<&str> = lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect();
+    text.join("\n").trim_matches('\n').to_string()
+}
+
+/// One step as the help shows it: `$ script` (each further line
+/// indented), `$ program args` for `cmd`, `$ a | b` for `pipe`, and
+/// `task NAME ARGS` for a task step.
+fn step_text(step: &crate::model::Step) -> String {
+    use crate::model::StepKind;
+    let text = match &step.kind {
+        StepKind::Sh(t) => format!("$ {}", dedent(&t.source)),
+        StepKind::Cmd(words) => {
+            let words: Vec<&str> = words.iter().map(|w| w.source.as_str()).collect();
+            format!("$ {}", words.join(" "))
+        }
+        StepKind::Pipe(stages) => {
+            let stages: Vec<&str> = stages.iter().map(|s| s.source.as_str()).collect();
+            format!("$ {}", stages.join(" | "))
+        }
+        StepKind::Task(call) => format!("task {}", call.template.source.trim()),
+    };
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(if i == 0 { "  " } else { "    " });
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
     out
 }
 
@@ -228,7 +334,7 @@ fn arg_form(arg: &Arg) -> String {
     let mut form = String::new();
     if arg.positional {
         // The same bare form as the usage line: `<a>`, `[a]` or `[a]...`.
-        let _ = write!(form, "{}, ", arg_usage(arg));
+        let _ = write!(form, "{}, ", arg_usage(arg, false));
     }
     if let Some(c) = arg.short {
         let _ = write!(form, "-{c}, ");

@@ -236,6 +236,10 @@ fn help_prints_usage() {
     ran.code(0)
         .stdout_has("Usage: tasker")
         .stdout_has("--dry-run");
+    // What does not work yet says so.
+    ran.stdout_has("Run again whenever a source changes (not supported yet)")
+        .stdout_has("accepted; there are none yet, so every run runs");
+    insta::assert_snapshot!(ran.stdout);
 }
 
 #[test]

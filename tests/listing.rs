@@ -316,3 +316,137 @@ fn a_closed_stdout_for_task_help_stops_quietly() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+const SHOWN: &str = r#"
+    [settings]
+    default = "build"
+
+    [tasks.build]
+    help = "Compile the project"
+    run = [
+      "cargo build {% if release %}--release{% endif %}",
+      { task = "gen --fast" },
+      { cmd = ["ls", "-l", "dist"] },
+      { pipe = ["ls", "wc -l"] },
+      """
+      echo one
+        echo two
+      """,
+    ]
+    finally = "rm -f tmp"
+    [[tasks.build.args]]
+    name = "release"
+    type = "bool"
+
+    [tasks.gen]
+    run = "echo gen"
+    [[tasks.gen.args]]
+    name = "fast"
+    type = "bool"
+
+    [tasks.deploy]
+    help = "Ship it"
+    confirm = "Deploy {{ target }}?"
+    run = "echo deploying {{ target }} to {{ region }}"
+    [[tasks.deploy.args]]
+    name = "target"
+    positional = true
+    choices = ["staging", "prod"]
+    [[tasks.deploy.args]]
+    name = "region"
+    choices = ["eu-west-1", "eu-central-1", "us-east-1"]
+    default = "eu-west-1"
+    [[tasks.deploy.args]]
+    name = "mode"
+    choices = ["fast", "safe"]
+    default = "safe"
+
+    [tasks.pytest]
+    help = "Run the tests"
+    run = "pytest {{ extra }}"
+    "#;
+
+#[test]
+fn listing_marks_the_default_task_and_shows_short_choices() {
+    let ran = Test::with(SHOWN).arg("-l").expect(
+        "
+        Tasks in ./tasks.toml:
+            build [--release]                                              Compile the project   [default]
+            gen [--fast]
+            deploy <staging|prod> [--region REGION] [--mode <fast|safe>]   Ship it
+            pytest                                                         Run the tests
+        ",
+        "",
+        0,
+    );
+    insta::assert_snapshot!(ran.stdout);
+}
+
+#[test]
+fn task_help_shows_the_steps_the_confirm_question_and_extra() {
+    let build = Test::with(SHOWN).args(&["build", "--help"]).run();
+    build.code(0);
+    let deploy = Test::with(SHOWN).args(&["deploy", "--help"]).run();
+    deploy.code(0);
+    let pytest = Test::with(SHOWN).args(&["pytest", "--help"]).run();
+    pytest.code(0);
+    assert!(
+        build.stdout.contains("  task gen --fast\n"),
+        "{}",
+        build.stdout
+    );
+    assert!(deploy
+        .stdout
+        .contains("Confirm: Deploy {{ target }}? [y/N]\n"));
+    assert!(pytest
+        .stdout
+        .starts_with("Usage: tasker pytest [-- EXTRA...]\n"));
+    assert!(!build.stdout.contains("EXTRA"));
+    insta::assert_snapshot!(format!(
+        "{}\n---\n{}\n---\n{}",
+        build.stdout, deploy.stdout, pytest.stdout
+    ));
+}
+
+#[test]
+fn dry_run_shows_the_confirm_question_it_would_ask() {
+    Test::with(SHOWN).args(&["-n", "deploy", "prod"]).expect(
+        "",
+        "
+        [deploy] would ask: Deploy prod? [y/N]
+        [deploy] $ echo deploying prod to eu-west-1
+        ",
+        0,
+    );
+    // With --yes there is nothing to ask.
+    Test::with(SHOWN)
+        .args(&["-n", "-y", "deploy", "prod"])
+        .expect("", "[deploy] $ echo deploying prod to eu-west-1\n", 0);
+}
+
+#[test]
+fn the_echo_drops_the_blanks_that_empty_template_blocks_leave() {
+    let ran = Test::with(SHOWN).args(&["-n", "build"]).expect(
+        "",
+        "
+        [build] $ cargo build
+        [build] $ task gen --fast
+        [gen] $ echo gen
+        [build] $ ls -l dist
+        [build] $ ls | wc -l
+        [build] $ echo one
+        [build]     echo two
+        [build] $ rm -f tmp
+        ",
+        0,
+    );
+    insta::assert_snapshot!(ran.stderr);
+    Test::with(
+        r#"
+        [tasks.t]
+        run = "echo a {% if false %}b{% endif %} c  'd  e'"
+        "#,
+    )
+    .arg("t")
+    .expect("a c d  e\n", "[t] $ echo a c 'd  e'\n", 0);
+}

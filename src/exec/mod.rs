@@ -284,6 +284,9 @@ fn run_job_inner(
             Ok(t) => t,
             Err(e) => return outcome(Outcome::Failed(Failure::new(e, None))),
         };
+        if opts.dry_run && !opts.yes {
+            sink.note(&format!("would ask: {text} [y/N]"));
+        }
         if !opts.yes && !opts.dry_run {
             match confirm(&text, &opts.report, control) {
                 Ok(Some(true)) => {}

@@ -150,6 +150,7 @@ impl Report {
 
     /// `[build] $ cargo build`, dimmed on a terminal.
     pub fn echo_line(&self, run: &str, command: &str) -> String {
+        let command = crate::echo::tidy(command);
         let mut lines = command.lines();
         let first = lines.next().unwrap_or("");
         let mut text = format!("[{run}] $ {first}");
