@@ -43,7 +43,10 @@ pub fn args(data: &[u8]) {
                 for inv in invocations {
                     let task = &model.tasks[inv.task];
                     if inv.help {
-                        crate::list::task_help(task, Style { color: false });
+                        // Both shapes of the usage line.
+                        for reads_extra in [false, true] {
+                            crate::list::task_help(task, reads_extra, Style { color: false });
+                        }
                     }
                     for value in &inv.values {
                         let _ = (value.to_value(), value.to_json(), value.display());
