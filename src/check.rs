@@ -194,7 +194,7 @@ fn check_template(
         let token = span.file.text.get(span.range.clone()).unwrap_or("");
         if let (Some(offset), Some(at)) = (
             token.find(template.source.as_str()),
-            find_word(&template.source, &name),
+            crate::template::find_word(&template.source, &name),
         ) {
             let start = span.range.start + offset + at;
             span.range = start..start + name.len();
@@ -219,47 +219,10 @@ fn check_template(
                 candidates.extend(t.args.iter().map(|a| a.name.as_str()));
                 candidates.extend(t.matrix.iter().map(|m| m.name.as_str()));
             }
-            return Err(unknown_name(template, top, candidates, what));
+            return Err(crate::template::unknown_name(
+                template, top, candidates, what,
+            ));
         }
     }
     Ok(())
-}
-
-/// "unknown name `x` in ...", marking the name itself in the file when the
-/// template stands there verbatim, with the nearest known name suggested.
-pub fn unknown_name<'a>(
-    template: &Template,
-    name: &str,
-    known: impl IntoIterator<Item = &'a str>,
-    what: &str,
-) -> Error {
-    let mut span = template.span.clone();
-    let token = span.file.text.get(span.range.clone()).unwrap_or("");
-    if let (Some(offset), Some(at)) = (
-        token.find(template.source.as_str()),
-        find_word(&template.source, name),
-    ) {
-        let start = span.range.start + offset + at;
-        span.range = start..start + name.len();
-    }
-    Error::at(&span, format!("unknown name `{name}` in {what}"))
-        .with_label("not an argument, var or template value")
-        .suggest(name, known)
-}
-
-/// Where `name` occurs as a whole word.
-pub fn find_word(source: &str, name: &str) -> Option<usize> {
-    let bytes = source.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = source[from..].find(name) {
-        let at = from + pos;
-        let end = at + name.len();
-        let word = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
-        if (at == 0 || !word(at - 1) && bytes[at - 1] != b'.') && (end >= bytes.len() || !word(end))
-        {
-            return Some(at);
-        }
-        from = end;
-    }
-    None
 }

@@ -231,7 +231,7 @@ impl<'m> Session<'m> {
                     if self.dry_run {
                         context.insert(
                             "tasks".into(),
-                            Value::from_object(Placeholder("tasks".into())),
+                            Value::from_object(crate::template::Placeholder("tasks".into())),
                         );
                         continue;
                     }
@@ -268,7 +268,7 @@ impl<'m> Session<'m> {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
         known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
         known.extend(["env", "tasks"]);
-        crate::check::unknown_name(template, name, known, what)
+        crate::template::unknown_name(template, name, known, what)
     }
 
     /// The value of var `name` (after `--set`), evaluating it on first use.
@@ -319,7 +319,7 @@ impl<'m> Session<'m> {
             .envs(env)
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit());
-        let captured = crate::exec::process::run_captured(cmd).map_err(|e| {
+        let captured = crate::process::run_captured(cmd).map_err(|e| {
             Error::at(
                 span,
                 format!("var `{name}`: cannot run `{}`: {e}", shell[0]),
@@ -327,8 +327,8 @@ impl<'m> Session<'m> {
             .with_label("this var runs a command")
         })?;
         let (status, stdout) = match captured {
-            crate::exec::process::Captured::Exited(status, stdout) => (status, stdout),
-            crate::exec::process::Captured::Stopped(sig) => {
+            crate::process::Captured::Exited(status, stdout) => (status, stdout),
+            crate::process::Captured::Stopped(sig) => {
                 return Err(Error::run(
                     128 + sig,
                     format!("var `{name}`: stopped by a signal while its command ran"),
@@ -336,7 +336,7 @@ impl<'m> Session<'m> {
             }
         };
         if !status.success() {
-            let status = crate::exec::status_code(status);
+            let status = crate::process::status_code(status);
             return Err(Error::at(
                 span,
                 format!("var `{name}`: its command `{script}` failed with status {status}"),
@@ -390,7 +390,7 @@ pub fn check_var_cycles(
         used.dedup();
         uses.push(used);
     }
-    if let Some(cycle) = crate::graph::find_cycle(vars.len(), |i| uses[i].clone()) {
+    if let Some(cycle) = crate::cycles::find_cycle(vars.len(), |i| uses[i].clone()) {
         let mut path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
         // Close the loop, as run cycles print: `a -> b -> a`.
         path.push(path[0]);
@@ -402,7 +402,7 @@ pub fn check_var_cycles(
     }
     // Evaluating a var evaluates the vars it reads first, one level of
     // nesting each: a bounded depth keeps that off the edge of the stack.
-    let chain = crate::graph::longest_chain(vars.len(), |i| uses[i].clone());
+    let chain = crate::cycles::longest_chain(vars.len(), |i| uses[i].clone());
     if chain.len() > MAX_VAR_DEPTH {
         return Err(Error::at(
             &vars[chain[0]].span,
@@ -439,23 +439,5 @@ impl Object for TaskResults {
                 format!("task `{name}` has not run in this invocation"),
             )),
         })
-    }
-}
-
-/// Under `-n`, a value only a run would produce: prints as
-/// `<tasks.NAME.field>`.
-#[derive(Debug)]
-pub struct Placeholder(pub String);
-
-impl Object for Placeholder {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        Some(Value::from_object(Placeholder(format!(
-            "{}.{}",
-            self.0, key
-        ))))
-    }
-
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{}>", self.0)
     }
 }

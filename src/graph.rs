@@ -9,10 +9,9 @@ use minijinja::value::Value;
 
 use crate::args::{self, Invocation, Source};
 use crate::context::{Scope, Session};
+use crate::cycles::{find_cycle, longest_chain};
 use crate::error::{Error, Result};
-use crate::model::{
-    matrix_size, ArgValue, Call, MatrixValues, Model, StepKind, Task, MAX_MATRIX_RUNS,
-};
+use crate::model::{matrix_size, Call, MatrixValues, Model, StepKind, Task, MAX_MATRIX_RUNS};
 use crate::template::Mode;
 
 pub type RunId = usize;
@@ -25,8 +24,6 @@ pub struct Run {
     pub task: usize,
     /// `build`, or `build[os=linux]` for a matrix run.
     pub name: String,
-    pub values: Vec<ArgValue>,
-    pub extra: Vec<String>,
     /// What its templates see; `env` includes the task's own `env`.
     pub scope: Scope,
     /// Runs that must succeed before this one starts.
@@ -138,8 +135,6 @@ impl Graph {
             self.runs.push(Run {
                 task: inv.task,
                 name,
-                values: inv.values.clone(),
-                extra: inv.extra.clone(),
                 scope,
                 deps: Vec::new(),
                 after: Vec::new(),
@@ -493,122 +488,14 @@ fn matrix_combinations(
     Ok(combos)
 }
 
-/// A cycle in the graph with `n` nodes and edges `next(i)`, as the list of
-/// nodes on it (the first node repeats implicitly), found by iterative DFS.
-pub fn find_cycle(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Option<Vec<usize>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    let mut mark = vec![Mark::New; n];
-    for start in 0..n {
-        if mark[start] != Mark::New {
-            continue;
-        }
-        let mut path: Vec<(usize, Vec<usize>, usize)> = vec![(start, next(start), 0)];
-        mark[start] = Mark::Open;
-        while let Some((node, edges, pos)) = path.last_mut() {
-            if *pos < edges.len() {
-                let to = edges[*pos];
-                *pos += 1;
-                match mark[to] {
-                    Mark::Open => {
-                        let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
-                        return Some(path[from..].iter().map(|(n, _, _)| *n).collect());
-                    }
-                    Mark::New => {
-                        mark[to] = Mark::Open;
-                        let edges = next(to);
-                        path.push((to, edges, 0));
-                    }
-                    Mark::Done => {}
-                }
-            } else {
-                mark[*node] = Mark::Done;
-                path.pop();
-            }
-        }
-    }
-    None
-}
-
-/// The longest path in the graph with `n` nodes and edges `next(i)`, as
-/// its nodes in order; found without recursion, so that a chain of any
-/// length costs no stack. Exact for an acyclic graph; in one with cycles,
-/// a path that visits no node twice.
-pub fn longest_chain(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<usize> {
-    // `depth[i]`: nodes on the longest path starting at i; `best[i]` the
-    // node after i on it.
-    let mut depth = vec![0usize; n];
-    let mut best: Vec<Option<usize>> = vec![None; n];
-    let mut open = vec![false; n];
-    for start in 0..n {
-        if depth[start] != 0 {
-            continue;
-        }
-        open[start] = true;
-        let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(start, next(start), 0)];
-        while let Some((node, edges, pos)) = stack.last_mut() {
-            if *pos < edges.len() {
-                let to = edges[*pos];
-                *pos += 1;
-                // A node on the stack is unfinished: only a cycle leads back
-                // to one, and callers rule cycles out first.
-                if depth[to] == 0 && !open[to] {
-                    open[to] = true;
-                    let edges = next(to);
-                    stack.push((to, edges, 0));
-                }
-            } else {
-                let node = *node;
-                // An edge back to an unfinished node closes a cycle: it
-                // does not lengthen the chain (which must stay finite).
-                let (length, after) = edges
-                    .iter()
-                    .filter(|&&e| !open[e])
-                    .map(|&e| (depth[e], Some(e)))
-                    .max_by_key(|(d, _)| *d)
-                    .unwrap_or((0, None));
-                depth[node] = length + 1;
-                best[node] = after;
-                open[node] = false;
-                stack.pop();
-            }
-        }
-    }
-    let Some(mut node) = (0..n).max_by_key(|&i| depth[i]) else {
-        return Vec::new();
-    };
-    let mut chain = vec![node];
-    while let Some(after) = best[node] {
-        chain.push(after);
-        node = after;
-    }
-    chain
-}
-
 #[cfg(test)]
 mod tests {
-    use super::find_cycle;
-
-    #[test]
-    fn finds_a_cycle_and_its_path() {
-        let edges = [vec![1], vec![2], vec![0], vec![]];
-        assert_eq!(find_cycle(4, |i| edges[i].clone()), Some(vec![0, 1, 2]));
-        let self_loop = [vec![], vec![1]];
-        assert_eq!(find_cycle(2, |i| self_loop[i].clone()), Some(vec![1]));
-    }
-
     fn graph(edges: &[&[usize]]) -> super::Graph {
         let mut g = super::Graph::default();
         for (i, deps) in edges.iter().enumerate() {
             g.runs.push(super::Run {
                 task: 0,
                 name: format!("r{i}"),
-                values: Vec::new(),
-                extra: Vec::new(),
                 scope: Default::default(),
                 deps: deps.to_vec(),
                 after: Vec::new(),
@@ -626,26 +513,5 @@ mod tests {
         assert!(!graph(&[&[], &[0], &[1]]).may_overlap());
         assert!(graph(&[&[], &[]]).may_overlap());
         assert!(graph(&[&[], &[0], &[0], &[1, 2]]).may_overlap());
-    }
-
-    #[test]
-    fn longest_chain_follows_the_deepest_path() {
-        use super::longest_chain;
-        let edges = [vec![1, 2], vec![3], vec![], vec![4], vec![]];
-        assert_eq!(longest_chain(5, |i| edges[i].clone()), vec![0, 1, 3, 4]);
-        assert_eq!(longest_chain(0, |_| Vec::new()), Vec::<usize>::new());
-        let cycle = [vec![1], vec![0, 1]];
-        assert_eq!(longest_chain(2, |i| cycle[i].clone()), vec![0, 1]);
-        let n = 100_000;
-        assert_eq!(
-            longest_chain(n, |i| if i + 1 < n { vec![i + 1] } else { vec![] }).len(),
-            n
-        );
-    }
-
-    #[test]
-    fn a_diamond_is_no_cycle() {
-        let edges = [vec![1, 2], vec![3], vec![3], vec![]];
-        assert_eq!(find_cycle(4, |i| edges[i].clone()), None);
     }
 }

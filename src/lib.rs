@@ -9,31 +9,34 @@
 // The JSON Schema is written with `serde_json::json!`, which nests deeply.
 #![recursion_limit = "256"]
 
-pub mod args;
-pub mod check;
-pub mod cli;
-pub mod completions;
-pub mod context;
-pub mod dotenv;
-pub mod echo;
-pub mod error;
-pub mod exec;
+mod args;
+mod check;
+mod cli;
+mod completions;
+mod context;
+mod cycles;
+mod dotenv;
+mod echo;
+mod error;
+mod exec;
+#[doc(hidden)]
 pub mod file;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod graph;
-pub mod inspect;
-pub mod list;
-pub mod model;
-mod outcome;
-pub mod report;
-pub mod schedule;
-pub mod schema;
-mod stop;
-pub mod style;
-pub mod template;
-
+mod graph;
+mod hints;
 mod init;
+mod inspect;
+mod list;
+mod model;
+mod outcome;
+mod process;
+mod report;
+mod schedule;
+mod schema;
+mod stop;
+mod style;
+mod template;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -65,7 +68,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
-            let e = cli::unknown_option(&e, &args, &tail);
+            let e = hints::unknown_option(&e, &args, &tail);
             let _ = writeln!(std::io::stderr(), "{}", e.render(Style::for_stderr().color));
             return e.exit_code();
         }
@@ -90,7 +93,7 @@ fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let written = out
         .flush()
-        .and_then(|_| exec::process::write_stdout(text.as_bytes()));
+        .and_then(|_| process::write_stdout(text.as_bytes()));
     match written {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),

@@ -141,7 +141,7 @@ pub fn execute(
                         continue;
                     }
                     let blocker = graph.runs[id].deps.iter().find_map(|&d| match &states[d] {
-                        State::Done(o) if !succeeded(o) => Some((d, o)),
+                        State::Done(o) if !o.succeeded() => Some((d, o)),
                         _ => None,
                     });
                     if let Some((dep, outcome)) = blocker {
@@ -172,7 +172,7 @@ pub fn execute(
                     continue;
                 }
                 let failed = w.targets.iter().find_map(|&t| match &states[t] {
-                    State::Done(o) if !succeeded(o) => Some((t, o.clone())),
+                    State::Done(o) if !o.succeeded() => Some((t, o.clone())),
                     _ => None,
                 });
                 // A target that failed says why, even while stopping.
@@ -296,7 +296,7 @@ pub fn execute(
                             cancel_all(&states, &controls);
                         }
                     }
-                    unsettled |= !succeeded(&outcome);
+                    unsettled |= !outcome.succeeded();
                     states[id] = State::Done(outcome);
                 }
                 Event::Call {
@@ -399,10 +399,6 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic".into())
 }
 
-fn succeeded(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Success | Outcome::Skipped(_))
-}
-
 fn call_failure(name: &str, outcome: &Outcome) -> CallError {
     CallError::Failed(match outcome {
         Outcome::Failed(f) => Failure::new(
@@ -428,7 +424,7 @@ fn ready(graph: &Graph, states: &[State], id: RunId) -> bool {
     let run = &graph.runs[id];
     run.deps
         .iter()
-        .all(|&d| matches!(&states[d], State::Done(o) if succeeded(o)))
+        .all(|&d| matches!(&states[d], State::Done(o) if o.succeeded()))
         && run
             .after
             .iter()

@@ -16,11 +16,26 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use crate::exec::Proc;
-
 /// The signals that stop tasker.
 #[cfg(unix)]
 pub const SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// A spawned process tasker may have to stop: its group when it leads one,
+/// else only itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub group: bool,
+}
+
+impl Proc {
+    /// The target of kill(2): the group (negative) or the process; none
+    /// for pids that would name every process or tasker's own group.
+    pub fn target(self) -> Option<i32> {
+        let pid = i32::try_from(self.pid).ok().filter(|&p| p > 1)?;
+        Some(if self.group { -pid } else { pid })
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -103,10 +118,10 @@ impl Drop for Listening {
 /// SIGKILL to everything tasker started, then exit as killed by `sig`.
 fn hard_exit(sig: i32) -> ! {
     let procs = std::mem::take(&mut state().procs);
-    for proc in procs {
-        crate::exec::process::kill(proc);
+    for target in procs.into_iter().filter_map(Proc::target) {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe { libc::kill(target, libc::SIGKILL) };
     }
-    crate::exec::process::reclaim_terminal();
     // SAFETY: _exit ends the process without running anything else; the
     // runs' threads may be stuck in a write or a render.
     unsafe { libc::_exit(128 + sig) }
@@ -150,8 +165,7 @@ mod guard {
     use std::io::Write;
     use std::os::fd::{FromRawFd, RawFd};
 
-    use crate::exec::Proc;
-
+    use super::Proc;
     pub const ADD: i32 = 1;
     pub const REMOVE: i32 = 2;
     /// Process groups the guard can hold at once.
@@ -194,13 +208,9 @@ mod guard {
 
         /// One message, written whole (8 bytes are below PIPE_BUF).
         pub fn send(&mut self, op: i32, proc: Proc) {
-            let Ok(pid) = i32::try_from(proc.pid) else {
+            let Some(target) = proc.target() else {
                 return;
             };
-            if pid <= 1 {
-                return;
-            }
-            let target = if proc.group { -pid } else { pid };
             let mut msg = [0u8; 8];
             msg[..4].copy_from_slice(&op.to_ne_bytes());
             msg[4..].copy_from_slice(&target.to_ne_bytes());

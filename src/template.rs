@@ -341,7 +341,7 @@ pub fn quote_value(value: &Value) -> String {
     if let Some(s) = value.as_str() {
         return shell_words::quote(s).into_owned();
     }
-    if let Some(p) = value.downcast_object_ref::<crate::context::Placeholder>() {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
         return format!("<{}>", p.0);
     }
     if value.kind() == minijinja::value::ValueKind::Seq {
@@ -375,6 +375,63 @@ pub fn plain_value(value: &Value) -> String {
         }
     }
     value.to_string()
+}
+
+/// Under `-n`, a value only a run would produce: prints as
+/// `<tasks.NAME.field>`.
+#[derive(Debug)]
+pub struct Placeholder(pub String);
+
+impl minijinja::value::Object for Placeholder {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from_object(Placeholder(format!(
+            "{}.{}",
+            self.0, key
+        ))))
+    }
+
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// "unknown name `x` in ...", marking the name itself in the file when the
+/// template stands there verbatim, with the nearest known name suggested.
+pub fn unknown_name<'a>(
+    template: &Template,
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Error {
+    let mut span = template.span.clone();
+    let token = span.file.text.get(span.range.clone()).unwrap_or("");
+    if let (Some(offset), Some(at)) = (
+        token.find(template.source.as_str()),
+        find_word(&template.source, name),
+    ) {
+        let start = span.range.start + offset + at;
+        span.range = start..start + name.len();
+    }
+    Error::at(&span, format!("unknown name `{name}` in {what}"))
+        .with_label("not an argument, var or template value")
+        .suggest(name, known)
+}
+
+/// Where `name` occurs as a whole word.
+pub fn find_word(source: &str, name: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = source[from..].find(name) {
+        let at = from + pos;
+        let end = at + name.len();
+        let word = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
+        if (at == 0 || !word(at - 1) && bytes[at - 1] != b'.') && (end >= bytes.len() || !word(end))
+        {
+            return Some(at);
+        }
+        from = end;
+    }
+    None
 }
 
 #[cfg(test)]

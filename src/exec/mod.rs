@@ -5,7 +5,6 @@
 
 mod direct;
 pub mod output;
-pub mod process;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -24,8 +23,9 @@ use crate::model::{Step, StepKind, Task};
 use crate::template::Mode;
 
 pub use crate::outcome::{Failure, Outcome, Reason};
-pub use output::{OutputMode, Report};
-pub use process::{status_code, Proc};
+use crate::process;
+pub use crate::process::Proc;
+pub use output::Report;
 
 /// Why the runs a `task` step called did not all succeed.
 #[derive(Debug)]

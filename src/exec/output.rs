@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use minijinja::value::Value;
 
-use super::process::DRAIN;
 use super::{Failure, Outcome, Reason};
 use crate::model::{Hide, OutputKeys, Task};
+use crate::process::DRAIN;
 use crate::style::Style;
 
 pub use crate::model::OutputMode;
@@ -109,9 +109,9 @@ impl Report {
                 // buffer would add one for a chunk's unfinished last line.
                 let mut out = std::io::stdout().lock();
                 out.flush()
-                    .and_then(|_| super::process::write_stdout(bytes))
+                    .and_then(|_| crate::process::write_stdout(bytes))
             }
-            Stream::Stderr => super::process::write_fd(2, bytes),
+            Stream::Stderr => crate::process::write_fd(2, bytes),
         };
         if let Err(e) = result {
             // Whoever read our output went away (`tasker build | head -1`):
@@ -121,7 +121,7 @@ impl Report {
                     .output_gone
                     .swap(true, std::sync::atomic::Ordering::SeqCst)
                 {
-                    super::process::stop_self();
+                    crate::process::stop_self();
                 }
             } else {
                 // Output was lost (a full disk, an I/O error): the
@@ -161,10 +161,6 @@ impl Report {
         self.err_style.dim(&text)
     }
 
-    pub fn echo(&self, run: &str, command: &str) {
-        self.line(&self.echo_line(run, command));
-    }
-
     pub fn note_line(&self, run: &str, text: &str) -> String {
         self.err_style.yellow(&format!("[{run}] {text}"))
     }
@@ -201,7 +197,7 @@ impl Report {
         }
         term.prompting = true;
         // Keys typed before the question is shown do not answer it.
-        super::process::discard_typed_input();
+        crate::process::discard_typed_input();
         let mut err = std::io::stderr();
         if term.status.is_some() {
             let _ = err.write_all(b"\r\x1b[2K");
@@ -497,12 +493,12 @@ impl RunOutput {
         if self.keys.pty {
             // One terminal for stdin, stdout and stderr: what the run
             // writes arrives as one stream, and responders type into it.
-            let (terminal, child) = super::process::open_pty()?;
+            let (terminal, child) = crate::process::open_pty()?;
             if !self.keys.respond.is_empty() {
                 // Non-blocking for both directions (one open file): the
                 // reads below wait in poll(2) anyway.
                 let answers = terminal.try_clone()?;
-                super::process::set_nonblocking(&answers)?;
+                crate::process::set_nonblocking(&answers)?;
                 self.shared.lock().unwrap().stdin = Some(answers);
             }
             return Ok(StepIo {
@@ -517,7 +513,7 @@ impl RunOutput {
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
             let w = file(w);
-            super::process::set_nonblocking(&w)?;
+            crate::process::set_nonblocking(&w)?;
             self.shared.lock().unwrap().stdin = Some(w);
             StdinPlan::File(file(r))
         } else if alone {
@@ -651,7 +647,7 @@ impl RunOutput {
                 }
                 self.shared.lock().unwrap().flush_answers();
                 let open: Vec<&File> = pipes.iter().flatten().collect();
-                let ready = super::process::wait_readable(&open, wake);
+                let ready = crate::process::wait_readable(&open, wake);
                 let mut k = 0;
                 for (slot, reader_slot) in pipes.iter_mut().zip(readers.iter_mut()) {
                     let (Some(pipe), Some(reader)) = (slot.as_mut(), reader_slot.as_mut()) else {
@@ -675,7 +671,7 @@ impl RunOutput {
                                 else {
                                     continue;
                                 };
-                                super::process::deepen_pipe(&pipe);
+                                crate::process::deepen_pipe(&pipe);
                                 let drain_until = &drain_until;
                                 fast.push(scope.spawn(move || reader.run(pipe, drain_until)));
                             }
@@ -888,7 +884,7 @@ impl StreamReader<'_> {
     fn run(&mut self, mut pipe: File, drain_until: &Mutex<Option<Instant>>) {
         let mut buf = vec![0u8; CHUNK];
         loop {
-            let readable = super::process::wait_readable(&[&pipe], EXIT_CHECK)[0];
+            let readable = crate::process::wait_readable(&[&pipe], EXIT_CHECK)[0];
             if !readable {
                 let until = *drain_until.lock().unwrap();
                 if until.is_some_and(|t| Instant::now() >= t) {

@@ -36,17 +36,11 @@ pub fn failure(status: ExitStatus) -> Option<crate::outcome::Reason> {
     Some(Reason::Exit(status.code().unwrap_or(1)))
 }
 
-/// A spawned process tasker may have to stop: its group when it leads one,
-/// else only itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: u32,
-    pub group: bool,
-}
+pub use crate::stop::Proc;
 
 #[cfg(unix)]
 mod imp {
-    use super::Proc;
+    use crate::stop::Proc;
 
     /// A pseudo-terminal: tasker's end and the run's end. Both are closed
     /// on exec (the run gets its end as stdin, stdout and stderr), and the
@@ -343,7 +337,7 @@ mod imp {
 
 #[cfg(windows)]
 mod imp {
-    use super::Proc;
+    use crate::stop::Proc;
 
     pub fn configure(_cmd: &mut std::process::Command, _new_group: bool, _arg0: &str) {}
 
