@@ -27,6 +27,7 @@ mod graph;
 mod hints;
 mod init;
 mod inspect;
+mod lint;
 mod list;
 mod model;
 mod outcome;
@@ -168,6 +169,10 @@ fn run(cli: Cli) -> Result<i32> {
     }
     if cli.check {
         check::check_file(&template::Engine::new(), &model)?;
+        let color = Style::for_stderr().color;
+        for warning in lint::quoted_values(&model) {
+            let _ = writeln!(std::io::stderr(), "{}", warning.render(color));
+        }
         if !cli.quiet {
             let _ = writeln!(
                 std::io::stderr(),

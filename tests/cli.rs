@@ -389,3 +389,29 @@ fn every_shell_gets_a_script_naming_the_tasks() {
         .run();
     ran.code(2).stderr_has("unknown shell `tcsh`");
 }
+
+#[test]
+fn check_warns_where_a_value_sits_inside_quotes_in_a_command() {
+    let test = Test::with(
+        r#"
+        [tasks.greet]
+        run = 'echo "hello {{ name }}"'
+        deps = ["say '{{ name }}'"]
+        [[tasks.greet.args]]
+        name = "name"
+        default = "big world"
+        [tasks.say]
+        run = "echo hello {{ words }} \"{{ words | safe }}\""
+        [[tasks.say.args]]
+        name = "words"
+        positional = true
+        "#,
+    );
+    let ran = test.arg("--check").run();
+    ran.code(0)
+        .stderr_has("warning: a value inside quotes in a command of task `greet`")
+        .stderr_has("./tasks.toml: ok (2 tasks)");
+    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stderr.matches("warning:").count(), 2, "{}", ran.stderr);
+    insta::assert_snapshot!(ran.stderr);
+}

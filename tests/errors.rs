@@ -283,3 +283,41 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn keys_from_other_runners_point_to_ours() {
+    let cases = [
+        (
+            "[tasks.a]\ndescription = \"x\"\nrun = \"true\"\n",
+            "`description` is what other task runners call it; tasker's key is `help`",
+        ),
+        (
+            "[tasks.a]\ncmds = [\"true\"]\n",
+            "`cmds` is what other task runners call it; tasker's key is `run`",
+        ),
+        (
+            "[tasks.a]\nscript = \"true\"\n",
+            "`script` is what other task runners call it; tasker's key is `run`",
+        ),
+        (
+            "[tasks.a]\ndepends = [\"b\"]\nrun = \"true\"\n",
+            "`depends` is what other task runners call it; tasker's key is `deps`",
+        ),
+        (
+            "[tasks.a]\nneeds = [\"b\"]\nrun = \"true\"\n",
+            "`needs` is what other task runners call it; tasker's key is `deps`",
+        ),
+        (
+            "[tasks.a]\nrun = [{ script = \"true\" }]\n",
+            "`script` is what other task runners call it; tasker's key is `sh`",
+        ),
+    ];
+    let mut all = String::new();
+    for (file, hint) in cases {
+        let ran = common::Test::with(file).arg("a").run();
+        ran.code(2).stderr_has(hint);
+        assert!(!ran.stderr.contains("did you mean"), "{}", ran.stderr);
+        all.push_str(&ran.stderr);
+    }
+    insta::assert_snapshot!(all);
+}

@@ -16,6 +16,19 @@ pub struct Walker {
     pub file: Arc<SourceFile>,
 }
 
+/// Our keys for a key that other task runners (just, go-task, make-likes,
+/// npm scripts) use, so that a file written from habit gets a pointer; the
+/// first that the table takes is the one meant (`script` is `run` in a
+/// task, `sh` in a step).
+fn foreign_key(name: &str) -> &'static [&'static str] {
+    match name {
+        "description" | "desc" => &["help"],
+        "cmd" | "cmds" | "command" | "commands" | "script" => &["run", "sh"],
+        "depends" | "depends_on" | "needs" | "dependencies" => &["deps"],
+        _ => &[],
+    }
+}
+
 pub fn type_name(value: &DeValue) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
@@ -75,11 +88,17 @@ impl Walker {
         for key in table.keys() {
             let name = key.get_ref().as_ref();
             if !allowed.contains(&name) {
-                return Err(self
+                let err = self
                     .error(key.span(), format!("unknown key `{name}` in {place}"))
-                    .with_label("unknown key")
-                    .suggest(name, allowed.iter().copied())
-                    .with_help(format!("valid keys: {}", allowed.join(", "))));
+                    .with_label("unknown key");
+                let ours = foreign_key(name).iter().find(|ours| allowed.contains(ours));
+                let err = match ours {
+                    Some(ours) => err.with_help(format!(
+                        "`{name}` is what other task runners call it; tasker's key is `{ours}`"
+                    )),
+                    None => err.suggest(name, allowed.iter().copied()),
+                };
+                return Err(err.with_help(format!("valid keys: {}", allowed.join(", "))));
             }
         }
         Ok(())

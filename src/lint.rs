@@ -1,0 +1,156 @@
+//! Warnings that `--check` gives about files that load and run, but not as
+//! their author meant: a value written inside quotes in a shell command
+//! (`echo "hello {{ name }}"`), where tasker's own quoting of the value
+//! shows up in the output (`hello 'big world'`).
+
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+
+use crate::model::{Model, StepKind, Template};
+
+/// One warning, pointing at the value in the file.
+pub struct Warning {
+    template: Template,
+    /// The `{{ ... }}` as written in the template.
+    value: String,
+    task: String,
+}
+
+/// Every `{{ value }}` inside quotes in text that is split like a shell
+/// command line: shell scripts, `pipe` stages and task calls.
+pub fn quoted_values(model: &Model) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for task in &model.tasks {
+        let mut templates: Vec<&Template> = Vec::new();
+        for step in task.run.iter().chain(&task.finally) {
+            match &step.kind {
+                StepKind::Sh(t) => templates.push(t),
+                StepKind::Pipe(stages) => templates.extend(stages),
+                StepKind::Task(call) => templates.push(&call.template),
+                StepKind::Cmd(_) => {}
+            }
+        }
+        templates.extend(task.deps.iter().chain(&task.post).map(|c| &c.template));
+        for template in templates {
+            for value in values_in_quotes(&template.source) {
+                warnings.push(Warning {
+                    template: template.clone(),
+                    value,
+                    task: task.name.clone(),
+                });
+            }
+        }
+    }
+    warnings
+}
+
+/// The `{{ ... }}` expressions of `source` that stand inside shell quotes
+/// (and do not opt out with `| safe`).
+fn values_in_quotes(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < source.len() {
+        let rest = &source[i..];
+        // Template tags are skipped whole: their own quotes are Jinja's.
+        if let Some(close) = ["{{", "{%", "{#"]
+            .iter()
+            .find(|open| rest.starts_with(**open))
+            .map(|open| match *open {
+                "{{" => "}}",
+                "{%" => "%}",
+                _ => "#}",
+            })
+        {
+            let end = rest.find(close).map_or(rest.len(), |at| at + close.len());
+            let tag = &rest[..end];
+            if tag.starts_with("{{") && quote.is_some() && !is_safe(tag) {
+                found.push(tag.to_string());
+            }
+            i += end;
+            escaped = false;
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        match (quote, c) {
+            _ if escaped => escaped = false,
+            (Some('\''), '\'') => quote = None,
+            (Some('\''), _) => {}
+            (_, '\\') => escaped = true,
+            (Some('"'), '"') => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            _ => {}
+        }
+        i += c.len_utf8();
+    }
+    found
+}
+
+fn is_safe(tag: &str) -> bool {
+    let inner: String = tag.chars().filter(|c| !c.is_whitespace()).collect();
+    inner.contains("|safe")
+}
+
+impl Warning {
+    /// The warning in rustc's shape, the value marked when the file holds
+    /// the template verbatim.
+    pub fn render(&self, color: bool) -> String {
+        let span = &self.template.span;
+        let file = &span.file;
+        let token = file.text.get(span.range.clone()).unwrap_or("");
+        let range = match token.find(self.value.as_str()) {
+            Some(at) => span.range.start + at..span.range.start + at + self.value.len(),
+            None => span.range.clone(),
+        };
+        let title = format!("a value inside quotes in a command of task `{}`", self.task);
+        let group = Level::WARNING.primary_title(title.as_str()).element(
+            Snippet::source(file.text.as_str())
+                .path(file.display.as_str())
+                .fold(true)
+                .annotation(
+                    AnnotationKind::Primary
+                        .span(range)
+                        .label("quoted by tasker already"),
+                ),
+        );
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut out = renderer.render(&[group]);
+        out.push('\n');
+        out.push_str(if color {
+            "\x1b[1;36mhelp\x1b[0m: "
+        } else {
+            "help: "
+        });
+        out.push_str(&format!(
+            "tasker quotes every value for the shell, so these quotes would show in the output (`hello 'big world'`); write `{}` outside the quotes",
+            self.value
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_in_quotes;
+
+    #[test]
+    fn values_inside_quotes_are_found() {
+        assert_eq!(
+            values_in_quotes(r#"echo "hello {{ name }}""#),
+            ["{{ name }}"]
+        );
+        assert_eq!(values_in_quotes("echo '{{ a }}' {{ b }}"), ["{{ a }}"]);
+        assert_eq!(
+            values_in_quotes(
+                r#"echo \"{{ a }} "x{% if b == 'c' %}y{% endif %}" {{ d | join(',') }}"#
+            ),
+            Vec::<String>::new()
+        );
+        assert!(values_in_quotes(r#"echo "{{ raw | safe }}""#).is_empty());
+        assert!(values_in_quotes("echo hello {{ name }}").is_empty());
+    }
+}
