@@ -233,15 +233,11 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
 
-    // A single run that calls no task needs no count of CPUs (reading
-    // it costs a few system calls on every start).
-    let alone = graph.runs.len() == 1
-        && !model.tasks[graph.runs[0].task]
-            .run
-            .iter()
-            .chain(&model.tasks[graph.runs[0].task].finally)
-            .any(|step| matches!(step.kind, model::StepKind::Task(_)));
-    let jobs = if cli.dry_run || alone {
+    // Runs that can never overlap (one run, a chain) and call no task need
+    // no count of CPUs (reading it costs a few system calls on every
+    // start): they go one after the other on this thread.
+    let serial = !graph.may_overlap() && !schedule::calls_tasks(&session, &graph);
+    let jobs = if cli.dry_run || serial {
         1
     } else {
         cli.jobs

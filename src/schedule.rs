@@ -98,177 +98,452 @@ impl Calls for Caller {
     }
 }
 
-pub fn execute(
-    session: &Session,
-    mut graph: Graph,
-    opts: &Options,
-    run_opts: &RunOptions,
-) -> Summary {
+/// Per run: where it is, and what is known of it.
+struct Slot {
+    state: State,
+    control: Option<Arc<Control>>,
+    started_at: Option<Instant>,
+    duration: Duration,
+    /// A `finally` that failed after the run failed or was cancelled.
+    finally: Option<Failure>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            state: State::Pending,
+            control: None,
+            started_at: None,
+            duration: Duration::ZERO,
+            finally: None,
+        }
+    }
+}
+
+/// The state of an invocation's runs, changed only by the events of the
+/// loop in `execute`: which runs can start, and what each event means.
+struct Scheduler<'a, 's> {
+    session: &'a Session<'s>,
+    opts: &'a Options,
+    graph: Graph,
+    slots: Vec<Slot>,
+    waiters: Vec<Waiter>,
+    running: usize,
+    interactive_running: bool,
+    stopping: bool,
+    first_failure: Option<i32>,
+    signal_status: Option<i32>,
+    /// Some run ended without success, or runs were added, since the runs
+    /// that can never start were last marked.
+    unsettled: bool,
+}
+
+impl<'a, 's> Scheduler<'a, 's> {
+    fn new(session: &'a Session<'s>, opts: &'a Options, graph: Graph) -> Self {
+        let slots = graph.runs.iter().map(|_| Slot::new()).collect();
+        Scheduler {
+            session,
+            opts,
+            graph,
+            slots,
+            waiters: Vec::new(),
+            running: 0,
+            interactive_running: false,
+            stopping: false,
+            first_failure: None,
+            signal_status: None,
+            unsettled: true,
+        }
+    }
+
+    /// Mark the runs that can never start: a run they need did not
+    /// succeed. Only a run that ended badly (or new runs) can change that.
+    fn settle(&mut self) {
+        let mut changed = std::mem::take(&mut self.unsettled);
+        while changed {
+            changed = false;
+            for id in 0..self.graph.runs.len() {
+                if self.slots[id].state != State::Pending {
+                    continue;
+                }
+                let blocker =
+                    self.graph.runs[id]
+                        .deps
+                        .iter()
+                        .find_map(|&d| match &self.slots[d].state {
+                            State::Done(o) if !o.succeeded() => Some((d, o)),
+                            _ => None,
+                        });
+                if let Some((dep, outcome)) = blocker {
+                    // Name the run that failed, not the chain to it.
+                    let name = &self.graph.runs[dep].name;
+                    let why = match outcome {
+                        Outcome::NotRun(why) => why.clone(),
+                        Outcome::Cancelled => format!("`{name}` was cancelled"),
+                        _ => format!("`{name}` failed"),
+                    };
+                    self.slots[id].state = State::Done(Outcome::NotRun(why));
+                    changed = true;
+                }
+            }
+        }
+    }
+
+    /// Answer the `task` steps whose called runs have all ended (or that
+    /// must give up: the invocation is stopping), when a job slot is free.
+    fn answer_waiters(&mut self) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let w = &self.waiters[i];
+            let ended = w
+                .targets
+                .iter()
+                .all(|&t| matches!(self.slots[t].state, State::Done(_)));
+            if !ended && !self.stopping {
+                i += 1;
+                continue;
+            }
+            let failed = w.targets.iter().find_map(|&t| match &self.slots[t].state {
+                State::Done(o) if !o.succeeded() => Some((t, o.clone())),
+                _ => None,
+            });
+            // A target that failed says why, even while stopping.
+            let answer = if let Some((t, outcome)) = failed {
+                Err(call_failure(&self.graph.runs[t].name, &outcome))
+            } else if self.stopping {
+                Err(CallError::Cancelled)
+            } else if self.running < self.opts.jobs && !self.interactive_running {
+                Ok(())
+            } else {
+                i += 1;
+                continue;
+            };
+            let w = self.waiters.remove(i);
+            self.slots[w.from].state = State::Running;
+            self.running += 1;
+            let _ = w.reply.send(answer);
+        }
+    }
+
+    /// The next run to start, marked as running, when one is ready and a
+    /// job slot is free.
+    fn next_start(&mut self) -> Option<(Job<'a>, Arc<Control>)> {
+        if self.stopping {
+            return None;
+        }
+        for id in 0..self.graph.runs.len() {
+            if self.running >= self.opts.jobs || self.interactive_running {
+                return None;
+            }
+            if self.slots[id].state != State::Pending || !self.ready(id) {
+                continue;
+            }
+            let task = &self.session.model.tasks[self.graph.runs[id].task];
+            // Runs waiting in a `task` step have no process going, and may
+            // be waiting for this very run.
+            if task.interactive && self.running > 0 {
+                continue;
+            }
+            let control = Arc::new(Control::default());
+            let slot = &mut self.slots[id];
+            slot.control = Some(Arc::clone(&control));
+            slot.state = State::Running;
+            slot.started_at = Some(Instant::now());
+            self.running += 1;
+            self.interactive_running |= task.interactive;
+            let job = Job {
+                id,
+                run: self.graph.runs[id].clone(),
+                task,
+                alone: task.interactive || !self.opts.may_overlap,
+            };
+            return Some((job, control));
+        }
+        None
+    }
+
+    /// Whether the run's deps succeeded and the runs it comes after ended.
+    fn ready(&self, id: RunId) -> bool {
+        let run = &self.graph.runs[id];
+        run.deps
+            .iter()
+            .all(|&d| matches!(&self.slots[d].state, State::Done(o) if o.succeeded()))
+            && run
+                .after
+                .iter()
+                .all(|&a| matches!(self.slots[a].state, State::Done(_)))
+    }
+
+    /// Nothing runs and nobody waits: the invocation is over.
+    fn finished(&self) -> bool {
+        self.running == 0 && self.waiters.is_empty()
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Done(id, finished) => self.on_done(id, finished),
+            Event::Call {
+                from,
+                invocations,
+                reply,
+            } => self.on_call(from, &invocations, reply),
+            Event::CallTimedOut(from) => {
+                if let Some(i) = self.waiters.iter().position(|w| w.from == from) {
+                    self.waiters.remove(i);
+                    self.slots[from].state = State::Running;
+                    self.running += 1;
+                }
+            }
+            Event::Signal(sig) => self.on_signal(sig),
+        }
+    }
+
+    fn on_done(&mut self, id: RunId, finished: Finished) {
+        self.running -= 1;
+        if self.session.model.tasks[self.graph.runs[id].task].interactive {
+            self.interactive_running = false;
+        }
+        let slot = &mut self.slots[id];
+        slot.duration = finished.duration;
+        slot.finally = finished.finally;
+        let outcome = finished.outcome;
+        if let Outcome::Failed(f) = &outcome {
+            self.first_failure.get_or_insert(f.status());
+            if !self.opts.keep_going && !self.stopping {
+                self.stopping = true;
+                self.cancel_all();
+            }
+        }
+        self.unsettled |= !outcome.succeeded();
+        self.slots[id].state = State::Done(outcome);
+    }
+
+    fn on_call(
+        &mut self,
+        from: RunId,
+        invocations: &[Invocation],
+        reply: mpsc::Sender<Result<(), CallError>>,
+    ) {
+        if self.stopping {
+            let _ = reply.send(Err(CallError::Cancelled));
+            return;
+        }
+        let known = self.slots.len();
+        let called = add_called(
+            self.session,
+            &mut self.graph,
+            &self.waiters,
+            from,
+            invocations,
+        );
+        let grow = self.graph.runs.len() - known;
+        self.unsettled = true;
+        self.slots.extend((0..grow).map(|_| Slot::new()));
+        match called {
+            Ok(targets) => {
+                self.slots[from].state = State::Waiting;
+                self.running -= 1;
+                self.waiters.push(Waiter {
+                    from,
+                    targets,
+                    reply,
+                });
+            }
+            Err(f) => {
+                // Runs added for a refused call never start.
+                for slot in &mut self.slots[known..] {
+                    slot.state =
+                        State::Done(Outcome::NotRun("the `task` step calling it failed".into()));
+                }
+                let _ = reply.send(Err(CallError::Failed(f)));
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        // A second signal never comes here: it ends tasker.
+        self.signal_status.get_or_insert(128 + sig);
+        self.stopping = true;
+        self.cancel_all();
+    }
+
+    fn cancel_all(&self) {
+        for slot in &self.slots {
+            if matches!(slot.state, State::Running | State::Waiting) {
+                if let Some(control) = &slot.control {
+                    control.cancel();
+                }
+            }
+        }
+    }
+
+    /// The live status: what runs, for how long, when two or more do.
+    fn status_line(&self) -> Option<String> {
+        let names: Vec<String> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.state == State::Running)
+            .filter_map(|(id, slot)| {
+                slot.started_at
+                    .map(|t| format!("{} {}s", self.graph.runs[id].name, t.elapsed().as_secs()))
+            })
+            .collect();
+        if names.len() < 2 {
+            return None;
+        }
+        let mut text = format!("running: {}", names.join(", "));
+        if text.chars().count() > 100 {
+            text = text.chars().take(97).collect::<String>() + "...";
+        }
+        Some(text)
+    }
+
+    fn into_summary(self) -> Summary {
+        let mut finally_failures = Vec::with_capacity(self.slots.len());
+        let runs = self
+            .graph
+            .runs
+            .into_iter()
+            .zip(self.slots)
+            .map(|(run, slot)| {
+                let outcome = match slot.state {
+                    State::Done(o) => o,
+                    _ => Outcome::NotRun("the invocation stopped first".into()),
+                };
+                finally_failures.push(slot.finally);
+                (run.name, outcome, slot.duration)
+            })
+            .collect();
+        Summary {
+            runs,
+            finally_failures,
+            status: self.signal_status.or(self.first_failure).unwrap_or(0),
+        }
+    }
+}
+
+/// Whether any task of the graph has a `task` step, which may add runs
+/// and waits for them on its own thread.
+pub fn calls_tasks(session: &Session, graph: &Graph) -> bool {
+    graph.runs.iter().any(|run| {
+        let task = &session.model.tasks[run.task];
+        task.run
+            .iter()
+            .chain(&task.finally)
+            .any(|step| matches!(step.kind, crate::model::StepKind::Task(_)))
+    })
+}
+
+/// Run the graph: runs start when their deps succeeded and a job slot is
+/// free, each on a thread of its own (from a pool), and every event comes
+/// back here. When no two runs can overlap (one job slot, or a chain) and
+/// no run calls a task, the runs go one after the other on this thread:
+/// no pool, no hand-off between threads.
+pub fn execute(session: &Session, graph: Graph, opts: &Options, run_opts: &RunOptions) -> Summary {
+    let serial = (opts.jobs == 1 || !opts.may_overlap) && !calls_tasks(session, &graph);
+    let mut scheduler = Scheduler::new(session, opts, graph);
     let (tx, rx) = mpsc::channel::<Event>();
     // Stop requests (signals, or the user's interrupt of a run that held
-    // the terminal) become events of this loop.
+    // the terminal) become events of this loop. A run on this very thread
+    // cannot read them: its control is cancelled from here as well.
+    let current: Arc<std::sync::Mutex<Option<Arc<Control>>>> = Arc::default();
     let forward = tx.clone();
+    let current_run = Arc::clone(&current);
     let listening = crate::stop::listen(Box::new(move |sig| {
+        if let Some(control) = current_run.lock().unwrap().as_ref() {
+            control.cancel();
+        }
         let _ = forward.send(Event::Signal(sig));
     }));
+    if serial {
+        run_serially(&mut scheduler, &current, &rx, run_opts);
+    } else {
+        run_on_threads(&mut scheduler, &tx, &rx, run_opts);
+    }
+    drop(listening);
+    scheduler.into_summary()
+}
 
-    let mut states: Vec<State> = vec![State::Pending; graph.runs.len()];
-    let mut controls: Vec<Option<Arc<Control>>> = vec![None; graph.runs.len()];
-    let mut durations: Vec<Duration> = vec![Duration::ZERO; graph.runs.len()];
-    let mut finally_failures: Vec<Option<Failure>> = vec![None; graph.runs.len()];
-    let mut started_at: Vec<Option<Instant>> = vec![None; graph.runs.len()];
-    let mut waiters: Vec<Waiter> = Vec::new();
-    let mut running = 0usize;
-    let mut interactive_running = false;
-    let mut stopping = false;
-    let mut first_failure: Option<i32> = None;
-    let mut signal_status: Option<i32> = None;
+/// One run at a time, on this thread.
+fn run_serially(
+    scheduler: &mut Scheduler,
+    current: &std::sync::Mutex<Option<Arc<Control>>>,
+    rx: &mpsc::Receiver<Event>,
+    run_opts: &RunOptions,
+) {
+    // Calls cannot happen: no task calls a task.
+    let caller = NoCalls;
+    loop {
+        while let Ok(event) = rx.try_recv() {
+            scheduler.on_event(event);
+        }
+        scheduler.settle();
+        let Some((job, control)) = scheduler.next_start() else {
+            break;
+        };
+        *current.lock().unwrap() = Some(Arc::clone(&control));
+        if crate::stop::requested().is_some() {
+            control.cancel();
+        }
+        let finished = run_guarded(scheduler.session, run_opts, &job, &control, &caller);
+        *current.lock().unwrap() = None;
+        scheduler.on_done(job.id, finished);
+    }
+    while let Ok(event) = rx.try_recv() {
+        scheduler.on_event(event);
+    }
+}
+
+/// Runs on threads of a pool; this thread only handles events.
+fn run_on_threads(
+    scheduler: &mut Scheduler,
+    tx: &mpsc::Sender<Event>,
+    rx: &mpsc::Receiver<Event>,
+    run_opts: &RunOptions,
+) {
+    let session = scheduler.session;
+    let live_status = scheduler.opts.live_status;
     let mut status_shown = false;
-    // Some run ended without success, or runs were added, since the runs
-    // that can never start were last marked.
-    let mut unsettled = true;
-
     let pool = Pool::new();
     std::thread::scope(|scope| {
         loop {
-            // Runs that can never start: a run they need did not succeed.
-            // Only a run that ended badly (or new runs) can change that.
-            let mut changed = std::mem::take(&mut unsettled);
-            while changed {
-                changed = false;
-                for id in 0..graph.runs.len() {
-                    if states[id] != State::Pending {
-                        continue;
-                    }
-                    let blocker = graph.runs[id].deps.iter().find_map(|&d| match &states[d] {
-                        State::Done(o) if !o.succeeded() => Some((d, o)),
-                        _ => None,
-                    });
-                    if let Some((dep, outcome)) = blocker {
-                        // Name the run that failed, not the chain to it.
-                        let name = &graph.runs[dep].name;
-                        let why = match outcome {
-                            Outcome::NotRun(why) => why.clone(),
-                            Outcome::Cancelled => format!("`{name}` was cancelled"),
-                            _ => format!("`{name}` failed"),
-                        };
-                        states[id] = State::Done(Outcome::NotRun(why));
-                        changed = true;
-                    }
-                }
-            }
-
-            // Callers whose called runs have all ended.
-            let mut i = 0;
-            while i < waiters.len() {
-                let w = &waiters[i];
-                if !w
-                    .targets
-                    .iter()
-                    .all(|&t| matches!(states[t], State::Done(_)))
-                    && !stopping
-                {
-                    i += 1;
-                    continue;
-                }
-                let failed = w.targets.iter().find_map(|&t| match &states[t] {
-                    State::Done(o) if !o.succeeded() => Some((t, o.clone())),
-                    _ => None,
+            scheduler.settle();
+            scheduler.answer_waiters();
+            while let Some((job, control)) = scheduler.next_start() {
+                let id = job.id;
+                let events = tx.clone();
+                let started = pool.start(scope, (job, control), move |(job, control)| {
+                    let caller = Caller { tx: events.clone() };
+                    let finished = run_guarded(session, run_opts, &job, &control, &caller);
+                    let _ = events.send(Event::Done(job.id, finished));
                 });
-                // A target that failed says why, even while stopping.
-                let answer = if let Some((t, outcome)) = failed {
-                    Err(call_failure(&graph.runs[t].name, &outcome))
-                } else if stopping {
-                    Err(CallError::Cancelled)
-                } else if running < opts.jobs && !interactive_running {
-                    Ok(())
-                } else {
-                    i += 1;
-                    continue;
-                };
-                let w = waiters.remove(i);
-                states[w.from] = State::Running;
-                running += 1;
-                let _ = w.reply.send(answer);
-            }
-
-            // Start what is ready.
-            if !stopping {
-                for id in 0..graph.runs.len() {
-                    if running >= opts.jobs || interactive_running {
-                        break;
-                    }
-                    if states[id] != State::Pending || !ready(&graph, &states, id) {
-                        continue;
-                    }
-                    let task = &session.model.tasks[graph.runs[id].task];
-                    // Runs waiting in a `task` step have no process going, and
-                    // may be waiting for this very run.
-                    if task.interactive && running > 0 {
-                        continue;
-                    }
-                    let control = Arc::new(Control::default());
-                    controls[id] = Some(Arc::clone(&control));
-                    states[id] = State::Running;
-                    started_at[id] = Some(Instant::now());
-                    running += 1;
-                    interactive_running |= task.interactive;
-                    let job = Job {
+                if let Err(e) = started {
+                    let _ = tx.send(Event::Done(
                         id,
-                        run: graph.runs[id].clone(),
-                        task,
-                        alone: task.interactive || !opts.may_overlap,
-                    };
-                    let started = pool.start(scope, (job, control), |(job, control)| {
-                        let caller = Caller { tx: tx.clone() };
-                        let id = job.id;
-                        // A failure inside tasker fails this run and stops
-                        // the invocation like any failure; it never leaves
-                        // the loop waiting for an event that cannot come.
-                        let finished =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                exec::run_job(session, run_opts, &job, &control, &caller)
-                            }))
-                            .unwrap_or_else(|panic| internal_failure(&panic_text(&panic)));
-                        let _ = tx.send(Event::Done(id, finished));
-                    });
-                    if let Err(e) = started {
-                        let _ = tx.send(Event::Done(
-                            id,
-                            internal_failure(&format!("cannot start a thread: {e}")),
-                        ));
-                    }
+                        internal_failure(&format!("cannot start a thread: {e}")),
+                    ));
                 }
             }
-
-            if running == 0 && waiters.is_empty() {
+            if scheduler.finished() {
                 break;
             }
-
-            if opts.live_status {
-                let names: Vec<String> = (0..graph.runs.len())
-                    .filter(|&id| states[id] == State::Running)
-                    .filter_map(|id| {
-                        started_at[id]
-                            .map(|t| format!("{} {}s", graph.runs[id].name, t.elapsed().as_secs()))
-                    })
-                    .collect();
-                if names.len() >= 2 {
-                    let mut text = format!("running: {}", names.join(", "));
-                    if text.chars().count() > 100 {
-                        text = text.chars().take(97).collect::<String>() + "...";
+            if live_status {
+                match scheduler.status_line() {
+                    Some(text) => {
+                        run_opts
+                            .report
+                            .set_status(Some(run_opts.report.err_style.dim(&text)));
+                        status_shown = true;
                     }
-                    run_opts
-                        .report
-                        .set_status(Some(run_opts.report.err_style.dim(&text)));
-                    status_shown = true;
-                } else if status_shown {
-                    run_opts.report.set_status(None);
-                    status_shown = false;
+                    None if status_shown => {
+                        run_opts.report.set_status(None);
+                        status_shown = false;
+                    }
+                    None => {}
                 }
             }
-
-            let event = if opts.live_status {
+            let event = if live_status {
                 match rx.recv_timeout(Duration::from_millis(250)) {
                     Ok(e) => e,
                     Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -280,102 +555,42 @@ pub fn execute(
                     Err(_) => break,
                 }
             };
-            match event {
-                Event::Done(id, finished) => {
-                    running -= 1;
-                    if session.model.tasks[graph.runs[id].task].interactive {
-                        interactive_running = false;
-                    }
-                    durations[id] = finished.duration;
-                    finally_failures[id] = finished.finally;
-                    let outcome = finished.outcome;
-                    if let Outcome::Failed(f) = &outcome {
-                        first_failure.get_or_insert(f.status());
-                        if !opts.keep_going && !stopping {
-                            stopping = true;
-                            cancel_all(&states, &controls);
-                        }
-                    }
-                    unsettled |= !outcome.succeeded();
-                    states[id] = State::Done(outcome);
-                }
-                Event::Call {
-                    from,
-                    invocations,
-                    reply,
-                } => {
-                    if stopping {
-                        let _ = reply.send(Err(CallError::Cancelled));
-                        continue;
-                    }
-                    let known = states.len();
-                    let called = add_called(session, &mut graph, &waiters, from, &invocations);
-                    let grow = graph.runs.len() - known;
-                    unsettled = true;
-                    states.extend(std::iter::repeat_n(State::Pending, grow));
-                    controls.extend(std::iter::repeat_n(None, grow));
-                    durations.extend(std::iter::repeat_n(Duration::ZERO, grow));
-                    finally_failures.extend(std::iter::repeat_n(None, grow));
-                    started_at.extend(std::iter::repeat_n(None, grow));
-                    match called {
-                        Ok(targets) => {
-                            states[from] = State::Waiting;
-                            running -= 1;
-                            waiters.push(Waiter {
-                                from,
-                                targets,
-                                reply,
-                            });
-                        }
-                        Err(f) => {
-                            // Runs added for a refused call never start.
-                            for state in &mut states[known..] {
-                                *state = State::Done(Outcome::NotRun(
-                                    "the `task` step calling it failed".into(),
-                                ));
-                            }
-                            let _ = reply.send(Err(CallError::Failed(f)));
-                        }
-                    }
-                }
-                Event::CallTimedOut(from) => {
-                    if let Some(i) = waiters.iter().position(|w| w.from == from) {
-                        waiters.remove(i);
-                        states[from] = State::Running;
-                        running += 1;
-                    }
-                }
-                Event::Signal(sig) => {
-                    // A second signal never comes here: it ends tasker.
-                    signal_status.get_or_insert(128 + sig);
-                    stopping = true;
-                    cancel_all(&states, &controls);
-                }
-            }
+            scheduler.on_event(event);
         }
         pool.close();
     });
     if status_shown {
         run_opts.report.set_status(None);
     }
-    drop(listening);
+}
 
-    let runs = graph
-        .runs
-        .iter()
-        .enumerate()
-        .map(|(id, run)| {
-            let outcome = match &states[id] {
-                State::Done(o) => o.clone(),
-                _ => Outcome::NotRun("the invocation stopped first".into()),
-            };
-            (run.name.clone(), outcome, durations[id])
-        })
-        .collect();
-    Summary {
-        runs,
-        finally_failures,
-        status: signal_status.or(first_failure).unwrap_or(0),
+/// Run a job; a failure inside tasker (a panic) fails this run and stops
+/// the invocation like any failure, and never leaves the loop waiting for
+/// an event that cannot come.
+fn run_guarded(
+    session: &Session,
+    run_opts: &RunOptions,
+    job: &Job,
+    control: &Arc<Control>,
+    calls: &dyn Calls,
+) -> Finished {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exec::run_job(session, run_opts, job, control, calls)
+    }))
+    .unwrap_or_else(|panic| internal_failure(&panic_text(&panic)))
+}
+
+/// The callee side of `task` steps when no task has one.
+struct NoCalls;
+
+impl Calls for NoCalls {
+    fn call(
+        &self,
+        _from: usize,
+        _invocations: Vec<Invocation>,
+        _deadline: Option<Instant>,
+    ) -> Result<bool, CallError> {
+        Err(CallError::Cancelled)
     }
 }
 
@@ -418,27 +633,6 @@ fn call_failure(name: &str, outcome: &Outcome) -> CallError {
             None,
         ),
     })
-}
-
-fn ready(graph: &Graph, states: &[State], id: RunId) -> bool {
-    let run = &graph.runs[id];
-    run.deps
-        .iter()
-        .all(|&d| matches!(&states[d], State::Done(o) if o.succeeded()))
-        && run
-            .after
-            .iter()
-            .all(|&a| matches!(states[a], State::Done(_)))
-}
-
-fn cancel_all(states: &[State], controls: &[Option<Arc<Control>>]) {
-    for (id, state) in states.iter().enumerate() {
-        if matches!(state, State::Running | State::Waiting) {
-            if let Some(control) = &controls[id] {
-                control.cancel();
-            }
-        }
-    }
 }
 
 /// Add the runs a `task` step calls; refuse a call that would wait for
