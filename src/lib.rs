@@ -21,6 +21,7 @@ mod error;
 mod exec;
 #[doc(hidden)]
 pub mod file;
+pub mod fresh;
 #[doc(hidden)]
 pub mod fuzzing;
 mod graph;
@@ -270,6 +271,7 @@ fn run(cli: Cli) -> Result<i32> {
         verbose: cli.verbose,
         dry_run: cli.dry_run,
         report: Arc::clone(&report),
+        fresh: Arc::new(fresh::Fresh::new(&model.root, cli.force)),
     };
     let opts = schedule::Options {
         jobs,

@@ -361,7 +361,7 @@ fn steps_see_stdin_when_alone() {
 }
 
 #[test]
-fn a_task_with_sources_says_it_runs_without_an_up_to_date_check() {
+fn a_task_with_sources_runs_the_first_time_without_a_note() {
     Test::with(
         r#"
         [tasks.build]
@@ -370,11 +370,7 @@ fn a_task_with_sources_says_it_runs_without_an_up_to_date_check() {
         "#,
     )
     .args(&["build"])
-    .expect(
-        "built\n",
-        "[build] up-to-date checks are not supported yet; running\n[build] $ echo built\n",
-        0,
-    );
+    .expect("built\n", "[build] $ echo built\n", 0);
 }
 
 /// Drive tasker on a pseudo-terminal, as a user at a shell would: python's

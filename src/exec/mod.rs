@@ -130,6 +130,8 @@ pub struct RunOptions {
     pub verbose: bool,
     pub dry_run: bool,
     pub report: Arc<Report>,
+    /// Up-to-date checks and records (`sources`).
+    pub fresh: Arc<crate::fresh::Fresh>,
 }
 
 /// Everything one run needs, cloned out of the graph.
@@ -180,8 +182,17 @@ pub fn run_job(
         sends,
     );
     sink.dry_run = opts.dry_run;
-    let (outcome, finally) = run_job_inner(session, opts, job, control, calls, &mut sink);
+    let mut check = None;
+    let (outcome, finally) =
+        run_job_inner(session, opts, job, control, calls, &mut sink, &mut check);
     let outcome = sink.conclude(outcome);
+    // Recorded only after a success of its own (not an ignored failure),
+    // and never for a dry run.
+    if let (Outcome::Success, Some(check), false) = (&outcome, check, opts.dry_run) {
+        if let Err(why) = check.save() {
+            sink.note(&format!("warning: {why}"));
+        }
+    }
     let duration = started.elapsed();
     let mut result = sink.results();
     let code = match &outcome {
@@ -219,6 +230,7 @@ fn run_job_inner(
     control: &Arc<Control>,
     calls: &dyn Calls,
     sink: &mut output::RunOutput,
+    check: &mut Option<crate::fresh::Check>,
 ) -> (Outcome, Option<Failure>) {
     let outcome = |o| (o, None);
     let task = job.task;
@@ -240,10 +252,6 @@ fn run_job_inner(
             ),
             None,
         )));
-    }
-    // Never skipped silently: say that `sources` did not decide.
-    if !task.sources.is_empty() {
-        sink.note("up-to-date checks are not supported yet; running");
     }
     let scope = &job.run.scope;
     let mut env: Env = scope.env.as_ref().clone();
@@ -272,6 +280,36 @@ fn run_job_inner(
             Reason::other(1, format!("directory `{}` does not exist", dir.display())),
             None,
         )));
+    }
+
+    if !task.sources.is_empty() {
+        match opts.fresh.check(session, task, &job.run, &step_scope, &dir) {
+            Ok(c) if c.stale.is_none() => {
+                sink.note(&if opts.verbose {
+                    format!(
+                        "up to date ({} source{}, {} read)",
+                        c.files,
+                        if c.files == 1 { "" } else { "s" },
+                        c.read
+                    )
+                } else {
+                    "up to date".to_string()
+                });
+                return outcome(Outcome::Skipped("up to date".into()));
+            }
+            Ok(c) => {
+                if opts.verbose {
+                    sink.note(&format!(
+                        "not up to date: {}",
+                        c.stale.as_deref().unwrap_or_default()
+                    ));
+                }
+                *check = Some(c);
+            }
+            Err(why) => {
+                return outcome(Outcome::Failed(Failure::new(Reason::other(2, why), None)));
+            }
+        }
     }
 
     if let Some(question) = &task.confirm {

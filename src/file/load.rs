@@ -505,22 +505,21 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
             ));
         }
     }
-    let sources = match get("sources") {
-        Some(v) => w
-            .strings(v, key("sources"))?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect(),
-        None => Vec::new(),
+    let patterns = |k: &'static str| -> Result<Vec<String>> {
+        let Some(v) = get(k) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (text, at) in w.strings(v, key(k))? {
+            if let Err(why) = crate::fresh::glob::check(&text) {
+                return Err(Error::at(&at, format!("`{k}` of task `{name}`: {why}")));
+            }
+            out.push(text);
+        }
+        Ok(out)
     };
-    let outputs = match get("outputs") {
-        Some(v) => w
-            .strings(v, key("outputs"))?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect(),
-        None => Vec::new(),
-    };
+    let sources = patterns("sources")?;
+    let outputs = patterns("outputs")?;
     let extract = match get("extract") {
         Some(v) => {
             let t = w.table(v, key("extract"))?;

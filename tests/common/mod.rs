@@ -151,6 +151,18 @@ impl Test {
         ran
     }
 
+    /// Run in the same directory with these arguments after the
+    /// builder's: for tests that run tasker several times over one tree.
+    pub fn run_with(&self, args: &[&str]) -> Ran {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn tasker");
+        self.ran(wait_bounded(child, Duration::from_secs(60)))
+    }
+
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }

@@ -1,0 +1,321 @@
+//! `sources` and `outputs` patterns: globs relative to a task's directory,
+//! `**` across directories, `*` within one, and a leading `!` to exclude.
+//! Walking starts at each pattern's literal prefix, so `src/**/*.rs` never
+//! reads the rest of the tree; `.git` and `.tasker` are never entered, and
+//! symbolic links to directories are not followed (no loop can form).
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// Directories never walked, whatever the patterns say.
+const NEVER_WALKED: [&str; 2] = [".git", ".tasker"];
+
+/// A compiled list of patterns.
+#[derive(Debug)]
+pub struct Patterns {
+    includes: GlobSet,
+    excludes: GlobSet,
+    /// Where walking starts: each include's literal leading directories.
+    bases: Vec<PathBuf>,
+    /// Includes that name one path, with no glob character: a file, or a
+    /// directory meaning everything under it.
+    literals: Vec<PathBuf>,
+}
+
+/// A file found by the patterns.
+pub struct Found {
+    /// Relative to the directory the patterns are relative to (`/` joined).
+    pub path: PathBuf,
+    pub meta: std::fs::Metadata,
+}
+
+fn is_glob(component: &str) -> bool {
+    component.contains(['*', '?', '[', '{', '\\'])
+}
+
+fn glob(pattern: &str) -> Result<Glob, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| format!("`{pattern}` is not a valid glob: {}", e.kind()))
+}
+
+/// Why `pattern` cannot be used, if it cannot: for the loader, which
+/// reports it at its place in the file.
+pub fn check(pattern: &str) -> Result<(), String> {
+    let body = pattern.strip_prefix('!').unwrap_or(pattern);
+    if body.is_empty() {
+        return Err("an empty pattern matches nothing".into());
+    }
+    glob(body).map(|_| ())
+}
+
+impl Patterns {
+    pub fn new(patterns: &[String]) -> Result<Patterns, String> {
+        let mut includes = GlobSetBuilder::new();
+        let mut excludes = GlobSetBuilder::new();
+        let mut bases = Vec::new();
+        let mut literals = Vec::new();
+        for pattern in patterns {
+            check(pattern)?;
+            if let Some(body) = pattern.strip_prefix('!') {
+                let body = body.trim_end_matches('/');
+                excludes.add(glob(body)?);
+                // `!gen` excludes what is under `gen` too.
+                excludes.add(glob(&format!("{body}/**"))?);
+                continue;
+            }
+            let body = pattern.trim_end_matches('/');
+            let body = body.strip_prefix("./").unwrap_or(body);
+            let parts: Vec<&str> = body.split('/').collect();
+            match parts.iter().position(|p| is_glob(p)) {
+                None => literals.push(PathBuf::from(body)),
+                Some(first_glob) => {
+                    includes.add(glob(body)?);
+                    bases.push(parts[..first_glob].iter().collect::<PathBuf>());
+                }
+            }
+        }
+        // A base inside another base is walked with it.
+        bases.sort();
+        bases.dedup();
+        let mut outer: Vec<PathBuf> = Vec::new();
+        for base in bases {
+            if !outer.iter().any(|o| base.starts_with(o)) {
+                outer.push(base);
+            }
+        }
+        let built = |b: GlobSetBuilder| b.build().map_err(|e| e.to_string());
+        Ok(Patterns {
+            includes: built(includes)?,
+            excludes: built(excludes)?,
+            bases: outer,
+            literals,
+        })
+    }
+
+    fn excluded(&self, path: &Path) -> bool {
+        self.excludes.is_match(path)
+    }
+
+    /// True when `path` (relative to the patterns' directory) is one the
+    /// patterns select. For watching: events name paths, not patterns.
+    pub fn matches(&self, path: &Path) -> bool {
+        if self.excluded(path) || path.components().any(|c| is_never_walked(c.as_os_str())) {
+            return false;
+        }
+        self.includes.is_match(path) || self.literals.iter().any(|l| path.starts_with(l))
+    }
+
+    /// The directories to watch for changes, relative to the patterns'
+    /// directory (a literal file's parent: editors replace files).
+    pub fn watch_roots(&self) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = self.bases.clone();
+        for literal in &self.literals {
+            roots.push(literal.parent().map(Path::to_path_buf).unwrap_or_default());
+        }
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
+    /// Every file the patterns select under `dir`, sorted by path. A
+    /// missing base or literal selects nothing; unreadable directories
+    /// are passed over.
+    pub fn walk(&self, dir: &Path) -> Vec<Found> {
+        let mut found: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut add = |path: PathBuf, meta: std::fs::Metadata, out: &mut Vec<Found>| {
+            if found.insert(path.clone()) {
+                out.push(Found { path, meta });
+            }
+        };
+        for literal in &self.literals {
+            if self.excluded(literal) {
+                continue;
+            }
+            let full = dir.join(literal);
+            let Ok(meta) = std::fs::metadata(&full) else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk_dir(dir, literal, &mut |rel, meta| {
+                    if !self.excluded(&rel) {
+                        add(rel, meta, &mut out);
+                    }
+                });
+            } else {
+                add(literal.clone(), meta, &mut out);
+            }
+        }
+        for base in &self.bases {
+            walk_dir(dir, base, &mut |rel, meta| {
+                if self.includes.is_match(&rel) && !self.excluded(&rel) {
+                    add(rel, meta, &mut out);
+                }
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+}
+
+fn is_never_walked(name: &std::ffi::OsStr) -> bool {
+    NEVER_WALKED.iter().any(|n| name == *n)
+}
+
+/// Call `each` with every file under `dir/base` (paths relative to `dir`),
+/// following symbolic links to files but not to directories.
+fn walk_dir(dir: &Path, base: &Path, each: &mut dyn FnMut(PathBuf, std::fs::Metadata)) {
+    let start = dir.join(base);
+    let walker = ignore::WalkBuilder::new(&start)
+        .standard_filters(false)
+        .follow_links(false)
+        .filter_entry(|e| e.depth() == 0 || !is_never_walked(e.file_name()))
+        .build();
+    for entry in walker.flatten() {
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        let meta = if kind.is_file() {
+            entry.metadata().ok()
+        } else if kind.is_symlink() {
+            // A link to a file is that file; a link to a directory is
+            // not entered.
+            std::fs::metadata(entry.path()).ok().filter(|m| m.is_file())
+        } else {
+            None
+        };
+        let Some(meta) = meta else {
+            continue;
+        };
+        let Ok(rest) = entry.path().strip_prefix(&start) else {
+            continue;
+        };
+        each(base.join(rest), meta);
+    }
+}
+
+/// `path` with `.` and `..` resolved without touching the disk.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(list: &[&str]) -> Patterns {
+        Patterns::new(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn selects(list: &[&str], path: &str) -> bool {
+        patterns(list).matches(Path::new(path))
+    }
+
+    #[test]
+    fn star_stays_within_a_directory() {
+        assert!(selects(&["src/*.rs"], "src/main.rs"));
+        assert!(!selects(&["src/*.rs"], "src/exec/mod.rs"));
+        assert!(!selects(&["*.rs"], "src/main.rs"));
+    }
+
+    #[test]
+    fn double_star_crosses_directories() {
+        assert!(selects(&["src/**/*.rs"], "src/main.rs"));
+        assert!(selects(&["src/**/*.rs"], "src/a/b/c.rs"));
+        assert!(selects(&["**/*.rs"], "deep/in/here.rs"));
+        assert!(!selects(&["src/**/*.rs"], "tests/a.rs"));
+    }
+
+    #[test]
+    fn excludes_win_over_includes() {
+        let list = ["src/**", "!src/gen/**", "!**/*.bak"];
+        assert!(selects(&list, "src/a.rs"));
+        assert!(!selects(&list, "src/gen/a.rs"));
+        assert!(!selects(&list, "src/old.bak"));
+        // An excluded directory by its name alone excludes its contents.
+        assert!(!selects(&["src/**", "!src/gen"], "src/gen/x/y.rs"));
+    }
+
+    #[test]
+    fn a_literal_directory_selects_what_is_under_it() {
+        assert!(selects(&["assets"], "assets/logo.png"));
+        assert!(selects(&["Cargo.toml"], "Cargo.toml"));
+        assert!(!selects(&["Cargo.toml"], "Cargo.lock"));
+    }
+
+    #[test]
+    fn git_and_tasker_directories_are_never_selected() {
+        assert!(!selects(&["**"], ".git/HEAD"));
+        assert!(!selects(&["**"], "sub/.tasker/x"));
+        assert!(selects(&["**"], ".github/ci.yml"));
+    }
+
+    #[test]
+    fn character_classes_and_alternatives() {
+        assert!(selects(&["src/[ab].c"], "src/a.c"));
+        assert!(!selects(&["src/[ab].c"], "src/c.c"));
+        assert!(selects(&["*.{c,h}"], "x.h"));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_a_reason() {
+        assert!(check("src/[a").unwrap_err().contains("src/[a"));
+        assert!(check("!").is_err());
+        assert!(check("src/**/*.rs").is_ok());
+    }
+
+    #[test]
+    fn bases_are_the_literal_prefixes_without_nesting() {
+        let p = patterns(&["src/**/*.rs", "src/gen/*.c", "docs/*.md", "build.rs"]);
+        assert_eq!(p.bases, vec![PathBuf::from("docs"), PathBuf::from("src")]);
+        assert_eq!(p.literals, vec![PathBuf::from("build.rs")]);
+    }
+
+    #[test]
+    fn walking_finds_sorted_files_and_skips_git_and_dir_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "src/b.rs",
+            "src/a.rs",
+            "src/x/c.rs",
+            ".git/d.rs",
+            "src/gen/e.rs",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().unwrap()).unwrap();
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        // A loop: src/x/loop -> src.
+        std::os::unix::fs::symlink(root.join("src"), root.join("src/x/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("src/a.rs"), root.join("src/link.rs")).unwrap();
+        let found: Vec<String> = patterns(&["**/*.rs", "!src/gen"])
+            .walk(root)
+            .into_iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        assert_eq!(found, ["src/a.rs", "src/b.rs", "src/link.rs", "src/x/c.rs"]);
+    }
+
+    #[test]
+    fn normalize_resolves_dots() {
+        assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+        assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+    }
+}

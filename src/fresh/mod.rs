@@ -1,0 +1,347 @@
+//! Up-to-date checks (SPEC 7): whether a run with `sources` may be skipped,
+//! and the record of its success that the next invocation compares with.
+//! The run stage calls `Fresh::check` before a run's steps and
+//! `Check::save` after the run succeeded; nothing else here touches a run.
+//! `watch` re-runs the command line when sources change.
+
+pub mod fingerprint;
+pub mod glob;
+mod record;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::context::{Scope, Session};
+use crate::graph::Run;
+use crate::model::{StepKind, Task};
+use crate::template::Mode;
+
+use fingerprint::{Digest, Inputs};
+use glob::Patterns;
+use record::{Entry, Record, Stat};
+
+/// A file changed within this long before it was hashed may change again
+/// within the same timestamp tick (coarse clocks, FAT's 2 s): its stat is
+/// not trusted next time, and it is read again.
+const RACY: Duration = Duration::from_secs(2);
+
+/// The up-to-date state of one invocation.
+pub struct Fresh {
+    root: PathBuf,
+    /// `-B`: never skip (but still record).
+    force: bool,
+    /// The sources of every run checked, for `-w`.
+    watched: Mutex<Vec<Watched>>,
+}
+
+/// The sources of one run, for watching.
+#[derive(Clone)]
+pub struct Watched {
+    /// The task's directory (absolute); the patterns are relative to it.
+    pub dir: PathBuf,
+    pub patterns: Arc<Patterns>,
+}
+
+/// Whether a run may be skipped, and what to record after it succeeded.
+pub struct Check {
+    root: PathBuf,
+    path: PathBuf,
+    record: Record,
+    /// Why the run must happen; `None` when it is up to date.
+    pub stale: Option<String>,
+    /// Source files seen, and how many of them were read.
+    pub files: usize,
+    pub read: usize,
+}
+
+impl Check {
+    /// Record the run's success. A record that cannot be written means the
+    /// next invocation runs it again: a warning, never a failure.
+    pub fn save(&self) -> Result<(), String> {
+        record::write(&self.root, &self.path, &self.record).map_err(|e| {
+            format!(
+                "cannot record the run in {}: {e}",
+                self.path.parent().unwrap_or(&self.path).display()
+            )
+        })
+    }
+}
+
+impl Fresh {
+    pub fn new(root: &Path, force: bool) -> Fresh {
+        Fresh {
+            root: root.to_path_buf(),
+            force,
+            watched: Mutex::default(),
+        }
+    }
+
+    /// What `-w` watches: the sources of every run checked so far.
+    pub fn watched(&self) -> Vec<Watched> {
+        self.watched.lock().unwrap().clone()
+    }
+
+    /// Check a run of a task with `sources` whose directory is `dir`.
+    pub fn check(
+        &self,
+        session: &Session,
+        task: &Task,
+        run: &Run,
+        scope: &Scope,
+        dir: &Path,
+    ) -> Result<Check, String> {
+        let patterns = Arc::new(Patterns::new(&task.sources)?);
+        self.watched.lock().unwrap().push(Watched {
+            dir: dir.to_path_buf(),
+            patterns: Arc::clone(&patterns),
+        });
+        let inputs = inputs_of(session, task, run, scope, &self.root, dir);
+        let parts = inputs.parts();
+        let path = record::path_for(&self.root, &run.name, &identity(task, run));
+        let old = if self.force {
+            None
+        } else {
+            record::read(&path)
+        };
+        let (files, read) = hash_sources(&patterns, dir, &inputs.dir, old.as_ref());
+        let pairs: Vec<(String, Digest)> = files.iter().map(|e| (e.path.clone(), e.hash)).collect();
+        let fingerprint = fingerprint::fingerprint(&parts, &pairs);
+        let stale = if self.force {
+            Some("-B was given".to_string())
+        } else {
+            match &old {
+                None => Some("no earlier success is recorded".to_string()),
+                Some(old) => why_changed(old, &parts, &files)
+                    .or_else(|| {
+                        (old.fingerprint != fingerprint).then(|| "its inputs changed".into())
+                    })
+                    .or_else(|| missing_output(&task.outputs, dir)),
+            }
+        };
+        let record = Record::new(run.name.clone(), fingerprint, parts, files);
+        Ok(Check {
+            root: self.root.clone(),
+            path,
+            stale,
+            files: record.files.len(),
+            read,
+            record,
+        })
+    }
+}
+
+/// What identifies a run across invocations: its task and argument values.
+fn identity(task: &Task, run: &Run) -> String {
+    let values: Vec<serde_json::Value> = run.values.iter().map(|v| v.to_json()).collect();
+    serde_json::json!([task.name, run.name, values, run.extra]).to_string()
+}
+
+/// Everything but the files that decides whether `run` is up to date.
+fn inputs_of(
+    session: &Session,
+    task: &Task,
+    run: &Run,
+    scope: &Scope,
+    root: &Path,
+    dir: &Path,
+) -> Inputs {
+    let rel_dir = relative(root, dir);
+    let shell = task.shell.as_ref().unwrap_or(&session.model.settings.shell);
+    let mut declared: Vec<String> = task.sources.clone();
+    declared.push("outputs".into());
+    declared.extend(task.outputs.iter().cloned());
+    declared.push("shell".into());
+    declared.extend(shell.iter().cloned());
+
+    // Rendered as the run will render them; a template that cannot render
+    // yet (it reads what only the run produces) counts as written.
+    let render = |t: &crate::model::Template, mode| {
+        session
+            .render(t, mode, scope, "a command")
+            .unwrap_or_else(|_| t.source.clone())
+    };
+    let mut commands = Vec::new();
+    for (section, steps) in [("run", &task.run), ("finally", &task.finally)] {
+        commands.push(section.to_string());
+        for step in steps {
+            let text = match &step.kind {
+                StepKind::Sh(t) => format!("sh {}", render(t, Mode::Shell)),
+                StepKind::Cmd(elements) => {
+                    let words: Vec<String> = elements
+                        .iter()
+                        .map(|t| {
+                            session
+                                .render_words(t, scope, "a command")
+                                .map(|w| w.join("\0"))
+                                .unwrap_or_else(|_| t.source.clone())
+                        })
+                        .collect();
+                    format!("cmd {}", words.join("\0"))
+                }
+                StepKind::Pipe(stages) => {
+                    let stages: Vec<String> =
+                        stages.iter().map(|t| render(t, Mode::Shell)).collect();
+                    format!("pipe {}", stages.join("\0"))
+                }
+                StepKind::Task(call) => format!("task {}", render(&call.template, Mode::Shell)),
+            };
+            commands.push(text);
+            if let Some(d) = &step.dir {
+                commands.push(format!("dir {}", render(d, Mode::Plain)));
+            }
+        }
+    }
+
+    let mut args: Vec<(String, String)> = task
+        .args
+        .iter()
+        .zip(&run.values)
+        .map(|(a, v)| (a.name.clone(), v.to_json().to_string()))
+        .collect();
+    args.push(("[run]".into(), run.name.clone()));
+    args.push(("[extra]".into(), serde_json::json!(run.extra).to_string()));
+
+    let mut names: Vec<&str> = session
+        .model
+        .env
+        .iter()
+        .chain(&task.env)
+        .map(|e| e.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let env = names
+        .into_iter()
+        .map(|n| {
+            let value = scope.env.get(n).cloned().unwrap_or_default();
+            (n.to_string(), value)
+        })
+        .collect();
+    Inputs {
+        task: task.name.clone(),
+        dir: rel_dir,
+        declared,
+        commands,
+        args,
+        env,
+    }
+}
+
+/// `path` relative to `root`, `/` separated; outside the root, as it is.
+fn relative(root: &Path, path: &Path) -> String {
+    let path = glob::normalize(path);
+    let rel = path.strip_prefix(glob::normalize(root)).unwrap_or(&path);
+    let text = rel.to_string_lossy().into_owned();
+    if std::path::MAIN_SEPARATOR == '/' {
+        text
+    } else {
+        text.replace(std::path::MAIN_SEPARATOR, "/")
+    }
+}
+
+/// Hash every source file, reusing the old record's hash of each file
+/// whose stat did not change. Returns the entries and how many were read.
+/// A file that cannot be read gets a hash of the error, so that it never
+/// matches a content and becomes readable again as a change.
+fn hash_sources(
+    patterns: &Patterns,
+    dir: &Path,
+    rel_dir: &str,
+    old: Option<&Record>,
+) -> (Vec<Entry>, usize) {
+    let known: HashMap<&str, &Entry> = old
+        .map(|r| r.files.iter().map(|e| (e.path.as_str(), e)).collect())
+        .unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let racy_from = now.saturating_sub(RACY);
+    let racy_from = (racy_from.as_secs() as i64, racy_from.subsec_nanos() as i64);
+    let mut read = 0;
+    let mut entries = Vec::new();
+    for found in patterns.walk(dir) {
+        let rel = found.path.to_string_lossy();
+        let path = if rel_dir.is_empty() {
+            rel.into_owned()
+        } else {
+            relative(Path::new(""), &Path::new(rel_dir).join(&*rel))
+        };
+        let stat = Stat::of(&found.meta);
+        let cached = known
+            .get(path.as_str())
+            .filter(|e| e.stat == Some(stat))
+            .map(|e| e.hash);
+        let hash = match cached {
+            Some(hash) => hash,
+            None => {
+                read += 1;
+                fingerprint::hash_file(&dir.join(&found.path)).unwrap_or_else(|e| {
+                    Digest(*blake3::hash(format!("unreadable: {e}").as_bytes()).as_bytes())
+                })
+            }
+        };
+        let trusted = stat.last_change() < racy_from;
+        entries.push(Entry {
+            path,
+            hash,
+            stat: trusted.then_some(stat),
+        });
+    }
+    (entries, read)
+}
+
+/// The first difference between the old record and now, in words.
+fn why_changed(old: &Record, parts: &fingerprint::Parts, files: &[Entry]) -> Option<String> {
+    if old.parts.declared != parts.declared {
+        return Some("its sources, outputs, directory or shell changed".into());
+    }
+    if old.parts.commands != parts.commands {
+        return Some("its commands changed".into());
+    }
+    if old.parts.args != parts.args {
+        return Some("its arguments changed".into());
+    }
+    if old.parts.env != parts.env {
+        return Some("its env changed".into());
+    }
+    let before: HashMap<&str, Digest> = old
+        .files
+        .iter()
+        .map(|e| (e.path.as_str(), e.hash))
+        .collect();
+    let mut changes = Vec::new();
+    for entry in files {
+        match before.get(entry.path.as_str()) {
+            None => changes.push(format!("`{}` is new", entry.path)),
+            Some(h) if *h != entry.hash => changes.push(format!("`{}` changed", entry.path)),
+            Some(_) => {}
+        }
+    }
+    let now: std::collections::HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
+    for entry in &old.files {
+        if !now.contains(entry.path.as_str()) {
+            changes.push(format!("`{}` was deleted", entry.path));
+        }
+    }
+    match changes.len() {
+        0 => None,
+        1..=3 => Some(changes.join(", ")),
+        n => Some(format!("{} and {} more", changes[..3].join(", "), n - 3)),
+    }
+}
+
+/// The first of `outputs` (relative to `dir`) that does not exist.
+fn missing_output(outputs: &[String], dir: &Path) -> Option<String> {
+    for output in outputs.iter().filter(|o| !o.starts_with('!')) {
+        let present = match Patterns::new(std::slice::from_ref(output)) {
+            Ok(p) if output.contains(['*', '?', '[', '{']) => !p.walk(dir).is_empty(),
+            _ => std::fs::symlink_metadata(dir.join(output)).is_ok(),
+        };
+        if !present {
+            return Some(format!("output `{output}` is missing"));
+        }
+    }
+    None
+}

@@ -1,0 +1,228 @@
+//! The record of a run's last success: one JSON file per run identity
+//! under `.tasker/fresh/`, written whole to a temporary file and renamed
+//! over the old one, so that a reader (another tasker, or this one after a
+//! crash) sees the old record or the new one, never half of either.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::fingerprint::{Digest, Parts, FORMAT};
+
+/// What was known about a file when it was hashed. A file whose `Stat` is
+/// unchanged keeps its hash without being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub inode: u64,
+    pub device: u64,
+}
+
+impl Stat {
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub fn of(meta: &std::fs::Metadata) -> Stat {
+        let secs = |t: std::io::Result<std::time::SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos() as i64))
+        };
+        Stat {
+            size: meta.len(),
+            mtime: secs(meta.modified()),
+            ctime: secs(meta.created()),
+            inode: 0,
+            device: 0,
+        }
+    }
+
+    /// The later of mtime and ctime, in seconds and nanoseconds.
+    pub fn last_change(&self) -> (i64, i64) {
+        self.mtime.max(self.ctime)
+    }
+}
+
+/// One source file in a record: its path relative to the root, the hash
+/// of its content, and its `Stat` when that can be trusted next time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: String,
+    pub hash: Digest,
+    pub stat: Option<Stat>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub format: String,
+    /// The run's name, for a human reading `.tasker/`.
+    pub run: String,
+    pub fingerprint: Digest,
+    pub parts: Parts,
+    pub files: Vec<Entry>,
+}
+
+impl Record {
+    pub fn new(run: String, fingerprint: Digest, parts: Parts, files: Vec<Entry>) -> Record {
+        Record {
+            format: FORMAT.to_string(),
+            run,
+            fingerprint,
+            parts,
+            files,
+        }
+    }
+}
+
+/// The record at `path`. Missing, unreadable, truncated, foreign or of an
+/// older format: none, and the run happens.
+pub fn read(path: &Path) -> Option<Record> {
+    let bytes = std::fs::read(path).ok()?;
+    let record: Record = serde_json::from_slice(&bytes).ok()?;
+    (record.format == FORMAT).then_some(record)
+}
+
+/// The directory of the records under `root`, made on first use with a
+/// `.gitignore` that keeps all of `.tasker/` out of version control.
+fn records_dir(root: &Path) -> std::io::Result<PathBuf> {
+    let tasker = root.join(".tasker");
+    match std::fs::create_dir(&tasker) {
+        Ok(()) => write_atomically(&tasker.join(".gitignore"), b"*\n")?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let dir = tasker.join("fresh");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Where the record of the run identified by `identity` lives.
+pub fn path_for(root: &Path, run: &str, identity: &str) -> PathBuf {
+    let hash = blake3::hash(identity.as_bytes()).to_hex();
+    // The name helps a human; the hash makes it unique and safe.
+    let readable: String = run
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    root.join(".tasker")
+        .join("fresh")
+        .join(format!("{readable}-{}.json", &hash.as_str()[..24]))
+}
+
+/// Write `record` to `path` atomically.
+pub fn write(root: &Path, path: &Path, record: &Record) -> std::io::Result<()> {
+    records_dir(root)?;
+    let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    write_atomically(path, &bytes)
+}
+
+/// Write to a temporary file beside `path` (unique to this process and
+/// call), flush it to disk, then rename it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        let d = Digest([7; 32]);
+        Record::new(
+            "build".into(),
+            d,
+            Parts {
+                declared: d,
+                commands: d,
+                args: d,
+                env: d,
+            },
+            vec![Entry {
+                path: "src/a.rs".into(),
+                hash: d,
+                stat: None,
+            }],
+        )
+    }
+
+    #[test]
+    fn a_written_record_reads_back_and_gitignores_its_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let path = path_for(root.path(), "build", "build\0");
+        write(root.path(), &path, &record()).unwrap();
+        let back = read(&path).unwrap();
+        assert_eq!(back.fingerprint, record().fingerprint);
+        assert_eq!(
+            std::fs::read_to_string(root.path().join(".tasker/.gitignore")).unwrap(),
+            "*\n"
+        );
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn broken_records_read_as_none() {
+        let root = tempfile::tempdir().unwrap();
+        let path = path_for(root.path(), "build", "build\0");
+        write(root.path(), &path, &record()).unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+        assert!(read(&path).is_none());
+        std::fs::write(&path, b"{\"format\":\"something else\"}").unwrap();
+        assert!(read(&path).is_none());
+        std::fs::write(&path, [0xff, 0xfe, 0]).unwrap();
+        assert!(read(&path).is_none());
+    }
+
+    #[test]
+    fn identities_get_distinct_paths() {
+        let root = Path::new("/r");
+        assert_ne!(path_for(root, "t", "t\0a"), path_for(root, "t", "t\0b"));
+        assert!(path_for(root, "a/../b", "x")
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("a____b-"));
+    }
+}
