@@ -132,10 +132,32 @@ impl Fresh {
     }
 }
 
+/// A run's argument values, matrix values and words after `--`, by name:
+/// what its templates see of the command line (not `root` or the
+/// invocation directory, which differ between checkouts).
+fn arg_values(task: &Task, run: &Run) -> Vec<(String, String)> {
+    let names = task
+        .args
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(task.matrix.iter().map(|m| m.name.as_str()))
+        .chain(["extra"]);
+    names
+        .map(|name| {
+            let value = run
+                .scope
+                .values
+                .get(name)
+                .and_then(|v| serde_json::to_string(v).ok())
+                .unwrap_or_default();
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
 /// What identifies a run across invocations: its task and argument values.
 fn identity(task: &Task, run: &Run) -> String {
-    let values: Vec<serde_json::Value> = run.values.iter().map(|v| v.to_json()).collect();
-    serde_json::json!([task.name, run.name, values, run.extra]).to_string()
+    serde_json::json!([task.name, run.name, arg_values(task, run)]).to_string()
 }
 
 /// Everything but the files that decides whether `run` is up to date.
@@ -194,14 +216,8 @@ fn inputs_of(
         }
     }
 
-    let mut args: Vec<(String, String)> = task
-        .args
-        .iter()
-        .zip(&run.values)
-        .map(|(a, v)| (a.name.clone(), v.to_json().to_string()))
-        .collect();
+    let mut args = arg_values(task, run);
     args.push(("[run]".into(), run.name.clone()));
-    args.push(("[extra]".into(), serde_json::json!(run.extra).to_string()));
 
     let mut names: Vec<&str> = session
         .model
