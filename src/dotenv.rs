@@ -9,6 +9,17 @@ use crate::error::{Error, Result, SourceFile, Span};
 
 /// Read `path` into `env` (later keys win). A missing file is no error.
 pub fn read_into(path: &Path, shown: &str, env: &mut BTreeMap<String, String>) -> Result<bool> {
+    // Only a regular file is read: a FIFO would block for ever, a device
+    // such as /dev/zero would fill memory without end.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(Error::usage(format!(
+                "dotenv file `{shown}` is {}, not a regular file",
+                crate::file::kind_of(&meta.file_type())
+            ))
+            .with_help("settings.dotenv names files of KEY=VALUE lines"));
+        }
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

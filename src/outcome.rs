@@ -48,6 +48,9 @@ pub enum Reason {
     TimedOut(Duration),
     /// No such program (on the PATH, or at that path).
     NotFound(String),
+    /// A program named without a `/`, and the step's environment has no
+    /// PATH to find it on.
+    NoPath(String),
     /// The program exists but may not be executed (permission, a directory).
     NotExecutable(String),
     /// The program could not be started for another reason.
@@ -76,7 +79,7 @@ impl Reason {
             Reason::Exit(code) => *code,
             Reason::Signal(sig) => 128 + sig,
             Reason::TimedOut(_) => 124,
-            Reason::NotFound(_) => 127,
+            Reason::NotFound(_) | Reason::NoPath(_) => 127,
             Reason::NotExecutable(_) | Reason::CannotStart { .. } => 126,
             Reason::Pattern(_) | Reason::NotConfirmed => 1,
             Reason::Diagnostic { status, .. } | Reason::Other { status, .. } => *status,
@@ -110,6 +113,10 @@ impl fmt::Display for Reason {
             Reason::Signal(sig) => write!(f, "killed by signal {sig}"),
             Reason::TimedOut(limit) => write!(f, "timed out after {}", human_duration(*limit)),
             Reason::NotFound(program) => write!(f, "program not found: `{program}`"),
+            Reason::NoPath(program) => write!(
+                f,
+                "program not found: `{program}`: PATH is not set in the step's environment"
+            ),
             Reason::NotExecutable(program) => {
                 write!(f, "cannot execute `{program}`: permission denied")
             }

@@ -1,5 +1,6 @@
-//! Terminal colours: on only when the stream is a terminal and `NO_COLOR`
-//! is unset. Every coloured string passes through here.
+//! Terminal colours: on only when the stream is a terminal, `NO_COLOR` is
+//! unset and `TERM` is not `dumb`. Every coloured string passes through
+//! here.
 
 use std::io::IsTerminal;
 
@@ -58,6 +59,14 @@ impl Style {
     }
 }
 
+/// Colours (and anything else that drives the terminal, such as the live
+/// status line) are allowed: `NO_COLOR` is unset, and `TERM` is set and
+/// not `dumb` (SPEC 6), since a dumb terminal prints escape codes as they
+/// are.
 pub fn color_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && terminal_capable()
+}
+
+fn terminal_capable() -> bool {
+    std::env::var_os("TERM").is_some_and(|term| !term.is_empty() && term != "dumb")
 }

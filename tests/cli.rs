@@ -74,6 +74,37 @@ fn no_file_says_where_it_looked_and_suggests_init() {
 }
 
 #[test]
+fn a_tasks_toml_that_is_not_a_file_is_named_for_what_it_is() {
+    // A directory in the way: said, not taken for "no file" (and not
+    // skipped for a parent's tasks.toml).
+    let t = Test::new().file("tasks.toml", HELLO).cwd("sub");
+    std::fs::create_dir(t.path().join("sub/tasks.toml")).unwrap();
+    t.args(&["hello"]).expect(
+        "",
+        "error: `[TMP]/sub/tasks.toml` is a directory, not a regular file\n",
+        2,
+    );
+    // A FIFO is refused without being opened: no hang.
+    let t = Test::new().args(&["-l"]);
+    let status = std::process::Command::new("mkfifo")
+        .arg(t.path().join("tasks.toml"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.expect(
+        "",
+        "error: `[TMP]/tasks.toml` is a FIFO, not a regular file\n",
+        2,
+    );
+    // The same for -f.
+    Test::new().args(&["-f", "/dev/zero", "-l"]).expect(
+        "",
+        "error: `/dev/zero` is a character device, not a regular file\n",
+        2,
+    );
+}
+
+#[test]
 fn the_default_task_runs_when_no_task_is_named() {
     Test::with(
         r#"

@@ -234,6 +234,105 @@ fn a_malformed_dotenv_names_its_file_and_line() {
     insta::assert_snapshot!(ran.stderr);
 }
 
+/// Make a FIFO at `path` (it is never opened by the test).
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_dotenv_path_that_is_a_fifo_or_a_device_is_an_error_not_a_hang() {
+    let toml = r#"
+        [settings]
+        dotenv = [".env"]
+        [tasks.t]
+        run = "touch ran"
+        "#;
+    let t = Test::with(toml).args(&["t"]);
+    mkfifo(&t.path().join(".env"));
+    t.expect(
+        "",
+        "error: dotenv file `.env` is a FIFO, not a regular file\nhelp: settings.dotenv names files of KEY=VALUE lines\n",
+        2,
+    );
+    assert!(!t.exists("ran"));
+    // A symlink to /dev/zero would be read without end.
+    let t = Test::with(toml).args(&["t"]);
+    std::os::unix::fs::symlink("/dev/zero", t.path().join(".env")).unwrap();
+    t.run()
+        .code(2)
+        .stderr_has("error: dotenv file `.env` is a character device, not a regular file\n");
+    assert!(!t.exists("ran"));
+}
+
+#[test]
+fn a_file_with_crlf_line_ends_gives_scripts_plain_newlines() {
+    let t = Test::new().args(&["-q", "t", "single"]);
+    std::fs::write(
+        t.path().join("tasks.toml"),
+        "[tasks.t]\r\nrun = \"\"\"\r\nmkdir -p out\r\necho \"[$(ls)]\"\r\n\"\"\"\r\n[tasks.single]\r\nrun = [\"mkdir -p one\", { cmd = [\"mkdir\", \"-p\", \"two\"] }]\r\n",
+    )
+    .unwrap();
+    t.expect("[out\ntasks.toml]\n", "", 0);
+    let mut names: Vec<String> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["one", "out", "tasks.toml", "two"]);
+}
+
+#[test]
+fn a_dir_that_is_a_regular_file_says_so() {
+    let toml = r#"
+        [tasks.t]
+        dir = "notes.txt"
+        run = "true"
+        [tasks.s]
+        run = [{ sh = "true", dir = "notes.txt" }]
+        "#;
+    Test::with(toml)
+        .file("notes.txt", "text\n")
+        .args(&["-q", "t"])
+        .expect(
+            "",
+            "error: t failed: `[TMP]/notes.txt` is a file, not a directory\n",
+            1,
+        );
+    Test::with(toml)
+        .file("notes.txt", "text\n")
+        .args(&["-q", "s"])
+        .expect(
+            "",
+            "error: s failed at `true`: `[TMP]/notes.txt` is a file, not a directory\n",
+            1,
+        );
+}
+
+#[test]
+fn without_path_a_missing_program_says_path_is_not_set() {
+    Test::with(
+        r#"
+        [tasks.t]
+        run = "echo hi"
+        [tasks.c]
+        run = [{ cmd = ["true"] }]
+        [tasks.abs]
+        run = [{ cmd = ["/bin/sh", "-c", "echo absolute"] }]
+        "#,
+    )
+    .env_remove("PATH")
+    .args(&["-q", "-k", "t", "c", "abs"])
+    .expect(
+        "absolute\n",
+        "error: t failed at `echo hi`: program not found: `sh`: PATH is not set in the step's environment\nerror: c failed at `true`: program not found: `true`: PATH is not set in the step's environment\n",
+        127,
+    );
+}
+
 #[test]
 fn task_dir_is_relative_to_the_root() {
     let t = Test::with(
@@ -376,63 +475,7 @@ fn a_task_with_sources_runs_the_first_time_without_a_note() {
 /// Drive tasker on a pseudo-terminal, as a user at a shell would: python's
 /// `pty` module gives it a terminal; `keys` is typed once `wait_for` shows.
 fn on_a_terminal(test: &Test, task: &str, wait_for: &str, keys: &[u8]) -> (String, i32) {
-    let driver = r#"
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "-q", sys.argv[2]])
-out = b""
-def read_until(needle, limit=20.0):
-    global out
-    end = time.time() + limit
-    while (needle is None or needle not in out) and time.time() < end:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                data = os.read(fd, 1024)
-            except OSError:
-                return
-            if not data:
-                return
-            out += data
-read_until(sys.argv[3].encode())
-os.write(fd, bytes.fromhex(sys.argv[4]))
-read_until(None)
-end = time.time() + 20
-while True:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        break
-    if time.time() > end:
-        os.kill(pid, 9)
-        _, status = os.waitpid(pid, 0)
-        out += b"\n[the driver killed tasker after 20 s]\n"
-        break
-    time.sleep(0.02)
-sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
-sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
-"#;
-    let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
-    let output = std::process::Command::new("python3")
-        .current_dir(test.path())
-        .env_remove("NO_COLOR")
-        .args([
-            "-c",
-            driver,
-            env!("CARGO_BIN_EXE_tasker"),
-            task,
-            wait_for,
-            &hex,
-        ])
-        .output()
-        .expect("python3 runs the terminal driver");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let code = text
-        .trim_end()
-        .rsplit_once("exit ")
-        .and_then(|(_, c)| c.parse().ok())
-        .unwrap_or(-1);
-    (text, code)
+    common::on_a_terminal(test, &["-q", task], &[(wait_for, keys)])
 }
 
 #[test]

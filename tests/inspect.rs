@@ -138,56 +138,7 @@ fn choose_outside_a_terminal_is_a_clear_error() {
 /// (text, keys) step, wait until the screen shows the text, then type the
 /// keys. Returns what the terminal showed and the exit status.
 fn on_a_terminal(test: &Test, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
-    let driver = r#"
-import os, pty, select, sys, time
-args = sys.argv[2].split("\x1f")
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1]] + args)
-out = b""
-def read_until(needle, limit=20.0):
-    global out
-    end = time.time() + limit
-    while (needle is None or needle not in out) and time.time() < end:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            out += data
-    if needle is not None and needle not in out:
-        sys.stdout.write("NEVER SHOWN: %r\n" % needle)
-steps = sys.argv[3:]
-for i in range(0, len(steps), 2):
-    read_until(steps[i].encode())
-    os.write(fd, bytes.fromhex(steps[i + 1]))
-read_until(None)
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
-sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
-"#;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.current_dir(test.path()).env_remove("NO_COLOR").args([
-        "-c",
-        driver,
-        env!("CARGO_BIN_EXE_tasker"),
-        &args.join("\x1f"),
-    ]);
-    for (text, keys) in steps {
-        let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
-        cmd.args([text.to_string(), hex]);
-    }
-    let output = cmd.output().expect("python3 runs the terminal driver");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let code = text
-        .trim_end()
-        .rsplit_once("exit ")
-        .and_then(|(_, c)| c.parse().ok())
-        .unwrap_or(-1);
-    (text, code)
+    common::on_a_terminal(test, args, steps)
 }
 
 #[test]

@@ -258,6 +258,49 @@ fn finally_output_never_satisfies_expect_or_extract() {
 }
 
 #[test]
+fn a_dumb_terminal_gets_no_colours_and_no_status_line() {
+    // Two runs that overlap (each waits for the other), on a terminal:
+    // prefixes are coloured and a live status is drawn, unless TERM says
+    // the terminal cannot take escape codes.
+    let toml = format!(
+        r#"
+        [tasks.a]
+        run = "{}; echo from-a"
+        [tasks.b]
+        run = "{}; echo from-b"
+        [tasks.both]
+        deps = ["a", "b"]
+        run = "echo both"
+        "#,
+        barrier("a.here", "b.here"),
+        barrier("b.here", "a.here"),
+    );
+    let (screen, code) = common::on_a_terminal(
+        &Test::with(&toml).env("TERM", "xterm"),
+        &["-j2", "both"],
+        &[],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("\x1b["),
+        "no colour on a capable terminal:\n{screen}"
+    );
+    for term in [Some("dumb"), None] {
+        let t = match term {
+            Some(term) => Test::with(&toml).env("TERM", term),
+            None => Test::with(&toml).env_remove("TERM"),
+        };
+        let (screen, code) = common::on_a_terminal(&t, &["-j2", "both"], &[]);
+        assert_eq!(code, 0, "{screen}");
+        assert!(screen.contains("a    | from-a"), "{term:?}:\n{screen}");
+        assert!(
+            !screen.contains('\x1b'),
+            "TERM={term:?} got escape codes:\n{screen:?}"
+        );
+    }
+}
+
+#[test]
 fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
     let test = Test::with(
         r#"

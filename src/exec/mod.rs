@@ -275,11 +275,8 @@ fn run_job_inner(
         },
         None => session.model.root.clone(),
     };
-    if !opts.dry_run && !dir.is_dir() {
-        return outcome(Outcome::Failed(Failure::new(
-            Reason::other(1, format!("directory `{}` does not exist", dir.display())),
-            None,
-        )));
+    if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
+        return outcome(Outcome::Failed(Failure::new(Reason::other(1, why), None)));
     }
 
     if !task.sources.is_empty() {
@@ -399,6 +396,23 @@ fn run_job_inner(
         }
     }
     (outcome, cleanup_failure)
+}
+
+/// Why a run or step cannot start in `dir`, when it cannot: it does not
+/// exist, or it is something other than a directory.
+fn dir_problem(dir: &Path) -> Option<String> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(meta) => Some(format!(
+            "`{}` is {}, not a directory",
+            dir.display(),
+            crate::file::kind_of(&meta.file_type())
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(format!("directory `{}` does not exist", dir.display()))
+        }
+        Err(e) => Some(format!("cannot use directory `{}`: {e}", dir.display())),
+    }
 }
 
 /// Keys the loader accepts but this version cannot run.
@@ -563,11 +577,8 @@ impl StepContext<'_, '_> {
                 if self.opts.dry_run {
                     return Outcome::Success;
                 }
-                if !dir.is_dir() {
-                    return Outcome::Failed(Failure::new(
-                        Reason::other(1, format!("directory `{}` does not exist", dir.display())),
-                        Some(echo),
-                    ));
+                if let Some(why) = dir_problem(&dir) {
+                    return Outcome::Failed(Failure::new(Reason::other(1, why), Some(echo)));
                 }
                 self.spawn_and_wait(&echo, &argvs, &dir, &scope.env, sink)
             }
@@ -700,10 +711,14 @@ impl StepContext<'_, '_> {
             match process::resolve_program(&argv[0], dir, path) {
                 Some(program) => programs.push(program),
                 None => {
-                    return Outcome::Failed(Failure::new(
-                        Reason::NotFound(argv[0].clone()),
-                        Some(echo.to_string()),
-                    ))
+                    // Without PATH only a name with a `/` can be found:
+                    // say so, rather than blame the program.
+                    let reason = if path.is_none() && !argv[0].contains('/') {
+                        Reason::NoPath(argv[0].clone())
+                    } else {
+                        Reason::NotFound(argv[0].clone())
+                    };
+                    return Outcome::Failed(Failure::new(reason, Some(echo.to_string())));
                 }
             }
         }

@@ -72,6 +72,19 @@ pub const RESERVED_NAMES: &[&str] = &["env", "tasks", "extra"];
 /// `keep_tree`: never free the parsed TOML tree (for a process that exits
 /// right after); a caller that loads many files frees each.
 pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf, keep_tree: bool) -> Result<Model> {
+    // A file saved with CRLF line ends means the same as with LF (SPEC 2):
+    // scripts must reach the shell without a `\r` on every line. In TOML a
+    // raw CR can only be part of a line end, so dropping it changes nothing
+    // else, and lines and columns stay the same.
+    let file = if file.text.contains('\r') {
+        Arc::new(SourceFile {
+            display: file.display.clone(),
+            path: file.path.clone(),
+            text: file.text.replace("\r\n", "\n"),
+        })
+    } else {
+        file
+    };
     let walker = Walker {
         file: Arc::clone(&file),
     };

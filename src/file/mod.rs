@@ -18,15 +18,18 @@ pub const FILE_NAME: &str = "tasks.toml";
 pub fn find(cwd: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         let path = cwd.join(path);
-        if path.is_file() {
-            return Ok(path);
-        }
-        return Err(Error::usage(format!("no file at `{}`", path.display()))
-            .with_help("check the path given to -f/--file"));
+        return match regular_file(&path) {
+            Ok(true) => Ok(path),
+            Ok(false) => Err(Error::usage(format!("no file at `{}`", path.display()))
+                .with_help("check the path given to -f/--file")),
+            Err(e) => Err(e),
+        };
     }
     for dir in cwd.ancestors() {
         let candidate = dir.join(FILE_NAME);
-        if candidate.is_file() {
+        // Something named tasks.toml that is not a file stops the search:
+        // silently taking a parent's file instead would run the wrong tasks.
+        if regular_file(&candidate)? {
             return Ok(candidate);
         }
     }
@@ -35,6 +38,49 @@ pub fn find(cwd: &Path, explicit: Option<&Path>) -> Result<PathBuf> {
         cwd.display()
     ))
     .with_help("run `tasker --init` to write a starter file here, or pass one with -f"))
+}
+
+/// Whether `path` is a regular file (through symlinks): false when nothing
+/// is there, an error naming what is there when it is something else (a
+/// directory, a FIFO that would block the read, a device without end).
+pub fn regular_file(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(true),
+        Ok(meta) => Err(Error::usage(format!(
+            "`{}` is {}, not a regular file",
+            path.display(),
+            kind_of(&meta.file_type())
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::usage(format!(
+            "cannot read `{}`: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// "a directory", "a FIFO", ... for messages.
+pub fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        return "a directory";
+    }
+    if kind.is_file() {
+        return "a file";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        } else if kind.is_char_device() {
+            return "a character device";
+        } else if kind.is_block_device() {
+            return "a block device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
 }
 
 /// Read and validate the file at `path`; `cwd` only shapes how the path is

@@ -13,6 +13,7 @@ pub struct Test {
     env: Vec<(String, String)>,
     stdin: Option<String>,
     cwd: Option<PathBuf>,
+    env_removed: Vec<String>,
 }
 
 /// What a run printed and how it exited, with the temporary directory's
@@ -38,6 +39,7 @@ impl Test {
             env: Vec::new(),
             stdin: None,
             cwd: None,
+            env_removed: Vec::new(),
         }
     }
 
@@ -74,6 +76,12 @@ impl Test {
         self
     }
 
+    /// Run without this variable in the environment.
+    pub fn env_remove(mut self, key: &str) -> Test {
+        self.env_removed.push(key.into());
+        self
+    }
+
     pub fn stdin(mut self, text: &str) -> Test {
         self.stdin = Some(text.into());
         self
@@ -97,6 +105,9 @@ impl Test {
             .env("TASKER_TEST", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        for key in &self.env_removed {
+            cmd.env_remove(key);
         }
         cmd
     }
@@ -163,8 +174,18 @@ impl Test {
         self.ran(wait_bounded(child, Duration::from_secs(60)))
     }
 
+    /// The text of a file the run wrote; a missing or unreadable file
+    /// fails the test (a missing file is not an empty one).
+    #[track_caller]
     pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+        let path = self.dir.path().join(name);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    /// Whether the run created this file (or directory).
+    pub fn exists(&self, name: &str) -> bool {
+        self.dir.path().join(name).exists()
     }
 }
 
@@ -267,4 +288,98 @@ fn is_zombie(pid: u32) -> bool {
                 .starts_with('Z')
         })
         .unwrap_or(false)
+}
+
+/// Run tasker with `args` on a pseudo-terminal of its own (python's `pty`
+/// module), in the test's directory and environment. For each step, wait
+/// until its text has been shown, then type its keys. Returns what the
+/// terminal showed (CRLF as LF), with a last line `exit N`, and N.
+///
+/// Every wait is bounded: text that never shows is said in the output
+/// (`NEVER SHOWN: ...`), and a tasker that does not end 20 s after its
+/// terminal went quiet is killed and fails the test, so a hang is a
+/// failure with the screen printed, never a test run that blocks.
+pub fn on_a_terminal(test: &Test, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
+    let driver = r#"
+import os, pty, select, signal, sys, time
+args = sys.argv[2].split("\x1f") if sys.argv[2] else []
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]] + args)
+out = b""
+def read_until(needle, limit=20.0):
+    global out
+    end = time.time() + limit
+    while (needle is None or needle not in out) and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+    if needle is not None and needle not in out:
+        sys.stdout.write("NEVER SHOWN: %r\n" % needle)
+steps = sys.argv[3:]
+for i in range(0, len(steps), 2):
+    read_until(steps[i].encode())
+    os.write(fd, bytes.fromhex(steps[i + 1]))
+read_until(None)
+code = None
+end = time.time() + 20
+while code is None and time.time() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        code = os.waitstatus_to_exitcode(status)
+    else:
+        time.sleep(0.01)
+if code is None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    code = "hung"
+sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
+sys.stdout.write("\nexit %s\n" % code)
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(test.cwd.as_deref().unwrap_or(test.path()))
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR")
+        .env("TASKER_TEST", "1")
+        .args([
+            "-c",
+            driver,
+            env!("CARGO_BIN_EXE_tasker"),
+            &args.join("\x1f"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &test.env {
+        cmd.env(k, v);
+    }
+    for key in &test.env_removed {
+        cmd.env_remove(key);
+    }
+    for (text, keys) in steps {
+        let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
+        cmd.args([text.to_string(), hex]);
+    }
+    let child = cmd.spawn().expect("python3 runs the terminal driver");
+    let output = wait_bounded(child, Duration::from_secs(120));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let status = text
+        .trim_end()
+        .rsplit_once("exit ")
+        .map(|(_, c)| c.to_string());
+    let code = match status.as_deref().map(str::parse::<i32>) {
+        Some(Ok(code)) => code,
+        _ => panic!(
+            "tasker {args:?} did not end on its terminal ({status:?}):\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    };
+    (text, code)
 }
