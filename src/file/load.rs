@@ -499,6 +499,29 @@ fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -
         }
         None => 0,
     };
+    // `ready` and `ready_timeout` describe a service; on any other task
+    // they would be silently ignored.
+    if !get_bool("background")? {
+        if let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| *k == "ready" || *k == "ready_timeout")
+        {
+            let k = if *k == "ready" {
+                "ready"
+            } else {
+                "ready_timeout"
+            };
+            return Err(w
+                .error(
+                    v.span(),
+                    format!("{} only applies to a service", key(k)),
+                )
+                .with_label("needs `background = true`")
+                .with_help(
+                    "a task with `background = true` is a service; `ready` says when it is ready (services are not supported yet by this version of tasker)",
+                ));
+        }
+    }
     let ready = match get("ready") {
         Some(v) => Some(pattern(w.string(v, key("ready"))?, w.span(v.span()))?),
         None => None,
