@@ -49,7 +49,7 @@ pub struct Cli {
     /// More status: skipped runs and why, durations, dotenv files read
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Ignore up-to-date checks (accepted; there are none yet, so every run runs)
+    /// Run tasks with sources even when they are up to date
     #[arg(short = 'B', long)]
     pub force: bool,
     /// Run again whenever a source changes (not supported yet)

@@ -33,6 +33,8 @@ mod list;
 mod model;
 mod outcome;
 mod process;
+#[cfg(test)]
+mod reference_docs;
 mod report;
 mod schedule;
 mod schema;

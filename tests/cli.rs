@@ -269,7 +269,7 @@ fn help_prints_usage() {
         .stdout_has("--dry-run");
     // What does not work yet says so.
     ran.stdout_has("Run again whenever a source changes (not supported yet)")
-        .stdout_has("accepted; there are none yet, so every run runs");
+        .stdout_has("Run tasks with sources even when they are up to date");
     insta::assert_snapshot!(ran.stdout);
 }
 

@@ -60,7 +60,7 @@ pub(crate) const ARG_KEYS: &[&str] = &[
     "required",
     "env",
 ];
-const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_failure", "dir"];
+pub(crate) const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_failure", "dir"];
 const STEP_KINDS: &[&str] = &["sh", "cmd", "pipe", "task"];
 const RESPOND_KEYS: &[&str] = &["on", "send"];
 
