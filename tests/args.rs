@@ -565,21 +565,21 @@ fn required_false_makes_an_argument_optional_without_a_default() {
     let run = |args: &[&str]| {
         let mut all = vec!["-q"];
         all.extend(args);
-        test.command().args(&all).output().unwrap()
+        common::output_of(test.command().args(&all))
     };
     assert_eq!(String::from_utf8_lossy(&run(&["greet"]).stdout), "hello\n");
     assert_eq!(
         String::from_utf8_lossy(&run(&["greet", "Ann", "--times", "2"]).stdout),
         "hello Ann x2\n"
     );
-    let listed = test.command().args(["-l", "--json"]).output().unwrap();
+    let listed = common::output_of(test.command().args(["-l", "--json"]));
     let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(json["tasks"][0]["args"][0]["required"], false);
     assert_eq!(
         json["tasks"][0]["args"][0]["default"],
         serde_json::Value::Null
     );
-    let listed = test.command().arg("-l").output().unwrap();
+    let listed = common::output_of(test.command().arg("-l"));
     assert!(String::from_utf8_lossy(&listed.stdout).contains("greet [name] [--times TIMES]"));
 }
 

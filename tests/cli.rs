@@ -361,11 +361,7 @@ const COMPLETION_FILE: &str = r#"
 #[test]
 fn bash_completions_complete_tasks_and_their_flags() {
     let test = Test::with(COMPLETION_FILE);
-    let script = test
-        .command()
-        .args(["--completions", "bash"])
-        .output()
-        .unwrap();
+    let script = common::output_of(test.command().args(["--completions", "bash"]));
     assert!(script.status.success());
     let complete = |words: &str, cword: usize| -> String {
         let probe = format!(
@@ -384,7 +380,7 @@ fn bash_completions_complete_tasks_and_their_flags() {
             .unwrap()
             .write_all(&script.stdout)
             .unwrap();
-        String::from_utf8(child.wait_with_output().unwrap().stdout)
+        String::from_utf8(common::wait_bounded(child, std::time::Duration::from_secs(60)).stdout)
             .unwrap()
             .trim()
             .to_string()
@@ -403,11 +399,7 @@ fn bash_completions_complete_tasks_and_their_flags() {
 fn every_shell_gets_a_script_naming_the_tasks() {
     let test = Test::with(COMPLETION_FILE);
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
-        let ran = test
-            .command()
-            .args(["--completions", shell])
-            .output()
-            .unwrap();
+        let ran = common::output_of(test.command().args(["--completions", shell]));
         assert!(ran.status.success(), "{shell}");
         let text = String::from_utf8(ran.stdout).unwrap();
         assert!(

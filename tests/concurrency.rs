@@ -331,20 +331,34 @@ fn a_dep_whose_post_is_the_dependent_is_one_run_each() {
 
 // ------------------------------------------------------- command-line order
 
+/// `sh gate.sh NAME`: say NAME.started, then wait (at most 20 s) until the
+/// test creates NAME.go: the run is in progress for exactly as long as the
+/// test wants, and the test knows it is.
+const GATE: &str = r#"
+touch "$1.started"
+i=0
+while [ ! -e "$1.go" ]; do
+  i=$((i+1))
+  if [ $i -gt 2000 ]; then echo "$1 was never let go" >&2; exit 9; fi
+  sleep 0.01
+done
+"#;
+
 #[test]
 fn command_line_tasks_run_in_order_after_the_previous_posts() {
     // `second` and its dep must not start before `first` and its posts
-    // ended: each checks the markers of everything before it, and `p`
-    // looks, a little later, for a marker of anything after it.
+    // ended. The posts are held in progress until the test has seen both
+    // of them start and `d` not started; `d` then checks the markers of
+    // everything before it.
     let t = test(
         r#"
         [tasks.first]
         post = ["p", "q"]
         run = "touch first.done"
         [tasks.p]
-        run = "sleep 0.2; test ! -e d.started; touch p.done"
+        run = "sh gate.sh p; touch p.done"
         [tasks.q]
-        run = "sleep 0.2; test ! -e d.started; touch q.done"
+        run = "sh gate.sh q; touch q.done"
         [tasks.second]
         deps = ["d"]
         run = "test -e d.done && touch second.done"
@@ -352,9 +366,23 @@ fn command_line_tasks_run_in_order_after_the_previous_posts() {
         run = "touch d.started; test -e first.done && test -e p.done && test -e q.done && touch d.done"
         "#,
     )
+    .file("gate.sh", GATE)
     .args(&["-q", "-j4", "first", "second"]);
-    t.expect("", "", 0);
-    assert!(t.path().join("second.done").exists());
+    let child = t.spawn();
+    t.wait_for_file("p.started");
+    t.wait_for_file("q.started");
+    assert!(
+        !t.exists("d.started"),
+        "d started while the posts of first ran"
+    );
+    t.touch("p.go");
+    t.touch("q.go");
+    let ran = t.finish(child);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, "", "")
+    );
+    assert!(t.exists("second.done"));
 }
 
 #[test]
@@ -376,18 +404,30 @@ fn without_parallel_the_second_task_waits_even_when_the_first_fails_under_k() {
     let t = test(
         r#"
         [tasks.first]
-        run = "sleep 0.2; test ! -e second.started; exit 4"
+        run = "sh gate.sh first; test ! -e second.started; exit 4"
         [tasks.second]
         run = "touch second.started"
         "#,
     )
+    .file("gate.sh", GATE)
     .args(&["-q", "-k", "-j4", "first", "second"]);
-    t.expect(
-        "",
-        "error: first failed at `sleep 0.2; test ! -e second.started; exit 4`: exit status 4\n",
-        4,
+    let child = t.spawn();
+    t.wait_for_file("first.started");
+    assert!(
+        !t.exists("second.started"),
+        "second started while first ran"
     );
-    assert!(t.path().join("second.started").exists());
+    t.touch("first.go");
+    let ran = t.finish(child);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (
+            4,
+            "",
+            "error: first failed at `sh gate.sh first; test ! -e second.started; exit 4`: exit status 4\n"
+        )
+    );
+    assert!(t.exists("second.started"));
 }
 
 // ------------------------------------------------------ fail-fast and -k
@@ -680,24 +720,63 @@ fn a_template_matrix_is_fed_by_a_var() {
 
 #[test]
 fn an_interactive_run_overlaps_nothing() {
-    test(
+    // Whichever starts first is held in progress until the test has seen
+    // what else started: `i` alone, or any of the others without `i` (they
+    // may overlap each other). Each run also checks, when it starts and
+    // when it is let go, that no run of the other kind is in progress.
+    let t = test(
         r#"
         [tasks.top]
         deps = ["i", "a", "b", "c"]
         run = "true"
         [tasks.i]
         interactive = true
-        run = "mkdir excl; test -z \"$(ls | grep '^on\\.')\"; sleep 0.2; test -z \"$(ls | grep '^on\\.')\"; rmdir excl"
+        run = "mkdir excl; test -z \"$(ls | grep '^on\\.')\"; sh gate.sh i; test -z \"$(ls | grep '^on\\.')\"; rmdir excl"
         [tasks.a]
-        run = "touch on.a; test ! -d excl; sleep 0.1; test ! -d excl; rm on.a"
+        run = "touch on.a; test ! -d excl; sh gate.sh a; test ! -d excl; rm on.a"
         [tasks.b]
-        run = "touch on.b; test ! -d excl; sleep 0.1; test ! -d excl; rm on.b"
+        run = "touch on.b; test ! -d excl; sh gate.sh b; test ! -d excl; rm on.b"
         [tasks.c]
-        run = "touch on.c; test ! -d excl; sleep 0.1; test ! -d excl; rm on.c"
+        run = "touch on.c; test ! -d excl; sh gate.sh c; test ! -d excl; rm on.c"
         "#,
     )
-    .args(&["-q", "-j4", "top"])
-    .expect("", "", 0);
+    .file("gate.sh", GATE)
+    .args(&["-q", "-j4", "top"]);
+    let child = t.spawn();
+    let started = |t: &Test| -> Vec<&str> {
+        ["i", "a", "b", "c"]
+            .into_iter()
+            .filter(|n| t.exists(&format!("{n}.started")) && !t.exists(&format!("{n}.go")))
+            .collect()
+    };
+    let mut released = Vec::new();
+    while released.len() < 4 {
+        // Wait for the next run to be in progress, then look at what else is.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let now = loop {
+            let now = started(&t);
+            if !now.is_empty() {
+                break now;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "nothing started; released {released:?}"
+            );
+            std::thread::yield_now();
+        };
+        if now.contains(&"i") {
+            assert_eq!(now, ["i"], "an interactive run overlapped others");
+        }
+        for name in now {
+            t.touch(&format!("{name}.go"));
+            released.push(name);
+        }
+    }
+    let ran = t.finish(child);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, "", "")
+    );
 }
 
 #[test]
@@ -808,6 +887,28 @@ fn a_run_waiting_in_a_task_step_is_cancelled_by_a_failure() {
 
 // ---------------------------------------------------------------- timings
 
+/// A duration as tasker prints it, at any size: `250ms`, `1.5s`, `2m05s`.
+fn is_duration(word: &str) -> bool {
+    let number = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if let Some(ms) = word.strip_suffix("ms") {
+        return ms.chars().all(|c| c.is_ascii_digit()) && !ms.is_empty();
+    }
+    if let Some((m, s)) = word.strip_suffix('s').and_then(|w| w.split_once('m')) {
+        return number(m) && number(s);
+    }
+    word.strip_suffix('s').is_some_and(number)
+}
+
+#[test]
+fn durations_of_any_size_have_the_timings_shape() {
+    for word in ["0ms", "999ms", "1.0s", "59.9s", "1m00s", "12m34s"] {
+        assert!(is_duration(word), "{word}");
+    }
+    for word in ["ok", "failed", "ms", "1.0", "result", "time"] {
+        assert!(!is_duration(word), "{word}");
+    }
+}
+
 #[test]
 fn timings_prints_a_table_of_every_run() {
     let ran = test(
@@ -830,7 +931,7 @@ fn timings_prints_a_table_of_every_run() {
     let shape = |line: &str| -> Vec<String> {
         line.split_whitespace()
             .map(|w| {
-                if w.ends_with("ms") && w[..w.len() - 2].parse::<u64>().is_ok() {
+                if is_duration(w) {
                     "TIME".into()
                 } else {
                     w.into()

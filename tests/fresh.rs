@@ -258,8 +258,9 @@ fn two_processes_at_once_leave_a_whole_record() {
             cmd.spawn().unwrap()
         })
         .collect();
-    for mut child in children {
-        assert!(child.wait().unwrap().success());
+    for child in children {
+        let out = common::wait_bounded(child, std::time::Duration::from_secs(60));
+        assert!(out.status.success());
     }
     // One record, whole, and no temporary file left.
     assert_eq!(record_files(&t).len(), 1);

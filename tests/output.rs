@@ -506,7 +506,7 @@ fn invalid_utf8_and_binary_output_pass_through_unchanged() {
         "#,
     );
     for task in ["bin", "plain"] {
-        let out = test.command().args(["-q", task]).output().unwrap();
+        let out = common::output_of(test.command().args(["-q", task]));
         assert_eq!(out.status.code(), Some(0));
         assert_eq!(out.stdout, b"a\xff\xfe\x00b\nc\x80", "task {task}");
     }
@@ -524,7 +524,7 @@ fn a_ten_megabyte_line_is_matched_and_passed_on_whole() {
         run = [{ task = "big" }, "echo {{ tasks.big.tail }} >&2"]
         "#,
     );
-    let out = test.command().args(["-q", "use"]).output().unwrap();
+    let out = common::output_of(test.command().args(["-q", "use"]));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -640,7 +640,7 @@ fn a_reader_that_goes_away_stops_the_runs_quietly() {
     out.read_line(&mut first).unwrap();
     assert_eq!(first, "line\n");
     drop(out);
-    let output = child.wait_with_output().unwrap();
+    let output = common::wait_bounded(child, std::time::Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(141));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     let pid: u32 = test.read("many.pid").trim().parse().unwrap();

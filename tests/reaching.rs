@@ -8,7 +8,7 @@ mod common;
 use common::Test;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 // ------------------------------------------------- the invisible shortcut
 
@@ -80,13 +80,7 @@ fn run_corpus_entry(command: &str, shortcut: bool) -> Result {
         t.path().join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = t
-        .command()
-        .args(["-q", "t"])
-        .env("PATH", path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output_of(t.command().args(["-q", "t"]).env("PATH", path));
     let mut files: Vec<String> = std::fs::read_dir(t.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -154,7 +148,7 @@ fn cmd_and_pipe_programs_follow_the_same_rules() {
         "#,
     );
     corpus_files(t.path());
-    let out = t.command().args(["-q", "script"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "script"]));
     assert_eq!(
         (
             out.status.code(),
@@ -162,7 +156,7 @@ fn cmd_and_pipe_programs_follow_the_same_rules() {
         ),
         (Some(0), "script ran with a b\n")
     );
-    let out = t.command().args(["-q", "piped"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "piped"]));
     assert_eq!(
         (
             out.status.code(),
@@ -170,7 +164,7 @@ fn cmd_and_pipe_programs_follow_the_same_rules() {
         ),
         (Some(0), "SCRIPT RAN WITH X\n")
     );
-    let out = t.command().args(["-q", "noexec"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "noexec"]));
     assert_eq!(out.status.code(), Some(126));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -200,7 +194,7 @@ fn an_exit_code_above_128_is_an_exit_code_not_a_signal() {
         ("c129", 129, "exit status 129"),
         ("killed", 137, "killed by signal 9"),
     ] {
-        let out = t.command().args(["-q", task]).output().unwrap();
+        let out = common::output_of(t.command().args(["-q", task]));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{task}: {stderr}");
         assert!(stderr.ends_with(&format!(": {why}\n")), "{task}: {stderr}");
@@ -220,7 +214,7 @@ fn a_nul_byte_in_a_literal_env_value_is_found_by_check() {
         "#,
     );
     for args in [vec!["--check"], vec!["t"]] {
-        let out = t.command().args(&args).output().unwrap();
+        let out = common::output_of(t.command().args(&args));
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -242,7 +236,7 @@ fn a_nul_byte_that_arrives_at_run_time_names_the_value() {
         "#,
     );
     std::fs::write(t.path().join(".env"), b"FROM_FILE=a\0b\n").unwrap();
-    let out = t.command().args(["-q", "t"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "t"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -264,7 +258,7 @@ fn a_list_value_in_cmd_is_several_arguments_and_a_string_is_one() {
         run = [{ cmd = ["printf", "<%s>", "{{ files }}", "{{ one }}", "--all={{ files }}"] }]
         "#,
     );
-    let out = t.command().args(["-q", "t"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "t"]));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "<a b><c><x y><--all=a b c>"
@@ -280,7 +274,7 @@ fn an_environment_too_big_for_the_system_is_a_clear_error() {
         run = "echo never"
         "#,
     );
-    let out = t.command().args(["-q", "t"]).output().unwrap();
+    let out = common::output_of(t.command().args(["-q", "t"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("too big for the system"), "{stderr}");
@@ -322,12 +316,11 @@ fn grouped_output_is_whole_when_the_spool_disk_is_full() {
         eprintln!("skipped: cannot mount a tmpfs here");
         return;
     }
-    let out = t
-        .command()
-        .args(["-q", "-j2", "--output", "grouped", "both"])
-        .env("TMPDIR", &spool)
-        .output()
-        .unwrap();
+    let out = common::output_of(
+        t.command()
+            .args(["-q", "-j2", "--output", "grouped", "both"])
+            .env("TMPDIR", &spool),
+    );
     let _ = Command::new("umount").arg(&spool).status();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -373,11 +366,10 @@ while True:
 p.wait(timeout=60)
 print(p.returncode, lines)
 "#;
-    let out = Command::new("python3")
-        .current_dir(t.path())
-        .args(["-c", driver, env!("CARGO_BIN_EXE_tasker")])
-        .output()
-        .unwrap();
+    let mut out = Command::new("python3");
+    out.current_dir(t.path())
+        .args(["-c", driver, env!("CARGO_BIN_EXE_tasker")]);
+    let out = common::output_of(&mut out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "0 300000\n",

@@ -174,6 +174,39 @@ impl Test {
         self.ran(wait_bounded(child, Duration::from_secs(60)))
     }
 
+    /// Start tasker in the background (stdin empty, output piped), for a
+    /// test that acts while it runs; end it with `finish`.
+    pub fn spawn(&self) -> std::process::Child {
+        self.command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tasker")
+    }
+
+    /// Wait for a tasker started by `spawn` to end (at most 60 s; then it
+    /// is killed and the test fails on what it printed).
+    pub fn finish(&self, child: std::process::Child) -> Ran {
+        self.ran(wait_bounded(child, Duration::from_secs(60)))
+    }
+
+    /// Wait until the run has created `name`, at most 20 s (then fail).
+    #[track_caller]
+    pub fn wait_for_file(&self, name: &str) {
+        let path = self.dir.path().join(name);
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while !path.exists() {
+            assert!(std::time::Instant::now() < end, "{name} never appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Create an empty file (a go signal for a run that waits for it).
+    pub fn touch(&self, name: &str) {
+        std::fs::write(self.dir.path().join(name), "").expect("touch");
+    }
+
     /// The text of a file the run wrote; a missing or unreadable file
     /// fails the test (a missing file is not an empty one).
     #[track_caller]
@@ -227,8 +260,31 @@ impl Ran {
     }
 }
 
+/// Run a command to its end with its output piped, as `Command::output`
+/// does, but killed after 60 s: a tasker that hangs fails the test
+/// instead of blocking the run.
+pub fn output_of(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_bounded(child, Duration::from_secs(60))
+}
+
+/// As `output_of`, for a command whose stdout the caller has set.
+pub fn output_of_with_stdout(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_bounded(child, Duration::from_secs(60))
+}
+
 /// Kill a child that hangs, so a broken test fails instead of blocking CI.
-fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
+pub fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
