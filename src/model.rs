@@ -511,15 +511,14 @@ impl ArgValue {
     }
 
     /// How the value reads in help and run names.
+    /// The value as messages and listings show it: spelled as commands
+    /// get it (one value-to-text function, so `1.0` and `true` read the
+    /// same everywhere); a list's items are joined with commas.
     pub fn display(&self) -> String {
         match self {
-            ArgValue::Str(s) => s.clone(),
-            ArgValue::Bool(b) => b.to_string(),
-            ArgValue::Int(i) => i.to_string(),
-            ArgValue::Float(f) => f.to_string(),
             ArgValue::List(l) => l.join(","),
-            ArgValue::Count(c) => c.to_string(),
             ArgValue::Unset => String::new(),
+            other => crate::template::plain_value(&other.to_value()),
         }
     }
 }

@@ -615,3 +615,29 @@ fn required_is_refused_where_it_means_nothing() {
     .code(2)
     .stderr_has("a bool argument cannot set `required`");
 }
+
+#[test]
+fn a_value_reads_the_same_in_help_errors_and_commands() {
+    // One value-to-text function: a float 2.0 is `2.0` everywhere.
+    let toml = r#"
+        [tasks.t]
+        run = "echo {{ ratio }}"
+        [[tasks.t.args]]
+        name = "ratio"
+        type = "float"
+        default = 2.0
+        choices = [2.0, 0.5]
+        "#;
+    Test::with(toml).args(&["-q", "t"]).expect("2.0\n", "", 0);
+    Test::with(toml)
+        .args(&["t", "--help"])
+        .run()
+        .code(0)
+        .stdout_has("[float, default: 2.0, choices: 2.0, 0.5]");
+    Test::with(toml)
+        .args(&["-q", "t", "--ratio", "3"])
+        .run()
+        .code(2)
+        .stderr_has("error: `3.0` is not a valid value for `--ratio` of task `t`")
+        .stderr_has("choose one of: 2.0, 0.5");
+}
