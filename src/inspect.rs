@@ -312,7 +312,17 @@ pub fn choose(model: &Model) -> Result<Vec<String>> {
         .ok_or_else(|| Error::run(130, "no task chosen"))?;
     let task = tasks[picked];
     let mut words = vec![task.name.clone()];
-    for arg in task.args.iter().filter(|a| a.required()) {
+    // An argument whose `env` variable is set has its value already.
+    let from_env = |name: &Option<String>| {
+        name.as_ref()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| !v.is_empty())
+    };
+    for arg in task
+        .args
+        .iter()
+        .filter(|a| a.required() && !from_env(&a.env))
+    {
         let label = match &arg.help {
             Some(help) => format!("{} ({})", arg.name, help.trim()),
             None => arg.name.clone(),

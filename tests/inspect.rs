@@ -187,3 +187,21 @@ fn choose_re_asks_a_value_that_does_not_parse_and_esc_cancels() {
     assert!(out.contains("no task chosen"), "{out}");
     assert!(!out.contains("scale to"), "{out}");
 }
+
+#[test]
+fn choose_does_not_ask_for_an_argument_its_environment_variable_gives() {
+    let test = Test::with(
+        r#"
+        [tasks.deploy]
+        run = "echo deploy {{ target }}"
+        [[tasks.deploy.args]]
+        name = "target"
+        env = "DEPLOY_TARGET"
+        "#,
+    )
+    .env("DEPLOY_TARGET", "qa");
+    let (out, code) = on_a_terminal(&test, &["-q", "--choose"], &[("Task", b"\r")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deploy qa"), "{out}");
+    assert!(!out.contains("target:"), "{out}");
+}
