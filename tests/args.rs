@@ -600,7 +600,7 @@ fn required_is_refused_where_it_means_nothing() {
     ran.code(2)
         .stderr_has("an argument with a `default` cannot set `required`")
         .stderr_has("tasks.toml:6:12");
-    Test::with(
+    let bool_ran = Test::with(
         r#"
         [tasks.t]
         run = "true"
@@ -611,9 +611,11 @@ fn required_is_refused_where_it_means_nothing() {
         "#,
     )
     .arg("t")
-    .run()
-    .code(2)
-    .stderr_has("a bool argument cannot set `required`");
+    .run();
+    bool_ran
+        .code(2)
+        .stderr_has("a bool argument cannot set `required`");
+    insta::assert_snapshot!(format!("{}{}", ran.stderr, bool_ran.stderr));
 }
 
 #[test]
