@@ -108,7 +108,96 @@ fn print(text: &str) {
     }
 }
 
+/// What an invocation does: one action, decided from the options alone.
+enum Action {
+    Init,
+    Schema,
+    Watch,
+    Completions(String),
+    List,
+    Summary,
+    Show(String),
+    Evaluate(Option<String>),
+    Check,
+    /// Run tasks: those named, the chosen one, or the default.
+    Run,
+}
+
+impl Action {
+    fn of(cli: &Cli) -> Action {
+        if cli.init {
+            Action::Init
+        } else if cli.schema {
+            Action::Schema
+        } else if cli.watch {
+            Action::Watch
+        } else if let Some(shell) = &cli.completions {
+            Action::Completions(shell.clone())
+        } else if cli.list {
+            Action::List
+        } else if cli.summary {
+            Action::Summary
+        } else if let Some(word) = &cli.show {
+            Action::Show(word.clone())
+        } else if let Some(only) = &cli.evaluate {
+            Action::Evaluate(only.clone())
+        } else if cli.check {
+            Action::Check
+        } else {
+            Action::Run
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<i32> {
+    let cwd = working_dir(&cli)?;
+    let action = Action::of(&cli);
+    match action {
+        Action::Init => return init::write_starter(&cwd),
+        Action::Schema => {
+            print(&schema::render());
+            return Ok(0);
+        }
+        Action::Watch => {
+            return Err(Error::usage(
+                "-w/--watch is not supported yet by this version of tasker",
+            ))
+        }
+        Action::Completions(shell) => {
+            // The tasks of the file found from here, when there is one.
+            let model = match file::find(&cwd, cli.file.as_deref()) {
+                Ok(path) => Some(file::load(&path, &cwd)?),
+                Err(_) => None,
+            };
+            print(&completions::render(&shell, model.as_ref())?);
+            return Ok(0);
+        }
+        _ => {}
+    }
+
+    let path = file::find(&cwd, cli.file.as_deref())?;
+    // Never freed: tasker exits right after, and freeing a large model
+    // costs more than the exit.
+    let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
+    match action {
+        Action::List if cli.json => print(&list::render_json(&model, cli.all)),
+        Action::List => print(&list::render(&model, cli.all, Style::for_stdout())),
+        Action::Summary => print(&inspect::summary(&model)),
+        Action::Show(word) => print(&inspect::show(&model, &word)?),
+        Action::Evaluate(only) => {
+            // `sh` vars run: a stop signal stops them.
+            stop::install();
+            let session = Session::new(&model, cli.set.clone(), false, cwd)?;
+            print(&inspect::evaluate(&session, only.as_deref())?);
+        }
+        Action::Check => check(&cli, &model)?,
+        _ => return run_tasks(&cli, &model, cwd),
+    }
+    Ok(0)
+}
+
+/// The directory tasker works from: the current one, or `-C`'s.
+fn working_dir(cli: &Cli) -> Result<std::path::PathBuf> {
     let mut cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current directory: {e}")))?;
     if let Some(dir) = &cli.dir {
@@ -120,97 +209,54 @@ fn run(cli: Cli) -> Result<i32> {
             )));
         }
     }
-    if cli.init {
-        return init::write_starter(&cwd);
-    }
-    if cli.schema {
-        print(&schema::render());
-        return Ok(0);
-    }
-    if cli.watch {
-        return Err(Error::usage(
-            "-w/--watch is not supported yet by this version of tasker",
-        ));
-    }
-    if let Some(shell) = &cli.completions {
-        // The tasks of the file found from here, when there is one.
-        let model = match file::find(&cwd, cli.file.as_deref()) {
-            Ok(path) => Some(file::load(&path, &cwd)?),
-            Err(_) => None,
-        };
-        print(&completions::render(shell, model.as_ref())?);
-        return Ok(0);
-    }
+    Ok(cwd)
+}
 
-    let path = file::find(&cwd, cli.file.as_deref())?;
-    // Never freed: tasker exits right after, and freeing a large model
-    // costs more than the exit.
-    let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
+/// `--check`: every error the file alone decides, then the warnings.
+fn check(cli: &Cli, model: &model::Model) -> Result<()> {
+    check::check_file(&template::Engine::new(), model)?;
+    let color = Style::for_stderr().color;
+    for warning in lint::quoted_values(model) {
+        let _ = writeln!(std::io::stderr(), "{}", warning.render(color));
+    }
+    if !cli.quiet {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: ok ({} tasks)",
+            model.file.display,
+            model.tasks.len()
+        );
+    }
+    Ok(())
+}
 
-    if cli.list {
-        if cli.json {
-            print(&list::render_json(&model, cli.all));
-        } else {
-            print(&list::render(&model, cli.all, Style::for_stdout()));
-        }
-        return Ok(0);
-    }
-    if cli.summary {
-        print(&inspect::summary(&model));
-        return Ok(0);
-    }
-    if let Some(word) = &cli.show {
-        print(&inspect::show(&model, word)?);
-        return Ok(0);
-    }
-    if let Some(only) = &cli.evaluate {
-        // `sh` vars run: a stop signal stops them.
-        stop::install();
-        let session = Session::new(&model, cli.set.clone(), false, cwd)?;
-        print(&inspect::evaluate(&session, only.as_deref())?);
-        return Ok(0);
-    }
-    if cli.check {
-        check::check_file(&template::Engine::new(), &model)?;
-        let color = Style::for_stderr().color;
-        for warning in lint::quoted_values(&model) {
-            let _ = writeln!(std::io::stderr(), "{}", warning.render(color));
-        }
-        if !cli.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{}: ok ({} tasks)",
-                model.file.display,
-                model.tasks.len()
-            );
-        }
-        return Ok(0);
-    }
-
+/// The invocations the command line asks for: the tasks named, the one
+/// chosen (`--choose`), or the default task. `None` when there is nothing
+/// to run (a listing or a task's help was printed instead).
+fn invocations(cli: &Cli, model: &model::Model) -> Result<Option<Vec<args::Invocation>>> {
     let words: Vec<String> = if cli.choose {
-        inspect::choose(&model)?
+        inspect::choose(model)?
     } else if cli.tasks.is_empty() {
         match &model.settings.default {
             Some((name, _)) => vec![name.clone()],
             None => {
-                print(&list::render(&model, false, Style::for_stdout()));
-                return Ok(0);
+                print(&list::render(model, false, Style::for_stdout()));
+                return Ok(None);
             }
         }
     } else {
         cli.tasks.clone()
     };
-    let invocations = args::parse(&model, &words, Source::CommandLine)?;
+    let invocations = args::parse(model, &words, Source::CommandLine)?;
     if let Some(inv) = invocations.iter().find(|i| i.help) {
         let task = &model.tasks[inv.task];
-        let reads_extra = check::reads_extra(&template::Engine::new(), &model, task)?;
+        let reads_extra = check::reads_extra(&template::Engine::new(), model, task)?;
         print(&list::task_help(task, reads_extra, Style::for_stdout()));
-        return Ok(0);
+        return Ok(None);
     }
-
     for inv in &invocations {
         let task = &model.tasks[inv.task];
-        if !inv.extra.is_empty() && !check::reads_extra(&template::Engine::new(), &model, task)? {
+        if !inv.extra.is_empty() && !check::reads_extra(&template::Engine::new(), model, task)? {
             return Err(Error::usage(format!(
                 "task `{}` does not read the words after `--` ({})",
                 task.name,
@@ -222,17 +268,24 @@ fn run(cli: Cli) -> Result<i32> {
             )));
         }
     }
+    Ok(Some(invocations))
+}
 
+/// Build the graph of runs, run it, and say how it went.
+fn run_tasks(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result<i32> {
+    let Some(invocations) = invocations(cli, model)? else {
+        return Ok(0);
+    };
     // From here on processes start (`sh` vars first): every stop signal
     // is watched.
     stop::install();
-    check::check_global_values(&model)?;
-    let session = Session::new(&model, cli.set.clone(), cli.dry_run, cwd)?;
+    check::check_global_values(model)?;
+    let session = Session::new(model, cli.set.clone(), cli.dry_run, cwd)?;
     let graph = Graph::of_command_line(&session, &invocations, cli.parallel)?;
     let mut checked = vec![false; model.tasks.len()];
     for run in &graph.runs {
         if !std::mem::replace(&mut checked[run.task], true) {
-            check::check_task(&session.engine, &model, &model.tasks[run.task])?;
+            check::check_task(&session.engine, model, &model.tasks[run.task])?;
         }
     }
 
@@ -282,10 +335,15 @@ fn run(cli: Cli) -> Result<i32> {
         may_overlap,
     };
     let summary = schedule::execute(&session, graph, &opts, &run_opts);
+    Ok(conclude(cli, &report, &summary))
+}
+
+/// What the user reads at the end, and the exit status.
+fn conclude(cli: &Cli, report: &Report, summary: &schedule::Summary) -> i32 {
     if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
         // The reader left: say nothing more, and end as a program killed
         // by SIGPIPE would, so `set -o pipefail` scripts still notice.
-        return Ok(141);
+        return 141;
     }
     if cli.verbose {
         for (name, outcome, duration) in &summary.runs {
@@ -299,10 +357,10 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
     }
-    report::print_failures(&report, &summary, cli.verbose);
+    report::print_failures(report, summary, cli.verbose);
     if let Some(lost) = report.write_error.lock().unwrap().take() {
         report.line(&format!("{} {lost}", report.err_style.red("error:")));
-        return Ok(summary.status.max(1));
+        return summary.status.max(1);
     }
     if cli.timings {
         report.write(
@@ -310,5 +368,5 @@ fn run(cli: Cli) -> Result<i32> {
             report::timings(&summary.runs).as_bytes(),
         );
     }
-    Ok(summary.status)
+    summary.status
 }

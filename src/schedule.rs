@@ -450,7 +450,7 @@ pub fn execute(session: &Session, graph: Graph, opts: &Options, run_opts: &RunOp
     let current: Arc<std::sync::Mutex<Option<Arc<Control>>>> = Arc::default();
     let forward = tx.clone();
     let current_run = Arc::clone(&current);
-    let listening = crate::stop::listen(Box::new(move |sig| {
+    let listening = crate::stop::listen(Arc::new(move |sig| {
         if let Some(control) = current_run.lock().unwrap().as_ref() {
             control.cancel();
         }

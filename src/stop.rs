@@ -42,7 +42,7 @@ struct State {
     /// The first stop signal, once one came.
     signal: Option<i32>,
     /// Where a stop request goes while the scheduler runs.
-    listener: Option<Box<dyn Fn(i32) + Send>>,
+    listener: Option<std::sync::Arc<dyn Fn(i32) + Send + Sync>>,
     /// Every process (group) started and not yet known to be gone.
     procs: Vec<Proc>,
     #[cfg(target_os = "linux")]
@@ -80,13 +80,18 @@ pub fn install() {
 /// A stop request: the first is passed on to the scheduler; the second
 /// ends tasker at once.
 pub fn request(sig: i32) {
-    let mut state = state();
-    if state.signal.is_some() {
-        drop(state);
-        hard_exit(sig);
-    }
-    state.signal = Some(sig);
-    if let Some(listener) = &state.listener {
+    let listener = {
+        let mut state = state();
+        if state.signal.is_some() {
+            drop(state);
+            hard_exit(sig);
+        }
+        state.signal = Some(sig);
+        state.listener.clone()
+    };
+    // Called without the lock: the listener cancels runs, whose controls
+    // take their own lock and then this one (to forget a process).
+    if let Some(listener) = listener {
         listener(sig);
     }
 }
@@ -98,12 +103,15 @@ pub fn requested() -> Option<i32> {
 
 /// Pass stop requests to `listener` until the returned guard is dropped.
 /// A request that came before is passed at once.
-pub fn listen(listener: Box<dyn Fn(i32) + Send>) -> Listening {
-    let mut state = state();
-    if let Some(sig) = state.signal {
+pub fn listen(listener: std::sync::Arc<dyn Fn(i32) + Send + Sync>) -> Listening {
+    let early = {
+        let mut state = state();
+        state.listener = Some(listener.clone());
+        state.signal
+    };
+    if let Some(sig) = early {
         listener(sig);
     }
-    state.listener = Some(listener);
     Listening
 }
 

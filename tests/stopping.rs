@@ -497,7 +497,9 @@ fn ctrl_c_at_a_run_holding_the_terminal_is_the_users_interrupt() {
         [tasks.long]
         retries = 3
         ignore_failure = true
-        run = "touch attempt.$$; echo started; sleep 60"
+        # One program from "started" on: a shell between two commands may
+        # take a Ctrl-C in its handler and lose it (dash does).
+        run = [{ cmd = ["python3", "-c", "import os, time; open('attempt.%d' % os.getpid(), 'w'); print('started', flush=True); time.sleep(60)"] }]
         finally = "touch cleaned"
         [tasks.next]
         run = "touch next.ran"

@@ -232,110 +232,10 @@ fn run_job_inner(
     sink: &mut output::RunOutput,
     check: &mut Option<crate::fresh::Check>,
 ) -> (Outcome, Option<Failure>) {
-    let outcome = |o| (o, None);
-    let task = job.task;
-    if !task.platforms.is_empty() && !task.platforms.iter().any(|p| p.is_current()) {
-        let wanted: Vec<&str> = task
-            .platforms
-            .iter()
-            .map(|p| crate::model::Platform::NAMES[*p as usize])
-            .collect();
-        let note = format!("skipped: only for {}", wanted.join(", "));
-        sink.note(&note);
-        return outcome(Outcome::Skipped(note));
-    }
-    if let Some(missing) = unsupported(task) {
-        return outcome(Outcome::Failed(Failure::new(
-            Reason::other(
-                2,
-                format!("`{missing}` is not supported yet by this version of tasker"),
-            ),
-            None,
-        )));
-    }
-    let scope = &job.run.scope;
-    let mut env: Env = scope.env.as_ref().clone();
-    env.insert("TASKER_TASK".into(), task.name.clone());
-    env.insert(
-        "TASKER_ROOT".into(),
-        session.model.root.display().to_string(),
-    );
-    let mut step_scope = scope.clone();
-    step_scope.env = Arc::new(env);
-
-    let dir = match &task.dir {
-        Some(t) => match session.render(
-            t,
-            Mode::Plain,
-            &step_scope,
-            &format!("`dir` of task `{}`", task.name),
-        ) {
-            Ok(d) => session.model.root.join(d),
-            Err(e) => return outcome(Outcome::Failed(Failure::new(e, None))),
-        },
-        None => session.model.root.clone(),
+    let (step_scope, dir) = match prelude(session, opts, job, control, sink, check) {
+        Ok(ready) => ready,
+        Err(outcome) => return (outcome, None),
     };
-    if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
-        return outcome(Outcome::Failed(Failure::new(Reason::other(1, why), None)));
-    }
-
-    if !task.sources.is_empty() {
-        match opts.fresh.check(session, task, &job.run, &step_scope, &dir) {
-            Ok(c) if c.stale.is_none() => {
-                sink.note(&if opts.verbose {
-                    format!(
-                        "up to date ({} source{}, {} read)",
-                        c.files,
-                        if c.files == 1 { "" } else { "s" },
-                        c.read
-                    )
-                } else {
-                    "up to date".to_string()
-                });
-                return outcome(Outcome::Skipped("up to date".into()));
-            }
-            Ok(c) => {
-                if opts.verbose {
-                    sink.note(&format!(
-                        "not up to date: {}",
-                        c.stale.as_deref().unwrap_or_default()
-                    ));
-                }
-                *check = Some(c);
-            }
-            Err(why) => {
-                return outcome(Outcome::Failed(Failure::new(Reason::other(2, why), None)));
-            }
-        }
-    }
-
-    if let Some(question) = &task.confirm {
-        let text = match session.render(
-            question,
-            Mode::Plain,
-            &step_scope,
-            &format!("`confirm` of task `{}`", task.name),
-        ) {
-            Ok(t) => t,
-            Err(e) => return outcome(Outcome::Failed(Failure::new(e, None))),
-        };
-        if opts.dry_run && !opts.yes {
-            sink.note(&format!("would ask: {text} [y/N]"));
-        }
-        if !opts.yes && !opts.dry_run {
-            match confirm(&text, &opts.report, control) {
-                Ok(Some(true)) => {}
-                Ok(Some(false)) => {
-                    return outcome(Outcome::Failed(Failure::new(Reason::NotConfirmed, None)))
-                }
-                Ok(None) => return outcome(Outcome::Cancelled),
-                Err(why) => {
-                    return outcome(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
-                }
-            }
-        }
-    }
-
     let mut ctx = StepContext {
         session,
         opts,
@@ -345,39 +245,9 @@ fn run_job_inner(
         calls,
         deadline: None,
     };
-    let mut outcome = Outcome::Success;
-    for attempt in 0..=task.retries {
-        if attempt > 0 {
-            sink.note(&format!("retrying ({attempt} of {})", task.retries));
-            if !task.retry_delay.is_zero() && wait_cancellable(control, task.retry_delay) {
-                outcome = Outcome::Cancelled;
-                break;
-            }
-            sink.reset_attempt();
-        }
-        // `timeout` bounds each attempt's steps together, not each step.
-        // A limit too far away to add to the clock is no limit.
-        ctx.deadline = task
-            .timeout
-            .and_then(|limit| Instant::now().checked_add(limit));
-        outcome = ctx.run_steps(&task.run, &step_scope, sink);
-        // A pattern that must have matched decides each attempt, so that
-        // `retries` retries it like any failure (SPEC 5).
-        if outcome == Outcome::Success && !control.is_cancelled() {
-            if let Some(failure) = sink.unmatched_pattern() {
-                outcome = Outcome::Failed(failure);
-            }
-        }
-        if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
-            break;
-        }
-        if let Outcome::Failed(f) = &outcome {
-            if attempt < task.retries {
-                sink.note(&format!("attempt {} failed: {}", attempt + 1, f.reason));
-            }
-        }
-    }
+    let mut outcome = ctx.attempts(&step_scope, sink);
     let mut cleanup_failure = None;
+    let task = job.task;
     if !task.finally.is_empty() {
         ctx.deadline = None;
         sink.begin_finally();
@@ -413,6 +283,104 @@ fn dir_problem(dir: &Path) -> Option<String> {
         }
         Err(e) => Some(format!("cannot use directory `{}`: {e}", dir.display())),
     }
+}
+
+/// Everything before the first step: the platform, the environment, the
+/// directory and the `confirm` question. The scope the steps render in
+/// and their directory, or how the run ended already.
+fn prelude(
+    session: &Session,
+    opts: &RunOptions,
+    job: &Job,
+    control: &Arc<Control>,
+    sink: &mut output::RunOutput,
+    check: &mut Option<crate::fresh::Check>,
+) -> Result<(crate::context::Scope, std::path::PathBuf), Outcome> {
+    let failed = |reason: Reason| Outcome::Failed(Failure::new(reason, None));
+    let task = job.task;
+    if !task.platforms.is_empty() && !task.platforms.iter().any(|p| p.is_current()) {
+        let wanted: Vec<&str> = task
+            .platforms
+            .iter()
+            .map(|p| crate::model::Platform::NAMES[*p as usize])
+            .collect();
+        let note = format!("skipped: only for {}", wanted.join(", "));
+        sink.note(&note);
+        return Err(Outcome::Skipped(note));
+    }
+    if let Some(missing) = unsupported(task) {
+        return Err(failed(Reason::other(
+            2,
+            format!("`{missing}` is not supported yet by this version of tasker"),
+        )));
+    }
+    let scope = &job.run.scope;
+    let mut env: Env = scope.env.as_ref().clone();
+    env.insert("TASKER_TASK".into(), task.name.clone());
+    env.insert(
+        "TASKER_ROOT".into(),
+        session.model.root.display().to_string(),
+    );
+    let mut step_scope = scope.clone();
+    step_scope.env = Arc::new(env);
+
+    let dir = match &task.dir {
+        Some(t) => {
+            let what = format!("`dir` of task `{}`", task.name);
+            let d = session
+                .render(t, Mode::Plain, &step_scope, &what)
+                .map_err(|e| failed(e.into()))?;
+            session.model.root.join(d)
+        }
+        None => session.model.root.clone(),
+    };
+    if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
+        return Err(failed(Reason::other(1, why)));
+    }
+    if !task.sources.is_empty() {
+        let c = opts
+            .fresh
+            .check(session, task, &job.run, &step_scope, &dir)
+            .map_err(|why| failed(Reason::other(2, why)))?;
+        if c.stale.is_none() {
+            sink.note(&if opts.verbose {
+                format!(
+                    "up to date ({} source{}, {} read)",
+                    c.files,
+                    if c.files == 1 { "" } else { "s" },
+                    c.read
+                )
+            } else {
+                "up to date".to_string()
+            });
+            return Err(Outcome::Skipped("up to date".into()));
+        }
+        if opts.verbose {
+            sink.note(&format!(
+                "not up to date: {}",
+                c.stale.as_deref().unwrap_or_default()
+            ));
+        }
+        *check = Some(c);
+    }
+    if let Some(question) = &task.confirm {
+        let what = format!("`confirm` of task `{}`", task.name);
+        let text = session
+            .render(question, Mode::Plain, &step_scope, &what)
+            .map_err(|e| failed(e.into()))?;
+        if opts.dry_run && !opts.yes {
+            sink.note(&format!("would ask: {text} [y/N]"));
+        }
+        if !opts.yes && !opts.dry_run {
+            match confirm(&text, &opts.report, control) {
+                Ok(Some(true)) => {}
+                Ok(Some(false)) => return Err(failed(Reason::NotConfirmed)),
+                Ok(None) => return Err(Outcome::Cancelled),
+                Err(why) => return Err(failed(Reason::other(1, why))),
+            }
+        }
+    }
+    Ok((step_scope, dir))
 }
 
 /// Keys the loader accepts but this version cannot run.
@@ -490,6 +458,44 @@ enum Prepared {
 }
 
 impl StepContext<'_, '_> {
+    /// The `run` steps, once and then once per retry while they fail.
+    fn attempts(&mut self, scope: &crate::context::Scope, sink: &mut output::RunOutput) -> Outcome {
+        let task = self.job.task;
+        let control = self.control;
+        let mut outcome = Outcome::Success;
+        for attempt in 0..=task.retries {
+            if attempt > 0 {
+                sink.note(&format!("retrying ({attempt} of {})", task.retries));
+                if !task.retry_delay.is_zero() && wait_cancellable(control, task.retry_delay) {
+                    return Outcome::Cancelled;
+                }
+                sink.reset_attempt();
+            }
+            // `timeout` bounds each attempt's steps together, not each step.
+            // A limit too far away to add to the clock is no limit.
+            self.deadline = task
+                .timeout
+                .and_then(|limit| Instant::now().checked_add(limit));
+            outcome = self.run_steps(&task.run, scope, sink);
+            // A pattern that must have matched decides each attempt, so that
+            // `retries` retries it like any failure (SPEC 5).
+            if outcome == Outcome::Success && !control.is_cancelled() {
+                if let Some(failure) = sink.unmatched_pattern() {
+                    outcome = Outcome::Failed(failure);
+                }
+            }
+            if !matches!(outcome, Outcome::Failed(_)) || control.is_cancelled() {
+                break;
+            }
+            if let Outcome::Failed(f) = &outcome {
+                if attempt < task.retries {
+                    sink.note(&format!("attempt {} failed: {}", attempt + 1, f.reason));
+                }
+            }
+        }
+        outcome
+    }
+
     fn run_steps(
         &self,
         steps: &[Step],
@@ -726,12 +732,6 @@ impl StepContext<'_, '_> {
             return Outcome::Failed(Failure::new(Reason::other(2, why), Some(echo.to_string())));
         }
         let alone = self.job.alone;
-        let io_error = |e: std::io::Error| {
-            Outcome::Failed(Failure::new(
-                Reason::other(1, format!("cannot set up output: {e}")),
-                Some(echo.to_string()),
-            ))
-        };
         // Every run's processes get a group of their own, so that stopping
         // the run stops its whole tree. On its own terminal (pty) a run
         // leads its own session. A run that has tasker's terminal alone
@@ -741,59 +741,16 @@ impl StepContext<'_, '_> {
         let shares_terminal = alone && !self.job.task.pty && std::io::stdin().is_terminal();
         let foreground = shares_terminal && argvs.len() == 1 && process::owns_terminal();
         let new_group = !shares_terminal || foreground || self.job.task.pty;
-        let mut argvs = argvs.to_vec();
-        let mut scripts_wrapped = false;
-        let (handle, io) = loop {
-            let mut io = match sink.prepare_step(alone) {
-                Ok(io) => io,
-                Err(e) => return io_error(e),
-            };
-            let pty = io.pty;
-            let mut expr: Option<duct::Expression> = None;
-            for (argv, program) in argvs.iter().zip(&programs) {
-                let arg0 = argv[0].clone();
-                let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
-                    process::configure(cmd, new_group && !pty && !foreground, &arg0);
-                    if pty {
-                        process::take_terminal(cmd);
-                    }
-                    if foreground {
-                        process::foreground(cmd);
-                    }
-                    Ok(())
-                });
-                expr = Some(match expr {
-                    None => stage,
-                    Some(left) => left.pipe(stage),
-                });
+        let (handle, io) = match self.start(argvs, programs, dir, env, sink, foreground, new_group)
+        {
+            Ok(started) => started,
+            Err(Outcome::Failed(f)) => {
+                return Outcome::Failed(Failure {
+                    step: Some(echo.to_string()),
+                    ..f
+                })
             }
-            let expr = expr.expect("at least one stage");
-            let expr = with_env(expr.dir(dir), env).unchecked();
-            let expr = io.apply(expr);
-            match self.control.spawn(expr, new_group) {
-                Ok(Some(h)) => break (h, io),
-                Ok(None) => return Outcome::Cancelled,
-                // An executable file without `#!`: `sh` runs it as a shell
-                // script, and so does tasker.
-                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) && !scripts_wrapped => {
-                    scripts_wrapped = true;
-                    let shell = process::resolve_program("sh", dir, path)
-                        .unwrap_or_else(|| "/bin/sh".into());
-                    for (argv, program) in argvs.iter_mut().zip(programs.iter_mut()) {
-                        if !process::has_binary_magic(program) {
-                            let script = program.display().to_string();
-                            argv.splice(0..1, ["sh".to_string(), script]);
-                            *program = shell.clone();
-                        }
-                    }
-                }
-                Err(e) => {
-                    return Outcome::Failed(Failure::new(
-                        spawn_failure(&e, &argvs, &programs, env),
-                        Some(echo.to_string()),
-                    ))
-                }
-            }
+            Err(outcome) => return outcome,
         };
         let pids = handle.pids();
         let procs: Vec<Proc> = pids
@@ -848,7 +805,102 @@ impl StepContext<'_, '_> {
             ));
         }
         self.control.forget(&pids);
-        let timed_out = timed_out.load(Ordering::SeqCst);
+        self.verdict(
+            status,
+            timed_out.load(Ordering::SeqCst),
+            foreground,
+            echo,
+            sink,
+        )
+    }
+
+    /// Start the step's programs, wired to `sink`. An executable file
+    /// without `#!` is started again through `sh`, as `sh` itself does.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        argvs: &[Vec<String>],
+        mut programs: Vec<std::path::PathBuf>,
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        sink: &mut output::RunOutput,
+        foreground: bool,
+        new_group: bool,
+    ) -> Result<(duct::Handle, output::StepIo), Outcome> {
+        let alone = self.job.alone;
+        let path = env.get("PATH").map(String::as_str);
+        let io_error = |e: std::io::Error| {
+            Outcome::Failed(Failure::new(
+                Reason::other(1, format!("cannot set up output: {e}")),
+                None,
+            ))
+        };
+        let mut argvs = argvs.to_vec();
+        let mut scripts_wrapped = false;
+        loop {
+            let mut io = match sink.prepare_step(alone) {
+                Ok(io) => io,
+                Err(e) => return Err(io_error(e)),
+            };
+            let pty = io.pty;
+            let mut expr: Option<duct::Expression> = None;
+            for (argv, program) in argvs.iter().zip(&programs) {
+                let arg0 = argv[0].clone();
+                let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
+                    process::configure(cmd, new_group && !pty && !foreground, &arg0);
+                    if pty {
+                        process::take_terminal(cmd);
+                    }
+                    if foreground {
+                        process::foreground(cmd);
+                    }
+                    Ok(())
+                });
+                expr = Some(match expr {
+                    None => stage,
+                    Some(left) => left.pipe(stage),
+                });
+            }
+            let expr = expr.expect("at least one stage");
+            let expr = with_env(expr.dir(dir), env).unchecked();
+            let expr = io.apply(expr);
+            match self.control.spawn(expr, new_group) {
+                Ok(Some(h)) => return Ok((h, io)),
+                Ok(None) => return Err(Outcome::Cancelled),
+                // An executable file without `#!`: `sh` runs it as a shell
+                // script, and so does tasker.
+                Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) && !scripts_wrapped => {
+                    scripts_wrapped = true;
+                    let shell = process::resolve_program("sh", dir, path)
+                        .unwrap_or_else(|| "/bin/sh".into());
+                    for (argv, program) in argvs.iter_mut().zip(programs.iter_mut()) {
+                        if !process::has_binary_magic(program) {
+                            let script = program.display().to_string();
+                            argv.splice(0..1, ["sh".to_string(), script]);
+                            *program = shell.clone();
+                        }
+                    }
+                }
+                Err(e) => {
+                    return Err(Outcome::Failed(Failure::new(
+                        spawn_failure(&e, &argvs, &programs, env),
+                        None,
+                    )))
+                }
+            }
+        }
+    }
+
+    /// How the step ended, from what happened in order of precedence: a
+    /// timeout, a pattern, a cancel, the user's interrupt, the status.
+    fn verdict(
+        &self,
+        status: std::io::Result<std::process::ExitStatus>,
+        timed_out: bool,
+        foreground: bool,
+        echo: &str,
+        sink: &mut output::RunOutput,
+    ) -> Outcome {
         let status = match status {
             Ok(status) => status,
             Err(e) => {
