@@ -109,9 +109,11 @@ pub fn render(data: &[u8]) {
         .into_iter()
         .zip(values.iter().cycle().cloned())
         .collect();
+    // The modes differ only in how values are written out: a render that
+    // fails in one fails in all.
     for mode in [Mode::Shell, Mode::Plain] {
         if let Err(e) = engine.render(&template, mode, &context, "the template") {
-            render_error(&e);
+            return render_error(&e);
         }
     }
     if let Err(e) = engine.render_words(&template, &context, "the template") {
