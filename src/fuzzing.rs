@@ -119,6 +119,9 @@ pub fn render(data: &[u8]) {
     if let Err(e) = engine.render_words(&template, &context, "the template") {
         render_error(&e);
     }
+    if let Err(e) = engine.render_words(&template, &context, "the template") {
+        render_error(&e);
+    }
 }
 
 fn value_of(text: &str) -> Value {

@@ -49,6 +49,30 @@ const BUILTINS: &[&str] = &[
 /// of work in a release build.
 const FUEL: u64 = 10_000_000;
 
+/// The most text one render may make: well over anything a command line,
+/// an environment or a prompt can carry (the kernel takes a few MiB at
+/// most), so a template that makes more is a mistake, stopped before it
+/// costs seconds and memory.
+const MAX_TEXT: usize = 4 << 20;
+
+/// What a render writes into, refusing to grow past `MAX_TEXT`.
+#[derive(Default)]
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_TEXT {
+            return Err(std::io::Error::other("the text is too long"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct Engine {
     env: Environment<'static>,
 }
@@ -77,6 +101,10 @@ impl Engine {
             _ => AutoEscape::None,
         });
         env.set_formatter(|out, state, value| {
+            // A value too long for any render fails before it is quoted.
+            if value.as_str().is_some_and(|s| s.len() > MAX_TEXT) {
+                return Err(minijinja::Error::from(std::fmt::Error));
+            }
             let text = match state.auto_escape() {
                 AutoEscape::Custom(name) if name == "shell" && !value.is_safe() => {
                     quote_value(value)
@@ -135,9 +163,13 @@ impl Engine {
             .env
             .template_from_named_str(mode.template_name(), &template.source)
             .map_err(|e| template_error(template, what, &e))?;
+        let mut text = Bounded::default();
         compiled
-            .render(Value::from(context.clone()))
-            .map_err(|e| template_error(template, what, &e))
+            .render_captured_to(Value::from(context.clone()), &mut text)
+            .map_err(|e| template_error(template, what, &e))?;
+        // Only whole `&str`s were written.
+        String::from_utf8(text.0)
+            .map_err(|_| Error::at(&template.span, "render made invalid UTF-8"))
     }
 
     /// A `cmd` element as the arguments it stands for: a template that is
@@ -157,7 +189,11 @@ impl Engine {
             {
                 if value.kind() == minijinja::value::ValueKind::Seq {
                     if let Ok(items) = value.try_iter() {
-                        return Ok(items.map(|i| plain_value(&i)).collect());
+                        let words: Vec<String> = items.map(|i| plain_value(&i)).collect();
+                        if words.iter().map(String::len).sum::<usize>() > MAX_TEXT {
+                            return Err(too_much_text(template, what));
+                        }
+                        return Ok(words);
                     }
                 }
             }
@@ -180,6 +216,18 @@ fn single_expression(source: &str) -> Option<&str> {
         return None;
     }
     Some(inner)
+}
+
+fn too_much_text(template: &Template, what: &str) -> Error {
+    Error::at(
+        &template.span,
+        format!(
+            "the template of {what} makes too much text: a render may make at most {} MiB",
+            MAX_TEXT >> 20
+        ),
+    )
+    .with_label("this template")
+    .with_help("a value here is far too long for a command; pass large data in a file")
 }
 
 /// A template error pointing at the template in the file, and at the very
@@ -212,6 +260,10 @@ pub fn template_error(template: &Template, what: &str, err: &minijinja::Error) -
         .detail()
         .map(str::to_string)
         .unwrap_or_else(|| err.kind().to_string());
+    if err.kind() == minijinja::ErrorKind::WriteFailure {
+        // Only `Bounded` and the formatter's length check fail a write.
+        return too_much_text(template, what);
+    }
     if err.kind() == minijinja::ErrorKind::OutOfFuel {
         return Error::at(
             &span,

@@ -173,3 +173,29 @@ fn a_chain_of_task_steps_counts_as_nesting_too() {
         .code(2)
         .stderr_has("calls nest 299 deep from task `t0`");
 }
+
+#[test]
+fn a_render_that_makes_too_much_text_is_a_located_error() {
+    // Found by the render fuzz target: `{{ w * 10833451 }}` made 100 MB of
+    // text and quoted it in seconds; twelve of them took half a GiB.
+    let big = "{{ \\\"two words\\\" * 10833451 }}";
+    for step in [
+        format!("\"touch ran; echo {big}\""),
+        format!("\"touch ran; echo {}\"", [big; 12].join(" ")),
+        format!("[{{ cmd = [\"touch\", \"ran\", \"{big}\"] }}]"),
+        "[{ cmd = [\"touch\", \"ran\", \"{{ [\\\"ab\\\" * 3000000, \\\"cd\\\" * 3000000] }}\"] }]"
+            .to_string(),
+    ] {
+        let t = Test::with(&format!("[tasks.t]\nrun = {step}\n")).args(&["-q", "t"]);
+        let ran = t.run();
+        ran.code(2)
+            .stderr_has("the template of step 1 of task `t` makes too much text")
+            .stderr_has(" --> ./tasks.toml:2:");
+        assert_eq!(ran.stdout, "", "{step}");
+        assert!(!t.path().join("ran").exists(), "{step}: something ran");
+    }
+    // Up to the bound, text goes through whole.
+    Test::with("[tasks.t]\nrun = \"echo {{ (\\\"ab\\\" * 1000000) | length }}\"\n")
+        .args(&["-q", "t"])
+        .expect("2000000\n", "", 0);
+}
