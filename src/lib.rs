@@ -112,7 +112,6 @@ fn print(text: &str) {
 enum Action {
     Init,
     Schema,
-    Watch,
     Completions(String),
     List,
     Summary,
@@ -129,8 +128,6 @@ impl Action {
             Action::Init
         } else if cli.schema {
             Action::Schema
-        } else if cli.watch {
-            Action::Watch
         } else if let Some(shell) = &cli.completions {
             Action::Completions(shell.clone())
         } else if cli.list {
@@ -157,11 +154,6 @@ fn run(cli: Cli) -> Result<i32> {
         Action::Schema => {
             print(&schema::render());
             return Ok(0);
-        }
-        Action::Watch => {
-            return Err(Error::usage(
-                "-w/--watch is not supported yet by this version of tasker",
-            ))
         }
         Action::Completions(shell) => {
             // The tasks of the file found from here, when there is one.
@@ -276,12 +268,40 @@ fn run_tasks(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result
     let Some(invocations) = invocations(cli, model)? else {
         return Ok(0);
     };
+    if cli.watch && cli.dry_run {
+        return Err(Error::usage(
+            "-w/--watch runs tasks; it cannot be combined with -n/--dry-run",
+        ));
+    }
     // From here on processes start (`sh` vars first): every stop signal
     // is watched.
     stop::install();
+    if !cli.watch {
+        let fresh = Arc::new(fresh::Fresh::new(&model.root, cli.force, None));
+        return run_once(cli, model, &invocations, cwd, fresh);
+    }
+    let watch = fresh::watch::Watch::new(&model.root).map_err(Error::usage)?;
+    let fresh = Arc::new(fresh::Fresh::new(
+        &model.root,
+        cli.force,
+        Some(Arc::clone(&watch)),
+    ));
+    watch.run(cli.quiet, &mut || {
+        run_once(cli, model, &invocations, cwd.clone(), Arc::clone(&fresh))
+    })
+}
+
+/// Run the command line's tasks once (`-w` does it again after changes).
+fn run_once(
+    cli: &Cli,
+    model: &model::Model,
+    invocations: &[args::Invocation],
+    cwd: std::path::PathBuf,
+    fresh: Arc<fresh::Fresh>,
+) -> Result<i32> {
     check::check_global_values(model)?;
     let session = Session::new(model, cli.set.clone(), cli.dry_run, cwd)?;
-    let graph = Graph::of_command_line(&session, &invocations, cli.parallel)?;
+    let graph = Graph::of_command_line(&session, invocations, cli.parallel)?;
     let mut checked = vec![false; model.tasks.len()];
     for run in &graph.runs {
         if !std::mem::replace(&mut checked[run.task], true) {
@@ -326,7 +346,7 @@ fn run_tasks(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result
         verbose: cli.verbose,
         dry_run: cli.dry_run,
         report: Arc::clone(&report),
-        fresh: Arc::new(fresh::Fresh::new(&model.root, cli.force)),
+        fresh,
     };
     let opts = schedule::Options {
         jobs,
@@ -335,6 +355,10 @@ fn run_tasks(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result
         may_overlap,
     };
     let summary = schedule::execute(&session, graph, &opts, &run_opts);
+    if run_opts.fresh.restarting() {
+        // `-w` stopped the runs for a change, and says so itself.
+        return Ok(summary.status);
+    }
     Ok(conclude(cli, &report, &summary))
 }
 

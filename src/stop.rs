@@ -96,6 +96,17 @@ pub fn request(sig: i32) {
     }
 }
 
+/// Stop the runs in progress as SIGTERM would (process groups, grace,
+/// SIGKILL), without it counting as a stop request: `-w` starts them again
+/// after a change. Nothing happens when no scheduler listens.
+#[cfg(unix)]
+pub fn interrupt_runs() {
+    let listener = state().listener.clone();
+    if let Some(listener) = listener {
+        listener(libc::SIGTERM);
+    }
+}
+
 /// The first stop signal, if one came.
 pub fn requested() -> Option<i32> {
     state().signal

@@ -7,10 +7,10 @@
 pub mod fingerprint;
 pub mod glob;
 mod record;
-
+pub mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::context::{Scope, Session};
@@ -32,8 +32,8 @@ pub struct Fresh {
     root: PathBuf,
     /// `-B`: never skip (but still record).
     force: bool,
-    /// The sources of every run checked, for `-w`.
-    watched: Mutex<Vec<Watched>>,
+    /// With `-w`: told the sources of every run checked.
+    watch: Option<Arc<watch::Watch>>,
 }
 
 /// The sources of one run, for watching.
@@ -70,17 +70,17 @@ impl Check {
 }
 
 impl Fresh {
-    pub fn new(root: &Path, force: bool) -> Fresh {
+    pub fn new(root: &Path, force: bool, watch: Option<Arc<watch::Watch>>) -> Fresh {
         Fresh {
             root: root.to_path_buf(),
             force,
-            watched: Mutex::default(),
+            watch,
         }
     }
 
-    /// What `-w` watches: the sources of every run checked so far.
-    pub fn watched(&self) -> Vec<Watched> {
-        self.watched.lock().unwrap().clone()
+    /// `-w` stopped the runs in progress to start them again.
+    pub fn restarting(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.interrupted())
     }
 
     /// Check a run of a task with `sources` whose directory is `dir`.
@@ -93,10 +93,13 @@ impl Fresh {
         dir: &Path,
     ) -> Result<Check, String> {
         let patterns = Arc::new(Patterns::new(&task.sources)?);
-        self.watched.lock().unwrap().push(Watched {
-            dir: dir.to_path_buf(),
-            patterns: Arc::clone(&patterns),
-        });
+        if let Some(watch) = &self.watch {
+            let set = Watched {
+                dir: dir.to_path_buf(),
+                patterns: Arc::clone(&patterns),
+            };
+            watch.add(&set, &task.sources);
+        }
         let inputs = inputs_of(session, task, run, scope, &self.root, dir);
         let parts = inputs.parts();
         let path = record::path_for(&self.root, &run.name, &identity(task, run));
