@@ -63,8 +63,13 @@ fn wait_until(why: &str, mut what: impl FnMut() -> bool) {
     }
 }
 
+/// A file's text; empty while the run has not written it yet.
+fn text(t: &Test, name: &str) -> String {
+    std::fs::read_to_string(t.path().join(name)).unwrap_or_default()
+}
+
 fn lines(t: &Test, name: &str) -> Vec<u32> {
-    t.read(name)
+    text(t, name)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
@@ -100,7 +105,7 @@ fn a_change_restarts_a_long_running_run_and_ctrl_c_leaves_nothing() {
     for pid in lines(&t, "pids").into_iter().chain(lines(&t, "children")) {
         wait_until("nothing is left", || !alive(pid));
     }
-    let stderr = t.read("stderr.log");
+    let stderr = text(&t, "stderr.log");
     assert_eq!(
         stderr
             .matches("[watch] `src/a.txt` changed; running again\n")
@@ -125,17 +130,17 @@ fn a_finished_run_runs_again_after_a_change_and_waits_between() {
     let mut watching = Watching::start(&t, &["-w", "build"]);
     let waiting = "[watch] done; waiting for changes (Ctrl-C ends)\n";
     wait_until("the first run is done", || {
-        t.read("stderr.log").matches(waiting).count() == 1
+        text(&t, "stderr.log").matches(waiting).count() == 1
     });
-    assert_eq!(t.read("log"), "one\n");
+    assert_eq!(text(&t, "log"), "one\n");
     std::fs::write(t.path().join("src/a.txt"), "two\n").unwrap();
     wait_until("the second run is done", || {
-        t.read("stderr.log").matches(waiting).count() == 2
+        text(&t, "stderr.log").matches(waiting).count() == 2
     });
-    assert_eq!(t.read("log"), "one\ntwo\n");
+    assert_eq!(text(&t, "log"), "one\ntwo\n");
     assert_eq!(watching.interrupt(), 130);
     assert_eq!(
-        t.read("stderr.log"),
+        text(&t, "stderr.log"),
         format!(
             "[build] $ cat src/a.txt >> log\n{waiting}\
              [watch] `src/a.txt` changed; running again\n\
@@ -157,11 +162,11 @@ fn without_sources_the_root_is_watched() {
     // The root is watched once the first run showed no task declares
     // sources.
     wait_until("the first run is done", || {
-        t.read("stderr.log").contains("waiting for changes")
+        text(&t, "stderr.log").contains("waiting for changes")
     });
-    assert_eq!(t.read("log"), "ran\n");
+    assert_eq!(text(&t, "log"), "ran\n");
     std::fs::write(t.path().join("notes.md"), "x").unwrap();
-    wait_until("the second run", || t.read("log") == "ran\nran\n");
+    wait_until("the second run", || text(&t, "log") == "ran\nran\n");
     assert_eq!(watching.interrupt(), 130);
 }
 
