@@ -15,7 +15,7 @@ pub fn read_into(path: &Path, shown: &str, env: &mut BTreeMap<String, String>) -
         if !meta.is_file() {
             return Err(Error::usage(format!(
                 "dotenv file `{shown}` is {}, not a regular file",
-                crate::file::kind_of(&meta.file_type())
+                crate::error::kind_of(&meta.file_type())
             ))
             .with_help("settings.dotenv names files of KEY=VALUE lines"));
         }

@@ -116,7 +116,7 @@ impl Graph {
             if !combo.is_empty() {
                 let parts: Vec<String> = combo
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", crate::template::plain_value(v)))
+                    .map(|(k, v)| format!("{k}={}", crate::model::plain_value(v)))
                     .collect();
                 name = format!("{name}[{}]", parts.join(","));
             }

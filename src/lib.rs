@@ -1,6 +1,7 @@
 //! tasker: runs the tasks a `tasks.toml` declares.
 //!
-//! The stages, each in its own module, in the order data flows:
+//! The stages, each in its own module, in the order data flows (imports
+//! run the same way; docs/architecture.md has the whole map):
 //! `cli` (tasker's options) → `file` (find, read, validate into `model`) →
 //! `args` (task arguments on the command line) → `graph` (runs, deps,
 //! cycles) → `schedule` (job slots, fail-fast, signals) → `exec` (steps as

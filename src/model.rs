@@ -518,9 +518,31 @@ impl ArgValue {
         match self {
             ArgValue::List(l) => l.join(","),
             ArgValue::Unset => String::new(),
-            other => crate::template::plain_value(&other.to_value()),
+            other => plain_value(&other.to_value()),
         }
     }
+}
+
+/// A value as text, the one way tasker spells values (`true`, not `True`):
+/// in commands, `env`, and the names of matrix runs.
+pub fn plain_value(value: &minijinja::value::Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return String::new();
+    }
+    if let Some(s) = value.as_str() {
+        return s.to_string();
+    }
+    // minijinja shows bools as Python does (`True`); commands, TOML and
+    // every shell spell them `true` and `false`.
+    if value.kind() == minijinja::value::ValueKind::Bool {
+        return value.is_true().to_string();
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            return items.map(|i| plain_value(&i)).collect::<Vec<_>>().join(" ");
+        }
+    }
+    value.to_string()
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ impl Engine {
                 AutoEscape::Custom(name) if name == "shell" && !value.is_safe() => {
                     quote_value(value)
                 }
-                _ => plain_value(value),
+                _ => crate::model::plain_value(value),
             };
             out.write_str(&text).map_err(minijinja::Error::from)
         });
@@ -189,7 +189,8 @@ impl Engine {
             {
                 if value.kind() == minijinja::value::ValueKind::Seq {
                     if let Ok(items) = value.try_iter() {
-                        let words: Vec<String> = items.map(|i| plain_value(&i)).collect();
+                        let words: Vec<String> =
+                            items.map(|i| crate::model::plain_value(&i)).collect();
                         if words.iter().map(String::len).sum::<usize>() > MAX_TEXT {
                             return Err(too_much_text(template, what));
                         }
@@ -404,29 +405,7 @@ pub fn quote_value(value: &Value) -> String {
                 .join(" ");
         }
     }
-    shell_words::quote(&plain_value(value)).into_owned()
-}
-
-/// A value as text, the one way tasker spells values (`true`, not `True`):
-/// in commands, `env`, and the names of matrix runs.
-pub fn plain_value(value: &Value) -> String {
-    if value.is_none() || value.is_undefined() {
-        return String::new();
-    }
-    if let Some(s) = value.as_str() {
-        return s.to_string();
-    }
-    // minijinja shows bools as Python does (`True`); commands, TOML and
-    // every shell spell them `true` and `false`.
-    if value.kind() == minijinja::value::ValueKind::Bool {
-        return value.is_true().to_string();
-    }
-    if value.kind() == minijinja::value::ValueKind::Seq {
-        if let Ok(items) = value.try_iter() {
-            return items.map(|i| plain_value(&i)).collect::<Vec<_>>().join(" ");
-        }
-    }
-    value.to_string()
+    shell_words::quote(&crate::model::plain_value(value)).into_owned()
 }
 
 /// Under `-n`, a value only a run would produce: prints as

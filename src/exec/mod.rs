@@ -276,7 +276,7 @@ fn dir_problem(dir: &Path) -> Option<String> {
         Ok(meta) => Some(format!(
             "`{}` is {}, not a directory",
             dir.display(),
-            crate::file::kind_of(&meta.file_type())
+            crate::error::kind_of(&meta.file_type())
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Some(format!("directory `{}` does not exist", dir.display()))

@@ -49,7 +49,7 @@ pub fn regular_file(path: &Path) -> Result<bool> {
         Ok(meta) => Err(Error::usage(format!(
             "`{}` is {}, not a regular file",
             path.display(),
-            kind_of(&meta.file_type())
+            crate::error::kind_of(&meta.file_type())
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::usage(format!(
@@ -57,30 +57,6 @@ pub fn regular_file(path: &Path) -> Result<bool> {
             path.display()
         ))),
     }
-}
-
-/// "a directory", "a FIFO", ... for messages.
-pub fn kind_of(kind: &std::fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        return "a directory";
-    }
-    if kind.is_file() {
-        return "a file";
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO";
-        } else if kind.is_char_device() {
-            return "a character device";
-        } else if kind.is_block_device() {
-            return "a block device";
-        } else if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    "a special file"
 }
 
 /// Read and validate the file at `path`; `cwd` only shapes how the path is
