@@ -173,7 +173,15 @@ fn run(cli: Cli) -> Result<i32> {
     // costs more than the exit.
     let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
     match action {
-        Action::List if cli.json => print(&list::render_json(&model, cli.all)),
+        Action::List if cli.json => {
+            // Whether a task is up to date needs its commands rendered:
+            // `sh` vars may run, and a stop signal stops them.
+            stop::install();
+            let session = Session::new(&model, cli.set.clone(), false, cwd)?;
+            let fresh = fresh::Fresh::new(&model.root, false, None);
+            let up_to_date = |task| fresh.up_to_date(&session, task);
+            print(&list::render_json(&model, cli.all, &up_to_date))
+        }
         Action::List => print(&list::render(&model, cli.all, Style::for_stdout())),
         Action::Summary => print(&inspect::summary(&model)),
         Action::Show(word) => print(&inspect::show(&model, &word)?),

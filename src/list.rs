@@ -146,12 +146,15 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
 }
 
 /// The stable JSON shape of `tasker -l --json`.
-pub fn render_json(model: &Model, all: bool) -> String {
+/// `up_to_date` tells, per task index, whether a run of the task with no
+/// arguments would be skipped (`None`: no sources, or it cannot be told).
+pub fn render_json(model: &Model, all: bool, up_to_date: &dyn Fn(usize) -> Option<bool>) -> String {
     let tasks: Vec<serde_json::Value> = model
         .tasks
         .iter()
-        .filter(|t| all || !t.is_hidden())
-        .map(|task| {
+        .enumerate()
+        .filter(|(_, t)| all || !t.is_hidden())
+        .map(|(index, task)| {
             serde_json::json!({
                 "name": task.name,
                 "help": task.help,
@@ -162,6 +165,7 @@ pub fn render_json(model: &Model, all: bool) -> String {
                 "deps": task.deps.iter().map(|c| c.template.source.as_str()).collect::<Vec<_>>(),
                 "sources": task.sources,
                 "outputs": task.outputs,
+                "up_to_date": up_to_date(index),
                 "args": task.args.iter().map(|a| serde_json::json!({
                     "name": a.name,
                     "type": a.ty.name(),

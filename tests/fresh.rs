@@ -379,3 +379,41 @@ fn a_skipped_run_counts_as_a_success_for_what_follows() {
     let ran = t.run_with(&["ship"]);
     ran.code(0).stdout("shipped\n").stderr_has(SKIPPED);
 }
+
+#[test]
+fn the_json_listing_says_whether_each_task_is_up_to_date() {
+    let t = Test::with(
+        r#"
+        [tasks.build]
+        sources = ["src/**/*.txt"]
+        outputs = ["out.txt"]
+        run = "cat src/*.txt > out.txt"
+
+        [tasks.plain]
+        run = "true"
+
+        [tasks.greet]
+        args = [{ name = "who" }]
+        sources = ["src/**"]
+        run = "echo {{ who }}"
+        "#,
+    )
+    .file("src/a.txt", "a\n");
+    let states = |t: &Test| -> Vec<serde_json::Value> {
+        let ran = t.run_with(&["-l", "--json"]);
+        ran.code(0);
+        let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|task| task["up_to_date"].clone())
+            .collect()
+    };
+    use serde_json::Value::{Bool, Null};
+    assert_eq!(states(&t), [Bool(false), Null, Null]);
+    expect_build(&t, &[], "[build] $ cat src/*.txt > out.txt\n");
+    assert_eq!(states(&t), [Bool(true), Null, Null]);
+    std::fs::remove_file(t.path().join("out.txt")).unwrap();
+    assert_eq!(states(&t), [Bool(false), Null, Null]);
+}

@@ -178,7 +178,8 @@ fn json_listing_has_the_stable_shape() {
                 "name",
                 "outputs",
                 "private",
-                "sources"
+                "sources",
+                "up_to_date"
             ]
         );
         for arg in task["args"].as_array().unwrap() {
@@ -216,6 +217,7 @@ fn json_listing_has_the_stable_shape() {
             "deps": ["gen"],
             "sources": [],
             "outputs": [],
+            "up_to_date": null,
             "args": [{
                 "name": "release",
                 "type": "bool",

@@ -165,7 +165,7 @@ mod tests {
             .into_iter()
             .map(|f| {
                 let hash = hash_file(&root.join(&f.path)).unwrap();
-                (f.path.to_string_lossy().into_owned(), hash)
+                (f.path, hash)
             })
             .collect()
     }

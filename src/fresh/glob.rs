@@ -4,7 +4,6 @@
 //! reads the rest of the tree; `.git` and `.tasker` are never entered, and
 //! symbolic links to directories are not followed (no loop can form).
 
-use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
@@ -27,7 +26,7 @@ pub struct Patterns {
 /// A file found by the patterns.
 pub struct Found {
     /// Relative to the directory the patterns are relative to (`/` joined).
-    pub path: PathBuf,
+    pub path: String,
     pub meta: std::fs::Metadata,
 }
 
@@ -122,44 +121,53 @@ impl Patterns {
         roots
     }
 
-    /// Every file the patterns select under `dir`, sorted by path. A
-    /// missing base or literal selects nothing; unreadable directories
-    /// are passed over.
+    /// Every file the patterns select under `dir`, sorted by path (as
+    /// bytes). A missing base or literal selects nothing; unreadable
+    /// directories are passed over.
     pub fn walk(&self, dir: &Path) -> Vec<Found> {
-        let mut found: BTreeSet<PathBuf> = BTreeSet::new();
         let mut out = Vec::new();
-        let mut add = |path: PathBuf, meta: std::fs::Metadata, out: &mut Vec<Found>| {
-            if found.insert(path.clone()) {
-                out.push(Found { path, meta });
-            }
-        };
         for literal in &self.literals {
             if self.excluded(literal) {
                 continue;
             }
-            let full = dir.join(literal);
-            let Ok(meta) = std::fs::metadata(&full) else {
+            let Ok(meta) = std::fs::metadata(dir.join(literal)) else {
                 continue;
             };
+            let rel = slashed(literal);
             if meta.is_dir() {
-                walk_dir(dir, literal, &mut |rel, meta| {
-                    if !self.excluded(&rel) {
-                        add(rel, meta, &mut out);
+                walk_dir(dir, &rel, &mut |rel, meta| {
+                    if !self.excluded(Path::new(&rel)) {
+                        out.push(Found { path: rel, meta });
                     }
                 });
             } else {
-                add(literal.clone(), meta, &mut out);
+                out.push(Found { path: rel, meta });
             }
         }
         for base in &self.bases {
-            walk_dir(dir, base, &mut |rel, meta| {
-                if self.includes.is_match(&rel) && !self.excluded(&rel) {
-                    add(rel, meta, &mut out);
+            walk_dir(dir, &slashed(base), &mut |rel, meta| {
+                let path = Path::new(&rel);
+                if self.includes.is_match(path) && !self.excluded(path) {
+                    out.push(Found { path: rel, meta });
                 }
             });
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        // Bases never nest, but a literal may lie under a base.
+        if !self.literals.is_empty() {
+            out.dedup_by(|a, b| a.path == b.path);
+        }
         out
+    }
+}
+
+/// A relative path as `/`-joined text.
+fn slashed(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '/' {
+        text.into_owned()
+    } else {
+        text.replace(std::path::MAIN_SEPARATOR, "/")
     }
 }
 
@@ -168,34 +176,43 @@ fn is_never_walked(name: &std::ffi::OsStr) -> bool {
 }
 
 /// Call `each` with every file under `dir/base` (paths relative to `dir`),
-/// following symbolic links to files but not to directories.
-fn walk_dir(dir: &Path, base: &Path, each: &mut dyn FnMut(PathBuf, std::fs::Metadata)) {
-    let start = dir.join(base);
-    let walker = ignore::WalkBuilder::new(&start)
-        .standard_filters(false)
-        .follow_links(false)
-        .filter_entry(|e| e.depth() == 0 || !is_never_walked(e.file_name()))
-        .build();
-    for entry in walker.flatten() {
-        let Some(kind) = entry.file_type() else {
+/// following symbolic links to files but not to directories. Plain
+/// `read_dir`: the file type comes with the entry, and its metadata is
+/// read relative to the open directory, so a file costs one short stat.
+fn walk_dir(dir: &Path, base: &str, each: &mut dyn FnMut(String, std::fs::Metadata)) {
+    let mut stack = vec![(dir.join(base), base.to_string())];
+    while let Some((abs, rel)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&abs) else {
             continue;
         };
-        let meta = if kind.is_file() {
-            entry.metadata().ok()
-        } else if kind.is_symlink() {
-            // A link to a file is that file; a link to a directory is
-            // not entered.
-            std::fs::metadata(entry.path()).ok().filter(|m| m.is_file())
-        } else {
-            None
-        };
-        let Some(meta) = meta else {
-            continue;
-        };
-        let Ok(rest) = entry.path().strip_prefix(&start) else {
-            continue;
-        };
-        each(base.join(rest), meta);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let child = if rel.is_empty() {
+                name.to_string_lossy().into_owned()
+            } else {
+                format!("{rel}/{}", name.to_string_lossy())
+            };
+            if kind.is_dir() {
+                if !is_never_walked(&name) {
+                    stack.push((entry.path(), child));
+                }
+            } else if kind.is_file() {
+                if let Ok(meta) = entry.metadata() {
+                    each(child, meta);
+                }
+            } else if kind.is_symlink() {
+                // A link to a file is that file; a link to a directory is
+                // not entered (no loop can form).
+                if let Ok(meta) = std::fs::metadata(entry.path()) {
+                    if meta.is_file() {
+                        each(child, meta);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -308,7 +325,7 @@ mod tests {
         let found: Vec<String> = patterns(&["**/*.rs", "!src/gen"])
             .walk(root)
             .into_iter()
-            .map(|f| f.path.display().to_string())
+            .map(|f| f.path)
             .collect();
         assert_eq!(found, ["src/a.rs", "src/b.rs", "src/link.rs", "src/x/c.rs"]);
     }

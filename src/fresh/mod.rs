@@ -83,6 +83,33 @@ impl Fresh {
         self.watch.as_ref().is_some_and(|w| w.interrupted())
     }
 
+    /// Whether `tasker TASK` (no arguments) would skip the task at `index`:
+    /// `None` when it has no sources, or needs arguments, or its runs
+    /// cannot be built or rendered without running anything.
+    pub fn up_to_date(&self, session: &Session, index: usize) -> Option<bool> {
+        let task = &session.model.tasks[index];
+        if task.sources.is_empty() {
+            return None;
+        }
+        let words = [task.name.clone()];
+        let invocations =
+            crate::args::parse(session.model, &words, crate::args::Source::CommandLine).ok()?;
+        let graph = crate::graph::Graph::of_command_line(session, &invocations, false).ok()?;
+        let mut all = true;
+        for run in graph.runs.iter().filter(|r| r.task == index) {
+            let dir = match &task.dir {
+                Some(t) => session
+                    .model
+                    .root
+                    .join(session.render(t, Mode::Plain, &run.scope, "`dir`").ok()?),
+                None => session.model.root.clone(),
+            };
+            let check = self.check(session, task, run, &run.scope, &dir).ok()?;
+            all &= check.stale.is_none();
+        }
+        Some(all)
+    }
+
     /// Check a run of a task with `sources` whose directory is `dir`.
     pub fn check(
         &self,
@@ -116,11 +143,10 @@ impl Fresh {
         } else {
             match &old {
                 None => Some("no earlier success is recorded".to_string()),
-                Some(old) => why_changed(old, &parts, &files)
-                    .or_else(|| {
-                        (old.fingerprint != fingerprint).then(|| "its inputs changed".into())
-                    })
-                    .or_else(|| missing_output(&task.outputs, dir)),
+                Some(old) if old.fingerprint == fingerprint => missing_output(&task.outputs, dir),
+                Some(old) => Some(
+                    why_changed(old, &parts, &files).unwrap_or_else(|| "its inputs changed".into()),
+                ),
             }
         };
         let record = Record::new(run.name.clone(), fingerprint, parts, files);
@@ -281,11 +307,10 @@ fn hash_sources(
     let mut read = 0;
     let mut entries = Vec::new();
     for found in patterns.walk(dir) {
-        let rel = found.path.to_string_lossy();
         let path = if rel_dir.is_empty() {
-            rel.into_owned()
+            found.path.clone()
         } else {
-            relative(Path::new(""), &Path::new(rel_dir).join(&*rel))
+            relative(Path::new(""), &Path::new(rel_dir).join(&found.path))
         };
         let stat = Stat::of(&found.meta);
         let cached = known

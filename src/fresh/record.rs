@@ -1,7 +1,13 @@
-//! The record of a run's last success: one JSON file per run identity
-//! under `.tasker/fresh/`, written whole to a temporary file and renamed
-//! over the old one, so that a reader (another tasker, or this one after a
-//! crash) sees the old record or the new one, never half of either.
+//! The record of a run's last success: one file per run identity under
+//! `.tasker/fresh/`, written whole to a temporary file and renamed over the
+//! old one, so that a reader (another tasker, or this one after a crash)
+//! sees the old record or the new one, never half of either.
+//!
+//! The file is a JSON header line (format, run, fingerprint, parts), then
+//! one line per source file: `HASH SIZE MTIME MTIME_NS CTIME CTIME_NS
+//! INODE DEVICE PATH` (or `HASH - PATH` without a trusted stat), and a
+//! last line `end`, so a truncated file is never mistaken for a whole one.
+//! Plain lines, because a tree of 10,000 files is read on every check.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,14 +65,14 @@ impl Stat {
 
 /// One source file in a record: its path relative to the root, the hash
 /// of its content, and its `Stat` when that can be trusted next time.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub path: String,
     pub hash: Digest,
     pub stat: Option<Stat>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Record {
     pub format: String,
     /// The run's name, for a human reading `.tasker/`.
@@ -74,6 +80,15 @@ pub struct Record {
     pub fingerprint: Digest,
     pub parts: Parts,
     pub files: Vec<Entry>,
+}
+
+/// The header line.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    run: String,
+    fingerprint: Digest,
+    parts: Parts,
 }
 
 impl Record {
@@ -92,8 +107,99 @@ impl Record {
 /// older format: none, and the run happens.
 pub fn read(path: &Path) -> Option<Record> {
     let bytes = std::fs::read(path).ok()?;
-    let record: Record = serde_json::from_slice(&bytes).ok()?;
-    (record.format == FORMAT).then_some(record)
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let mut lines = text.split('\n');
+    let header: Header = serde_json::from_str(lines.next()?).ok()?;
+    if header.format != FORMAT {
+        return None;
+    }
+    let mut files = Vec::new();
+    loop {
+        let line = lines.next()?;
+        if line == "end" {
+            break;
+        }
+        files.push(parse_entry(line)?);
+    }
+    Some(Record {
+        format: header.format,
+        run: header.run,
+        fingerprint: header.fingerprint,
+        parts: header.parts,
+        files,
+    })
+}
+
+fn parse_entry(line: &str) -> Option<Entry> {
+    let (hash, rest) = line.split_once(' ')?;
+    let hash = Digest::from_hex(hash)?;
+    let (stat, path) = match rest.strip_prefix("- ") {
+        Some(path) => (None, path),
+        None => {
+            let mut fields = [0i64; 7];
+            let mut rest = rest;
+            for field in &mut fields {
+                let (n, tail) = rest.split_once(' ')?;
+                *field = n.parse().ok()?;
+                rest = tail;
+            }
+            let [size, ms, mns, cs, cns, inode, device] = fields;
+            let stat = Stat {
+                size: size as u64,
+                mtime: (ms, mns),
+                ctime: (cs, cns),
+                inode: inode as u64,
+                device: device as u64,
+            };
+            (Some(stat), rest)
+        }
+    };
+    let path = if path.starts_with('"') {
+        serde_json::from_str(path).ok()?
+    } else {
+        path.to_string()
+    };
+    Some(Entry { path, hash, stat })
+}
+
+fn render(record: &Record) -> Result<String, serde_json::Error> {
+    use std::fmt::Write as _;
+    let header = Header {
+        format: record.format.clone(),
+        run: record.run.clone(),
+        fingerprint: record.fingerprint,
+        parts: record.parts,
+    };
+    let mut out = serde_json::to_string(&header)?;
+    out.push('\n');
+    for e in &record.files {
+        out.push_str(&e.hash.hex());
+        match &e.stat {
+            Some(s) => {
+                let _ = write!(
+                    out,
+                    " {} {} {} {} {} {} {} ",
+                    s.size,
+                    s.mtime.0,
+                    s.mtime.1,
+                    s.ctime.0,
+                    s.ctime.1,
+                    s.inode as i64,
+                    s.device as i64
+                );
+            }
+            None => out.push_str(" - "),
+        }
+        // A path that could not stand alone on its line is quoted.
+        if e.path.contains(['\n', '\r']) || e.path.starts_with('"') {
+            out.push_str(&serde_json::to_string(&e.path)?);
+        } else {
+            out.push_str(&e.path);
+        }
+        out.push('\n');
+    }
+    out.push_str("end\n");
+    Ok(out)
 }
 
 /// The directory of the records under `root`, made on first use with a
@@ -127,14 +233,14 @@ pub fn path_for(root: &Path, run: &str, identity: &str) -> PathBuf {
         .collect();
     root.join(".tasker")
         .join("fresh")
-        .join(format!("{readable}-{}.json", &hash.as_str()[..24]))
+        .join(format!("{readable}-{}", &hash.as_str()[..24]))
 }
 
 /// Write `record` to `path` atomically.
 pub fn write(root: &Path, path: &Path, record: &Record) -> std::io::Result<()> {
     records_dir(root)?;
-    let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-    write_atomically(path, &bytes)
+    let text = render(record).map_err(std::io::Error::other)?;
+    write_atomically(path, text.as_bytes())
 }
 
 /// Write to a temporary file beside `path` (unique to this process and
@@ -174,11 +280,24 @@ mod tests {
                 args: d,
                 env: d,
             },
-            vec![Entry {
-                path: "src/a.rs".into(),
-                hash: d,
-                stat: None,
-            }],
+            vec![
+                Entry {
+                    path: "src/a.rs".into(),
+                    hash: d,
+                    stat: None,
+                },
+                Entry {
+                    path: "src/with space\nand newline".into(),
+                    hash: d,
+                    stat: Some(Stat {
+                        size: 5,
+                        mtime: (-1, 2),
+                        ctime: (3, 4),
+                        inode: u64::MAX,
+                        device: 7,
+                    }),
+                },
+            ],
         )
     }
 
@@ -189,6 +308,10 @@ mod tests {
         write(root.path(), &path, &record()).unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back.fingerprint, record().fingerprint);
+        assert_eq!(back.files.len(), 2);
+        assert_eq!(back.files[1].path, "src/with space\nand newline");
+        assert_eq!(back.files[1].stat, record().files[1].stat);
+        assert_eq!(back.files[0].stat, None);
         assert_eq!(
             std::fs::read_to_string(root.path().join(".tasker/.gitignore")).unwrap(),
             "*\n"
@@ -210,6 +333,10 @@ mod tests {
         std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
         assert!(read(&path).is_none());
         std::fs::write(&path, b"{\"format\":\"something else\"}").unwrap();
+        assert!(read(&path).is_none());
+        // Cut exactly at a line end: the missing `end` tells.
+        let cut = whole.len() - "end\n".len();
+        std::fs::write(&path, &whole[..cut]).unwrap();
         assert!(read(&path).is_none());
         std::fs::write(&path, [0xff, 0xfe, 0]).unwrap();
         assert!(read(&path).is_none());
