@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::style::ColorChoice;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tasker",
@@ -88,6 +90,9 @@ pub struct Cli {
     /// Print the JSON Schema of tasks.toml
     #[arg(long)]
     pub schema: bool,
+    /// When to colour tasker's own output (auto honours NO_COLOR, CLICOLOR, CLICOLOR_FORCE)
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     /// Print a completion script (bash, zsh, fish, powershell, elvish)
     #[arg(long, value_name = "SHELL")]
     pub completions: Option<String>,
@@ -128,6 +133,26 @@ pub fn own_option(flag: &str) -> Option<String> {
     Some(format!("--{}", found.get_long()?))
 }
 
+/// The `--color` among tasker's own options (the last one wins), read
+/// before clap parses them so that clap's own errors follow it too. A
+/// value that is no choice leaves `auto`; clap reports it.
+pub fn color_of(options: &[std::ffi::OsString]) -> ColorChoice {
+    use clap::ValueEnum;
+    let mut choice = ColorChoice::Auto;
+    let mut words = options.iter().skip(1).map(|w| w.to_string_lossy());
+    while let Some(word) = words.next() {
+        let value = match word.strip_prefix("--color") {
+            Some("") => words.next().map(|w| w.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        if let Some(found) = value.and_then(|v| ColorChoice::from_str(&v, false).ok()) {
+            choice = found;
+        }
+    }
+    choice
+}
+
 /// The index of the first word after tasker's own options (the first task
 /// name), skipping the values of options that take one.
 pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
@@ -139,6 +164,7 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--set",
         "--completions",
         "--show",
+        "--color",
     ];
     const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
     let mut i = 1;

@@ -70,6 +70,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     if tail.first().is_some_and(|w| w == "--") {
         tail.remove(0);
     }
+    style::set_choice(cli::color_of(&args));
     let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::UnknownArgument => {
@@ -360,7 +361,7 @@ fn run_once(
     let opts = schedule::Options {
         jobs,
         keep_going: cli.keep_going,
-        live_status: mode != OutputMode::Interleaved && report.err_style.color && !cli.quiet,
+        live_status: mode != OutputMode::Interleaved && style::status_line_allowed() && !cli.quiet,
         may_overlap,
     };
     let summary = schedule::execute(&session, graph, &opts, &run_opts);

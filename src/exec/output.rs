@@ -40,8 +40,6 @@ pub struct Report {
     pub mode: OutputMode,
     pub err_style: Style,
     pub out_style: Style,
-    /// Whether tasker's own stdout is a terminal.
-    pub stdout_terminal: bool,
     /// `-q`: no status lines from tasker itself.
     pub quiet: bool,
     /// Set once a write found tasker's stdout or stderr closed.
@@ -82,7 +80,6 @@ impl Report {
             mode,
             err_style: Style::for_stderr(),
             out_style: Style::for_stdout(),
-            stdout_terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             quiet: false,
             output_gone: std::sync::atomic::AtomicBool::new(false),
             write_error: Mutex::new(None),
@@ -537,8 +534,7 @@ impl RunOutput {
         let force_color = pipes
             && !self.keys.reads
             && self.mode != OutputMode::Interleaved
-            && self.report.stdout_terminal
-            && crate::style::color_allowed();
+            && crate::style::runs_keep_colors(self.report.out_style);
         Ok(StepIo {
             stdin,
             readers,

@@ -101,6 +101,7 @@ impl Test {
             .args(&self.args)
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
             .env_remove("FORCE_COLOR")
             .env("TASKER_TEST", "1");
         for (k, v) in &self.env {
@@ -402,6 +403,7 @@ sys.stdout.write("\nexit %s\n" % code)
     cmd.current_dir(test.cwd.as_deref().unwrap_or(test.path()))
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
+        .env_remove("CLICOLOR")
         .env_remove("FORCE_COLOR")
         .env("TASKER_TEST", "1")
         .args([
