@@ -93,7 +93,7 @@ pub struct Cli {
     /// When to colour tasker's own output (auto honours NO_COLOR, CLICOLOR, CLICOLOR_FORCE)
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Print a completion script (bash, zsh, fish, powershell, elvish)
+    /// Print a completion script (bash, zsh, fish, powershell, elvish) that asks tasker at each TAB
     #[arg(long, value_name = "SHELL")]
     pub completions: Option<String>,
     // Filled by `first_task_word`, never by clap: see `main_with_args`.

@@ -62,6 +62,17 @@ use crate::style::Style;
 /// return the exit status.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     stop::reap_as_init();
+    if args.get(1).is_some_and(|w| w == completions::ENTRY) {
+        // A shell asking at TAB time; never an error on its screen.
+        let words: Vec<String> = args[2..]
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        if let Ok(cwd) = std::env::current_dir() {
+            print(&completions::complete(&words, &cwd));
+        }
+        return 0;
+    }
     // tasker's options end at the first task name; the rest is the tasks'
     // own, and clap never sees it (so `-j4 build --jobs 2` is unambiguous).
     let split = cli::first_task_word(&args);
@@ -158,12 +169,7 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         Action::Completions(shell) => {
-            // The tasks of the file found from here, when there is one.
-            let model = match file::find(&cwd, cli.file.as_deref()) {
-                Ok(path) => Some(file::load(&path, &cwd)?),
-                Err(_) => None,
-            };
-            print(&completions::render(&shell, model.as_ref())?);
+            print(&completions::render(&shell)?);
             return Ok(0);
         }
         _ => {}
