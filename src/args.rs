@@ -126,6 +126,8 @@ impl<'m> Current<'m> {
 }
 
 /// Split `words` into invocations. The first word must name a task.
+/// Long by design: one state machine over the words (task name, flags,
+/// values, positionals, `--`), the one call parser of tasker.
 pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invocation>> {
     let mut done = Vec::new();
     let mut current: Option<Current> = None;

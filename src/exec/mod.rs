@@ -700,6 +700,9 @@ impl StepContext<'_, '_> {
         })
     }
 
+    /// Long by design: a step's processes from resolving the programs to
+    /// the verdict, in the order they happen; `start` and `verdict` hold
+    /// the two longest pieces.
     fn spawn_and_wait(
         &self,
         echo: &str,

@@ -71,6 +71,8 @@ pub const RESERVED_NAMES: &[&str] = &["env", "tasks", "extra"];
 
 /// `keep_tree`: never free the parsed TOML tree (for a process that exits
 /// right after); a caller that loads many files frees each.
+/// Long by design: the top-level tables in file order, then the checks
+/// across tasks (aliases, defaults); each step is a few lines.
 pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf, keep_tree: bool) -> Result<Model> {
     // A file saved with CRLF line ends means the same as with LF (SPEC 2):
     // scripts must reach the shell without a `\r` on every line. In TOML a
@@ -392,6 +394,10 @@ impl std::fmt::Display for KeyOf<'_> {
     }
 }
 
+/// Long by design: one pass over a task table's keys, in the order of the
+/// reference's table of task keys, each read with its own located error.
+/// Split into pieces, the shared lookups (`get`, `key`) would be passed
+/// around instead of read in one place.
 fn task(w: &Walker, name: String, span: std::ops::Range<usize>, value: &Value) -> Result<Task> {
     let table = w.table(value, format_args!("task `{name}`"))?;
     w.check_keys(table, TASK_KEYS, format_args!("task `{name}`"))?;
@@ -958,6 +964,8 @@ fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
     Ok(args)
 }
 
+/// Long by design: one argument table, key by key, with the checks that
+/// relate keys to each other (type and default, choices, required).
 fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     let table: &DeTable = w.table(item, format_args!("each entry of `args` of task `{task}`"))?;
     w.check_keys(

@@ -1,0 +1,548 @@
+//! Where a run's output goes (SPEC 5 and the output modes of SPEC 6).
+//! When nothing needs to read it, the child writes straight to tasker's
+//! stdout and stderr. Otherwise each stream is read on its own thread in
+//! chunks and handed to the terminal (raw, prefixed or held for grouping),
+//! the capture buffer and the patterns, in memory bounded by the longest
+//! line kept (1 MiB) and what `capture` asks to keep.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minijinja::value::Value;
+
+use super::{Failure, Outcome, Reason};
+use crate::model::{Hide, OutputKeys, Task};
+use crate::process::DRAIN;
+use crate::style::Style;
+
+pub use crate::model::OutputMode;
+
+/// Bytes read from a child at once, once it has shown it writes fast.
+const CHUNK: usize = 256 * 1024;
+/// Bytes read at once at first.
+const SMALL_CHUNK: usize = 8 * 1024;
+/// How often a run whose output never pauses is checked for having ended.
+const EXIT_CHECK: Duration = Duration::from_millis(100);
+/// A line longer than this is matched and shown in pieces.
+const MAX_LINE: usize = 1024 * 1024;
+/// Lines of hidden output shown when a run fails.
+const HIDDEN_TAIL: usize = 200;
+/// A kept hidden line is cut to this length.
+const HIDDEN_LINE: usize = 4096;
+
+mod console;
+mod reader;
+mod spool;
+
+pub use console::{Report, Stream};
+use reader::{KeysView, StreamReader};
+use spool::Spool;
+
+/// One run's output: the plan for each step's streams and everything read
+/// from them.
+pub struct RunOutput {
+    report: Arc<Report>,
+    name: String,
+    keys: KeysView,
+    /// Held output of a grouped run: stdout and stderr apart.
+    held: Option<[Spool; 2]>,
+    shared: Arc<Mutex<Shared>>,
+    /// `-n`: the patterns that must match are not checked.
+    pub dry_run: bool,
+    /// This run's output mode (the invocation's, but interleaved for an
+    /// interactive run).
+    mode: OutputMode,
+    /// The `finally` steps have begun (SPEC 5: expect and extract read
+    /// the output of `run` only).
+    in_finally: bool,
+}
+
+/// What the two reader threads find, shared between them.
+#[derive(Default)]
+struct Shared {
+    captured: [Vec<u8>; 2],
+    extracted: Vec<Option<Vec<u8>>>,
+    expected: Vec<bool>,
+    failed_on: Option<String>,
+    tail: VecDeque<Vec<u8>>,
+    /// Where responders write: the run's stdin pipe or its terminal, in
+    /// non-blocking mode.
+    stdin: Option<File>,
+    /// Answers not yet taken by the run: a run that does not read its
+    /// stdin never stops tasker from reading its output.
+    answers: Vec<u8>,
+    /// Bytes of answers the run never took.
+    dropped_answers: usize,
+}
+
+impl Shared {
+    /// Write what the run's stdin takes now, keep the rest.
+    fn flush_answers(&mut self) {
+        let Some(stdin) = &mut self.stdin else {
+            return;
+        };
+        while !self.answers.is_empty() {
+            match stdin.write(&self.answers) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.answers.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // The run closed its stdin: nobody will read the answers.
+                Err(_) => {
+                    self.answers.clear();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How one step's streams are wired.
+pub struct StepIo {
+    stdin: StdinPlan,
+    /// What tasker reads, each with the stream its bytes count as.
+    readers: Vec<(File, Stream)>,
+    /// The child's stdout and stderr, when they pass through tasker.
+    writers: Option<(File, File)>,
+    force_color: bool,
+    /// The step runs on a pseudo-terminal of its own (`pty = true`).
+    pub pty: bool,
+}
+
+enum StdinPlan {
+    Inherit,
+    Null,
+    File(File),
+}
+
+/// A pipe's end as a plain file, so pipes and terminals read alike.
+fn file<T: Into<std::os::fd::OwnedFd>>(end: T) -> File {
+    File::from(end.into())
+}
+
+impl StepIo {
+    /// Wire the expression's streams. The child's ends move into it, so
+    /// once the expression is dropped after start tasker holds only its
+    /// own ends and sees EOF when the child is done.
+    pub fn apply(&mut self, mut expr: duct::Expression) -> duct::Expression {
+        expr = match std::mem::replace(&mut self.stdin, StdinPlan::Null) {
+            StdinPlan::Inherit => expr,
+            StdinPlan::Null => expr.stdin_null(),
+            StdinPlan::File(f) => expr.stdin_file(f),
+        };
+        if let Some((out, err)) = self.writers.take() {
+            expr = expr.stdout_file(out).stderr_file(err);
+        }
+        if self.force_color {
+            expr = expr.env("CLICOLOR_FORCE", "1").env("FORCE_COLOR", "1");
+        }
+        expr
+    }
+}
+
+impl RunOutput {
+    pub fn new(report: Arc<Report>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
+        let keys = KeysView::of(&task.output, sends, task.pty);
+        // An interactive run has the terminal: never prefixed or grouped.
+        let mode = if task.interactive {
+            OutputMode::Interleaved
+        } else {
+            report.mode
+        };
+        let grouped = mode == OutputMode::Grouped;
+        let shared = Shared {
+            extracted: vec![None; keys.extract.len()],
+            expected: vec![false; keys.expect.len()],
+            ..Shared::default()
+        };
+        RunOutput {
+            held: grouped.then(|| [Spool::new(), Spool::new()]),
+            report,
+            name,
+            keys,
+            shared: Arc::new(Mutex::new(shared)),
+            dry_run: false,
+            mode,
+            in_finally: false,
+        }
+    }
+
+    /// A line of tasker's about this run: held with a grouped run's output.
+    pub fn echo(&mut self, command: &str) {
+        let line = self.report.echo_line(&self.name, command);
+        self.own_line(&line);
+    }
+
+    pub fn note(&mut self, text: &str) {
+        if self.report.quiet {
+            return;
+        }
+        let line = self.report.note_line(&self.name, text);
+        self.own_line(&line);
+    }
+
+    fn own_line(&mut self, line: &str) {
+        match &mut self.held {
+            Some(spools) => {
+                spools[1].write(line.as_bytes());
+                spools[1].write(b"\n");
+            }
+            None => self.report.line(line),
+        }
+    }
+
+    /// Start a new attempt after a retry: forget what the failed one saw.
+    pub fn reset_attempt(&mut self) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.extracted.iter_mut().for_each(|e| *e = None);
+        shared.expected.iter_mut().for_each(|e| *e = false);
+        shared.captured = [Vec::new(), Vec::new()];
+        shared.failed_on = None;
+    }
+
+    /// Plan the streams of the next step.
+    pub fn prepare_step(&mut self, alone: bool) -> std::io::Result<StepIo> {
+        if self.keys.pty {
+            // One terminal for stdin, stdout and stderr: what the run
+            // writes arrives as one stream, and responders type into it.
+            let (terminal, child) = crate::process::open_pty()?;
+            if !self.keys.respond.is_empty() {
+                // Non-blocking for both directions (one open file): the
+                // reads below wait in poll(2) anyway.
+                let answers = terminal.try_clone()?;
+                crate::process::set_nonblocking(&answers)?;
+                self.shared.lock().unwrap().stdin = Some(answers);
+            }
+            return Ok(StepIo {
+                stdin: StdinPlan::File(child.try_clone()?),
+                readers: vec![(terminal, Stream::Stdout)],
+                writers: Some((child.try_clone()?, child)),
+                force_color: false,
+                pty: true,
+            });
+        }
+        let pipes = self.keys.reads || self.mode != OutputMode::Interleaved;
+        let stdin = if !self.keys.respond.is_empty() {
+            let (r, w) = os_pipe::pipe()?;
+            let w = file(w);
+            crate::process::set_nonblocking(&w)?;
+            self.shared.lock().unwrap().stdin = Some(w);
+            StdinPlan::File(file(r))
+        } else if alone {
+            StdinPlan::Inherit
+        } else {
+            StdinPlan::Null
+        };
+        let (readers, writers) = if pipes {
+            let (out_r, out_w) = os_pipe::pipe()?;
+            let (err_r, err_w) = os_pipe::pipe()?;
+
+            (
+                vec![(file(out_r), Stream::Stdout), (file(err_r), Stream::Stderr)],
+                Some((file(out_w), file(err_w))),
+            )
+        } else {
+            (Vec::new(), None)
+        };
+        // Only output that passes through just to be prefixed or grouped
+        // keeps its colours: captured or matched output stays plain.
+        let force_color = pipes
+            && !self.keys.reads
+            && self.mode != OutputMode::Interleaved
+            && crate::style::runs_keep_colors(self.report.out_style);
+        Ok(StepIo {
+            stdin,
+            readers,
+            writers,
+            force_color,
+            pty: false,
+        })
+    }
+
+    /// Long by design: one poll(2) loop that reads every stream, hands fast
+    /// ones to threads, and watches the exit, the timeout and the drain
+    /// after the exit; its state lives across iterations.
+    ///
+    /// Wait for the step's processes while reading their output. `stop`
+    /// ends the step's processes (timeout, `fail_on`). Once the main
+    /// process exited, `leftovers(false)` asks what is left of its group to
+    /// stop, and `leftovers(true)` waits until it is gone (SIGKILL after the
+    /// grace period). What the pipes still hold is read for at most
+    /// `DRAIN` after the exit: a daemon that inherited them never keeps
+    /// the step waiting.
+    pub fn watch(
+        &mut self,
+        io: StepIo,
+        handle: &duct::Handle,
+        timeout: Option<Duration>,
+        on_timeout: &(dyn Fn() + Sync),
+        stop: &(dyn Fn() + Sync),
+        leftovers: &(dyn Fn(bool) + Sync),
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let wait = || -> std::io::Result<std::process::ExitStatus> {
+            let output = match deadline {
+                Some(deadline) => match handle.wait_deadline(deadline)? {
+                    Some(output) => output,
+                    None => {
+                        on_timeout();
+                        handle.wait()?
+                    }
+                },
+                None => handle.wait()?,
+            };
+            Ok(output.status)
+        };
+        if io.readers.is_empty() {
+            let status = wait();
+            leftovers(true);
+            return status;
+        }
+        // This thread reads every stream with poll(2), so a short run costs
+        // no thread beyond its own, which matters for graphs of many runs.
+        // A stream that fills its buffer at once has a fast producer: it
+        // gets a thread of its own, one read(2) per chunk. This thread also
+        // watches the main process: once that ended, what is left of its
+        // group is stopped and the pipes are drained, for at most DRAIN.
+        let held = Mutex::new(self.held.take());
+        let drain_until: Mutex<Option<Instant>> = Mutex::new(None);
+        let status = std::thread::scope(|scope| {
+            let mut readers: Vec<Option<StreamReader>> = io
+                .readers
+                .iter()
+                .map(|(_, stream)| {
+                    Some(StreamReader {
+                        report: &self.report,
+                        keys: &self.keys,
+                        shared: &self.shared,
+                        held: &held,
+                        stream: *stream,
+                        line: Vec::new(),
+                        respond_from: 0,
+                        stop,
+                        prefix: self.report.prefix(&self.name, *stream),
+                        scratch: Vec::new(),
+                        mode: self.mode,
+                        in_finally: self.in_finally,
+                    })
+                })
+                .collect();
+            let mut pipes: Vec<Option<File>> =
+                io.readers.into_iter().map(|(f, _)| Some(f)).collect();
+            let mut buf = vec![0u8; SMALL_CHUNK];
+            let mut fast = Vec::new();
+            let mut status: Option<std::process::ExitStatus> = None;
+            let mut timed_out = false;
+            let mut checked = Instant::now();
+            let mut exited_at: Option<Instant> = None;
+            while pipes.iter().any(Option::is_some) {
+                let now = Instant::now();
+                let mut wake = EXIT_CHECK;
+                if let (Some(deadline), false, None) = (deadline, timed_out, status) {
+                    if now >= deadline {
+                        timed_out = true;
+                        on_timeout();
+                    } else {
+                        wake = wake.min(deadline - now);
+                    }
+                }
+                if let Some(at) = exited_at {
+                    let until = at + DRAIN;
+                    if now >= until {
+                        // What still holds the pipes left the group (a
+                        // daemon): stop reading, and go on.
+                        for (slot, reader) in pipes.iter_mut().zip(readers.iter_mut()) {
+                            if let (Some(_), Some(reader)) = (slot.take(), reader.as_mut()) {
+                                reader.finish();
+                            }
+                        }
+                        break;
+                    }
+                    wake = wake.min(until - now);
+                }
+                self.shared.lock().unwrap().flush_answers();
+                let open: Vec<&File> = pipes.iter().flatten().collect();
+                let ready = crate::process::wait_readable(&open, wake);
+                let mut k = 0;
+                for (slot, reader_slot) in pipes.iter_mut().zip(readers.iter_mut()) {
+                    let (Some(pipe), Some(reader)) = (slot.as_mut(), reader_slot.as_mut()) else {
+                        continue;
+                    };
+                    let is_ready = ready.get(k).copied().unwrap_or(false);
+                    k += 1;
+                    if !is_ready {
+                        continue;
+                    }
+                    match pipe.read(&mut buf) {
+                        Ok(0) => {
+                            reader.finish();
+                            *slot = None;
+                        }
+                        Ok(n) => {
+                            reader.chunk(&buf[..n]);
+                            if n == buf.len() && exited_at.is_none() {
+                                let (Some(pipe), Some(mut reader)) =
+                                    (slot.take(), reader_slot.take())
+                                else {
+                                    continue;
+                                };
+                                crate::process::deepen_pipe(&pipe);
+                                let drain_until = &drain_until;
+                                fast.push(scope.spawn(move || reader.run(pipe, drain_until)));
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                            ) => {}
+                        // A terminal whose other side closed reports EIO: the end.
+                        Err(_) => {
+                            reader.finish();
+                            *slot = None;
+                        }
+                    }
+                }
+                // Now and then, and whenever the output pauses, see whether
+                // the main process ended while something else holds a pipe.
+                if status.is_none() && (!ready.contains(&true) || checked.elapsed() >= EXIT_CHECK) {
+                    checked = Instant::now();
+                    // An error teaches nothing now; the wait at the end
+                    // reports it.
+                    if let Ok(Some(output)) = handle.try_wait() {
+                        status = Some(output.status);
+                        exited_at = Some(Instant::now());
+                        leftovers(false);
+                    }
+                }
+            }
+            let status = match status {
+                Some(status) => Ok(status),
+                None => {
+                    let status = wait();
+                    leftovers(false);
+                    status
+                }
+            };
+            *drain_until.lock().unwrap() = Some(exited_at.unwrap_or_else(Instant::now) + DRAIN);
+            for reader in fast {
+                let _ = reader.join();
+            }
+            leftovers(true);
+            status
+        });
+        {
+            let mut shared = self.shared.lock().unwrap();
+            shared.flush_answers();
+            shared.stdin = None;
+            shared.dropped_answers += shared.answers.len();
+            shared.answers.clear();
+        }
+        self.held = held.into_inner().ok().flatten();
+        status
+    }
+
+    /// Bytes of answers the last step never read, once.
+    pub fn take_dropped_answers(&mut self) -> usize {
+        std::mem::take(&mut self.shared.lock().unwrap().dropped_answers)
+    }
+
+    /// Why a pattern stopped the step, once.
+    pub fn take_pattern_failure(&mut self) -> Option<String> {
+        self.shared.lock().unwrap().failed_on.take()
+    }
+
+    /// The output of `run` is over: expect and extract read no more.
+    pub fn begin_finally(&mut self) {
+        self.in_finally = true;
+    }
+
+    /// Why the attempt that just succeeded fails after all: an `expect`
+    /// pattern that never matched, or an `extract` that found nothing.
+    /// Under -n nothing ran, so nothing is checked.
+    pub fn unmatched_pattern(&self) -> Option<Failure> {
+        if self.dry_run {
+            return None;
+        }
+        let shared = self.shared.lock().unwrap();
+        if let Some(i) = shared.expected.iter().position(|m| !m) {
+            return Some(Failure::new(
+                Reason::Pattern(format!(
+                    "expected output matching `{}`, which never appeared",
+                    self.keys.expect[i].source
+                )),
+                None,
+            ));
+        }
+        let i = shared.extracted.iter().position(Option::is_none)?;
+        let (name, pattern) = &self.keys.extract[i];
+        Some(Failure::new(
+            Reason::Pattern(format!(
+                "extract `{name}` found nothing matching `{}`",
+                pattern.source
+            )),
+            None,
+        ))
+    }
+
+    /// Show held or hidden output, and return the final outcome.
+    pub fn conclude(&mut self, outcome: Outcome) -> Outcome {
+        let failed = matches!(outcome, Outcome::Failed(_));
+        if failed && self.keys.hide != Hide::None {
+            let tail: Vec<Vec<u8>> = self.shared.lock().unwrap().tail.drain(..).collect();
+            if !tail.is_empty() {
+                let header = self.report.note_line(
+                    &self.name,
+                    &format!(
+                        "failed; the last {} lines of its hidden output:",
+                        tail.len()
+                    ),
+                );
+                self.own_line(&header);
+                let mut text = Vec::new();
+                for line in tail {
+                    text.extend_from_slice(&line);
+                    text.push(b'\n');
+                }
+                match &mut self.held {
+                    Some(spools) => spools[1].write(&text),
+                    None => self.report.write(Stream::Stderr, &text),
+                }
+            }
+        }
+        if let Some(mut spools) = self.held.take() {
+            spools[0].drain(&self.report, Stream::Stdout);
+            spools[1].drain(&self.report, Stream::Stderr);
+        }
+        outcome
+    }
+
+    /// What `tasks.NAME` shows of this run's output.
+    pub fn results(&self) -> BTreeMap<String, Value> {
+        let shared = self.shared.lock().unwrap();
+        let mut out = BTreeMap::new();
+        if self.keys.capture {
+            out.insert("stdout".into(), Value::from(trimmed(&shared.captured[0])));
+            out.insert("stderr".into(), Value::from(trimmed(&shared.captured[1])));
+        }
+        for ((name, _), value) in self.keys.extract.iter().zip(&shared.extracted) {
+            if let Some(v) = value {
+                out.insert(
+                    name.clone(),
+                    Value::from(String::from_utf8_lossy(v).into_owned()),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn trimmed(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.trim_end_matches(['\n', '\r']).to_string()
+}

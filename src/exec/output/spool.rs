@@ -1,0 +1,78 @@
+//! Where a grouped run's output waits until the run ends.
+
+use super::*;
+
+/// A file that holds grouped output until the run ends.
+pub(super) struct Spool {
+    pub(super) file: Option<File>,
+    pub(super) mem: Vec<u8>,
+}
+
+impl Spool {
+    pub(super) fn new() -> Spool {
+        Spool {
+            file: anonymous_file(),
+            mem: Vec::new(),
+        }
+    }
+
+    /// Hold `bytes` after everything held so far: in the file while it
+    /// takes them, then (a full disk) in memory for the rest of the run,
+    /// so that nothing is held twice or out of order.
+    pub(super) fn write(&mut self, mut bytes: &[u8]) {
+        if self.mem.is_empty() {
+            if let Some(f) = &mut self.file {
+                while !bytes.is_empty() {
+                    match f.write(bytes) {
+                        Ok(0) => break,
+                        Ok(n) => bytes = &bytes[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        self.mem.extend_from_slice(bytes);
+    }
+
+    pub(super) fn drain(&mut self, report: &Report, stream: Stream) {
+        if let Some(f) = &mut self.file {
+            if f.rewind().is_ok() {
+                let mut buf = vec![0; CHUNK];
+                while let Ok(n) = f.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    report.write(stream, &buf[..n]);
+                }
+            }
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+        }
+        if !self.mem.is_empty() {
+            report.write(stream, &self.mem);
+            self.mem.clear();
+        }
+    }
+}
+
+/// A temporary file that disappears when closed.
+fn anonymous_file() -> Option<File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!("tasker-{}-{nanos}-{attempt}", std::process::id()));
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            let _ = std::fs::remove_file(&path);
+            return Some(file);
+        }
+    }
+    None
+}
