@@ -90,6 +90,9 @@ pub struct Cli {
     /// Print the JSON Schema of tasks.toml
     #[arg(long)]
     pub schema: bool,
+    /// Print the manual page (roff: tasker --man | man -l -)
+    #[arg(long)]
+    pub man: bool,
     /// When to colour tasker's own output (auto honours NO_COLOR, CLICOLOR, CLICOLOR_FORCE)
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

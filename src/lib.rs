@@ -31,6 +31,7 @@ mod init;
 mod inspect;
 mod lint;
 mod list;
+mod man;
 mod model;
 mod outcome;
 mod process;
@@ -125,6 +126,7 @@ fn print(text: &str) {
 enum Action {
     Init,
     Schema,
+    Man,
     Completions(String),
     List,
     Summary,
@@ -141,6 +143,8 @@ impl Action {
             Action::Init
         } else if cli.schema {
             Action::Schema
+        } else if cli.man {
+            Action::Man
         } else if let Some(shell) = &cli.completions {
             Action::Completions(shell.clone())
         } else if cli.list {
@@ -166,6 +170,10 @@ fn run(cli: Cli) -> Result<i32> {
         Action::Init => return init::write_starter(&cwd),
         Action::Schema => {
             print(&schema::render());
+            return Ok(0);
+        }
+        Action::Man => {
+            print(&man::render());
             return Ok(0);
         }
         Action::Completions(shell) => {

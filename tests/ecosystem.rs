@@ -283,3 +283,11 @@ fn every_shell_script_calls_tasker_back() {
         .run();
     ran.code(2).stderr_has("unknown shell `tcsh`");
 }
+
+#[test]
+fn the_man_page_has_the_options_and_the_file_format() {
+    // No file is needed; the page is roff on stdout.
+    let ran = Test::new().arg("--man").run();
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    insta::assert_snapshot!(ran.stdout);
+}
