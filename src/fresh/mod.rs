@@ -296,9 +296,10 @@ fn hash_sources(
     rel_dir: &str,
     old: Option<&Record>,
 ) -> (Vec<Entry>, usize) {
-    let known: HashMap<&str, &Entry> = old
-        .map(|r| r.files.iter().map(|e| (e.path.as_str(), e)).collect())
-        .unwrap_or_default();
+    // Both lists are sorted by path: one pass over the old one finds each
+    // file's entry (a miss only costs a read).
+    let known: &[Entry] = old.map_or(&[], |r| &r.files);
+    let mut next = 0;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -313,9 +314,12 @@ fn hash_sources(
             relative(Path::new(""), &Path::new(rel_dir).join(&found.path))
         };
         let stat = Stat::of(&found.meta);
+        while next < known.len() && known[next].path.as_str() < path.as_str() {
+            next += 1;
+        }
         let cached = known
-            .get(path.as_str())
-            .filter(|e| e.stat == Some(stat))
+            .get(next)
+            .filter(|e| e.path == path && e.stat == Some(stat))
             .map(|e| e.hash);
         let hash = match cached {
             Some(hash) => hash,
