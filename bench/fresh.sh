@@ -7,8 +7,8 @@
 #   - 10,000 small source files in 100 directories, unchanged since the last
 #     run: `tasker build` (the check, then "up to date"), side by side with
 #     `find DIR -type f | wc -l` (the floor: a walk of the tree, which with
-#     d_type needs no stat at all) and, when it
-#     `method: checksum`);
+#     d_type needs no stat at all) and, when it is installed, go-task's
+#     checksum mode (`task build` with `method: checksum`);
 #   - the same tree checked cold: no record, every file read and hashed
 #     (`tasker -B build`, whose run is `true`);
 #   - 4 files of 256 MiB (BENCH_BIG=256M), hashed cold (`-B`): the hashing
