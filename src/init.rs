@@ -25,13 +25,21 @@ positional = true
 default = "world"
 help = "Who to greet"
 
+[tasks.stamp]
+help = "Skipped while its sources are unchanged and its outputs exist"
+sources = ["tasks.toml"]           # globs of the files it reads
+outputs = ["build/stamp"]          # globs of the files it makes
+run = "mkdir -p build && date -u > build/stamp"
+
 [tasks.check]
 help = "An example with dependencies, which run concurrently"
-deps = ["hello"]
+deps = ["hello", "stamp"]
 run = [
   "echo all good",
   { cmd = ["date", "-u"] },
 ]
+expect = ["all good"]              # each pattern must match a line, or the run fails
+# fail_on = ["(?i)error"]          # a matching line stops the run and fails it
 "#;
 
 pub fn write_starter(dir: &Path) -> Result<i32> {

@@ -313,6 +313,29 @@ fn init_writes_a_starter_file_that_loads() {
         .file("tasks.toml", &t.read("tasks.toml"))
         .args(&["-q", "hello", "you"])
         .expect("Hello, you!\n", "", 0);
+    // It shows arguments, deps, sources and outputs, and a pattern.
+    let starter = t.read("tasks.toml");
+    for key in [
+        "[[tasks.hello.args]]",
+        "deps = ",
+        "sources = ",
+        "outputs = ",
+        "expect = ",
+    ] {
+        assert!(starter.contains(key), "no `{key}` in the starter");
+    }
+    // The task with sources runs once, then is up to date.
+    let t = Test::new().file("tasks.toml", &starter);
+    let first = t.run_with(&["-v", "-j1", "check"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.contains("[stamp] $ mkdir"), "{}", first.stderr);
+    let second = t.run_with(&["-v", "-j1", "check"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("[stamp] up to date"),
+        "{}",
+        second.stderr
+    );
 }
 
 #[test]
