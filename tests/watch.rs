@@ -180,3 +180,30 @@ fn watch_and_dry_run_do_not_mix() {
             2,
         );
 }
+
+#[test]
+fn a_run_that_ignores_sigterm_is_killed_after_the_grace_and_restarted() {
+    let t = Test::with(
+        r#"
+        [tasks.stubborn]
+        sources = ["src/*.txt"]
+        run = "trap '' TERM; sleep 1000 & echo $! >> children; echo $$ >> pids; wait"
+        "#,
+    )
+    .file("src/a.txt", "one\n");
+    let mut watching = Watching::start(&t, &["-w", "stubborn"]);
+    wait_until("the first run started", || lines(&t, "children").len() == 1);
+    std::fs::write(t.path().join("src/a.txt"), "two\n").unwrap();
+    wait_until("the second run started", || {
+        lines(&t, "children").len() == 2
+    });
+    let (pids, children) = (lines(&t, "pids"), lines(&t, "children"));
+    assert!(
+        !alive(pids[0]) && !alive(children[0]),
+        "the old tree survived"
+    );
+    assert_eq!(watching.interrupt(), 130);
+    for pid in [pids[1], children[1]] {
+        wait_until("nothing is left", || !alive(pid));
+    }
+}
