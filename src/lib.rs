@@ -35,6 +35,7 @@ mod man;
 mod model;
 mod outcome;
 mod process;
+mod reference;
 #[cfg(test)]
 mod reference_docs;
 mod report;

@@ -7,8 +7,7 @@ use clap::CommandFactory;
 use roff::{bold, roman, Roff};
 
 use crate::cli::Cli;
-
-const REFERENCE: &str = include_str!("../docs/reference.md");
+use crate::reference::{capitalised, plain, table};
 
 /// The key tables of the reference, in the order the page shows them.
 const TABLES: [(&str, &str); 5] = [
@@ -96,42 +95,10 @@ fn environment_section() -> String {
     roff.to_roff()
 }
 
-/// The cells of each row of the table under `### heading`.
-fn table(heading: &str) -> Vec<Vec<String>> {
-    let Some(start) = REFERENCE.find(&format!("\n### {heading}\n")) else {
-        return Vec::new();
-    };
-    REFERENCE[start + 1..]
-        .lines()
-        .skip(1)
-        .take_while(|line| !line.starts_with('#'))
-        .filter(|line| line.starts_with('|'))
-        .skip(2)
-        .map(|line| {
-            line.trim_matches('|')
-                .split(" | ")
-                .map(|cell| cell.trim().to_string())
-                .collect()
-        })
-        .collect()
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// Markdown's marks taken out: the page has its own fonts.
-fn plain(cell: &str) -> String {
-    cell.replace("**", "").replace('`', "")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{table, TABLES};
+    use super::TABLES;
+    use crate::reference::table;
 
     #[test]
     fn every_table_the_page_reads_is_in_the_reference() {

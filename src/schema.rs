@@ -1,7 +1,8 @@
 //! `tasker --schema`: the JSON Schema of `tasks.toml`, for editors that
 //! complete and check TOML against a schema. It states what the loader
 //! accepts; the loader remains the judge (names, cross-references and
-//! templates are checked there).
+//! templates are checked there). Every key's description is the
+//! reference's own words (docs/reference.md's key tables).
 
 use serde_json::{json, Value};
 
@@ -130,11 +131,13 @@ pub fn render() -> String {
             "vars": { "type": "object", "additionalProperties": { "oneOf": [
                 { "type": ["string", "number", "boolean", "array"] },
                 { "type": "object", "required": ["sh"], "additionalProperties": false,
-                  "properties": { "sh": { "type": "string" } } }
+                  "properties": { "sh": { "type": "string",
+                    "description": "A shell command; the var's value is its trimmed stdout" } } }
             ] } },
             "include": { "type": "object", "additionalProperties": { "oneOf": [
                 { "type": "string" },
-                { "type": "object", "required": ["path"], "properties": { "path": { "type": "string" } } }
+                { "type": "object", "required": ["path"], "properties": { "path": { "type": "string",
+                    "description": "The included file, relative to the including file" } } }
             ] } },
             "tasks": {
                 "type": "object",
@@ -143,9 +146,59 @@ pub fn render() -> String {
             }
         }
     });
+    let mut schema = schema;
+    describe(&mut schema);
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Give every key the meaning, type and default its row in the
+/// reference's tables says.
+fn describe(schema: &mut Value) {
+    let top = &mut schema["properties"];
+    add_descriptions(top, "Top-level tables");
+    add_descriptions(&mut top["settings"]["properties"], "Settings keys");
+    let task = &mut top["tasks"]["additionalProperties"]["properties"];
+    add_descriptions(task, "Task keys");
+    add_descriptions(&mut task["args"]["items"]["properties"], "Argument keys");
+    for key in ["run", "finally"] {
+        // A list of steps; each table form names its keys.
+        if let Some(forms) = task[key]["oneOf"][1]["items"]["oneOf"].as_array_mut() {
+            for form in forms {
+                if let Some(properties) = form.get_mut("properties") {
+                    add_descriptions(properties, "Step keys");
+                }
+            }
+        }
+    }
+}
+
+fn add_descriptions(properties: &mut Value, heading: &str) {
+    let Some(properties) = properties.as_object_mut() else {
+        return;
+    };
+    for row in crate::reference::table(heading) {
+        let [key, ty, default, example, meaning] = &row[..] else {
+            continue;
+        };
+        let key = crate::reference::plain(key);
+        if let Some(Value::Object(entry)) = properties.get_mut(&key) {
+            let plain = crate::reference::plain;
+            let mut text = format!(
+                "{} ({}; default: {}). Example: {}",
+                crate::reference::capitalised(&plain(meaning)),
+                plain(ty),
+                plain(default),
+                plain(example)
+            );
+            // A shape's own note (a duration's format) stays.
+            if let Some(Value::String(note)) = entry.get("description") {
+                text = format!("{text}. Written as {note}");
+            }
+            entry.insert("description".into(), Value::String(text));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +215,56 @@ mod tests {
         let mut k: Vec<String> = list.iter().map(|s| s.to_string()).collect();
         k.sort();
         k
+    }
+
+    /// Every `properties` object in the schema, with its path.
+    fn property_maps<'v>(
+        v: &'v serde_json::Value,
+        path: String,
+        out: &mut Vec<(String, &'v serde_json::Value)>,
+    ) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map {
+                    if k == "properties" {
+                        out.push((path.clone(), child));
+                    }
+                    property_maps(child, format!("{path}/{k}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    property_maps(child, format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_key_has_the_references_description() {
+        let schema: serde_json::Value = serde_json::from_str(&super::render()).unwrap();
+        let mut maps = Vec::new();
+        property_maps(&schema, String::new(), &mut maps);
+        let mut missing = Vec::new();
+        for (path, props) in maps {
+            for (key, value) in props.as_object().unwrap() {
+                // `respond`'s two keys are described by `respond` itself.
+                if path.contains("/respond/") {
+                    continue;
+                }
+                if !value["description"].is_string() {
+                    missing.push(format!("{path}/{key}"));
+                }
+            }
+        }
+        assert_eq!(missing, Vec::<String>::new());
+        let timeout =
+            &schema["properties"]["tasks"]["additionalProperties"]["properties"]["timeout"];
+        assert!(timeout["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Past it the run's processes are stopped"));
     }
 
     #[test]
