@@ -49,7 +49,11 @@ fn failure_line(name: &str, f: &Failure) -> String {
         format!("{name} failed")
     };
     match &f.step {
-        Some(step) => format!("{what} at `{}`: {why}", first_line(step)),
+        // The step as its echo showed it.
+        Some(step) => format!(
+            "{what} at `{}`: {why}",
+            first_line(&crate::echo::tidy(step))
+        ),
         None => format!("{what}: {why}"),
     }
 }
