@@ -291,3 +291,20 @@ fn the_man_page_has_the_options_and_the_file_format() {
     assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
     insta::assert_snapshot!(ran.stdout);
 }
+
+#[test]
+fn the_shipped_schema_file_is_what_schema_prints() {
+    // schema/tasks.schema.json is for editors that fetch a schema by URL or
+    // path; regenerate it with `tasker --schema > schema/tasks.schema.json`.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/tasks.schema.json"
+    ))
+    .expect("schema/tasks.schema.json is shipped");
+    let ran = Test::new().arg("--schema").run();
+    assert_eq!(ran.code, 0);
+    assert!(
+        ran.stdout == shipped,
+        "schema/tasks.schema.json is stale: run `tasker --schema > schema/tasks.schema.json`"
+    );
+}
