@@ -55,7 +55,7 @@ use crate::args::Source;
 use crate::cli::Cli;
 use crate::context::Session;
 use crate::error::{Error, Result};
-use crate::exec::{Report, RunOptions};
+use crate::exec::{Console, RunOptions};
 use crate::graph::Graph;
 use crate::model::OutputMode;
 use crate::style::Style;
@@ -355,7 +355,7 @@ fn run_once(
         }),
     };
     let names: Vec<String> = graph.runs.iter().map(|r| r.name.clone()).collect();
-    let mut report = Report::new(mode, &names);
+    let mut report = Console::new(mode, &names);
     report.quiet = cli.quiet;
     let report = Arc::new(report);
     if cli.verbose {
@@ -388,7 +388,7 @@ fn run_once(
 }
 
 /// What the user reads at the end, and the exit status.
-fn conclude(cli: &Cli, report: &Report, summary: &schedule::Summary) -> i32 {
+fn conclude(cli: &Cli, report: &Console, summary: &schedule::Summary) -> i32 {
     if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
         // The reader left: say nothing more, and end as a program killed
         // by SIGPIPE would, so `set -o pipefail` scripts still notice.

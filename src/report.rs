@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::exec::{Failure, Outcome, Reason, Report};
+use crate::exec::{Console, Failure, Outcome, Reason};
 use crate::schedule::Summary;
 
 pub use crate::outcome::human_duration;
@@ -12,7 +12,7 @@ pub use crate::outcome::human_duration;
 /// One line per run that failed or was cancelled (and, verbose, per run
 /// that did not start because a run it needs failed), in graph order; a
 /// failed `finally` gets a line of its own after its run's.
-pub fn print_failures(report: &Report, summary: &Summary, verbose: bool) {
+pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
     for (id, (name, outcome, _)) in summary.runs.iter().enumerate() {
         let line = match outcome {
             // A full diagnostic (a template that did not render) already

@@ -659,3 +659,32 @@ sys.stdout.write("\n--\n" + log())
     assert!(log.contains("exit 0"), "{text}");
     assert!(text.contains("got hello"), "{text}");
 }
+
+/// A panic in a run's thread (asked for through a debug-build hook) fails
+/// that run with a message and stops the invocation like any failure: on
+/// the pool and on the main thread alike, never a hang.
+#[test]
+fn a_panic_in_a_run_fails_it_and_stops_the_invocation() {
+    for args in [vec!["-q", "-j2", "top"], vec!["-q", "a"]] {
+        let t = Test::with(
+            r#"
+            [tasks.top]
+            deps = ["a", "b"]
+            run = "touch top.ran"
+            [tasks.a]
+            run = "true"
+            [tasks.b]
+            run = "echo $$ > b.pid; sleep 60"
+            "#,
+        )
+        .args(&args)
+        .env("TASKER_TEST_PANIC_IN", "a");
+        let (code, _, stderr) = finish(spawn(&t), Duration::from_secs(30));
+        assert_eq!(code, 70, "{args:?}: {stderr}");
+        assert!(stderr.contains("internal error in tasker"), "{stderr}");
+        assert!(!t.path().join("top.ran").exists());
+        if t.path().join("b.pid").exists() {
+            assert!(!alive(pid_in(&t, "b.pid")));
+        }
+    }
+}

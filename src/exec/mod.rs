@@ -25,7 +25,7 @@ use crate::template::Mode;
 pub use crate::outcome::{Failure, Outcome, Reason};
 use crate::process;
 pub use crate::process::Proc;
-pub use output::Report;
+pub use output::Console;
 
 /// Why the runs a `task` step called did not all succeed.
 #[derive(Debug)]
@@ -129,7 +129,7 @@ pub struct RunOptions {
     pub yes: bool,
     pub verbose: bool,
     pub dry_run: bool,
-    pub report: Arc<Report>,
+    pub report: Arc<Console>,
     /// Up-to-date checks and records (`sources`).
     pub fresh: Arc<crate::fresh::Fresh>,
 }
@@ -160,6 +160,13 @@ pub fn run_job(
     control: &Arc<Control>,
     calls: &dyn Calls,
 ) -> Finished {
+    // A failure inside tasker on purpose, for the test that proves a panic
+    // in a run's thread fails the run and stops the invocation (debug
+    // builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TASKER_TEST_PANIC_IN").is_some_and(|t| t == job.task.name.as_str()) {
+        panic!("a panic asked for by TASKER_TEST_PANIC_IN");
+    }
     let started = Instant::now();
     let mut sends = Vec::new();
     for responder in &job.task.output.respond {
@@ -412,7 +419,7 @@ fn wait_cancellable(control: &Control, total: Duration) -> bool {
 /// Ask `question` on the terminal: one question at a time, alone on the
 /// screen, and answered only by what is typed after it is shown. `None`
 /// when the run was cancelled meanwhile (Ctrl-C ends the question at once).
-fn confirm(question: &str, report: &Report, control: &Control) -> Result<Option<bool>, String> {
+fn confirm(question: &str, report: &Console, control: &Control) -> Result<Option<bool>, String> {
     if !std::io::stdin().is_terminal() {
         return Err(format!(
             "`{question}` needs an answer, and there is no terminal (use --yes)"

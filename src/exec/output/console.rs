@@ -6,7 +6,7 @@ use super::*;
 /// The invocation's printer: every line tasker writes, and every line it
 /// passes on from a run, goes through here so that lines never mix and the
 /// live status can be cleared and redrawn around them.
-pub struct Report {
+pub struct Console {
     pub mode: OutputMode,
     pub err_style: Style,
     pub out_style: Style,
@@ -38,15 +38,15 @@ pub enum Stream {
     Stderr,
 }
 
-impl Report {
-    pub fn new(mode: OutputMode, names: &[String]) -> Report {
+impl Console {
+    pub fn new(mode: OutputMode, names: &[String]) -> Console {
         let width = names
             .iter()
             .map(|n| n.chars().count())
             .max()
             .unwrap_or(0)
             .min(32);
-        Report {
+        Console {
             mode,
             err_style: Style::for_stderr(),
             out_style: Style::for_stdout(),

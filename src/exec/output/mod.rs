@@ -37,14 +37,14 @@ mod console;
 mod reader;
 mod spool;
 
-pub use console::{Report, Stream};
+pub use console::{Console, Stream};
 use reader::{KeysView, StreamReader};
 use spool::Spool;
 
 /// One run's output: the plan for each step's streams and everything read
 /// from them.
 pub struct RunOutput {
-    report: Arc<Report>,
+    report: Arc<Console>,
     name: String,
     keys: KeysView,
     /// Held output of a grouped run: stdout and stderr apart.
@@ -146,7 +146,7 @@ impl StepIo {
 }
 
 impl RunOutput {
-    pub fn new(report: Arc<Report>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
+    pub fn new(report: Arc<Console>, name: String, task: &Task, sends: Vec<Vec<u8>>) -> RunOutput {
         let keys = KeysView::of(&task.output, sends, task.pty);
         // An interactive run has the terminal: never prefixed or grouped.
         let mode = if task.interactive {

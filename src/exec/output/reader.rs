@@ -49,7 +49,7 @@ impl KeysView {
 
 /// Reads one stream of one step.
 pub(super) struct StreamReader<'a> {
-    pub(super) report: &'a Report,
+    pub(super) report: &'a Console,
     pub(super) keys: &'a KeysView,
     pub(super) shared: &'a Mutex<Shared>,
     pub(super) held: &'a Mutex<Option<[Spool; 2]>>,

@@ -35,7 +35,7 @@ impl Spool {
         self.mem.extend_from_slice(bytes);
     }
 
-    pub(super) fn drain(&mut self, report: &Report, stream: Stream) {
+    pub(super) fn drain(&mut self, report: &Console, stream: Stream) {
         if let Some(f) = &mut self.file {
             if f.rewind().is_ok() {
                 let mut buf = vec![0; CHUNK];
