@@ -1,6 +1,6 @@
 //! SPEC 1, task arguments: the parse point by point, and every error of
 //! point 6 (exit 2, nothing runs).
-mod common;
+use crate::common;
 use common::Test;
 
 /// A task that prints each of its values, one per line, plus a marker file

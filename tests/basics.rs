@@ -1,5 +1,5 @@
 //! SPEC 1 and 3 basics: run tasks in order, echo, exit statuses.
-mod common;
+use crate::common;
 use common::Test;
 
 #[test]

@@ -1,5 +1,5 @@
 //! SPEC 1: tasker's own options, finding the file, the default task.
-mod common;
+use crate::common;
 use common::Test;
 
 const HELLO: &str = r#"

@@ -1,5 +1,5 @@
 //! SPEC 3: steps, shells, environment layering, directories, statuses.
-mod common;
+use crate::common;
 use common::Test;
 
 #[test]

@@ -5,7 +5,7 @@
 //! Concurrency is proven with barriers (each side waits, bounded, for the
 //! other's marker), seriality with a lock directory; no assertion depends
 //! on how long anything takes.
-mod common;
+use crate::common;
 use common::Test;
 
 /// `sh barrier.sh ME OTHER`: say "here", then wait (at most 10 s) for the

@@ -2,7 +2,7 @@
 //! terminal conventions (`--color`, `NO_COLOR`, `CLICOLOR`,
 //! `CLICOLOR_FORCE`, `TERM`), completions that ask tasker at TAB time, and
 //! the man page.
-mod common;
+use crate::common;
 use common::Test;
 
 const TASKS: &str = r#"

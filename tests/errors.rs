@@ -1,7 +1,7 @@
 //! SPEC 10: a corpus of broken files and command lines. Each must exit 2
 //! with a located, rustc-shaped message (file:line:col for file errors),
 //! never a panic and never a debug dump.
-mod common;
+use crate::common;
 use common::Test;
 
 /// (name, tasks.toml, what the message must contain). Every broken thing

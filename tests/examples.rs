@@ -1,6 +1,6 @@
 //! The files under examples/ load, pass --check, and their tasks do what
 //! their comments promise.
-mod common;
+use crate::common;
 use common::Test;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! SPEC 7: up-to-date checks of tasks with `sources`, their records under
 //! `.tasker/`, and `-B`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,6 +1,6 @@
 //! SPEC 1, inspection: `--show`, `--evaluate`, `--summary` and `--choose`
 //! (on a real pseudo-terminal).
-mod common;
+use crate::common;
 use common::Test;
 
 const FILE: &str = r#"

@@ -1,7 +1,7 @@
 //! SPEC 6, Limits: whatever the input, tasker ends with a result or a
 //! clear error (exit 2), never a panic, a stack overflow or memory without
 //! bound; `--check` finds what the file alone decides.
-mod common;
+use crate::common;
 use common::Test;
 
 /// `--check`, `-l` and a run all refuse the file with this message, and

@@ -1,5 +1,5 @@
 //! SPEC 8: listings, JSON listing, task help, closed stdout.
-mod common;
+use crate::common;
 use common::Test;
 
 const FILE: &str = r#"

@@ -1,6 +1,6 @@
 //! SPEC 5 and the output modes of SPEC 6: capture, extract, expect,
 //! fail_on, respond, hide, prefixed and grouped output.
-mod common;
+use crate::common;
 use common::{alive, Test};
 
 /// A shell snippet: create marker `me`, then wait (bounded) for `other`.

@@ -4,7 +4,7 @@
 //!
 //! "No orphans" is proven by commands that write their PIDs (a grandchild's
 //! too) and checks that those processes are gone once tasker exited.
-mod common;
+use crate::common;
 use common::{alive, Test};
 use std::process::Stdio;
 use std::time::{Duration, Instant};

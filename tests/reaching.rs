@@ -4,7 +4,7 @@
 //! for a signal), values that cannot reach a process are clear errors, and
 //! output is never lost: not on a full spool disk, not on a non-blocking
 //! stdout.
-mod common;
+use crate::common;
 use common::Test;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

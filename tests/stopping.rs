@@ -6,7 +6,7 @@
 //! Signals are sent from outside with `kill` on tasker's pid, as CI runners
 //! and `timeout` do; terminals are real pseudo-terminals driven by python.
 //! Every wait is bounded, and ordering is proven with files.
-mod common;
+use crate::common;
 use common::{alive, Test};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

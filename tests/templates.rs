@@ -1,5 +1,5 @@
 //! SPEC 4: templates, quoting that is safe by default, vars.
-mod common;
+use crate::common;
 use common::Test;
 
 const ECHO_ARG: &str = r#"

@@ -1,7 +1,7 @@
 //! SPEC 7: `-w` runs again after a change, stopping the runs in progress
 //! with their whole process trees; Ctrl-C ends it with nothing left.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

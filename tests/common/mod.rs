@@ -1,12 +1,12 @@
 //! The shared harness of the integration tests: write a `tasks.toml` (and
 //! any other files) into a fresh temporary directory, run the real binary
 //! there, and pin what the user would see.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+#[must_use = "a Test does nothing until it is run"]
 pub struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,

@@ -1,0 +1,25 @@
+//! The integration tests: one crate, a module per topic. Each runs the
+//! real binary against real `tasks.toml` files in temporary directories
+//! (the harness is in `common`).
+
+mod common;
+
+mod args;
+mod basics;
+mod cli;
+mod commands;
+mod concurrency;
+mod ecosystem;
+mod errors;
+mod examples;
+mod fresh;
+mod fuzz_regressions;
+mod inspect;
+mod limits;
+mod listing;
+mod output;
+mod processes;
+mod reaching;
+mod stopping;
+mod templates;
+mod watch;
