@@ -153,6 +153,8 @@ fn candidates(before: &[String], cur: &str, cwd: &Path) -> Vec<String> {
     let os: Vec<std::ffi::OsString> = before.iter().map(Into::into).collect();
     let first_task = crate::cli::first_task_word(&os).min(before.len());
     let options = &before[1.min(before.len())..first_task];
+    // A `--` before the first task is skipped, as on a real command line.
+    let first_task = first_task + usize::from(before.get(first_task).is_some_and(|w| w == "--"));
     let model = load(options, cwd);
     if first_task == before.len() {
         if let Some(values) = option_values(options.last().map(String::as_str), model.as_ref()) {
@@ -161,6 +163,9 @@ fn candidates(before: &[String], cur: &str, cwd: &Path) -> Vec<String> {
         if cur.starts_with('-') {
             return core_flags();
         }
+        return model.as_ref().map(task_names).unwrap_or_default();
+    }
+    if first_task == before.len() {
         return model.as_ref().map(task_names).unwrap_or_default();
     }
     match &model {

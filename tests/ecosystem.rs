@@ -166,6 +166,7 @@ fn the_completion_entry_offers_tasks_flags_and_choices() {
         ("a required positional's choices only", 2, &["deploy", ""]),
         ("tasks after a filled positional", 3, &["deploy", "eu", "b"]),
         ("nothing after --", 3, &["build", "--", ""]),
+        ("tasks after a leading --", 2, &["--", "d"]),
     ];
     let mut text = String::new();
     for (what, index, words) in cases {
