@@ -76,7 +76,7 @@ Register-ArgumentCompleter -Native -CommandName tasker -ScriptBlock {
     $words = @($commandAst.CommandElements | ForEach-Object { "$_" })
     if ($wordToComplete -eq '') { $words += '' }
     $index = $words.Count - 1
-    & tasker --complete powershell $index -- @words 2>$null | ForEach-Object {
+    & tasker --complete powershell $index '--' @words 2>$null | ForEach-Object {
         [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
     }
 }
@@ -94,14 +94,20 @@ set edit:completion:arg-completer[tasker] = {|@words|
 /// the candidates, one a line. Anything malformed, or no file found,
 /// gives no candidates: a TAB never prints an error.
 pub fn complete(args: &[String], cwd: &Path) -> String {
-    let (Some(shell), Some(index), Some("--")) = (
+    let (Some(shell), Some(index)) = (
         args.first(),
         args.get(1).and_then(|i| i.parse::<usize>().ok()),
-        args.get(2).map(String::as_str),
     ) else {
         return String::new();
     };
-    let words = &args[3..];
+    // Windows PowerShell drops a bare `--` on its way to a program; the
+    // first word is the program's name, never `--`, so it may be missing.
+    let skip = if args.get(2).is_some_and(|w| w == "--") {
+        3
+    } else {
+        2
+    };
+    let words = args.get(skip..).unwrap_or_default();
     let (words, index, fragment) = if shell == "bash" {
         rejoin_bash_words(words, index)
     } else {

@@ -196,6 +196,14 @@ fn bash_pieces_split_at_equals_get_their_own_part_back() {
 }
 
 #[test]
+fn the_completion_entry_does_without_its_dashes() {
+    // Windows PowerShell drops a bare `--` on its way to a program.
+    let t = Test::with(COMPLETING);
+    let ran = t.run_with(&["--complete", "powershell", "1", "tasker", "de"]);
+    assert_eq!((ran.stdout.as_str(), ran.code), ("deploy\n", 0));
+}
+
+#[test]
 fn completion_without_a_file_offers_options_only() {
     let t = Test::new();
     assert_eq!(complete(&t, "bash", 1, &[""]), "");
