@@ -1,0 +1,54 @@
+//! Cross-references: every literal call names a task that exists and
+//! passes it valid arguments.
+
+use super::*;
+
+/// Calls whose text is fixed are parsed now, so a typo in a dep is a load
+/// error; templated calls are checked for a known task name at least.
+pub(super) fn check_calls(model: &Model) -> Result<()> {
+    for task in &model.tasks {
+        let steps = task
+            .run
+            .iter()
+            .chain(&task.finally)
+            .filter_map(|s| match &s.kind {
+                StepKind::Task(call) => Some(call),
+                _ => None,
+            });
+        for call in task.deps.iter().chain(&task.post).chain(steps) {
+            check_call(model, task, call)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_call(model: &Model, task: &Task, call: &Call) -> Result<()> {
+    let source = &call.template.source;
+    if call.template.is_literal() {
+        let words = shell_words::split(source).map_err(|e| {
+            Error::at(
+                &call.template.span,
+                format!("cannot split task call `{source}`: {e}"),
+            )
+            .with_label("unbalanced quotes")
+        })?;
+        if words.is_empty() {
+            return Err(
+                Error::at(&call.template.span, "empty task call").with_label("names no task")
+            );
+        }
+        crate::args::parse(model, &words, crate::args::Source::Call)
+            .map_err(|e| e.relocate(&call.template.span, &task.name))?;
+    } else {
+        let first = source.split_whitespace().next().unwrap_or("");
+        if !first.contains('{') && !first.is_empty() && model.task(first).is_none() {
+            return Err(Error::at(
+                &call.template.span,
+                format!("unknown task `{first}` in a call of task `{}`", task.name),
+            )
+            .with_label("unknown task")
+            .suggest(first, model.callable_names()));
+        }
+    }
+    Ok(())
+}
