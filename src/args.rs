@@ -126,6 +126,29 @@ impl<'m> Current<'m> {
 }
 
 /// Split `words` into invocations. The first word must name a task.
+/// A task call as written in the file or rendered from it (`deps`,
+/// `post`, a `task` step): split like a shell would, then parsed like a
+/// command line. Errors point at the call, in the file of `caller`.
+pub fn parse_call(
+    model: &Model,
+    text: &str,
+    span: &crate::error::Span,
+    caller: &str,
+) -> Result<Vec<Invocation>> {
+    let words = shell_words::split(text).map_err(|e| {
+        Error::at(
+            span,
+            format!("cannot split the call `{text}` of task `{caller}`: {e}"),
+        )
+        .with_label("unbalanced quotes")
+    })?;
+    if words.is_empty() {
+        return Err(Error::at(span, format!("an empty call in task `{caller}`"))
+            .with_label("names no task"));
+    }
+    parse(model, &words, Source::Call).map_err(|e| e.relocate(span, caller))
+}
+
 /// Long by design: one state machine over the words (task name, flags,
 /// values, positionals, `--`), the one call parser of tasker.
 pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invocation>> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use minijinja::value::Value;
 
-use crate::args::{self, Invocation, Source};
+use crate::args::{self, Invocation};
 use crate::context::{Scope, Session};
 use crate::cycles::{find_cycle, longest_chain};
 use crate::error::{Error, Result};
@@ -324,10 +324,7 @@ fn literal_callees(model: &Model, call: &Call) -> Vec<usize> {
     if !call.template.is_literal() {
         return Vec::new();
     }
-    let Ok(words) = shell_words::split(&call.template.source) else {
-        return Vec::new();
-    };
-    args::parse(model, &words, Source::Call)
+    args::parse_call(model, &call.template.source, &call.template.span, "")
         .map(|invocations| invocations.iter().map(|inv| inv.task).collect())
         .unwrap_or_default()
 }
@@ -423,20 +420,7 @@ pub fn resolve_call(
 ) -> Result<Vec<Invocation>> {
     let what = format!("a call of task `{}`", task.name);
     let text = session.render(&call.template, Mode::Shell, scope, &what)?;
-    let words = shell_words::split(&text).map_err(|e| {
-        Error::at(
-            &call.template.span,
-            format!("cannot split the call `{text}`: {e}"),
-        )
-    })?;
-    if words.is_empty() {
-        return Err(
-            Error::at(&call.template.span, format!("{what} renders to nothing"))
-                .with_label("empty call"),
-        );
-    }
-    args::parse(session.model, &words, Source::Call)
-        .map_err(|e| e.relocate(&call.template.span, &task.name))
+    args::parse_call(session.model, &text, &call.template.span, &task.name)
 }
 
 /// Every combination of the task's matrix, in declaration order (the last

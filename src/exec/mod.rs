@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use minijinja::value::Value;
 
-use crate::args::{self, Invocation, Source};
+use crate::args::{self, Invocation};
 use crate::context::{Env, Session};
 use crate::error::Error;
 use crate::graph::Run;
@@ -685,20 +685,8 @@ impl StepContext<'_, '_> {
             }
             StepKind::Task(call) => {
                 let text = session.render(&call.template, Mode::Shell, scope, &what)?;
-                let words = shell_words::split(&text).map_err(|e| {
-                    Error::at(
-                        &call.template.span,
-                        format!("{what}: cannot split `{text}`: {e}"),
-                    )
-                })?;
-                if words.is_empty() {
-                    return Err(Error::at(
-                        &call.template.span,
-                        format!("{what}: the call renders to nothing"),
-                    ));
-                }
-                let invocations = args::parse(session.model, &words, Source::Call)
-                    .map_err(|e| e.relocate(&call.template.span, &task.name))?;
+                let invocations =
+                    args::parse_call(session.model, &text, &call.template.span, &task.name)?;
                 Prepared::Calls {
                     echo: text,
                     invocations,

@@ -25,20 +25,7 @@ pub(super) fn check_calls(model: &Model) -> Result<()> {
 pub(super) fn check_call(model: &Model, task: &Task, call: &Call) -> Result<()> {
     let source = &call.template.source;
     if call.template.is_literal() {
-        let words = shell_words::split(source).map_err(|e| {
-            Error::at(
-                &call.template.span,
-                format!("cannot split task call `{source}`: {e}"),
-            )
-            .with_label("unbalanced quotes")
-        })?;
-        if words.is_empty() {
-            return Err(
-                Error::at(&call.template.span, "empty task call").with_label("names no task")
-            );
-        }
-        crate::args::parse(model, &words, crate::args::Source::Call)
-            .map_err(|e| e.relocate(&call.template.span, &task.name))?;
+        crate::args::parse_call(model, source, &call.template.span, &task.name)?;
     } else {
         let first = source.split_whitespace().next().unwrap_or("");
         if !first.contains('{') && !first.is_empty() && model.task(first).is_none() {
