@@ -7,18 +7,6 @@ use crate::error::{Error, Result};
 use crate::model::{Model, StepKind, Task, Template, VarValue};
 use crate::template::Engine;
 
-/// Names every template of a task can read besides its own.
-const ALWAYS: &[&str] = &[
-    "env",
-    "tasks",
-    "extra",
-    "root",
-    "invocation_dir",
-    "task",
-    "os",
-    "arch",
-];
-
 /// Check the whole file: `[env]`, `[vars]` and every task.
 pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
     check_global_values(model)?;
@@ -209,11 +197,11 @@ fn check_template(
     }
     for path in names {
         let top = path.split('.').next().unwrap_or(&path);
-        let known = ALWAYS.contains(&top)
+        let known = crate::template::SCOPE_NAMES.contains(&top)
             || model.var(top).is_some()
             || task.is_some_and(|t| t.arg(top).is_some() || t.matrix.iter().any(|m| m.name == top));
         if !known {
-            let mut candidates: Vec<&str> = ALWAYS.to_vec();
+            let mut candidates: Vec<&str> = crate::template::SCOPE_NAMES.to_vec();
             candidates.extend(model.vars.iter().map(|v| v.name.as_str()));
             if let Some(t) = task {
                 candidates.extend(t.args.iter().map(|a| a.name.as_str()));

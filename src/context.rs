@@ -267,7 +267,7 @@ impl<'m> Session<'m> {
     fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
         known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
-        known.extend(["env", "tasks"]);
+        known.extend(crate::template::SCOPE_NAMES);
         crate::template::unknown_name(template, name, known, what)
     }
 

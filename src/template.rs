@@ -31,6 +31,25 @@ impl Mode {
     }
 }
 
+/// The names every template of a task can read besides its own arguments,
+/// matrix entries and the file's vars: the one list, read by `--check`
+/// and by the unknown-name error at run time.
+pub const SCOPE_NAMES: &[&str] = &[
+    "env",
+    "tasks",
+    "extra",
+    "root",
+    "invocation_dir",
+    "task",
+    "os",
+    "arch",
+];
+
+/// Names whose values templates depend on structurally; arguments, vars
+/// and matrix entries may not take them. (`root`, `task`, `os` and the like
+/// may be shadowed: an argument or matrix entry `os` wins over the builtin.)
+pub const RESERVED_NAMES: &[&str] = &["env", "tasks", "extra"];
+
 /// Names minijinja provides itself; never reported as unknown.
 const BUILTINS: &[&str] = &[
     "range",

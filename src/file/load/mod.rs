@@ -64,10 +64,7 @@ pub(crate) const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_fai
 const STEP_KINDS: &[&str] = &["sh", "cmd", "pipe", "task"];
 const RESPOND_KEYS: &[&str] = &["on", "send"];
 
-/// Names whose values templates depend on structurally; arguments, vars
-/// and matrix entries may not take them. (`root`, `task`, `os` and the like
-/// may be shadowed: an argument or matrix entry `os` wins over the builtin.)
-pub const RESERVED_NAMES: &[&str] = &["env", "tasks", "extra"];
+pub use crate::template::RESERVED_NAMES;
 
 /// `keep_tree`: never free the parsed TOML tree (for a process that exits
 /// right after); a caller that loads many files frees each.
