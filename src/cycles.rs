@@ -97,9 +97,36 @@ pub fn longest_chain(n: usize, next: impl Fn(usize) -> Vec<usize>) -> Vec<usize>
     chain
 }
 
+/// Whether `to` can be reached from `from` along one edge or more: the one
+/// reachability walk, iterative, each node visited once.
+pub fn reaches(n: usize, from: usize, to: usize, next: impl Fn(usize) -> Vec<usize>) -> bool {
+    let mut seen = vec![false; n];
+    let mut stack = vec![from];
+    while let Some(node) = stack.pop() {
+        for following in next(node) {
+            if following == to {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[following], true) {
+                stack.push(following);
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{find_cycle, longest_chain};
+    use super::{find_cycle, longest_chain, reaches};
+
+    #[test]
+    fn reaches_along_one_edge_or_more() {
+        let edges = [vec![1], vec![2], vec![], vec![3]];
+        assert!(reaches(4, 0, 2, |i| edges[i].clone()));
+        assert!(!reaches(4, 2, 0, |i| edges[i].clone()));
+        assert!(!reaches(4, 0, 0, |i| edges[i].clone()));
+        assert!(reaches(4, 3, 3, |i| edges[i].clone()));
+    }
 
     #[test]
     fn finds_a_cycle_and_its_path() {

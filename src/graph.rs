@@ -250,20 +250,7 @@ impl Graph {
 
     /// Whether `b` is reachable from `a` along `edges`.
     fn reaches(&self, a: RunId, b: RunId, edges: impl Fn(&Run) -> Vec<RunId>) -> bool {
-        let mut seen = vec![false; self.runs.len()];
-        let mut stack = vec![a];
-        while let Some(r) = stack.pop() {
-            for next in edges(&self.runs[r]) {
-                if next == b {
-                    return true;
-                }
-                if !seen[next] {
-                    seen[next] = true;
-                    stack.push(next);
-                }
-            }
-        }
-        false
+        crate::cycles::reaches(self.runs.len(), a, b, |r| edges(&self.runs[r]))
     }
 
     /// `runs` and every post that follows them, transitively.
@@ -299,23 +286,6 @@ impl Graph {
             None => Ok(()),
         }
     }
-}
-
-/// Whether `to` can be reached from `from` along `edges`.
-fn reaches(edges: &[Vec<usize>], from: usize, to: usize) -> bool {
-    let mut seen = vec![false; edges.len()];
-    let mut stack = vec![from];
-    while let Some(node) = stack.pop() {
-        for &next in &edges[node] {
-            if next == to {
-                return true;
-            }
-            if !std::mem::replace(&mut seen[next], true) {
-                stack.push(next);
-            }
-        }
-    }
-    false
 }
 
 /// The tasks that a call whose text is fixed names (none for a templated
@@ -378,7 +348,7 @@ pub fn check_literal_calls(model: &Model, roots: Option<&[usize]>) -> Result<()>
     // no cycle), as the graph of runs decides.
     let needs = waits.clone();
     for (t, post) in posts {
-        if t == post || !reaches(&needs, t, post) {
+        if t == post || !crate::cycles::reaches(needs.len(), t, post, |i| needs[i].clone()) {
             waits[post].push(t);
         }
     }

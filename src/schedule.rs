@@ -693,22 +693,15 @@ fn add_called(
 /// Whether run `a` is, or (transitively) waits for, run `b`: through deps,
 /// command-line order, and the `task` steps that wait for their targets.
 fn waits_for(graph: &Graph, waiters: &[Waiter], a: RunId, b: RunId) -> bool {
-    let mut seen = vec![false; graph.runs.len()];
-    let mut stack = vec![a];
-    while let Some(r) = stack.pop() {
-        if r == b {
-            return true;
-        }
-        if std::mem::replace(&mut seen[r], true) {
-            continue;
-        }
-        let run = &graph.runs[r];
-        stack.extend(run.deps.iter().chain(&run.after));
-        for w in waiters.iter().filter(|w| w.from == r) {
-            stack.extend(&w.targets);
-        }
-    }
-    false
+    a == b
+        || crate::cycles::reaches(graph.runs.len(), a, b, |r| {
+            let run = &graph.runs[r];
+            let mut next: Vec<RunId> = run.deps.iter().chain(&run.after).copied().collect();
+            for w in waiters.iter().filter(|w| w.from == r) {
+                next.extend(&w.targets);
+            }
+            next
+        })
 }
 
 /// Threads that run jobs, kept for the next job when one ends: starting
