@@ -1,0 +1,78 @@
+//! A run's control: the processes it started, and its cancel.
+
+use super::*;
+
+/// Shared between a run's worker and the scheduler, which may cancel it.
+#[derive(Default)]
+pub struct Control {
+    cancelled: AtomicBool,
+    procs: Mutex<Vec<Proc>>,
+}
+
+impl Control {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Stop the run: SIGTERM to its process groups now, SIGKILL to what is
+    /// left after the grace period.
+    pub fn cancel(self: &Arc<Self>) {
+        let procs = {
+            let procs = self.procs.lock().unwrap();
+            self.cancelled.store(true, Ordering::SeqCst);
+            procs.clone()
+        };
+        self.stop(procs);
+    }
+
+    pub(super) fn stop(self: &Arc<Self>, procs: Vec<Proc>) {
+        if procs.is_empty() {
+            return;
+        }
+        for proc in &procs {
+            process::terminate(*proc);
+        }
+        let me = Arc::clone(self);
+        std::thread::spawn(move || {
+            std::thread::sleep(process::GRACE);
+            let live = me.procs.lock().unwrap();
+            for proc in procs.iter().filter(|p| live.contains(p)) {
+                process::kill(*proc);
+            }
+        });
+    }
+
+    /// Start a process unless the run was cancelled, and register it in
+    /// the same breath so that a cancel never misses it.
+    pub(super) fn spawn(
+        &self,
+        expr: duct::Expression,
+        new_group: bool,
+    ) -> Result<Option<duct::Handle>, std::io::Error> {
+        let mut procs = self.procs.lock().unwrap();
+        if self.is_cancelled() {
+            return Ok(None);
+        }
+        let handle = expr.start()?;
+        drop(expr);
+        for pid in handle.pids() {
+            let proc = Proc {
+                pid,
+                group: new_group,
+            };
+            procs.push(proc);
+            crate::stop::track(proc);
+        }
+        Ok(Some(handle))
+    }
+
+    pub(super) fn forget(&self, pids: &[u32]) {
+        self.procs.lock().unwrap().retain(|p| {
+            let gone = pids.contains(&p.pid);
+            if gone {
+                crate::stop::forget(*p);
+            }
+            !gone
+        });
+    }
+}
