@@ -433,9 +433,11 @@ pub fn run_captured(mut cmd: std::process::Command) -> std::io::Result<Captured>
         let Some(file) = pipe.as_mut().filter(|_| !drained) else {
             match status {
                 Some(status) => break Captured::Exited(status, out),
+                // The pipe closed but the command goes on: wait for it
+                // in short steps, so that a stop request still ends it.
                 None => {
-                    let status = child.wait()?;
-                    break Captured::Exited(status, out);
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
                 }
             }
         };

@@ -7,7 +7,7 @@
 //! and `timeout` do; terminals are real pseudo-terminals driven by python.
 //! Every wait is bounded, and ordering is proven with files.
 use crate::common;
-use common::{alive, Test};
+use common::{alive, on_a_terminal, Test};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,6 +203,28 @@ fn a_signal_while_an_sh_var_is_evaluated_stops_it_and_tasker() {
         assert!(!alive(pid_in(&t, "var.pid")), "{sig}");
         assert!(!t.path().join("t.ran").exists());
     }
+}
+
+/// An `sh` var whose command closed its stdout and goes on: the signal
+/// still stops it (nothing waits for it without looking).
+#[test]
+fn a_signal_stops_an_sh_var_that_closed_its_stdout() {
+    let t = Test::with(
+        r#"
+        [vars]
+        slow = { sh = "echo $$ > var.pid; exec >&-; touch var.here; sleep 60" }
+        [tasks.t]
+        run = "echo {{ slow }} > t.ran"
+        "#,
+    )
+    .args(&["-q", "t"]);
+    let mut child = spawn(&t);
+    wait_for_file(&t, "var.here", &mut child);
+    signal(child.id(), "-TERM");
+    let (status, _, stderr) = finish(child, Duration::from_secs(15));
+    assert_eq!(status, 143, "{stderr}");
+    assert!(!alive(pid_in(&t, "var.pid")));
+    assert!(!t.path().join("t.ran").exists());
 }
 
 #[test]
@@ -404,72 +426,6 @@ fn task_steps_nest_at_most_256_deep() {
 }
 
 // ------------------------------------------------------------- terminals
-
-/// Drive tasker on a pseudo-terminal, as a user at a shell would: python's
-/// `pty` module gives it a terminal; for each `(wait_for, keys)` it waits
-/// until `wait_for` has shown (counting earlier matches) and types `keys`.
-fn on_a_terminal(t: &Test, args: &[&str], steps: &[(&str, &[u8])]) -> (String, i32) {
-    let driver = r#"
-import os, pty, select, sys, time
-args = sys.argv[1].split("\x1f")
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(args[0], args)
-out = b""
-def read_until(needle, count, limit=20.0):
-    global out
-    end = time.time() + limit
-    while (needle is None or out.count(needle) < count) and time.time() < end:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                data = os.read(fd, 1024)
-            except OSError:
-                return
-            if not data:
-                return
-            out += data
-seen = {}
-steps = sys.argv[2:]
-for i in range(0, len(steps), 2):
-    needle = steps[i].encode()
-    seen[needle] = seen.get(needle, 0) + 1
-    read_until(needle, seen[needle])
-    os.write(fd, bytes.fromhex(steps[i + 1]))
-read_until(None, 0)
-end = time.time() + 20
-while True:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        break
-    if time.time() > end:
-        os.kill(pid, 9)
-        _, status = os.waitpid(pid, 0)
-        out += b"\n[the driver killed tasker after 20 s]\n"
-        break
-    time.sleep(0.02)
-sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
-sys.stdout.write("\nexit %d\n" % os.waitstatus_to_exitcode(status))
-"#;
-    let mut argv = vec![env!("CARGO_BIN_EXE_tasker")];
-    argv.extend(args);
-    let mut cmd = Command::new("python3");
-    cmd.current_dir(t.path())
-        .env_remove("NO_COLOR")
-        .args(["-c", driver, &argv.join("\x1f")]);
-    for (wait_for, keys) in steps {
-        let hex: String = keys.iter().map(|b| format!("{b:02x}")).collect();
-        cmd.args([*wait_for, &hex]);
-    }
-    let output = cmd.output().expect("python3 runs the terminal driver");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let code = text
-        .trim_end()
-        .rsplit_once("exit ")
-        .and_then(|(_, c)| c.parse().ok())
-        .unwrap_or(-1);
-    (text, code)
-}
 
 #[test]
 fn ctrl_c_at_a_confirm_prompt_ends_it_at_once() {

@@ -364,10 +364,10 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], [sys.argv[1]] + args)
 out = b""
-def read_until(needle, limit=20.0):
+def read_until(needle, count=1, limit=20.0):
     global out
     end = time.time() + limit
-    while (needle is None or needle not in out) and time.time() < end:
+    while (needle is None or out.count(needle) < count) and time.time() < end:
         ready, _, _ = select.select([fd], [], [], 0.05)
         if ready:
             try:
@@ -377,11 +377,15 @@ def read_until(needle, limit=20.0):
             if not data:
                 return
             out += data
-    if needle is not None and needle not in out:
+    if needle is not None and out.count(needle) < count:
         sys.stdout.write("NEVER SHOWN: %r\n" % needle)
 steps = sys.argv[3:]
+seen = {}
 for i in range(0, len(steps), 2):
-    read_until(steps[i].encode())
+    needle = steps[i].encode()
+    # A prompt given twice waits for its second appearance.
+    seen[needle] = seen.get(needle, 0) + 1
+    read_until(needle, seen[needle])
     os.write(fd, bytes.fromhex(steps[i + 1]))
 read_until(None)
 code = None
