@@ -337,7 +337,10 @@ fn run_once(
     // Runs that can never overlap (one run, a chain) and call no task need
     // no count of CPUs (reading it costs a few system calls on every
     // start): they go one after the other on this thread.
-    let serial = !graph.may_overlap() && !schedule::calls_tasks(&session, &graph);
+    // A service runs beside the runs that depend on it, whatever `-j`
+    // says (it holds no job slot once ready); under -n it is only shown.
+    let services = !cli.dry_run && schedule::has_services(&session, &graph);
+    let serial = !graph.may_overlap() && !schedule::calls_tasks(&session, &graph) && !services;
     let jobs = if cli.dry_run || serial {
         1
     } else {
@@ -345,7 +348,7 @@ fn run_once(
             .or(model.settings.jobs)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     };
-    let may_overlap = jobs > 1 && graph.may_overlap();
+    let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
     let mode = match &cli.output {
         Some(m) => OutputMode::parse(m).unwrap_or(OutputMode::Interleaved),
         None => model.settings.output.unwrap_or(if may_overlap {

@@ -18,11 +18,17 @@ pub enum Outcome {
     Cancelled,
     /// Not started because a run it depends on failed.
     NotRun(String),
+    /// A service that tasker stopped (nothing needed it any more, or the
+    /// invocation ended): not a failure.
+    Stopped,
 }
 
 impl Outcome {
     pub fn succeeded(&self) -> bool {
-        matches!(self, Outcome::Success | Outcome::Skipped(_))
+        matches!(
+            self,
+            Outcome::Success | Outcome::Skipped(_) | Outcome::Stopped
+        )
     }
 }
 
@@ -68,6 +74,9 @@ pub enum Reason {
     },
     /// A run called by a `task` step did not succeed.
     Called { task: String, reason: Box<Reason> },
+    /// A service ended by itself, or was not ready in time; `tail` holds
+    /// its last lines of output.
+    Service { end: ServiceEnd, tail: Vec<String> },
     /// Anything else, in one line, with the status it gives.
     Other { status: i32, message: String },
 }
@@ -84,6 +93,11 @@ impl Reason {
             Reason::Pattern(_) | Reason::NotConfirmed => 1,
             Reason::Diagnostic { status, .. } | Reason::Other { status, .. } => *status,
             Reason::Called { reason, .. } => reason.status(),
+            Reason::Service { end, .. } => match end {
+                ServiceEnd::NotReady { .. } => 124,
+                ServiceEnd::Exited { how: Some(how), .. } => how.status(),
+                ServiceEnd::Exited { how: None, .. } => 1,
+            },
         }
     }
 
@@ -128,6 +142,55 @@ impl fmt::Display for Reason {
             Reason::Diagnostic { message, .. } => f.write_str(message),
             Reason::Called { task, reason } => write!(f, "task `{task}` failed: {reason}"),
             Reason::Other { message, .. } => f.write_str(message),
+            Reason::Service { end, .. } => end.fmt(f),
+        }
+    }
+}
+
+/// How a service ended when tasker did not stop it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServiceEnd {
+    /// Not ready within `ready_timeout`: no line matched `ready` (or,
+    /// without one, its last step had not started).
+    NotReady {
+        pattern: Option<String>,
+        limit: Duration,
+    },
+    /// It exited (`how` is none for status 0), before it was ready or
+    /// while runs that depend on it were still to come.
+    Exited {
+        ready: bool,
+        how: Option<Box<Reason>>,
+    },
+}
+
+impl fmt::Display for ServiceEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceEnd::NotReady { pattern, limit } => {
+                let limit = human_duration(*limit);
+                match pattern {
+                    Some(p) => write!(
+                        f,
+                        "the service was not ready after {limit}: no line matched `ready` (`{p}`)"
+                    ),
+                    None => write!(
+                        f,
+                        "the service was not ready after {limit}: its last step had not started"
+                    ),
+                }
+            }
+            ServiceEnd::Exited { ready, how } => {
+                let when = if *ready {
+                    "while runs that depend on it were still to come"
+                } else {
+                    "before it was ready"
+                };
+                match how {
+                    Some(how) => write!(f, "the service ended {when}: {how}"),
+                    None => write!(f, "the service exited {when} (exit status 0)"),
+                }
+            }
         }
     }
 }

@@ -32,10 +32,29 @@ pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
         if let Some(line) = line {
             report.line(&format!("{} {line}", report.err_style.red("error:")));
         }
+        if let Outcome::Failed(Failure {
+            reason: Reason::Service { tail, .. },
+            ..
+        }) = outcome
+        {
+            print_service_tail(report, tail);
+        }
         if let Some(f) = summary.finally_failures.get(id).and_then(Option::as_ref) {
             let line = failure_line(name, f);
             report.line(&format!("{} {line}", report.err_style.red("error:")));
         }
+    }
+}
+
+/// A failed service's last lines of output, under its summary line.
+fn print_service_tail(report: &Console, tail: &[String]) {
+    if tail.is_empty() {
+        report.line("  it printed nothing");
+        return;
+    }
+    report.line("  its last lines of output:");
+    for line in tail {
+        report.line(&format!("  | {line}"));
     }
 }
 
@@ -84,6 +103,7 @@ pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
             Outcome::Failed(_) => "failed",
             Outcome::Cancelled => "cancelled",
             Outcome::NotRun(_) => "not run",
+            Outcome::Stopped => "stopped",
         };
         let _ = writeln!(
             out,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::args::Invocation;
 use crate::context::Session;
 use crate::exec::{
-    self, CallError, Calls, Control, Failure, Finished, Job, Outcome, Reason, RunOptions,
+    self, CallError, Calls, Control, Failure, Finished, Job, Outcome, Reason, RunOptions, Service,
 };
 use crate::graph::{Graph, RunId};
 
@@ -34,6 +34,8 @@ enum Event {
     Signal(i32),
     /// A caller stopped waiting (its timeout): it runs again.
     CallTimedOut(RunId),
+    /// A service is ready: the runs that depend on it may start.
+    Ready(RunId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +44,9 @@ enum State {
     Running,
     /// A `task` step waits for the runs it called; its slot is free.
     Waiting,
+    /// A service that is ready: it runs on, and its job slot is free for
+    /// the runs that depend on it.
+    Serving,
     Done(Outcome),
 }
 
@@ -106,6 +111,8 @@ struct Slot {
     duration: Duration,
     /// A `finally` that failed after the run failed or was cancelled.
     finally: Option<Failure>,
+    /// Started as a service, for runs that depend on it.
+    service: bool,
 }
 
 impl Slot {
@@ -116,6 +123,7 @@ impl Slot {
             started_at: None,
             duration: Duration::ZERO,
             finally: None,
+            service: false,
         }
     }
 }
@@ -129,6 +137,11 @@ struct Scheduler<'a, 's> {
     slots: Vec<Slot>,
     waiters: Vec<Waiter>,
     running: usize,
+    /// Services that are ready and hold no job slot.
+    serving: usize,
+    /// Where a service says it is ready; none under -n, where services
+    /// are shown, not started.
+    events: Option<mpsc::Sender<Event>>,
     interactive_running: bool,
     stopping: bool,
     first_failure: Option<i32>,
@@ -148,6 +161,8 @@ impl<'a, 's> Scheduler<'a, 's> {
             slots,
             waiters: Vec::new(),
             running: 0,
+            serving: 0,
+            events: None,
             interactive_running: false,
             stopping: false,
             first_failure: None,
@@ -171,7 +186,10 @@ impl<'a, 's> Scheduler<'a, 's> {
                         .deps
                         .iter()
                         .find_map(|&d| match &self.slots[d].state {
-                            State::Done(o) if !o.succeeded() => Some((d, o)),
+                            // A service that was stopped serves no more.
+                            State::Done(o) if !o.succeeded() || *o == Outcome::Stopped => {
+                                Some((d, o))
+                            }
                             _ => None,
                         });
                 if let Some((dep, outcome)) = blocker {
@@ -180,6 +198,7 @@ impl<'a, 's> Scheduler<'a, 's> {
                     let why = match outcome {
                         Outcome::NotRun(why) => why.clone(),
                         Outcome::Cancelled => format!("`{name}` was cancelled"),
+                        Outcome::Stopped => format!("service `{name}` had stopped"),
                         _ => format!("`{name}` failed"),
                     };
                     self.slots[id].state = State::Done(Outcome::NotRun(why));
@@ -244,11 +263,19 @@ impl<'a, 's> Scheduler<'a, 's> {
             if task.interactive && self.running > 0 {
                 continue;
             }
+            let service = task.background && self.dependents(id).next().is_some();
+            if service && !self.needed(id) {
+                // What needed it will not run (a failure under -k).
+                self.slots[id].state =
+                    State::Done(Outcome::NotRun("no run needs the service any more".into()));
+                continue;
+            }
             let control = Arc::new(Control::default());
             let slot = &mut self.slots[id];
             slot.control = Some(Arc::clone(&control));
             slot.state = State::Running;
             slot.started_at = Some(Instant::now());
+            slot.service = service;
             self.running += 1;
             self.interactive_running |= task.interactive;
             let job = Job {
@@ -256,27 +283,70 @@ impl<'a, 's> Scheduler<'a, 's> {
                 run: self.graph.runs[id].clone(),
                 task,
                 alone: task.interactive || !self.opts.may_overlap,
+                service: service
+                    .then(|| self.events.clone())
+                    .flatten()
+                    .map(|events| Service {
+                        on_ready: Arc::new(move || {
+                            let _ = events.send(Event::Ready(id));
+                        }),
+                    }),
             };
             return Some((job, control));
         }
         None
     }
 
-    /// Whether the run's deps succeeded and the runs it comes after ended.
+    /// Whether the run's deps succeeded (or serve: a service that is
+    /// ready) and the runs it comes after ended or serve.
     fn ready(&self, id: RunId) -> bool {
         let run = &self.graph.runs[id];
-        run.deps
+        run.deps.iter().all(|&d| match &self.slots[d].state {
+            State::Serving => true,
+            State::Done(o) => o.succeeded() && *o != Outcome::Stopped,
+            _ => false,
+        }) && run
+            .after
             .iter()
-            .all(|&d| matches!(&self.slots[d].state, State::Done(o) if o.succeeded()))
-            && run
-                .after
-                .iter()
-                .all(|&a| matches!(self.slots[a].state, State::Done(_)))
+            .all(|&a| matches!(self.slots[a].state, State::Done(_) | State::Serving))
     }
 
-    /// Nothing runs and nobody waits: the invocation is over.
+    /// The runs that wait for `id`: through deps or command-line order.
+    fn dependents(&self, id: RunId) -> impl Iterator<Item = RunId> + '_ {
+        self.graph
+            .runs
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.deps.contains(&id) || r.after.contains(&id))
+            .map(|(r, _)| r)
+    }
+
+    /// Whether a run that waits for the service `id` is still to come.
+    fn needed(&self, id: RunId) -> bool {
+        self.dependents(id)
+            .any(|r| !matches!(self.slots[r].state, State::Done(_)))
+    }
+
+    /// Stop the services that no run still to come depends on (SPEC 6).
+    /// The stop is their end as planned: they end `Stopped`.
+    fn stop_unneeded_services(&self) {
+        for (id, slot) in self.slots.iter().enumerate() {
+            if !slot.service || !matches!(slot.state, State::Running | State::Serving) {
+                continue;
+            }
+            let Some(control) = &slot.control else {
+                continue;
+            };
+            if !control.is_cancelled() && !self.needed(id) {
+                control.cancel();
+            }
+        }
+    }
+
+    /// Nothing runs, nobody waits, no service serves: the invocation is
+    /// over.
     fn finished(&self) -> bool {
-        self.running == 0 && self.waiters.is_empty()
+        self.running == 0 && self.serving == 0 && self.waiters.is_empty()
     }
 
     fn on_event(&mut self, event: Event) {
@@ -295,11 +365,26 @@ impl<'a, 's> Scheduler<'a, 's> {
                 }
             }
             Event::Signal(sig) => self.on_signal(sig),
+            Event::Ready(id) => self.on_ready(id),
+        }
+    }
+
+    /// A service became ready: it gives its job slot back and the runs
+    /// that depend on it may start.
+    fn on_ready(&mut self, id: RunId) {
+        if self.slots[id].state == State::Running {
+            self.slots[id].state = State::Serving;
+            self.running -= 1;
+            self.serving += 1;
         }
     }
 
     fn on_done(&mut self, id: RunId, finished: Finished) {
-        self.running -= 1;
+        if self.slots[id].state == State::Serving {
+            self.serving -= 1;
+        } else {
+            self.running -= 1;
+        }
         if self.session.model.tasks[self.graph.runs[id].task].interactive {
             self.interactive_running = false;
         }
@@ -312,6 +397,9 @@ impl<'a, 's> Scheduler<'a, 's> {
             if !self.opts.keep_going && !self.stopping {
                 self.stopping = true;
                 self.cancel_all();
+            } else if self.slots[id].service {
+                // Even under -k, what runs on a dead service is stopped.
+                self.cancel_dependents(id);
             }
         }
         self.unsettled |= !outcome.succeeded();
@@ -367,9 +455,20 @@ impl<'a, 's> Scheduler<'a, 's> {
         self.cancel_all();
     }
 
+    fn cancel_dependents(&self, id: RunId) {
+        for r in self.dependents(id) {
+            let slot = &self.slots[r];
+            if let (State::Running | State::Waiting | State::Serving, Some(control)) =
+                (&slot.state, &slot.control)
+            {
+                control.cancel();
+            }
+        }
+    }
+
     fn cancel_all(&self) {
         for slot in &self.slots {
-            if matches!(slot.state, State::Running | State::Waiting) {
+            if matches!(slot.state, State::Running | State::Waiting | State::Serving) {
                 if let Some(control) = &slot.control {
                     control.cancel();
                 }
@@ -383,7 +482,7 @@ impl<'a, 's> Scheduler<'a, 's> {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.state == State::Running)
+            .filter(|(_, slot)| matches!(slot.state, State::Running | State::Serving))
             .filter_map(|(id, slot)| {
                 slot.started_at
                     .map(|t| format!("{} {}s", self.graph.runs[id].name, t.elapsed().as_secs()))
@@ -435,15 +534,32 @@ pub fn calls_tasks(session: &Session, graph: &Graph) -> bool {
     })
 }
 
+/// Whether a service of the graph has runs that depend on it: they run
+/// beside it, so nothing runs one after the other on the main thread.
+pub fn has_services(session: &Session, graph: &Graph) -> bool {
+    graph.runs.iter().enumerate().any(|(id, run)| {
+        session.model.tasks[run.task].background
+            && graph
+                .runs
+                .iter()
+                .any(|r| r.deps.contains(&id) || r.after.contains(&id))
+    })
+}
+
 /// Run the graph: runs start when their deps succeeded and a job slot is
 /// free, each on a thread of its own (from a pool), and every event comes
 /// back here. When no two runs can overlap (one job slot, or a chain) and
 /// no run calls a task, the runs go one after the other on this thread:
 /// no pool, no hand-off between threads.
 pub fn execute(session: &Session, graph: Graph, opts: &Options, run_opts: &RunOptions) -> Summary {
-    let serial = (opts.jobs == 1 || !opts.may_overlap) && !calls_tasks(session, &graph);
+    let serial = (opts.jobs == 1 || !opts.may_overlap)
+        && !calls_tasks(session, &graph)
+        && !has_services(session, &graph);
     let mut scheduler = Scheduler::new(session, opts, graph);
     let (tx, rx) = mpsc::channel::<Event>();
+    if !run_opts.dry_run {
+        scheduler.events = Some(tx.clone());
+    }
     // Stop requests (signals, or the user's interrupt of a run that held
     // the terminal) become events of this loop. A run on this very thread
     // cannot read them: its control is cancelled from here as well.
@@ -525,6 +641,7 @@ fn run_on_threads(
                     ));
                 }
             }
+            scheduler.stop_unneeded_services();
             if scheduler.finished() {
                 break;
             }

@@ -472,30 +472,6 @@ fn a_task_with_sources_runs_the_first_time_without_a_note() {
     .expect("built\n", "[build] $ echo built\n", 0);
 }
 
-#[test]
-fn a_service_fails_clearly_as_not_supported_and_nothing_that_needs_it_runs() {
-    // `ready` on a task that is not a service is a load error (tests/errors.rs).
-    let t = Test::with(
-        r#"
-        [tasks.db]
-        background = true
-        ready = "listening"
-        ready_timeout = "5s"
-        run = "touch db.ran"
-        [tasks.test]
-        deps = ["db"]
-        run = "touch test.ran"
-        "#,
-    )
-    .args(&["-q", "test"]);
-    t.expect(
-        "",
-        "error: db failed: `background` is not supported yet by this version of tasker\n",
-        2,
-    );
-    assert!(!t.exists("db.ran") && !t.exists("test.ran"));
-}
-
 /// Drive tasker on a pseudo-terminal, as a user at a shell would: python's
 /// `pty` module gives it a terminal; `keys` is typed once `wait_for` shows.
 fn on_a_terminal(test: &Test, task: &str, wait_for: &str, keys: &[u8]) -> (String, i32) {

@@ -20,6 +20,7 @@ mod listing;
 mod output;
 mod processes;
 mod reaching;
+mod services;
 mod stopping;
 mod templates;
 mod watch;

@@ -25,7 +25,10 @@ use crate::graph::Run;
 use crate::model::{Step, StepKind, Task};
 use crate::template::Mode;
 
-pub use crate::outcome::{Failure, Outcome, Reason};
+pub use crate::outcome::{Failure, Outcome, Reason, ServiceEnd};
+
+/// How long a service may take to be ready when `ready_timeout` is not set.
+pub const SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::process;
 pub use crate::process::Proc;
 pub use control::Control;
@@ -71,6 +74,15 @@ pub struct Job<'a> {
     pub task: &'a Task,
     /// This run may have the terminal (nothing overlaps it).
     pub alone: bool,
+    /// The run is a service that other runs wait for (SPEC 6).
+    pub service: Option<Service>,
+}
+
+/// What a service's run needs beyond any run's: how it tells the
+/// scheduler that it is ready, from the thread that reads its output.
+#[derive(Clone)]
+pub struct Service {
+    pub on_ready: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// A run's result as it finished, with what `tasks.NAME` will show.
@@ -182,7 +194,23 @@ fn run_job_inner(
         calls,
         deadline: None,
     };
+    if let Some(service) = &job.service {
+        sink.serve(job.task, Arc::clone(&service.on_ready));
+    }
+    if opts.dry_run && job.task.background {
+        sink.note(&match &job.task.ready {
+            Some(p) => format!(
+                "a service: not started under -n; its dependents would start once a line matches `{}`",
+                p.source
+            ),
+            None => "a service: not started under -n; its dependents would start once it started"
+                .to_string(),
+        });
+    }
     let mut outcome = ctx.attempts(&step_scope, sink);
+    if job.service.is_some() {
+        outcome = service_outcome(outcome, control, sink, job.task);
+    }
     let mut cleanup_failure = None;
     let task = job.task;
     if !task.finally.is_empty() {
@@ -193,9 +221,10 @@ fn run_job_inner(
                 in_finally: true,
                 ..f
             };
-            // A failed cleanup fails a run that succeeded; after a failure
-            // or a cancel it is reported beside the run's own ending.
-            if matches!(outcome, Outcome::Success) {
+            // A failed cleanup fails a run that succeeded (or a service
+            // stopped as planned); after a failure or a cancel it is
+            // reported beside the run's own ending.
+            if matches!(outcome, Outcome::Success | Outcome::Stopped) {
                 outcome = Outcome::Failed(f);
             } else {
                 cleanup_failure = Some(f);
@@ -244,12 +273,6 @@ fn prelude(
         let note = format!("skipped: only for {}", wanted.join(", "));
         sink.note(&note);
         return Err(Outcome::Skipped(note));
-    }
-    if let Some(missing) = unsupported(task) {
-        return Err(failed(Reason::other(
-            2,
-            format!("`{missing}` is not supported yet by this version of tasker"),
-        )));
     }
     let scope = &job.run.scope;
     let mut env: Env = scope.env.as_ref().clone();
@@ -320,13 +343,45 @@ fn prelude(
     Ok((step_scope, dir))
 }
 
-/// Keys the loader accepts but this version cannot run.
-fn unsupported(task: &Task) -> Option<&'static str> {
-    if task.background {
-        Some("background")
-    } else {
-        None
+/// How a service's steps ended, seen from the runs that wait for it:
+/// stopped by tasker (nothing needs it any more, or the invocation ends)
+/// is no failure; ending by itself, or not being ready in time, is one,
+/// with its last lines of output.
+fn service_outcome(
+    outcome: Outcome,
+    control: &Control,
+    sink: &output::RunOutput,
+    task: &Task,
+) -> Outcome {
+    if control.is_cancelled() {
+        return Outcome::Stopped;
     }
+    let Some(seen) = sink.service_seen() else {
+        return outcome;
+    };
+    let (how, step) = match outcome {
+        Outcome::Success => (None, None),
+        Outcome::Failed(f) => (Some(Box::new(f.reason)), f.step),
+        other => return other,
+    };
+    let end = if seen.late {
+        ServiceEnd::NotReady {
+            pattern: task.ready.as_ref().map(|p| p.source.clone()),
+            limit: task.ready_timeout.unwrap_or(SERVICE_READY_TIMEOUT),
+        }
+    } else {
+        ServiceEnd::Exited {
+            ready: seen.ready,
+            how,
+        }
+    };
+    Outcome::Failed(Failure::new(
+        Reason::Service {
+            end,
+            tail: seen.tail,
+        },
+        step,
+    ))
 }
 
 /// Sleep, waking early when the run is cancelled; true if it was.
@@ -434,6 +489,7 @@ impl StepContext<'_, '_> {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.timed_out(None);
             }
+            sink.step_starting(index + 1 == steps.len());
             match self.run_step(index, step, scope, sink) {
                 Outcome::Failed(f) if step.ignore_failure && !self.control.is_cancelled() => {
                     sink.note(&format!("step failed ({}), ignored", f.reason));
@@ -489,6 +545,7 @@ impl StepContext<'_, '_> {
                 if self.echo_on() {
                     sink.echo(&format!("task {echo}"));
                 }
+                sink.step_started();
                 match self.calls.call(self.job.id, invocations, self.deadline) {
                     Ok(true) => Outcome::Success,
                     // The called runs go on (others may need them); this

@@ -59,6 +59,7 @@ impl StepContext<'_, '_> {
             }
             Err(outcome) => return outcome,
         };
+        sink.step_started();
         let pids = handle.pids();
         let procs: Vec<Proc> = pids
             .iter()

@@ -32,6 +32,8 @@ const MAX_LINE: usize = 1024 * 1024;
 const HIDDEN_TAIL: usize = 200;
 /// A kept hidden line is cut to this length.
 const HIDDEN_LINE: usize = 4096;
+/// Lines of a service's output kept for the message when it fails.
+const SERVICE_TAIL: usize = 10;
 
 mod console;
 mod reader;
@@ -58,6 +60,45 @@ pub struct RunOutput {
     /// The `finally` steps have begun (SPEC 5: expect and extract read
     /// the output of `run` only).
     in_finally: bool,
+    /// The step about to start is the last of `run`: a service without
+    /// `ready` is ready once it started.
+    last_step: bool,
+}
+
+/// A service's readiness (SPEC 6): the first line that matches `ready`,
+/// or without one the start of its last step, tells the scheduler once.
+struct ServiceWatch {
+    notify: Arc<dyn Fn() + Send + Sync>,
+    ready: bool,
+    /// Ready by then (`ready_timeout`), or the service is stopped.
+    deadline: Option<Instant>,
+    /// The deadline passed first.
+    late: bool,
+    /// Its last lines of output, for the message if it fails.
+    tail: VecDeque<Vec<u8>>,
+}
+
+impl ServiceWatch {
+    fn become_ready(&mut self) {
+        if !std::mem::replace(&mut self.ready, true) {
+            (self.notify)();
+        }
+    }
+}
+
+/// What a service's output showed by the time its steps ended.
+pub struct ServiceSeen {
+    pub ready: bool,
+    pub late: bool,
+    pub tail: Vec<String>,
+}
+
+/// Keep `line` as the newest of at most `lines` lines, cut to HIDDEN_LINE.
+fn keep_tail(tail: &mut VecDeque<Vec<u8>>, line: &[u8], lines: usize) {
+    if tail.len() == lines {
+        tail.pop_front();
+    }
+    tail.push_back(line[..line.len().min(HIDDEN_LINE)].to_vec());
 }
 
 /// What the two reader threads find, shared between them.
@@ -76,6 +117,8 @@ struct Shared {
     answers: Vec<u8>,
     /// Bytes of answers the run never took.
     dropped_answers: usize,
+    /// Set for a service.
+    service: Option<ServiceWatch>,
 }
 
 impl Shared {
@@ -169,7 +212,71 @@ impl RunOutput {
             dry_run: false,
             mode,
             in_finally: false,
+            last_step: false,
         }
+    }
+
+    /// This run is a service: read its output for `ready` (and keep its
+    /// last lines) from now on, and call `notify` once it is ready.
+    pub fn serve(&mut self, task: &Task, notify: Arc<dyn Fn() + Send + Sync>) {
+        self.keys.ready = task.ready.clone();
+        self.keys.service = true;
+        self.keys.reads = true;
+        let limit = task.ready_timeout.unwrap_or(super::SERVICE_READY_TIMEOUT);
+        self.shared.lock().unwrap().service = Some(ServiceWatch {
+            notify,
+            ready: false,
+            deadline: Instant::now().checked_add(limit),
+            late: false,
+            tail: VecDeque::new(),
+        });
+    }
+
+    /// The next step is (or is not) the last one of its list.
+    pub fn step_starting(&mut self, last: bool) {
+        self.last_step = last;
+    }
+
+    /// A step's processes started: a service without `ready` is ready
+    /// when its last step of `run` starts.
+    pub fn step_started(&mut self) {
+        if !self.last_step || self.in_finally || self.keys.ready.is_some() {
+            return;
+        }
+        if let Some(service) = &mut self.shared.lock().unwrap().service {
+            service.become_ready();
+        }
+    }
+
+    /// What a service's output showed; none for any other run.
+    pub fn service_seen(&self) -> Option<ServiceSeen> {
+        let shared = self.shared.lock().unwrap();
+        let service = shared.service.as_ref()?;
+        Some(ServiceSeen {
+            ready: service.ready,
+            late: service.late,
+            tail: service
+                .tail
+                .iter()
+                .map(|l| String::from_utf8_lossy(l).into_owned())
+                .collect(),
+        })
+    }
+
+    /// How long a service still has to be ready, while it is not; once
+    /// the time is up it is marked late and this says zero, once.
+    fn ready_left(&self, now: Instant) -> Option<Duration> {
+        if !self.keys.service {
+            return None;
+        }
+        let mut shared = self.shared.lock().unwrap();
+        let service = shared.service.as_mut()?;
+        if service.ready || service.late {
+            return None;
+        }
+        let left = service.deadline?.saturating_duration_since(now);
+        service.late = left.is_zero();
+        Some(left)
     }
 
     /// A line of tasker's about this run: held with a grouped run's output.
@@ -350,6 +457,11 @@ impl RunOutput {
                     } else {
                         wake = wake.min(deadline - now);
                     }
+                }
+                match self.ready_left(now) {
+                    Some(left) if left.is_zero() => stop(),
+                    Some(left) => wake = wake.min(left),
+                    None => {}
                 }
                 if let Some(at) = exited_at {
                     let until = at + DRAIN;

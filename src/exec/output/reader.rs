@@ -14,6 +14,10 @@ pub(super) struct KeysView {
     pub(super) respond: Vec<(regex::bytes::Regex, Vec<u8>)>,
     pub(super) reads: bool,
     pub(super) pty: bool,
+    /// A service's `ready` (set only while the run serves).
+    pub(super) ready: Option<crate::model::Pattern>,
+    /// The run is a service: its last lines are kept.
+    pub(super) service: bool,
 }
 
 impl KeysView {
@@ -32,6 +36,8 @@ impl KeysView {
                 .collect(),
             reads: keys.reads_output() || pty,
             pty,
+            ready: None,
+            service: false,
         }
     }
 
@@ -43,7 +49,10 @@ impl KeysView {
     }
 
     pub(super) fn line_patterns(&self) -> bool {
-        !self.extract.is_empty() || !self.expect.is_empty() || !self.fail_on.is_empty()
+        !self.extract.is_empty()
+            || !self.expect.is_empty()
+            || !self.fail_on.is_empty()
+            || self.ready.is_some()
     }
 }
 
@@ -110,6 +119,7 @@ impl StreamReader<'_> {
         let simple = !self.keys.line_patterns()
             && self.keys.respond.is_empty()
             && self.keys.hide == Hide::None
+            && !self.keys.service
             && self.mode != OutputMode::Prefixed;
         if simple {
             self.show(chunk);
@@ -187,18 +197,20 @@ impl StreamReader<'_> {
         if self.keys.line_patterns() {
             self.patterns(block, complete);
         }
+        if self.keys.service {
+            if let Some(service) = &mut self.shared.lock().unwrap().service {
+                for line in lines_of(block, complete) {
+                    keep_tail(&mut service.tail, line, SERVICE_TAIL);
+                }
+            }
+        }
         if self.keys.hidden(self.stream) {
             let mut shared = self.shared.lock().unwrap();
             for line in block.split(|&b| b == b'\n') {
                 if line.is_empty() && complete {
                     continue;
                 }
-                if shared.tail.len() == HIDDEN_TAIL {
-                    shared.tail.pop_front();
-                }
-                shared
-                    .tail
-                    .push_back(line[..line.len().min(HIDDEN_LINE)].to_vec());
+                keep_tail(&mut shared.tail, line, HIDDEN_TAIL);
             }
             return;
         }
@@ -259,6 +271,15 @@ impl StreamReader<'_> {
                     if !shared.expected[i] {
                         shared.expected[i] = pattern.regex.is_match(line);
                         pending |= !shared.expected[i];
+                    }
+                }
+            }
+            if let Some(pattern) = &self.keys.ready {
+                if let Some(service) = shared.service.as_mut().filter(|s| !s.ready) {
+                    if pattern.regex.is_match(line) {
+                        service.become_ready();
+                    } else {
+                        pending = true;
                     }
                 }
             }

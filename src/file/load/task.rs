@@ -153,7 +153,7 @@ pub(super) fn task(
                 )
                 .with_label("needs `background = true`")
                 .with_help(
-                    "a task with `background = true` is a service; `ready` says when it is ready (services are not supported yet by this version of tasker)",
+                    "a task with `background = true` is a service; `ready` says when it is ready, `ready_timeout` how long that may take",
                 ));
         }
     }
