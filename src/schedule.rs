@@ -142,6 +142,8 @@ struct Scheduler<'a, 's> {
     /// Where a service says it is ready; none under -n, where services
     /// are shown, not started.
     events: Option<mpsc::Sender<Event>>,
+    /// A service has started: each event may leave one unneeded.
+    any_service: bool,
     interactive_running: bool,
     stopping: bool,
     first_failure: Option<i32>,
@@ -163,6 +165,7 @@ impl<'a, 's> Scheduler<'a, 's> {
             running: 0,
             serving: 0,
             events: None,
+            any_service: false,
             interactive_running: false,
             stopping: false,
             first_failure: None,
@@ -276,6 +279,7 @@ impl<'a, 's> Scheduler<'a, 's> {
             slot.state = State::Running;
             slot.started_at = Some(Instant::now());
             slot.service = service;
+            self.any_service |= service;
             self.running += 1;
             self.interactive_running |= task.interactive;
             let job = Job {
@@ -330,6 +334,9 @@ impl<'a, 's> Scheduler<'a, 's> {
     /// Stop the services that no run still to come depends on (SPEC 6).
     /// The stop is their end as planned: they end `Stopped`.
     fn stop_unneeded_services(&self) {
+        if !self.any_service {
+            return;
+        }
         for (id, slot) in self.slots.iter().enumerate() {
             if !slot.service || !matches!(slot.state, State::Running | State::Serving) {
                 continue;

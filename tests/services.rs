@@ -214,7 +214,7 @@ fn a_service_that_dies_while_its_dependents_run_fails_and_stops_them() {
 }
 
 #[test]
-fn two_dependents_share_one_run_of_a_service_per_set_of_arguments() {
+fn dependents_share_one_run_of_a_service_per_set_of_arguments_even_with_one_job() {
     let t = Test::with(
         r#"
         [tasks.db]
@@ -237,7 +237,8 @@ fn two_dependents_share_one_run_of_a_service_per_set_of_arguments() {
         run = "echo all done"
         "#,
     )
-    .args(&["-q", "all"]);
+    .args(&["-q", "-j1", "all"]);
+    // A ready service holds no job slot: -j1 runs it beside its dependents.
     t.run().code(0).stdout_has("all | all done\n");
     let mut starts: Vec<String> = t.read("starts").lines().map(String::from).collect();
     starts.sort();
