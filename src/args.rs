@@ -128,13 +128,16 @@ impl<'m> Current<'m> {
 /// Split `words` into invocations. The first word must name a task.
 /// A task call as written in the file or rendered from it (`deps`,
 /// `post`, a `task` step): split like a shell would, then parsed like a
-/// command line. Errors point at the call, in the file of `caller`.
+/// command line. Errors point at the call, in the file of `caller`, and
+/// task names are read as `caller`'s file means them (SPEC 9).
 pub fn parse_call(
     model: &Model,
     text: &str,
     span: &crate::error::Span,
-    caller: &str,
+    caller: &Task,
 ) -> Result<Vec<Invocation>> {
+    let unit = caller.unit;
+    let caller = caller.name.as_str();
     let words = shell_words::split(text).map_err(|e| {
         Error::at(
             span,
@@ -146,12 +149,22 @@ pub fn parse_call(
         return Err(Error::at(span, format!("an empty call in task `{caller}`"))
             .with_label("names no task"));
     }
-    parse(model, &words, Source::Call).map_err(|e| e.relocate(span, caller))
+    parse_in(model, unit, &words, Source::Call).map_err(|e| e.relocate(span, caller))
 }
 
 /// Long by design: one state machine over the words (task name, flags,
 /// values, positionals, `--`), the one call parser of tasker.
 pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invocation>> {
+    parse_in(model, crate::model::ROOT_UNIT, words, source)
+}
+
+/// `parse` with task names read as the file `unit` means them.
+fn parse_in(
+    model: &Model,
+    unit: usize,
+    words: &[String],
+    source: Source,
+) -> Result<Vec<Invocation>> {
     let mut done = Vec::new();
     let mut current: Option<Current> = None;
     let mut i = 0;
@@ -159,7 +172,7 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
         let word = &words[i];
         i += 1;
         let Some(cur) = current.as_mut() else {
-            current = Some(Current::new(model, lookup_task(model, word, None)?));
+            current = Some(Current::new(model, lookup_task(model, unit, word)?));
             continue;
         };
         if word == "--" {
@@ -233,7 +246,7 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
             continue;
         }
         // A bare word: a positional value or the next task.
-        let is_task = model.task(word).is_some();
+        let is_task = model.resolve(unit, word).is_some();
         match cur.open_positional() {
             Some(arg) => {
                 let spec = &cur.task.args[arg];
@@ -249,13 +262,13 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
             }
             None if !is_task => {
                 let prev = current.take().expect("current task");
-                return Err(unexpected(model, prev.task, word));
+                return Err(unexpected(model, unit, prev.task, word));
             }
             None => {}
         }
         let prev = current.take().expect("current task");
         done.push(prev.finish()?);
-        current = Some(Current::new(model, lookup_task(model, word, None)?));
+        current = Some(Current::new(model, lookup_task(model, unit, word)?));
     }
     if let Some(cur) = current {
         done.push(cur.finish()?);
@@ -263,8 +276,8 @@ pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invo
     Ok(done)
 }
 
-fn lookup_task(model: &Model, word: &str, _after: Option<&Task>) -> Result<usize> {
-    if let Some(index) = model.task(word) {
+fn lookup_task(model: &Model, unit: usize, word: &str) -> Result<usize> {
+    if let Some(index) = model.resolve(unit, word) {
         return Ok(index);
     }
     let err = if word.starts_with('-') {
@@ -273,19 +286,19 @@ fn lookup_task(model: &Model, word: &str, _after: Option<&Task>) -> Result<usize
     } else {
         Error::usage(format!("unknown task `{word}`"))
     };
-    Err(with_task_suggestion(model, err, word))
+    Err(with_task_suggestion(model, unit, err, word))
 }
 
-fn with_task_suggestion(model: &Model, err: Error, word: &str) -> Error {
-    let mut names: Vec<&str> = model.callable_names().collect();
+fn with_task_suggestion(model: &Model, unit: usize, err: Error, word: &str) -> Error {
+    let mut names = model.names_in(unit);
     names.sort_unstable();
-    match closest(word, names.iter().copied()) {
+    match closest(word, names.iter().map(String::as_str)) {
         Some(near) => err.with_help(format!("did you mean `{near}`?")),
         None => err.with_help("run `tasker -l` to see the tasks"),
     }
 }
 
-fn unexpected(model: &Model, task: &Task, word: &str) -> Error {
+fn unexpected(model: &Model, unit: usize, task: &Task, word: &str) -> Error {
     let positional = task.args.iter().any(|a| a.positional);
     let err = if positional {
         Error::usage(format!(
@@ -298,7 +311,7 @@ fn unexpected(model: &Model, task: &Task, word: &str) -> Error {
             task.name
         ))
     };
-    with_task_suggestion(model, err, word)
+    with_task_suggestion(model, unit, err, word)
 }
 
 fn find_long(task: &Task, name: &str) -> Result<(usize, bool)> {

@@ -10,18 +10,16 @@ use crate::template::Engine;
 /// Check the whole file: `[env]`, `[vars]` and every task.
 pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
     check_global_values(model)?;
-    for entry in &model.env {
-        check_template(
-            engine,
-            model,
-            None,
-            &entry.value,
-            &format!("[env] entry `{}`", entry.name),
-        )?;
+    for (unit, file) in model.units.iter().enumerate() {
+        for entry in &file.env {
+            let what = format!("[env] entry `{}`", entry.name);
+            check_template(engine, model, unit, None, &entry.value, &what)?;
+        }
     }
     for var in &model.vars {
         if let VarValue::Template(t) | VarValue::Sh(t) = &var.value {
-            check_template(engine, model, None, t, &format!("var `{}`", var.name))?;
+            let what = format!("var `{}`", var.name);
+            check_template(engine, model, var.unit, None, t, &what)?;
         }
     }
     crate::context::check_var_cycles(engine, model, |_| false)?;
@@ -35,7 +33,7 @@ pub fn check_file(engine: &Engine, model: &Model) -> Result<()> {
 /// `[env]` values and the commands of `sh` vars hold no NUL byte: checked
 /// before any run, as each task's own values are.
 pub fn check_global_values(model: &Model) -> Result<()> {
-    for entry in &model.env {
+    for entry in model.units.iter().flat_map(|u| &u.env) {
         reaches_a_process(&entry.value, &format!("[env] entry `{}`", entry.name))?;
     }
     for var in &model.vars {
@@ -69,7 +67,7 @@ pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
         )?;
     }
     for (template, what) in task_templates(task) {
-        check_template(engine, model, Some(task), template, &what)?;
+        check_template(engine, model, task.unit, Some(task), template, &what)?;
     }
     Ok(())
 }
@@ -169,6 +167,7 @@ fn reaches_a_process(template: &Template, what: &str) -> Result<()> {
 fn check_template(
     engine: &Engine,
     model: &Model,
+    unit: usize,
     task: Option<&Task>,
     template: &Template,
     what: &str,
@@ -198,11 +197,12 @@ fn check_template(
     for path in names {
         let top = path.split('.').next().unwrap_or(&path);
         let known = crate::template::SCOPE_NAMES.contains(&top)
-            || model.var(top).is_some()
+            || model.var_in(unit, top).is_some()
             || task.is_some_and(|t| t.arg(top).is_some() || t.matrix.iter().any(|m| m.name == top));
         if !known {
             let mut candidates: Vec<&str> = crate::template::SCOPE_NAMES.to_vec();
-            candidates.extend(model.vars.iter().map(|v| v.name.as_str()));
+            let vars = model.vars_seen_from(unit);
+            candidates.extend(vars.iter().map(|v| v.name.as_str()));
             if let Some(t) = task {
                 candidates.extend(t.args.iter().map(|a| a.name.as_str()));
                 candidates.extend(t.matrix.iter().map(|m| m.name.as_str()));

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use minijinja::value::{Object, Value};
 
 use crate::error::{closest, Error, Result};
-use crate::model::{EnvEntry, Model, Template, VarValue};
+use crate::model::{EnvEntry, Model, Template, VarValue, ROOT_UNIT};
 use crate::template::{Engine, Mode};
 
 pub type Env = BTreeMap<String, String>;
@@ -29,7 +29,9 @@ pub struct Session<'m> {
     pub invocation_dir: PathBuf,
     overrides: BTreeMap<String, String>,
     base_env: OnceLock<Result<Arc<Env>>>,
-    global_env: OnceLock<Result<Arc<Env>>>,
+    /// Per unit (file): the base environment with the `[env]` of the
+    /// root file and of each includer down to the unit's own on top.
+    unit_envs: Vec<OnceLock<Result<Arc<Env>>>>,
     var_order: OnceLock<Result<()>>,
     var_values: Vec<Mutex<Option<Value>>>,
     results: Mutex<BTreeMap<String, Value>>,
@@ -42,6 +44,8 @@ pub struct Session<'m> {
 pub struct Scope {
     pub values: BTreeMap<String, Value>,
     pub env: Arc<Env>,
+    /// The file whose vars templates of this scope see (SPEC 9).
+    pub unit: usize,
 }
 
 impl<'m> Session<'m> {
@@ -53,7 +57,7 @@ impl<'m> Session<'m> {
     ) -> Result<Session<'m>> {
         let mut map = BTreeMap::new();
         for (name, value) in overrides {
-            if model.var(&name).is_none() {
+            if !model.vars.iter().any(|v| v.name == name) {
                 let err = Error::usage(format!(
                     "--set {name}: there is no var `{name}` in {}",
                     model.file.display
@@ -82,7 +86,7 @@ impl<'m> Session<'m> {
             invocation_dir,
             overrides: map,
             base_env: OnceLock::new(),
-            global_env: OnceLock::new(),
+            unit_envs: model.units.iter().map(|_| OnceLock::new()).collect(),
             var_order: OnceLock::new(),
             var_values: model.vars.iter().map(|_| Mutex::new(None)).collect(),
             results: Mutex::new(BTreeMap::new()),
@@ -114,24 +118,46 @@ impl<'m> Session<'m> {
             .clone()
     }
 
-    /// The base environment with `[env]` on top.
+    /// The base environment with the root file's `[env]` on top.
     pub fn global_env(&self) -> Result<Arc<Env>> {
+        self.unit_env(ROOT_UNIT)
+    }
+
+    /// The environment of the tasks of `unit`: the base environment, the
+    /// root file's `[env]`, and each included file's down to the unit's.
+    pub fn unit_env(&self, unit: usize) -> Result<Arc<Env>> {
         if BUILDING_ENV.with(Cell::get) {
             return self.base_env();
         }
-        self.global_env
+        self.unit_envs[unit]
             .get_or_init(|| {
+                let below = match self.model.units[unit].parent {
+                    Some(parent) => self.unit_env(parent)?,
+                    None => self.base_env()?,
+                };
                 BUILDING_ENV.with(|b| b.set(true));
-                let result = (|| {
-                    let base = self.base_env()?;
-                    let scope = self.root_scope(Arc::clone(&base));
-                    let env = self.layer_env(&scope, &self.model.env, "[env]")?;
-                    Ok(env)
-                })();
+                let scope = Scope {
+                    unit,
+                    ..self.root_scope(below)
+                };
+                let what = match unit {
+                    ROOT_UNIT => "[env]".to_string(),
+                    _ => format!("[env] of {}", self.model.units[unit].file.display),
+                };
+                let result = self.layer_env(&scope, &self.model.units[unit].env, &what);
                 BUILDING_ENV.with(|b| b.set(false));
                 result
             })
             .clone()
+    }
+
+    /// The scope of templates of `unit` outside any task: its vars and
+    /// its environment.
+    pub fn unit_scope(&self, unit: usize) -> Result<Scope> {
+        Ok(Scope {
+            unit,
+            ..self.root_scope(self.unit_env(unit)?)
+        })
     }
 
     /// `scope.env` with `entries` rendered on top; each entry sees the
@@ -166,7 +192,11 @@ impl<'m> Session<'m> {
         );
         values.insert("os".into(), Value::from(std::env::consts::OS));
         values.insert("arch".into(), Value::from(std::env::consts::ARCH));
-        Scope { values, env }
+        Scope {
+            values,
+            env,
+            unit: ROOT_UNIT,
+        }
     }
 
     /// Record a finished run for `{{ tasks.NAME... }}`.
@@ -236,8 +266,11 @@ impl<'m> Session<'m> {
                         continue;
                     }
                     let results = self.results.lock().unwrap().clone();
+                    let prefix = self.model.units[scope.unit].prefix.clone();
                     if let Some(name) = path.split('.').nth(1) {
-                        if !results.contains_key(name) {
+                        if !results.contains_key(name)
+                            && !results.contains_key(&format!("{prefix}{name}"))
+                        {
                             return Err(Error::at(
                                 &template.span,
                                 format!("{what} reads `tasks.{name}`, but task `{name}` has not run in this invocation"),
@@ -248,13 +281,16 @@ impl<'m> Session<'m> {
                             )));
                         }
                     }
-                    context.insert("tasks".into(), Value::from_object(TaskResults(results)));
+                    context.insert(
+                        "tasks".into(),
+                        Value::from_object(TaskResults(results, prefix)),
+                    );
                 }
                 _ => {
                     if let Some(value) = scope.values.get(top) {
                         context.insert(top.to_string(), value.clone());
-                    } else if self.model.var(top).is_some() {
-                        context.insert(top.to_string(), self.var(top)?);
+                    } else if let Some(index) = self.model.var_in(scope.unit, top) {
+                        context.insert(top.to_string(), self.var_at(index)?);
                     } else {
                         return Err(self.unknown_name(template, top, scope, what));
                     }
@@ -266,37 +302,44 @@ impl<'m> Session<'m> {
 
     fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
-        known.extend(self.model.vars.iter().map(|v| v.name.as_str()));
+        let vars = self.model.vars_seen_from(scope.unit);
+        known.extend(vars.iter().map(|v| v.name.as_str()));
         known.extend(crate::template::SCOPE_NAMES);
         crate::template::unknown_name(template, name, known, what)
     }
 
-    /// The value of var `name` (after `--set`), evaluating it on first use.
+    /// The value of the root file's var `name` (after `--set`),
+    /// evaluating it on first use.
     pub fn var(&self, name: &str) -> Result<Value> {
+        let index = self
+            .model
+            .var_in(ROOT_UNIT, name)
+            .expect("caller checked the var exists");
+        self.var_at(index)
+    }
+
+    /// The value of the var at `index` of `model.vars` (after `--set`),
+    /// evaluating it on first use in the scope of the file declaring it.
+    fn var_at(&self, index: usize) -> Result<Value> {
+        let var = &self.model.vars[index];
+        let name = var.name.as_str();
         if let Some(value) = self.overrides.get(name) {
             return Ok(Value::from(value.as_str()));
         }
         self.check_var_cycles()?;
-        let index = self
-            .model
-            .vars
-            .iter()
-            .position(|v| v.name == name)
-            .expect("caller checked the var exists");
         let mut slot = self.var_values[index].lock().unwrap();
         if let Some(value) = &*slot {
             return Ok(value.clone());
         }
-        let var = &self.model.vars[index];
         let what = format!("var `{name}`");
-        let env = self.global_env()?;
-        let scope = self.root_scope(env);
+        let scope = self.unit_scope(var.unit)?;
         let value = match &var.value {
             VarValue::Literal(v) => v.clone(),
             VarValue::Template(t) => Value::from(self.render(t, Mode::Plain, &scope, &what)?),
             VarValue::Sh(t) => {
                 let script = self.render(t, Mode::Shell, &scope, &what)?;
-                Value::from(self.run_sh_var(name, &script, &scope.env, &var.span)?)
+                let dir = &self.model.units[var.unit].dir;
+                Value::from(self.run_sh_var(name, &script, &scope.env, dir, &var.span)?)
             }
         };
         *slot = Some(value.clone());
@@ -308,13 +351,14 @@ impl<'m> Session<'m> {
         name: &str,
         script: &str,
         env: &Env,
+        dir: &std::path::Path,
         span: &crate::error::Span,
     ) -> Result<String> {
         let shell = &self.model.settings.shell;
         let mut cmd = std::process::Command::new(&shell[0]);
         cmd.args(&shell[1..])
             .arg(script)
-            .current_dir(&self.model.root)
+            .current_dir(dir)
             .env_clear()
             .envs(env)
             .stdin(std::process::Stdio::null())
@@ -383,7 +427,7 @@ pub fn check_var_cycles(
             .iter()
             .filter_map(|n| {
                 let top = n.split('.').next().unwrap_or(n);
-                vars.iter().position(|v| v.name == top)
+                model.var_in(var.unit, top)
             })
             .collect();
         used.sort_unstable();
@@ -427,12 +471,15 @@ pub const MAX_VAR_DEPTH: usize = 256;
 
 /// `tasks`: the results of runs that finished in this invocation.
 #[derive(Debug)]
-struct TaskResults(BTreeMap<String, Value>);
+/// With the prefix of the file whose template reads them: a short name
+/// there means one of that file's own tasks first (SPEC 9).
+struct TaskResults(BTreeMap<String, Value>, String);
 
 impl Object for TaskResults {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
-        Some(match self.0.get(name) {
+        let own = self.0.get(&format!("{}{name}", self.1));
+        Some(match own.or_else(|| self.0.get(name)) {
             Some(value) => value.clone(),
             None => Value::from(minijinja::Error::new(
                 minijinja::ErrorKind::UndefinedError,

@@ -98,7 +98,7 @@ impl Graph {
                 format!("calls nest more than {MAX_DEPTH} deep at task `{}`: do its calls expand forever?", task.name),
             ));
         }
-        let mut scope = session.root_scope(session.global_env()?);
+        let mut scope = session.unit_scope(task.unit)?;
         scope
             .values
             .insert("task".into(), Value::from(task.name.as_str()));
@@ -290,11 +290,11 @@ impl Graph {
 
 /// The tasks that a call whose text is fixed names (none for a templated
 /// call, which only a run can resolve).
-fn literal_callees(model: &Model, call: &Call) -> Vec<usize> {
+fn literal_callees(model: &Model, caller: &Task, call: &Call) -> Vec<usize> {
     if !call.template.is_literal() {
         return Vec::new();
     }
-    args::parse_call(model, &call.template.source, &call.template.span, "")
+    args::parse_call(model, &call.template.source, &call.template.span, caller)
         .map(|invocations| invocations.iter().map(|inv| inv.task).collect())
         .unwrap_or_default()
 }
@@ -330,13 +330,13 @@ pub fn check_literal_calls(model: &Model, roots: Option<&[usize]>) -> Result<()>
                 _ => None,
             });
         for call in task.deps.iter().chain(steps) {
-            for callee in literal_callees(model, call) {
+            for callee in literal_callees(model, task, call) {
                 calls[t].push(callee);
                 waits[t].push(callee);
             }
         }
         for call in &task.post {
-            for callee in literal_callees(model, call) {
+            for callee in literal_callees(model, task, call) {
                 calls[t].push(callee);
                 posts.push((t, callee));
             }
@@ -390,7 +390,7 @@ pub fn resolve_call(
 ) -> Result<Vec<Invocation>> {
     let what = format!("a call of task `{}`", task.name);
     let text = session.render(&call.template, Mode::Shell, scope, &what)?;
-    args::parse_call(session.model, &text, &call.template.span, &task.name)
+    args::parse_call(session.model, &text, &call.template.span, task)
 }
 
 /// Every combination of the task's matrix, in declaration order (the last

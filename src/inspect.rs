@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 
 use crate::context::Session;
 use crate::error::{closest, Error, Result};
-use crate::model::{ArgType, Model, Task};
+use crate::model::{ArgType, Model, Task, ROOT_UNIT};
 
 /// `--summary`: the names of the tasks `-l` shows, in file order, on one
 /// line; nothing at all when there are none.
@@ -45,15 +45,17 @@ fn find_task<'m>(model: &'m Model, word: &str, option: &str) -> Result<&'m Task>
 /// just above it included, each block under a `# FILE:LINE` heading.
 pub fn show(model: &Model, word: &str) -> Result<String> {
     let task = find_task(model, word, "--show")?;
-    let text = &model.file.text;
-    let lines = Lines::of(text);
+    // The file that declares it, where it has its short name (SPEC 9).
+    let file = &task.span.file;
+    let short = &task.name[model.units[task.unit].prefix.len()..];
+    let lines = Lines::of(&file.text);
     let key_line = task.span.line_col().0 - 1;
     let mut blocks: Vec<(usize, usize)> = Vec::new();
     if lines.header(key_line).is_some() {
         // `[tasks.NAME]`, and every `[tasks.NAME.…]` or `[[tasks.NAME.…]]`
         // table, wherever it stands.
         for (at, path) in lines.headers() {
-            if path.len() >= 2 && path[0] == "tasks" && path[1] == task.name {
+            if path.len() >= 2 && path[0] == "tasks" && path[1] == short {
                 let end = lines.block_end(at);
                 match blocks.last_mut() {
                     Some(last) if last.1 == at => last.1 = end,
@@ -75,7 +77,7 @@ pub fn show(model: &Model, word: &str) -> Result<String> {
             start
         };
         let end = lines.trim_end(start, end);
-        let _ = writeln!(out, "# {}:{}", model.file.display, start + 1);
+        let _ = writeln!(out, "# {}:{}", file.display, start + 1);
         for line in &lines.text[start..end] {
             out.push_str(line.trim_end_matches(['\r', '\n']));
             out.push('\n');
@@ -212,14 +214,12 @@ pub fn evaluate(session: &Session, only: Option<&str>) -> Result<String> {
         let value = session.var(name)?;
         return Ok(format!("{}\n", plain(&value)));
     }
-    let width = model
-        .vars
-        .iter()
-        .map(|v| v.name.chars().count())
-        .max()
-        .unwrap_or(0);
+    // The root file's vars: those are the ones `--set` and commands of
+    // the root file's tasks see.
+    let vars = || model.vars.iter().filter(|v| v.unit == ROOT_UNIT);
+    let width = vars().map(|v| v.name.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
-    for var in &model.vars {
+    for var in vars() {
         let value = session.var(&var.name)?;
         let _ = writeln!(out, "{:<width$} = {}", var.name, toml_value(&value));
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Arg, ArgType, ArgValue, Model, Task};
+use crate::model::{Arg, ArgType, ArgValue, Model, Task, ROOT_UNIT};
 use crate::style::Style;
 
 /// The usage form of a task: `deploy <target> [-t TAG]...`.
@@ -88,24 +88,43 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
         out.push_str("    (none)\n");
         return out;
     }
-    // Ungrouped tasks first, then each group in order of first appearance.
-    let mut groups: Vec<Option<&str>> = vec![None];
+    // The root file's tasks first, then each included file's under its
+    // namespace (SPEC 9); in each file, ungrouped tasks first, then each
+    // group in order of first appearance.
+    fn section(task: &Task) -> (usize, Option<&str>) {
+        (task.unit, task.group.as_deref())
+    }
+    let mut sections: Vec<(usize, Option<&str>)> = vec![(ROOT_UNIT, None)];
     for task in &shown {
-        if let Some(g) = task.group.as_deref() {
-            if !groups.contains(&Some(g)) {
-                groups.push(Some(g));
-            }
+        if !sections.contains(&(task.unit, None)) {
+            sections.push((task.unit, None));
         }
     }
-    for group in groups {
+    for task in &shown {
+        if !sections.contains(&section(task)) {
+            let at = sections
+                .iter()
+                .rposition(|s| s.0 == task.unit)
+                .map_or(sections.len(), |i| i + 1);
+            sections.insert(at, section(task));
+        }
+    }
+    for (unit, group) in sections {
         let members: Vec<usize> = (0..shown.len())
-            .filter(|&i| shown[i].group.as_deref() == group)
+            .filter(|&i| section(shown[i]) == (unit, group))
             .collect();
         if members.is_empty() {
             continue;
         }
-        if let Some(g) = group {
-            let _ = writeln!(out, "  {}", style.bold(&format!("{g}:")));
+        let prefix = &model.units[unit].prefix;
+        let heading = match group {
+            Some(g) if prefix.is_empty() => Some(format!("{g}:")),
+            Some(g) => Some(format!("{prefix} {g}:")),
+            None if prefix.is_empty() => None,
+            None => Some(prefix.clone()),
+        };
+        if let Some(heading) = heading {
+            let _ = writeln!(out, "  {}", style.bold(&heading));
         }
         for i in members {
             let task = shown[i];
@@ -157,6 +176,7 @@ pub fn render_json(model: &Model, all: bool, up_to_date: &dyn Fn(usize) -> Optio
         .map(|(index, task)| {
             serde_json::json!({
                 "name": task.name,
+                "file": model.units[task.unit].file.path.display().to_string(),
                 "help": task.help,
                 "group": task.group,
                 "aliases": task.aliases,

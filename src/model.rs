@@ -10,15 +10,40 @@ use crate::error::{SourceFile, Span};
 
 #[derive(Debug)]
 pub struct Model {
+    /// The file tasker was pointed at (the first of `units`).
     pub file: Arc<SourceFile>,
     /// The directory holding the file.
     pub root: std::path::PathBuf,
     pub settings: Settings,
-    pub env: Vec<EnvEntry>,
+    /// The files: the root file first, then each included file (SPEC 9)
+    /// after the file that includes it.
+    pub units: Vec<Unit>,
+    /// The vars of every file, each knowing its unit.
     pub vars: Vec<Var>,
     pub tasks: Vec<Task>,
-    /// Task names and aliases to their index in `tasks`.
+    /// Task names and aliases (full names: `docs:build`) to their index in
+    /// `tasks`.
     pub lookup: HashMap<String, usize>,
+}
+
+/// The root unit: the file tasker was pointed at.
+pub const ROOT_UNIT: usize = 0;
+
+/// One file of the model: the root file or an included one. Its tasks,
+/// vars and `[env]` know it by index.
+#[derive(Debug)]
+pub struct Unit {
+    pub file: Arc<SourceFile>,
+    /// What its task names start with: empty for the root file, `docs:`
+    /// for a file included as `docs`, `docs:api:` for one included by it.
+    pub prefix: String,
+    /// The directory holding the file: its tasks' default `dir`, and what
+    /// their `dir` is relative to.
+    pub dir: std::path::PathBuf,
+    /// The unit that includes this one.
+    pub parent: Option<usize>,
+    /// Its `[env]`, over the includer's for its own tasks.
+    pub env: Vec<EnvEntry>,
 }
 
 impl Model {
@@ -26,8 +51,79 @@ impl Model {
         self.lookup.get(name).copied()
     }
 
+    /// The task that `name` means in a call written in `unit`: a short name
+    /// is one of the unit's own tasks, `:name` one of its includer's.
+    pub fn resolve(&self, unit: usize, name: &str) -> Option<usize> {
+        if unit == ROOT_UNIT {
+            return self.task(name);
+        }
+        let here = &self.units[unit];
+        match (name.strip_prefix(':'), here.parent) {
+            (Some(rest), Some(parent)) => self.resolve(parent, rest),
+            _ => self.task(&format!("{}{name}", here.prefix)),
+        }
+    }
+
+    /// The names a call written in `unit` can use, for suggestions.
+    pub fn names_in(&self, unit: usize) -> Vec<String> {
+        let prefix = &self.units[unit].prefix;
+        self.lookup
+            .keys()
+            .filter_map(|n| n.strip_prefix(prefix.as_str()))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A var of the root file.
     pub fn var(&self, name: &str) -> Option<&Var> {
-        self.vars.iter().find(|v| v.name == name)
+        self.var_in(ROOT_UNIT, name).map(|i| &self.vars[i])
+    }
+
+    /// The index of the var `name` as templates of `unit` see it: the
+    /// unit's own, else its includer's, up to the root file's.
+    pub fn var_in(&self, unit: usize, name: &str) -> Option<usize> {
+        let mut at = Some(unit);
+        while let Some(u) = at {
+            if let Some(i) = self.vars.iter().position(|v| v.unit == u && v.name == name) {
+                return Some(i);
+            }
+            at = self.units[u].parent;
+        }
+        None
+    }
+
+    /// The vars templates of `unit` can read, nearest first.
+    pub fn vars_seen_from(&self, unit: usize) -> Vec<&Var> {
+        let mut seen: Vec<&Var> = Vec::new();
+        let mut at = Some(unit);
+        while let Some(u) = at {
+            for var in self.vars.iter().filter(|v| v.unit == u) {
+                if !seen.iter().any(|s| s.name == var.name) {
+                    seen.push(var);
+                }
+            }
+            at = self.units[u].parent;
+        }
+        seen
+    }
+
+    /// The `[env]` entries that reach the tasks of `unit`: the root file's,
+    /// then each includer's down to the unit's own.
+    pub fn env_of(&self, unit: usize) -> Vec<&EnvEntry> {
+        let mut chain = vec![unit];
+        while let Some(parent) = self.units[chain[chain.len() - 1]].parent {
+            chain.push(parent);
+        }
+        chain
+            .iter()
+            .rev()
+            .flat_map(|&u| &self.units[u].env)
+            .collect()
+    }
+
+    /// The directory a task's `dir` is relative to, and its default.
+    pub fn base_dir(&self, task: &Task) -> &std::path::Path {
+        &self.units[task.unit].dir
     }
 
     /// Every name a task can be called by, for suggestions.
@@ -102,6 +198,8 @@ pub struct EnvEntry {
 #[derive(Debug)]
 pub struct Var {
     pub name: String,
+    /// The file that declares it (index into `Model::units`).
+    pub unit: usize,
     pub span: Span,
     pub value: VarValue,
 }
@@ -122,7 +220,10 @@ pub enum VarValue {
 /// the same either way.
 #[derive(Debug)]
 pub struct Task {
+    /// The full name: `docs:build` for a task of a file included as `docs`.
     pub name: String,
+    /// The file that declares it (index into `Model::units`).
+    pub unit: usize,
     /// The span of the task's table header or key.
     pub span: Span,
     pub help: Option<String>,

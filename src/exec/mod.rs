@@ -290,9 +290,9 @@ fn prelude(
             let d = session
                 .render(t, Mode::Plain, &step_scope, &what)
                 .map_err(|e| failed(e.into()))?;
-            session.model.root.join(d)
+            session.model.base_dir(task).join(d)
         }
-        None => session.model.root.clone(),
+        None => session.model.base_dir(task).to_path_buf(),
     };
     if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
         return Err(failed(Reason::other(1, why)));

@@ -92,7 +92,7 @@ impl StepContext<'_, '_> {
             StepKind::Task(call) => {
                 let text = session.render(&call.template, Mode::Shell, scope, &what)?;
                 let invocations =
-                    args::parse_call(session.model, &text, &call.template.span, &task.name)?;
+                    args::parse_call(session.model, &text, &call.template.span, task)?;
                 Prepared::Calls {
                     echo: text,
                     invocations,

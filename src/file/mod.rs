@@ -79,7 +79,7 @@ pub fn load(path: &Path, cwd: &Path) -> Result<Model> {
         root
     };
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    load::load(file, root, true)
+    load::load(file, root, cwd, true)
 }
 
 /// Validate `text` as if it were a file named `name` in `root`: for
@@ -91,7 +91,7 @@ pub fn load_str(text: &str, name: &str, root: &Path) -> Result<Model> {
         path: root.join(name),
         text: text.to_string(),
     });
-    load::load(file, root.to_path_buf(), false)
+    load::load(file, root.to_path_buf(), root, false)
 }
 
 /// `./tasks.toml`, `../tasks.toml` or the absolute path, whichever reads

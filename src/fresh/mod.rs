@@ -100,9 +100,9 @@ impl Fresh {
             let dir = match &task.dir {
                 Some(t) => session
                     .model
-                    .root
+                    .base_dir(task)
                     .join(session.render(t, Mode::Plain, &run.scope, "`dir`").ok()?),
-                None => session.model.root.clone(),
+                None => session.model.base_dir(task).to_path_buf(),
             };
             let check = self.check(session, task, run, &run.scope, &dir).ok()?;
             all &= check.stale.is_none();
@@ -250,8 +250,8 @@ fn inputs_of(
 
     let mut names: Vec<&str> = session
         .model
-        .env
-        .iter()
+        .env_of(task.unit)
+        .into_iter()
         .chain(&task.env)
         .map(|e| e.name.as_str())
         .collect();

@@ -66,77 +66,167 @@ const RESPOND_KEYS: &[&str] = &["on", "send"];
 
 pub use crate::template::RESERVED_NAMES;
 
-/// `keep_tree`: never free the parsed TOML tree (for a process that exits
-/// right after); a caller that loads many files frees each.
-/// Long by design: the top-level tables in file order, then the checks
-/// across tasks (aliases, defaults); each step is a few lines.
-pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf, keep_tree: bool) -> Result<Model> {
-    // A file saved with CRLF line ends means the same as with LF (SPEC 2):
-    // scripts must reach the shell without a `\r` on every line. In TOML a
-    // raw CR can only be part of a line end, so dropping it changes nothing
-    // else, and lines and columns stay the same.
-    let file = if file.text.contains('\r') {
-        Arc::new(SourceFile {
-            display: file.display.clone(),
-            path: file.path.clone(),
-            text: file.text.replace("\r\n", "\n"),
-        })
-    } else {
-        file
+/// `keep_tree`: never free the parsed TOML trees (for a process that exits
+/// right after); a caller that loads many files frees each. `cwd` shapes
+/// how included files are named in messages.
+pub fn load(
+    file: Arc<SourceFile>,
+    root: std::path::PathBuf,
+    cwd: &std::path::Path,
+    keep_tree: bool,
+) -> Result<Model> {
+    let mut loader = Loader {
+        cwd,
+        keep_tree,
+        settings: None,
+        units: Vec::new(),
+        vars: Vec::new(),
+        tasks: Vec::new(),
+        seen: vec![(canonical(&file.path), None)],
     };
-    let walker = Walker {
-        file: Arc::clone(&file),
+    loader.unit(file, String::new(), root.clone(), None)?;
+    let Loader {
+        settings,
+        units,
+        vars,
+        tasks,
+        ..
+    } = loader;
+    let lookup = lookup(&tasks)?;
+    let model = Model {
+        file: Arc::clone(&units[ROOT_UNIT].file),
+        root,
+        settings: settings.unwrap_or_default(),
+        units,
+        vars,
+        tasks,
+        lookup,
     };
-    let doc = toml::de::DeTable::parse(&file.text).map_err(|e| {
-        let range = e.span().unwrap_or(0..0);
-        let message = e.message().trim_end().to_string();
-        walker
-            .error(range, format!("invalid TOML: {message}"))
-            .with_label("here")
-    })?;
-    // The parsed tree of tasker's one file lives until tasker exits:
-    // freeing a large one costs more than the process's exit does.
-    let owned;
-    let doc = if keep_tree {
-        Box::leak(Box::new(doc)).get_ref()
-    } else {
-        owned = doc;
-        owned.get_ref()
-    };
-    walker.check_keys(doc, TOP_KEYS, "the file")?;
-
-    let settings = match doc.get("settings") {
-        Some(v) => settings(&walker, v)?,
-        None => Settings::default(),
-    };
-    let env = match doc.get("env") {
-        Some(v) => env_table(&walker, v, "[env]")?,
-        None => Vec::new(),
-    };
-    let vars = match doc.get("vars") {
-        Some(v) => vars(&walker, v)?,
-        None => Vec::new(),
-    };
-    if let Some((key, _)) = doc.get_key_value("include") {
-        return Err(walker
-            .error(key.span(), "includes are not supported yet")
-            .with_label("not supported yet")
-            .with_help("this version of tasker cannot load included files; remove [include]"));
-    }
-
-    let mut tasks = Vec::new();
-    let mut lookup = HashMap::new();
-    if let Some(value) = doc.get("tasks") {
-        let table = walker.table(value, "`tasks`")?;
-        tasks.reserve_exact(table.len());
-        lookup.reserve(table.len());
-        for (key, value) in table.iter() {
-            let name = key.get_ref().to_string();
-            check_task_name(&walker, &name, key.span())?;
-            let task = task(&walker, name, key.span(), value)?;
-            tasks.push(task);
+    check_calls(&model)?;
+    if let Some((name, span)) = &model.settings.default {
+        if model.task(name).is_none() {
+            return Err(
+                Error::at(span, format!("settings.default names no task: `{name}`"))
+                    .with_label("unknown task")
+                    .suggest(name, model.callable_names()),
+            );
         }
     }
+    Ok(model)
+}
+
+/// What loading the root file and the files it includes builds up.
+struct Loader<'c> {
+    cwd: &'c std::path::Path,
+    keep_tree: bool,
+    settings: Option<Settings>,
+    units: Vec<Unit>,
+    vars: Vec<Var>,
+    tasks: Vec<Task>,
+    /// Every file loaded so far (canonical path), with the place that
+    /// included it (`None` for the root file).
+    seen: Vec<(std::path::PathBuf, Option<crate::error::Span>)>,
+}
+
+impl Loader<'_> {
+    /// Load one file as unit number `self.units.len()`, then the files it
+    /// includes. `dir` holds the file; `prefix` starts its task names.
+    fn unit(
+        &mut self,
+        file: Arc<SourceFile>,
+        prefix: String,
+        dir: std::path::PathBuf,
+        parent: Option<usize>,
+    ) -> Result<()> {
+        let file = without_cr(file);
+        let walker = Walker {
+            file: Arc::clone(&file),
+        };
+        let doc = toml::de::DeTable::parse(&file.text).map_err(|e| {
+            let range = e.span().unwrap_or(0..0);
+            let message = e.message().trim_end().to_string();
+            walker
+                .error(range, format!("invalid TOML: {message}"))
+                .with_label("here")
+        })?;
+        // The parsed tree of tasker's files lives until tasker exits:
+        // freeing a large one costs more than the process's exit does.
+        let owned;
+        let doc = if self.keep_tree {
+            Box::leak(Box::new(doc)).get_ref()
+        } else {
+            owned = doc;
+            owned.get_ref()
+        };
+        walker.check_keys(doc, TOP_KEYS, "the file")?;
+        let index = self.units.len();
+        // An included file's `[settings]` are checked, and ignored (SPEC 9).
+        if let Some(v) = doc.get("settings") {
+            let settings = settings(&walker, v)?;
+            if parent.is_none() {
+                self.settings = Some(settings);
+            }
+        }
+        let env = match doc.get("env") {
+            Some(v) => env_table(&walker, v, "[env]")?,
+            None => Vec::new(),
+        };
+        if let Some(v) = doc.get("vars") {
+            self.vars.extend(
+                vars(&walker, v)?
+                    .into_iter()
+                    .map(|var| Var { unit: index, ..var }),
+            );
+        }
+        self.units.push(Unit {
+            file: Arc::clone(&file),
+            prefix: prefix.clone(),
+            dir,
+            parent,
+            env,
+        });
+        if let Some(value) = doc.get("tasks") {
+            let table = walker.table(value, "`tasks`")?;
+            self.tasks.reserve(table.len());
+            for (key, value) in table.iter() {
+                let name = key.get_ref();
+                check_task_name(&walker, name, key.span())?;
+                let mut task = task(&walker, format!("{prefix}{name}"), key.span(), value)?;
+                task.unit = index;
+                if !prefix.is_empty() {
+                    for alias in &mut task.aliases {
+                        alias.insert_str(0, &prefix);
+                    }
+                }
+                self.tasks.push(task);
+            }
+        }
+        if let Some(value) = doc.get("include") {
+            self.includes(&walker, value, index)?;
+        }
+        Ok(())
+    }
+}
+
+/// A file saved with CRLF line ends means the same as with LF (SPEC 2):
+/// scripts must reach the shell without a `\r` on every line. In TOML a
+/// raw CR can only be part of a line end, so dropping it changes nothing
+/// else, and lines and columns stay the same.
+fn without_cr(file: Arc<SourceFile>) -> Arc<SourceFile> {
+    if !file.text.contains('\r') {
+        return file;
+    }
+    Arc::new(SourceFile {
+        display: file.display.clone(),
+        path: file.path.clone(),
+        text: file.text.replace("\r\n", "\n"),
+    })
+}
+
+/// Names and aliases to task indexes; an alias that is already a name is
+/// an error.
+fn lookup(tasks: &[Task]) -> Result<HashMap<String, usize>> {
+    let mut lookup = HashMap::with_capacity(tasks.len());
     for (index, task) in tasks.iter().enumerate() {
         lookup.insert(task.name.clone(), index);
     }
@@ -156,30 +246,11 @@ pub fn load(file: Arc<SourceFile>, root: std::path::PathBuf, keep_tree: bool) ->
             lookup.insert(alias.clone(), index);
         }
     }
-
-    let model = Model {
-        file,
-        root,
-        settings,
-        env,
-        vars,
-        tasks,
-        lookup,
-    };
-    check_calls(&model)?;
-    if let Some((name, span)) = &model.settings.default {
-        if model.task(name).is_none() {
-            return Err(
-                Error::at(span, format!("settings.default names no task: `{name}`"))
-                    .with_label("unknown task")
-                    .suggest(name, model.callable_names()),
-            );
-        }
-    }
-    Ok(model)
+    Ok(lookup)
 }
 
 mod args;
+mod include;
 mod matrix;
 mod names;
 mod refs;
@@ -187,6 +258,7 @@ mod steps;
 mod tables;
 mod task;
 use args::*;
+use include::*;
 use matrix::*;
 use names::*;
 use refs::*;

@@ -25,16 +25,16 @@ pub(super) fn check_calls(model: &Model) -> Result<()> {
 pub(super) fn check_call(model: &Model, task: &Task, call: &Call) -> Result<()> {
     let source = &call.template.source;
     if call.template.is_literal() {
-        crate::args::parse_call(model, source, &call.template.span, &task.name)?;
+        crate::args::parse_call(model, source, &call.template.span, task)?;
     } else {
         let first = source.split_whitespace().next().unwrap_or("");
-        if !first.contains('{') && !first.is_empty() && model.task(first).is_none() {
+        if !first.contains('{') && !first.is_empty() && model.resolve(task.unit, first).is_none() {
             return Err(Error::at(
                 &call.template.span,
                 format!("unknown task `{first}` in a call of task `{}`", task.name),
             )
             .with_label("unknown task")
-            .suggest(first, model.callable_names()));
+            .suggest(first, model.names_in(task.unit).iter().map(String::as_str)));
         }
     }
     Ok(())

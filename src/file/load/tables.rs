@@ -123,6 +123,7 @@ pub(super) fn vars(w: &Walker, value: &Value) -> Result<Vec<Var>> {
         };
         vars.push(Var {
             name,
+            unit: ROOT_UNIT,
             span: w.span(key.span()),
             value,
         });

@@ -307,6 +307,7 @@ pub(super) fn task(
         group,
         more: has_more.then(|| Box::new(more)),
         name,
+        unit: ROOT_UNIT,
     })
 }
 
