@@ -136,7 +136,8 @@ pub fn render() -> String {
             ] } },
             "include": { "type": "object", "additionalProperties": { "oneOf": [
                 { "type": "string" },
-                { "type": "object", "required": ["path"], "properties": { "path": { "type": "string",
+                { "type": "object", "required": ["path"], "additionalProperties": false,
+                  "properties": { "path": { "type": "string",
                     "description": "The included file, relative to the including file" } } }
             ] } },
             "tasks": {

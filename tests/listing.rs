@@ -173,6 +173,7 @@ fn json_listing_has_the_stable_shape() {
                 "args",
                 "background",
                 "deps",
+                "file",
                 "group",
                 "help",
                 "name",
@@ -209,6 +210,7 @@ fn json_listing_has_the_stable_shape() {
         tasks[1],
         serde_json::json!({
             "name": "build",
+            "file": "[TMP]/tasks.toml",
             "help": "Compile the project\n\nThe whole text shows in --help only.",
             "group": null,
             "aliases": [],

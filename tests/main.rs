@@ -14,6 +14,7 @@ mod errors;
 mod examples;
 mod fresh;
 mod fuzz_regressions;
+mod includes;
 mod inspect;
 mod limits;
 mod listing;

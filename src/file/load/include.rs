@@ -124,6 +124,10 @@ fn include_path(
 fn check_namespace(w: &Walker, name: &str, span: std::ops::Range<usize>) -> Result<()> {
     check_task_name(w, name, span.clone()).map_err(|e| Error {
         message: format!("invalid include namespace `{name}`"),
+        help: vec![
+            "a namespace is named like a task: a letter or `_`, then letters, digits, `_` and `-`"
+                .into(),
+        ],
         ..e
     })
 }

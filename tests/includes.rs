@@ -1,0 +1,312 @@
+//! SPEC 9: `[include]`. An included file's tasks are named `ns:task`, call
+//! each other by short names and the includer's with `:name`, see their
+//! file's `[vars]` and `[env]` over the includer's, and run in their file's
+//! directory. Errors name the included file; listings, help, `--json`,
+//! `--check` and completion see the included tasks.
+use crate::common;
+use common::Test;
+
+/// A root file including `docs`, which includes `api`.
+fn project() -> Test {
+    Test::with(
+        r#"
+        [vars]
+        who = "root"
+        shared = "from-root"
+
+        [env]
+        LEVEL = "root"
+
+        [include]
+        docs = "docs/tasks.toml"
+
+        [tasks.build]
+        help = "Build it"
+        run = "echo build who={{ who }} level=$LEVEL"
+
+        [tasks.all]
+        help = "Everything"
+        deps = ["docs:site"]
+        run = "echo all"
+        "#,
+    )
+    .file(
+        "docs/tasks.toml",
+        r#"
+        [settings]
+        shell = ["no-such-shell"]
+
+        [vars]
+        who = "docs"
+
+        [env]
+        LEVEL = "docs"
+
+        [include]
+        api = { path = "api/tasks.toml" }
+
+        [tasks.site]
+        help = "Build the site"
+        deps = ["prep", ":build", "api:ref"]
+        run = "echo site who={{ who }} shared={{ shared }} level=$LEVEL in=$(basename $(pwd))"
+
+        [tasks.prep]
+        group = "inner"
+        run = "echo prep"
+        "#,
+    )
+    .file(
+        "docs/api/tasks.toml",
+        r#"
+        [tasks.ref]
+        help = "API reference"
+        aliases = ["r"]
+        run = "echo ref level=$LEVEL in=$(basename $(pwd))"
+        "#,
+    )
+}
+
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn included_tasks_run_by_full_name_with_their_files_vars_env_and_dir() {
+    let ran = project()
+        .args(&["-q", "--output", "interleaved", "all"])
+        .run();
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    // Short names (`prep`), the includer's task (`:build`) and a nested
+    // file's (`api:ref`) all resolve; each task sees its own file's vars
+    // and [env] over its includer's, and runs in its file's directory.
+    // The included file's [settings] (a shell that does not exist) are
+    // ignored.
+    assert_eq!(
+        sorted_lines(&ran.stdout),
+        [
+            "all",
+            "build who=root level=root",
+            "prep",
+            "ref level=docs in=api",
+            "site who=docs shared=from-root level=docs in=docs",
+        ]
+    );
+    // A nested task, called by its full name and by its alias.
+    project()
+        .args(&["-q", "docs:api:ref"])
+        .expect("ref level=docs in=api\n", "", 0);
+    project()
+        .args(&["-q", "docs:api:r"])
+        .expect("ref level=docs in=api\n", "", 0);
+}
+
+#[test]
+fn a_task_dir_in_an_included_file_is_relative_to_that_file() {
+    Test::with("[include]\nsub = \"sub/tasks.toml\"\n")
+        .file(
+            "sub/tasks.toml",
+            "[tasks.here]\ndir = \"deeper\"\nrun = \"basename $(pwd)\"\n",
+        )
+        .file("sub/deeper/keep", "")
+        .args(&["-q", "sub:here"])
+        .expect("deeper\n", "", 0);
+}
+
+#[test]
+fn a_template_in_an_included_file_reads_its_own_tasks_by_short_name() {
+    Test::with("[include]\nsub = \"sub/tasks.toml\"\n")
+        .file(
+            "sub/tasks.toml",
+            r#"
+            [tasks.version]
+            capture = true
+            run = "echo 1.2"
+
+            [tasks.show]
+            run = [{ task = "version" }, "echo v{{ tasks.version.stdout }}"]
+            "#,
+        )
+        .args(&["-q", "sub:show"])
+        .expect("1.2\nv1.2\n", "", 0);
+}
+
+#[test]
+fn set_overrides_a_var_in_every_file() {
+    project()
+        .args(&["-q", "--set", "who=cli", "docs:site"])
+        .run()
+        .stdout_has("site who=cli shared=from-root");
+}
+
+#[test]
+fn the_listing_shows_included_tasks_under_their_namespace() {
+    let ran = project().arg("-l").run();
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    insta::assert_snapshot!(ran.stdout, @r"
+    Tasks in ./tasks.toml:
+        build          Build it
+        all            Everything
+      docs:
+        docs:site      Build the site
+      docs: inner:
+        docs:prep
+      docs:api:
+        docs:api:ref   API reference   [aliases: docs:api:r]
+    ");
+}
+
+#[test]
+fn json_gives_full_names_and_the_file_of_each_task() {
+    let ran = project().args(&["-l", "--json"]).run();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    let tasks: Vec<(String, String)> = doc["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("build", "[TMP]/tasks.toml"),
+        ("all", "[TMP]/tasks.toml"),
+        ("docs:site", "[TMP]/docs/tasks.toml"),
+        ("docs:prep", "[TMP]/docs/tasks.toml"),
+        ("docs:api:ref", "[TMP]/docs/api/tasks.toml"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, f)| (n.to_string(), f.to_string()))
+        .collect();
+    assert_eq!(tasks, expected);
+    assert_eq!(doc["file"], "[TMP]/tasks.toml");
+}
+
+#[test]
+fn help_and_show_work_for_an_included_task() {
+    let ran = project().args(&["docs:site", "--help"]).run();
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    insta::assert_snapshot!(ran.stdout);
+    let ran = project().args(&["--show", "docs:api:ref"]).run();
+    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    insta::assert_snapshot!(ran.stdout, @r#"
+    # ./docs/api/tasks.toml:1
+    [tasks.ref]
+    help = "API reference"
+    aliases = ["r"]
+    run = "echo ref level=$LEVEL in=$(basename $(pwd))"
+    "#);
+}
+
+#[test]
+fn completion_offers_included_tasks() {
+    let t = project();
+    let ran = t.run_with(&["--complete", "zsh", "1", "--", "tasker", "docs:"]);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.code),
+        ("docs:site\ndocs:prep\ndocs:api:ref\ndocs:api:r\n", 0)
+    );
+    // Bash splits `docs:a` into `docs`, `:`, `a` and replaces the last
+    // piece only.
+    let ran = t.run_with(&["--complete", "bash", "3", "--", "tasker", "docs", ":", "a"]);
+    assert_eq!((ran.stdout.as_str(), ran.code), ("api:ref\napi:r\n", 0));
+}
+
+/// The error text of `tasker -l` for this project.
+fn load_error(t: Test) -> String {
+    let ran = t.arg("-l").run();
+    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""), "{}", ran.stderr);
+    ran.stderr
+}
+
+#[test]
+fn a_missing_included_file_is_an_error_at_its_entry() {
+    let text = load_error(
+        Test::with("[include]\ndocs = \"docs/tasks.toml\"\nmore = { path = \"more.toml\" }\n")
+            .file("docs/tasks.toml", ""),
+    );
+    insta::assert_snapshot!(text, @r#"
+    error: included file `more.toml` not found
+     --> ./tasks.toml:3:17
+      |
+    3 | more = { path = "more.toml" }
+      |                 ^^^^^^^^^^^ no such file
+    help: looked for [TMP]/more.toml
+    "#);
+}
+
+#[test]
+fn a_file_included_twice_is_an_error_naming_both_paths() {
+    let text = load_error(
+        Test::with("[include]\na = \"a/tasks.toml\"\nb = \"b/tasks.toml\"\n")
+            .file("a/tasks.toml", "[tasks.t]\nrun = \"true\"\n")
+            .file("b/tasks.toml", "[include]\nagain = \"../a/tasks.toml\"\n"),
+    );
+    insta::assert_snapshot!(text, @r#"
+    error: `../a/tasks.toml` is included twice: here and as "a/tasks.toml" at ./tasks.toml:2:5
+     --> ./b/tasks.toml:2:9
+      |
+    2 | again = "../a/tasks.toml"
+      |         ^^^^^^^^^^^^^^^^^ included again here
+    help: a file can be included once; call its tasks by their namespace from anywhere
+    "#);
+    // A file that includes the file that includes it is the same mistake.
+    let text = load_error(
+        Test::with("[include]\na = \"a/tasks.toml\"\n")
+            .file("a/tasks.toml", "[include]\nup = \"../tasks.toml\"\n"),
+    );
+    insta::assert_snapshot!(text, @r#"
+    error: `../tasks.toml` is included twice: it is ./tasks.toml, the file tasker started from
+     --> ./a/tasks.toml:2:6
+      |
+    2 | up = "../tasks.toml"
+      |      ^^^^^^^^^^^^^^^ included again here
+    help: a file can be included once; call its tasks by their namespace from anywhere
+    "#);
+}
+
+#[test]
+fn errors_inside_an_included_file_name_that_file_line_and_column() {
+    let with = |text: &str| {
+        load_error(Test::with("[include]\nsub = \"sub/tasks.toml\"\n").file("sub/tasks.toml", text))
+    };
+    let mut all = String::new();
+    for text in [
+        "[tasks.t]\nrun = \"true\"\nhlep = \"x\"\n",
+        "[tasks.t\nrun = \"true\"\n",
+        "[tasks.t]\ndeps = [\"nope\"]\nrun = \"true\"\n",
+        "[tasks.t]\ndeps = [\":nope\"]\nrun = \"true\"\n",
+        "[include]\nx = 3\n",
+        "[include]\n\"a b\" = \"x.toml\"\n",
+    ] {
+        all.push_str(&with(text));
+        all.push_str("\n\n");
+    }
+    insta::assert_snapshot!(all);
+}
+
+#[test]
+fn check_checks_the_templates_of_included_files() {
+    let ran = Test::with("[vars]\nroot_only = \"r\"\n[include]\nsub = \"sub/tasks.toml\"\n")
+        .file(
+            "sub/tasks.toml",
+            "[vars]\nmine = \"m\"\n[tasks.t]\nrun = \"echo {{ mine }} {{ root_only }} {{ nope }}\"\n",
+        )
+        .arg("--check")
+        .run();
+    assert_eq!(ran.code, 2);
+    insta::assert_snapshot!(ran.stderr);
+    // The includer does not see the included file's vars.
+    let ran =
+        Test::with("[include]\nsub = \"sub/tasks.toml\"\n[tasks.t]\nrun = \"echo {{ mine }}\"\n")
+            .file("sub/tasks.toml", "[vars]\nmine = \"m\"\n")
+            .arg("--check")
+            .run();
+    ran.code(2).stderr_has("unknown name `mine`");
+}
