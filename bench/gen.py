@@ -2,6 +2,9 @@
 """Generate the equivalent tasks.toml / justfile / Makefile that bench/run.sh times.
 
     gen.py list N DIR      N tasks with help (some with arguments), each `true`
+    gen.py split N F DIR   the N tasks of `list`, over F files that DIR/tasks.toml
+                           includes (p00/tasks.toml ...); prints the full name
+                           of the last task
     gen.py one DIR         one task `t` whose only step is `true`
     gen.py fanout N DIR    task `all` depending on N independent `true` tasks
                            (justfile: `[parallel]` on `all`)
@@ -54,6 +57,45 @@ def gen_list(n, d):
     print(last)
 
 
+def list_tasks(names):
+    """The tasks.toml text of gen_list for these task names (same help and
+    arguments pattern, by position)."""
+    toml = []
+    for i, name in enumerate(names):
+        toml.append("[tasks.%s]\nhelp = \"Do step %d of the project\"\nrun = \"true\"\n" % (name, i))
+        if i == len(names) - 1:
+            pass
+        elif i % 4 == 1:
+            toml.append("[[tasks.%s.args]]\nname = \"release\"\ntype = \"bool\"\n"
+                        "help = \"Optimised\"\n" % name)
+        elif i % 4 == 3:
+            toml.append("[[tasks.%s.args]]\nname = \"target\"\npositional = true\n"
+                        "help = \"Where\"\n" % name)
+        toml.append("\n")
+    return "".join(toml)
+
+
+def gen_split(n, files, d):
+    """The 5,000-task listing with its tasks in included files (SPEC 9)."""
+    width = len(str(n - 1))
+    names = ["t%0*d" % (width, i) for i in range(n)]
+    per = -(-n // files)
+    fwidth = max(2, len(str(files - 1)))
+    include = ["[include]\n"]
+    last = None
+    for f in range(files):
+        part = names[f * per:(f + 1) * per]
+        if not part:
+            break
+        ns = "p%0*d" % (fwidth, f)
+        os.makedirs(os.path.join(d, ns), exist_ok=True)
+        write(os.path.join(d, ns, "tasks.toml"), list_tasks(part))
+        include.append("%s = \"%s/tasks.toml\"\n" % (ns, ns))
+        last = "%s:%s" % (ns, part[-1])
+    write(os.path.join(d, "tasks.toml"), "".join(include))
+    print(last)
+
+
 def gen_one(d):
     write(os.path.join(d, "tasks.toml"), "[tasks.t]\nrun = \"true\"\n")
     write(os.path.join(d, "justfile"), "set shell := [\"sh\", \"-c\"]\n\nt:\n    true\n")
@@ -88,6 +130,8 @@ def main(argv):
     kind = argv[1]
     if kind == "list" and len(argv) == 4:
         gen_list(int(argv[2]), argv[3])
+    elif kind == "split" and len(argv) == 5:
+        gen_split(int(argv[2]), int(argv[3]), argv[4])
     elif kind == "one" and len(argv) == 3:
         gen_one(argv[2])
     elif kind == "fanout" and len(argv) == 4:

@@ -185,6 +185,13 @@ foundation() {
     $have_just && bench run5000 just -- "$just" --justfile "$d/justfile" "$last"
     $have_make && bench run5000 make -- "$make" --no-print-directory -f "$d/Makefile" "$last"
 
+    # The same 5,000 tasks split over 50 included files.
+    d=$tmp/split5000
+    mkdir -p "$d"
+    last=$(python3 "$here/gen.py" split 5000 50 "$d")
+    bench list5000x50 tasker -- "$tasker" -f "$d/tasks.toml" -l
+    bench run5000x50 tasker -- "$tasker" -f "$d/tasks.toml" "$last"
+
     report
 }
 

@@ -66,9 +66,19 @@ pub struct Cli {
     /// Override a [vars] entry (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, String)>,
-    /// Print a table of each run's duration at the end
-    #[arg(long)]
-    pub timings: bool,
+    /// Print a table of each run's duration at the end; =html writes a timeline page instead (tasker-timings.html)
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "table",
+        value_parser = ["table", "html"]
+    )]
+    pub timings: Option<String>,
+    /// Write the runs as Chrome trace-event JSON to FILE (Perfetto, chrome://tracing)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
     /// Load and validate the whole file; run nothing
     #[arg(long)]
     pub check: bool,
@@ -168,6 +178,7 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--completions",
         "--show",
         "--color",
+        "--trace",
     ];
     const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
     let mut i = 1;

@@ -44,6 +44,7 @@ mod schema;
 mod stop;
 mod style;
 mod template;
+mod timeline;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -387,11 +388,11 @@ fn run_once(
         // `-w` stopped the runs for a change, and says so itself.
         return Ok(summary.status);
     }
-    Ok(conclude(cli, &report, &summary))
+    Ok(conclude(cli, &report, &summary, &session.invocation_dir))
 }
 
 /// What the user reads at the end, and the exit status.
-fn conclude(cli: &Cli, report: &Console, summary: &schedule::Summary) -> i32 {
+fn conclude(cli: &Cli, report: &Console, summary: &schedule::Summary, cwd: &std::path::Path) -> i32 {
     if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
         // The reader left: say nothing more, and end as a program killed
         // by SIGPIPE would, so `set -o pipefail` scripts still notice.
@@ -414,11 +415,59 @@ fn conclude(cli: &Cli, report: &Console, summary: &schedule::Summary) -> i32 {
         report.line(&format!("{} {lost}", report.err_style.red("error:")));
         return summary.status.max(1);
     }
-    if cli.timings {
+    if cli.timings.as_deref() == Some("table") {
         report.write(
             exec::output::Stream::Stderr,
             report::timings(&summary.runs).as_bytes(),
         );
     }
-    summary.status
+    match write_timelines(cli, report, summary, cwd) {
+        Ok(()) => summary.status,
+        Err(e) => {
+            report.line(&format!("{} {e}", report.err_style.red("error:")));
+            summary.status.max(1)
+        }
+    }
+}
+
+/// `--timings=html` and `--trace FILE`: the timeline written where the
+/// user asked (relative to the working directory), its path said on
+/// stderr as cargo does.
+fn write_timelines(
+    cli: &Cli,
+    report: &Console,
+    summary: &schedule::Summary,
+    cwd: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let mut files = Vec::new();
+    if cli.timings.as_deref() == Some("html") {
+        let title = format!("tasker timings: {}", command_line_tasks());
+        files.push((
+            cwd.join(timeline::HTML_FILE),
+            timeline::html(summary, &title),
+            "timings",
+        ));
+    }
+    if let Some(path) = &cli.trace {
+        files.push((cwd.join(path), timeline::trace(summary), "trace"));
+    }
+    for (path, text, what) in files {
+        std::fs::write(&path, text)
+            .map_err(|e| format!("cannot write the {what} to `{}`: {e}", path.display()))?;
+        if !cli.quiet {
+            report.line(&format!("tasker: {what} written to {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// The words of the command line from the first task on, for titles.
+fn command_line_tasks() -> String {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = cli::first_task_word(&args);
+    args[first.min(args.len())..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -97,14 +97,7 @@ pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
         .max(3);
     let mut out = format!("{:<width$}  {:>9}  result\n", "run", "time");
     for (name, outcome, duration) in rows {
-        let result = match outcome {
-            Outcome::Success => "ok",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Failed(_) => "failed",
-            Outcome::Cancelled => "cancelled",
-            Outcome::NotRun(_) => "not run",
-            Outcome::Stopped => "stopped",
-        };
+        let result = result_word(outcome);
         let _ = writeln!(
             out,
             "{name:<width$}  {:>9}  {result}",
@@ -112,4 +105,16 @@ pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
         );
     }
     out
+}
+
+/// How a run ended, in one word for tables and the timeline.
+pub fn result_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "ok",
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Failed(_) => "failed",
+        Outcome::Cancelled => "cancelled",
+        Outcome::NotRun(_) => "not-run",
+        Outcome::Stopped => "stopped",
+    }
 }

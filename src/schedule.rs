@@ -58,6 +58,50 @@ pub struct Summary {
     /// successful run).
     pub finally_failures: Vec<Option<Failure>>,
     pub status: i32,
+    /// Per run, when it ran and on which lane (none: it never started),
+    /// for `--timings=html` and `--trace`.
+    pub timings: Vec<Option<Timing>>,
+    /// Per run, the runs it depends on.
+    pub deps: Vec<Vec<RunId>>,
+}
+
+/// When a run started and ended, counted from the start of the
+/// scheduler, and the lane it ran on.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub start: Duration,
+    pub end: Duration,
+    pub lane: usize,
+    /// The run whose `task` step called it.
+    pub caller: Option<RunId>,
+}
+
+/// The lanes of the timeline, one per job slot in use: a run takes the
+/// lowest free lane, except that a run called by a waiting `task` step
+/// takes its caller's lane (the caller lent it its job slot), so that it
+/// nests inside its caller. A lane holds a stack of such runs.
+#[derive(Default)]
+struct Lanes(Vec<Vec<RunId>>);
+
+impl Lanes {
+    fn take(&mut self, id: RunId, lent: Option<usize>) -> usize {
+        let lane = lent.unwrap_or_else(|| {
+            self.0.iter().position(Vec::is_empty).unwrap_or_else(|| {
+                self.0.push(Vec::new());
+                self.0.len() - 1
+            })
+        });
+        self.0[lane].push(id);
+        lane
+    }
+
+    fn free(&mut self, id: RunId, lane: usize) {
+        self.0[lane].retain(|&r| r != id);
+    }
+
+    fn top(&self, lane: usize) -> Option<RunId> {
+        self.0[lane].last().copied()
+    }
 }
 
 struct Waiter {
@@ -113,6 +157,7 @@ struct Slot {
     finally: Option<Failure>,
     /// Started as a service, for runs that depend on it.
     service: bool,
+    timing: Option<Timing>,
 }
 
 impl Slot {
@@ -124,6 +169,7 @@ impl Slot {
             duration: Duration::ZERO,
             finally: None,
             service: false,
+            timing: None,
         }
     }
 }
@@ -151,6 +197,9 @@ struct Scheduler<'a, 's> {
     /// Some run ended without success, or runs were added, since the runs
     /// that can never start were last marked.
     unsettled: bool,
+    /// When the scheduler started: the zero of `Timing`.
+    epoch: Instant,
+    lanes: Lanes,
 }
 
 impl<'a, 's> Scheduler<'a, 's> {
@@ -171,6 +220,8 @@ impl<'a, 's> Scheduler<'a, 's> {
             first_failure: None,
             signal_status: None,
             unsettled: true,
+            epoch: Instant::now(),
+            lanes: Lanes::default(),
         }
     }
 
@@ -274,6 +325,7 @@ impl<'a, 's> Scheduler<'a, 's> {
                 continue;
             }
             let control = Arc::new(Control::default());
+            self.slots[id].timing = Some(self.start_timing(id));
             let slot = &mut self.slots[id];
             slot.control = Some(Arc::clone(&control));
             slot.state = State::Running;
@@ -386,7 +438,30 @@ impl<'a, 's> Scheduler<'a, 's> {
         }
     }
 
+    /// The timing of run `id`, starting now, on its lane.
+    fn start_timing(&mut self, id: RunId) -> Timing {
+        let caller = self
+            .waiters
+            .iter()
+            .find(|w| w.targets.contains(&id))
+            .map(|w| w.from);
+        let lent = caller
+            .and_then(|c| self.slots[c].timing.as_ref().map(|t| t.lane))
+            .filter(|&lane| self.lanes.top(lane) == caller);
+        let start = self.epoch.elapsed();
+        Timing {
+            start,
+            end: start,
+            lane: self.lanes.take(id, lent),
+            caller,
+        }
+    }
+
     fn on_done(&mut self, id: RunId, finished: Finished) {
+        if let Some(timing) = &mut self.slots[id].timing {
+            timing.end = self.epoch.elapsed();
+            self.lanes.free(id, timing.lane);
+        }
         if self.slots[id].state == State::Serving {
             self.serving -= 1;
         } else {
@@ -507,6 +582,8 @@ impl<'a, 's> Scheduler<'a, 's> {
 
     fn into_summary(self) -> Summary {
         let mut finally_failures = Vec::with_capacity(self.slots.len());
+        let mut timings = Vec::with_capacity(self.slots.len());
+        let mut deps = Vec::with_capacity(self.slots.len());
         let runs = self
             .graph
             .runs
@@ -518,6 +595,8 @@ impl<'a, 's> Scheduler<'a, 's> {
                     _ => Outcome::NotRun("the invocation stopped first".into()),
                 };
                 finally_failures.push(slot.finally);
+                timings.push(slot.timing);
+                deps.push(run.deps);
                 (run.name, outcome, slot.duration)
             })
             .collect();
@@ -525,6 +604,8 @@ impl<'a, 's> Scheduler<'a, 's> {
             runs,
             finally_failures,
             status: self.signal_status.or(self.first_failure).unwrap_or(0),
+            timings,
+            deps,
         }
     }
 }

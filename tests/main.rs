@@ -24,4 +24,5 @@ mod reaching;
 mod services;
 mod stopping;
 mod templates;
+mod timeline;
 mod watch;
