@@ -392,7 +392,12 @@ fn run_once(
 }
 
 /// What the user reads at the end, and the exit status.
-fn conclude(cli: &Cli, report: &Console, summary: &schedule::Summary, cwd: &std::path::Path) -> i32 {
+fn conclude(
+    cli: &Cli,
+    report: &Console,
+    summary: &schedule::Summary,
+    cwd: &std::path::Path,
+) -> i32 {
     if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
         // The reader left: say nothing more, and end as a program killed
         // by SIGPIPE would, so `set -o pipefail` scripts still notice.

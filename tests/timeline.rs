@@ -130,7 +130,14 @@ fn timings_html_is_one_self_contained_page_with_a_bar_per_run() {
         ]
     );
     // Self-contained: nothing to fetch.
-    for needle in ["http://", "https://", "<script src", "<link", "@import", "url("] {
+    for needle in [
+        "http://",
+        "https://",
+        "<script src",
+        "<link",
+        "@import",
+        "url(",
+    ] {
         assert!(!html.contains(needle), "the page holds `{needle}`");
     }
     // Hovering a bar shows its deps.
