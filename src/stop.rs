@@ -173,11 +173,18 @@ pub fn forget(proc: Proc) {
     }
 }
 
-/// The guard: a small process, forked once, that outlives tasker only to
+/// The guard: a small process, started once, that outlives tasker only to
 /// kill what tasker left behind. It lives in a session of its own, so that
 /// a SIGKILL to tasker's group does not reach it, holds no descriptor but
-/// its pipe, and uses only system calls (it is forked from a process with
-/// threads, where nothing else is safe).
+/// its pipe, and makes only raw system calls.
+///
+/// It is started with clone(2) sharing tasker's memory (no fork: copying
+/// the page tables, and the copy-on-write faults tasker would then take on
+/// every page it writes, cost more than the rest of a one-step run's
+/// start-up). It therefore touches nothing of tasker's: its stack and its
+/// table are its own mappings, and it calls no libc function that reads
+/// the thread it was cloned from (no cancellation points, no errno while
+/// tasker lives). Kernels without close_range(2) (before 5.9) get a fork.
 #[cfg(target_os = "linux")]
 mod guard {
     use std::fs::File;
@@ -189,9 +196,17 @@ mod guard {
     pub const REMOVE: i32 = 2;
     /// Process groups the guard can hold at once.
     const CAPACITY: usize = 4096;
+    /// The guard's stack: it calls a handful of functions, none deep.
+    const STACK: usize = 64 * 1024;
 
     pub struct Guard {
         pipe: File,
+    }
+
+    /// What the guard is given: its end of the pipe and its table.
+    struct Start {
+        pipe: RawFd,
+        table: *mut i32,
     }
 
     impl Guard {
@@ -201,28 +216,20 @@ mod guard {
             if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
                 return None;
             }
-            // Allocated before the fork: the child must not allocate.
-            let mut table: Vec<i32> = vec![0; CAPACITY];
-            // SAFETY: the child only makes system calls and exits.
-            match unsafe { libc::fork() } {
-                0 => unsafe { run(fds[0], table.as_mut_ptr()) },
-                pid if pid > 0 => {
-                    // SAFETY: both descriptors are ours; the parent keeps
-                    // the write end only.
-                    unsafe { libc::close(fds[0]) };
-                    Some(Guard {
-                        pipe: unsafe { File::from_raw_fd(fds[1]) },
-                    })
-                }
-                _ => {
-                    // SAFETY: closing the two descriptors just made.
-                    unsafe {
-                        libc::close(fds[0]);
-                        libc::close(fds[1]);
-                    }
-                    None
-                }
+            let pid = spawn(fds[0]);
+            // SAFETY: both descriptors are ours; tasker keeps the write end
+            // only (closing the read end in a guard that shares memory
+            // but not descriptors is fine).
+            unsafe { libc::close(fds[0]) };
+            if pid <= 0 {
+                // SAFETY: the write end was made above and is not shared.
+                unsafe { libc::close(fds[1]) };
+                return None;
             }
+            Some(Guard {
+                // SAFETY: fds[1] is an open descriptor owned from here on.
+                pipe: unsafe { File::from_raw_fd(fds[1]) },
+            })
         }
 
         /// One message, written whole (8 bytes are below PIPE_BUF).
@@ -237,34 +244,110 @@ mod guard {
         }
     }
 
+    /// Start the guard on `pipe`'s read end; its pid, or -1.
+    fn spawn(pipe: RawFd) -> libc::pid_t {
+        // Mappings of its own, never freed: the guard may outlive tasker.
+        let table = map(CAPACITY * std::mem::size_of::<i32>());
+        if table.is_null() {
+            return -1;
+        }
+        // SAFETY: an empty range above every descriptor closes nothing; it
+        // only asks whether the kernel has close_range(2).
+        let has_close_range =
+            unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0) } == 0;
+        if !has_close_range {
+            // SAFETY: the child only makes system calls and exits.
+            return match unsafe { libc::fork() } {
+                0 => unsafe { run(pipe, table.cast()) },
+                pid => pid,
+            };
+        }
+        let stack = map(STACK);
+        if stack.is_null() {
+            return -1;
+        }
+        let start = map(std::mem::size_of::<Start>()).cast::<Start>();
+        if start.is_null() {
+            return -1;
+        }
+        // SAFETY: `start` is a fresh mapping big enough for a Start; the
+        // stack's top is 16-byte aligned (mappings are page-aligned); the
+        // child runs `entry` on that stack, in a copy of tasker's memory
+        // map that it only reads through `start`, and exits without
+        // returning into tasker's code.
+        unsafe {
+            start.write(Start {
+                pipe,
+                table: table.cast(),
+            });
+            libc::clone(
+                entry,
+                stack.add(STACK).cast(),
+                libc::CLONE_VM | libc::SIGCHLD,
+                start.cast(),
+            )
+        }
+    }
+
+    /// A private anonymous mapping of `len` bytes, or null.
+    fn map(len: usize) -> *mut u8 {
+        // SAFETY: a new anonymous mapping touches nothing existing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            std::ptr::null_mut()
+        } else {
+            p.cast()
+        }
+    }
+
+    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the Start written by `spawn`.
+        unsafe {
+            let start = &*arg.cast::<Start>();
+            run(start.pipe, start.table)
+        }
+    }
+
     /// The guard's whole life: collect targets until the pipe closes
     /// (tasker ended, however), then SIGKILL those still listed.
     unsafe fn run(pipe: RawFd, table: *mut i32) -> ! {
         libc::setsid();
         for sig in super::SIGNALS {
-            libc::signal(sig, libc::SIG_DFL);
+            default_action(sig);
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &none as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8usize,
+        );
         // Hold nothing of tasker's: a pipe kept open here would keep a
         // reader of tasker's output waiting.
-        for fd in 0..1024 {
-            if fd != pipe {
-                libc::close(fd);
-            }
-        }
+        close_all_but(pipe);
         let name = b"tasker-guard\0";
         libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
         let mut len = 0usize;
         let mut msg = [0u8; 8];
         let mut have = 0usize;
         loop {
-            let n = libc::read(pipe, msg.as_mut_ptr().add(have).cast(), 8 - have);
-            if n < 0 && *libc::__errno_location() == libc::EINTR {
-                continue;
-            }
+            // The raw call: read(2) in libc is a cancellation point that
+            // reads the calling thread's descriptor, which is tasker's.
+            let n = libc::syscall(libc::SYS_read, pipe, msg.as_mut_ptr().add(have), 8 - have);
             if n <= 0 {
+                // EOF: tasker is gone. (With every signal at its default
+                // action, a read here is never interrupted.)
                 break;
             }
             have += n as usize;
@@ -288,9 +371,58 @@ mod guard {
             }
         }
         for i in 0..len {
-            libc::kill(*table.add(i), libc::SIGKILL);
+            libc::syscall(libc::SYS_kill, *table.add(i), libc::SIGKILL);
         }
-        libc::_exit(0)
+        libc::syscall(libc::SYS_exit, 0);
+        unreachable_exit()
+    }
+
+    /// Never reached: exit(2) does not return.
+    fn unreachable_exit() -> ! {
+        loop {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The kernel's own sigaction record (rt_sigaction(2) takes this, not
+    /// libc's): the guard must not run tasker's signal handlers.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+
+    unsafe fn default_action(sig: i32) {
+        let act = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        );
+    }
+
+    /// Close every descriptor but `keep`: close_range(2) where the kernel
+    /// has it (the clone path checked), one by one after a fork.
+    unsafe fn close_all_but(keep: RawFd) {
+        let keep = keep as u32;
+        let below = keep == 0 || libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32) == 0;
+        let above = libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32) == 0;
+        if !(below && above) {
+            for fd in 0..1024 {
+                if fd != keep {
+                    libc::syscall(libc::SYS_close, fd);
+                }
+            }
+        }
     }
 }
 
