@@ -647,6 +647,9 @@ pub fn execute(session: &Session, graph: Graph, opts: &Options, run_opts: &RunOp
     let (tx, rx) = mpsc::channel::<Event>();
     if !run_opts.dry_run {
         scheduler.events = Some(tx.clone());
+        if has_services(session, &scheduler.graph) {
+            crate::stop::start_guard();
+        }
     }
     // Stop requests (signals, or the user's interrupt of a run that held
     // the terminal) become events of this loop. A run on this very thread

@@ -146,6 +146,18 @@ fn hard_exit(sig: i32) -> ! {
     unsafe { libc::_exit(128 + sig) }
 }
 
+/// Start the guard now rather than at the first process: its fork then
+/// never delays a run that has just started (a service's ready line).
+pub fn start_guard() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut state = state();
+        if state.guard.is_none() {
+            state.guard = guard::Guard::start();
+        }
+    }
+}
+
 /// Remember a process tasker started, until `forget`.
 pub fn track(proc: Proc) {
     let mut state = state();
