@@ -317,3 +317,221 @@ fn the_shipped_schema_file_is_what_schema_prints() {
         "schema/tasks.schema.json is stale: run `tasker --schema > schema/tasks.schema.json`"
     );
 }
+
+/// A file that uses every key of the format (with an included file):
+/// valid for tasker, and for the JSON Schema.
+const EVERY_KEY: &str = r#"
+    [settings]
+    shell = ["sh", "-e", "-c"]
+    dotenv = [".env"]
+    default = "build"
+    jobs = 2
+    output = "prefixed"
+    echo = true
+
+    [env]
+    RUST_LOG = "info"
+    LEVEL = 3
+
+    [vars]
+    version = "1.2.3"
+    count = 4
+    ratio = 0.5
+    on = true
+    list = ["a", "b"]
+    sha = { sh = "echo abc" }
+
+    [include]
+    docs = "docs/tasks.toml"
+    more = { path = "more/tasks.toml" }
+
+    [tasks.build]
+    help = "Compile"
+    run = [
+        "echo {{ version }}",
+        { sh = "echo sh", ignore_failure = true, dir = "." },
+        { cmd = ["echo", "cmd"], dir = "." },
+        { pipe = ["echo pipe", "cat"], ignore_failure = false },
+        { task = "gen --release", dir = "." },
+    ]
+    deps = ["gen"]
+    post = ["docs:site"]
+    finally = [{ sh = "echo cleanup" }]
+    env = { MODE = "{{ mode }}" }
+    dir = "."
+    shell = ["bash", "-c"]
+    quiet = false
+    private = false
+    aliases = ["b"]
+    group = "main"
+    platforms = ["linux", "macos", "unix"]
+    timeout = "5m"
+    retries = 1
+    retry_delay = "1s"
+    ignore_failure = false
+    sources = ["src/**/*.rs"]
+    outputs = ["target/out"]
+    capture = true
+    extract = { size = 'size: (\d+)' }
+    expect = ["done"]
+    fail_on = ["panicked"]
+    respond = [{ on = "Continue\\?", send = "y" }]
+    hide = "stderr"
+    matrix = { os = ["linux", "macos"] }
+    [[tasks.build.args]]
+    name = "mode"
+    help = "The mode"
+    type = "string"
+    positional = true
+    choices = ["fast", "safe"]
+    default = "fast"
+    env = "BUILD_MODE"
+    [[tasks.build.args]]
+    name = "note"
+    required = false
+    [[tasks.build.args]]
+    name = "verbose"
+    short = "v"
+    type = "count"
+
+    [tasks.gen]
+    run = "echo gen"
+    [[tasks.gen.args]]
+    name = "release"
+    type = "bool"
+
+    [tasks.deploy]
+    confirm = "Deploy?"
+    interactive = true
+    pty = false
+    run = "echo deploy"
+
+    [tasks.server]
+    background = true
+    ready = "listening"
+    ready_timeout = "10s"
+    run = "echo listening"
+"#;
+
+/// Every property name the schema declares, anywhere in it.
+fn schema_keys(schema: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                out.extend(props.keys().cloned());
+            }
+            map.values().for_each(|v| schema_keys(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| schema_keys(v, out)),
+        _ => {}
+    }
+}
+
+/// Every key used in a document, anywhere in it.
+fn used_keys(doc: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+    match doc {
+        serde_json::Value::Object(map) => {
+            out.extend(map.keys().cloned());
+            map.values().for_each(|v| used_keys(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| used_keys(v, out)),
+        _ => {}
+    }
+}
+
+fn every_key_as_json() -> serde_json::Value {
+    let text = common::dedent(EVERY_KEY);
+    let value: toml::Value = toml::from_str(&text).expect("EVERY_KEY is TOML");
+    serde_json::to_value(value).expect("TOML converts to JSON")
+}
+
+fn shipped_schema() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/tasks.schema.json"
+    ))
+    .expect("schema/tasks.schema.json is shipped");
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+#[test]
+fn a_file_using_every_key_passes_the_schema_and_check() {
+    let schema = shipped_schema();
+    let doc = every_key_as_json();
+    let (mut declared, mut used) = Default::default();
+    schema_keys(&schema, &mut declared);
+    used_keys(&doc, &mut used);
+    let missing: Vec<&String> = declared.difference(&used).collect();
+    assert!(
+        missing.is_empty(),
+        "add these keys to EVERY_KEY in tests/ecosystem.rs: {missing:?}"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And tasker itself takes it.
+    Test::with(EVERY_KEY)
+        .file("docs/tasks.toml", "[tasks.site]\nrun = \"echo site\"\n")
+        .file("more/tasks.toml", "")
+        .arg("--check")
+        .run()
+        .code(0);
+}
+
+#[test]
+fn the_schema_rejects_a_wrong_value() {
+    let schema = shipped_schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let mut doc = every_key_as_json();
+    assert!(validator.is_valid(&doc));
+    let cases: [(&str, serde_json::Value); 4] = [
+        ("/settings/output", "sideways".into()),
+        ("/tasks/build/hide", "everything".into()),
+        ("/tasks/build/args/0/type", "number".into()),
+        ("/tasks/build/platforms/0", "beos".into()),
+    ];
+    for (pointer, wrong) in cases {
+        let right = std::mem::replace(doc.pointer_mut(pointer).expect(pointer), wrong);
+        assert!(!validator.is_valid(&doc), "{pointer} was accepted");
+        *doc.pointer_mut(pointer).unwrap() = right;
+    }
+    // An unknown key too, as tasker's loader says.
+    doc["tasks"]["build"]["hlep"] = "x".into();
+    assert!(!validator.is_valid(&doc));
+}
+
+#[test]
+fn the_zsh_and_fish_scripts_parse_where_those_shells_are_installed() {
+    // Each shell's own parser, without running the script; a shell that
+    // is not installed is skipped (the tests install no shell).
+    for (shell, check) in [("zsh", "-n"), ("fish", "--no-execute")] {
+        let installed = std::process::Command::new(shell)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!("skipped: {shell} is not installed, its completion script is not parsed");
+            continue;
+        }
+        let t = Test::new().args(&["--completions", shell]);
+        let ran = t.run();
+        assert_eq!((ran.code, ran.stderr.as_str()), (0, ""), "{shell}");
+        let path = t.path().join(format!("completion.{shell}"));
+        std::fs::write(&path, &ran.stdout).unwrap();
+        let out = std::process::Command::new(shell)
+            .arg(check)
+            .arg(&path)
+            .output()
+            .expect("the shell runs");
+        assert!(
+            out.status.success(),
+            "{shell} cannot parse its script: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
