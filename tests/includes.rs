@@ -53,6 +53,9 @@ fn project() -> Test {
         [tasks.prep]
         group = "inner"
         run = "echo prep"
+
+        [tasks._hidden]
+        run = "echo hidden"
         "#,
     )
     .file(
@@ -155,6 +158,13 @@ fn the_listing_shows_included_tasks_under_their_namespace() {
       docs:api:
         docs:api:ref   API reference   [aliases: docs:api:r]
     ");
+    // A task whose short name starts with `_` is private, as in the root
+    // file: listed with --all only, and runnable.
+    let all = project().args(&["-l", "--all"]).run();
+    assert!(all.stdout.contains("    docs:_hidden\n"), "{}", all.stdout);
+    project()
+        .args(&["-q", "docs:_hidden"])
+        .expect("hidden\n", "", 0);
 }
 
 #[test]

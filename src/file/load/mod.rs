@@ -193,6 +193,9 @@ impl Loader<'_> {
                 check_task_name(&walker, name, key.span())?;
                 let mut task = task(&walker, format!("{prefix}{name}"), key.span(), value)?;
                 task.unit = index;
+                // `_name` is private by its short name (SPEC 2): the full
+                // name starts with the namespace.
+                task.private |= name.starts_with('_');
                 if !prefix.is_empty() {
                     for alias in &mut task.aliases {
                         alias.insert_str(0, &prefix);
