@@ -99,7 +99,12 @@ pub fn load_str(text: &str, name: &str, root: &Path) -> Result<Model> {
 pub fn display_path(path: &Path, cwd: &Path) -> String {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let cwd = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
-    if let Ok(rel) = path.strip_prefix(&cwd) {
+    display_canonical(&path, &cwd)
+}
+
+/// `display_path` for paths already canonical.
+pub(crate) fn display_canonical(path: &Path, cwd: &Path) -> String {
+    if let Ok(rel) = path.strip_prefix(cwd) {
         return format!("./{}", rel.display());
     }
     let mut up = String::new();

@@ -13,7 +13,7 @@ pub(crate) const INCLUDE_KEYS: &[&str] = &["path"];
 /// enough that loading them never meets the edge of the stack.
 pub const MAX_INCLUDE_DEPTH: usize = 64;
 
-impl Loader<'_> {
+impl Loader {
     /// Load every entry of the `[include]` table of `unit`.
     pub(super) fn includes(&mut self, w: &Walker, value: &Value, unit: usize) -> Result<()> {
         let table = w.table(value, "`include`")?;
@@ -39,6 +39,11 @@ impl Loader<'_> {
             self.unit(file, prefix, dir, Some(unit))?;
         }
         Ok(())
+    }
+
+    fn cwd(&mut self) -> &Path {
+        let cwd = &self.cwd;
+        self.cwd_canonical.get_or_insert_with(|| canonical(cwd))
     }
 
     fn depth(&self, unit: usize) -> usize {
@@ -72,6 +77,10 @@ impl Loader<'_> {
                     .with_help(format!("looked for {}", path.display())),
             );
         }
+        if self.seen.is_empty() {
+            let root = canonical(&self.units[ROOT_UNIT].file.path);
+            self.seen.push((root, None));
+        }
         let canonical = canonical(path);
         if let Some((_, first)) = self.seen.iter().find(|(p, _)| *p == canonical) {
             return Err(twice(&here, written, first.as_ref(), &self.units[0].file));
@@ -82,7 +91,7 @@ impl Loader<'_> {
                 .with_label("included here")
         })?;
         Ok(Arc::new(SourceFile {
-            display: crate::file::display_path(path, self.cwd),
+            display: crate::file::display_canonical(&canonical, self.cwd()),
             path: canonical,
             text,
         }))

@@ -76,13 +76,14 @@ pub fn load(
     keep_tree: bool,
 ) -> Result<Model> {
     let mut loader = Loader {
-        cwd,
+        cwd: cwd.to_path_buf(),
+        cwd_canonical: None,
         keep_tree,
         settings: None,
         units: Vec::new(),
         vars: Vec::new(),
         tasks: Vec::new(),
-        seen: vec![(canonical(&file.path), None)],
+        seen: Vec::new(),
     };
     loader.unit(file, String::new(), root.clone(), None)?;
     let Loader {
@@ -116,19 +117,23 @@ pub fn load(
 }
 
 /// What loading the root file and the files it includes builds up.
-struct Loader<'c> {
-    cwd: &'c std::path::Path,
+struct Loader {
+    /// Where tasker stands, for the names of included files; made
+    /// canonical once, at the first include.
+    cwd: std::path::PathBuf,
+    cwd_canonical: Option<std::path::PathBuf>,
     keep_tree: bool,
     settings: Option<Settings>,
     units: Vec<Unit>,
     vars: Vec<Var>,
     tasks: Vec<Task>,
     /// Every file loaded so far (canonical path), with the place that
-    /// included it (`None` for the root file).
+    /// included it (`None` for the root file); filled from the first
+    /// include on, so that a file without includes costs no lookup.
     seen: Vec<(std::path::PathBuf, Option<crate::error::Span>)>,
 }
 
-impl Loader<'_> {
+impl Loader {
     /// Load one file as unit number `self.units.len()`, then the files it
     /// includes. `dir` holds the file; `prefix` starts its task names.
     fn unit(
@@ -261,7 +266,6 @@ mod steps;
 mod tables;
 mod task;
 use args::*;
-use include::*;
 use matrix::*;
 use names::*;
 use refs::*;
