@@ -6,6 +6,8 @@
                            includes (p00/tasks.toml ...); prints the full name
                            of the last task
     gen.py one DIR         one task `t` whose only step is `true`
+    gen.py chain DIR       tasks `a`, `b`, `c`, each `true` (run as `a b c`)
+    gen.py mib DIR         one task `t` writing 1 MiB to the inherited stdout
     gen.py fanout N DIR    task `all` depending on N independent `true` tasks
                            (justfile: `[parallel]` on `all`)
     gen.py output DIR      plain.toml and failon.toml: one task `out` writing
@@ -102,6 +104,21 @@ def gen_one(d):
     write(os.path.join(d, "Makefile"), "t:\n\ttrue\n.PHONY: t\n")
 
 
+def gen_chain(d):
+    write(os.path.join(d, "tasks.toml"),
+          "".join("[tasks.%s]\nrun = \"true\"\n" % x for x in "abc"))
+    write(os.path.join(d, "justfile"),
+          "set shell := [\"sh\", \"-c\"]\n\n" + "".join("%s:\n    true\n" % x for x in "abc"))
+    write(os.path.join(d, "Makefile"), "".join("%s:\n\ttrue\n" % x for x in "abc") + ".PHONY: a b c\n")
+
+
+def gen_mib(d):
+    cmd = "head -c 1048576 /dev/zero"
+    write(os.path.join(d, "tasks.toml"), "[tasks.t]\nrun = \"%s\"\n" % cmd)
+    write(os.path.join(d, "justfile"), "set shell := [\"sh\", \"-c\"]\n\nt:\n    %s\n" % cmd)
+    write(os.path.join(d, "Makefile"), "t:\n\t%s\n.PHONY: t\n" % cmd)
+
+
 def gen_fanout(n, d):
     names = ["t%d" % i for i in range(n)]
     toml = ["[tasks.all]\ndeps = [%s]\nrun = \"true\"\n\n" % ", ".join('"%s"' % x for x in names)]
@@ -134,6 +151,10 @@ def main(argv):
         gen_split(int(argv[2]), int(argv[3]), argv[4])
     elif kind == "one" and len(argv) == 3:
         gen_one(argv[2])
+    elif kind == "chain" and len(argv) == 3:
+        gen_chain(argv[2])
+    elif kind == "mib" and len(argv) == 3:
+        gen_mib(argv[2])
     elif kind == "fanout" and len(argv) == 4:
         gen_fanout(int(argv[2]), argv[3])
     elif kind == "output" and len(argv) == 3:

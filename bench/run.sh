@@ -175,6 +175,20 @@ foundation() {
     $have_just && bench one just -- "$just" --justfile "$d/justfile" t
     $have_make && bench one make -- "$make" --no-print-directory -f "$d/Makefile" t
 
+    d=$tmp/chain
+    mkdir -p "$d"
+    python3 "$here/gen.py" chain "$d"
+    bench chain tasker -- "$tasker" -f "$d/tasks.toml" a b c
+    $have_just && bench chain just -- "$just" --justfile "$d/justfile" a b c
+    $have_make && bench chain make -- "$make" --no-print-directory -f "$d/Makefile" a b c
+
+    d=$tmp/mib
+    mkdir -p "$d"
+    python3 "$here/gen.py" mib "$d"
+    bench mib tasker -- "$tasker" -f "$d/tasks.toml" t
+    $have_just && bench mib just -- "$just" --justfile "$d/justfile" t
+    $have_make && bench mib make -- "$make" --no-print-directory -f "$d/Makefile" t
+
     d=$tmp/list5000
     mkdir -p "$d"
     local last

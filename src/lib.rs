@@ -41,6 +41,7 @@ mod reference_docs;
 mod report;
 mod schedule;
 mod schema;
+mod state;
 mod stop;
 mod style;
 mod template;
@@ -186,8 +187,28 @@ fn run(cli: Cli) -> Result<i32> {
     }
 
     let path = file::find(&cwd, cli.file.as_deref())?;
-    // Never freed: tasker exits right after, and freeing a large model
-    // costs more than the exit.
+    if matches!(action, Action::Run) && !cli.choose {
+        // Never freed: tasker exits right after, and freeing a large model
+        // costs more than the exit.
+        let (model, part) = file::load_to_run(&path, &cwd, &cli.tasks)?;
+        let model = std::mem::ManuallyDrop::new(model);
+        let Some(size) = part else {
+            return run_tasks(&cli, &model, cwd);
+        };
+        if cli.verbose {
+            let _ = writeln!(
+                std::io::stderr(),
+                "tasker: loaded {size} of {} bytes of {} (.tasker/load-index)",
+                model.file.text.len(),
+                model.file.display
+            );
+        }
+        // A word the part does not know (a typo, say) is explained by the
+        // whole file, with its suggestions.
+        if let Ok(invocations) = invocations(&cli, &model) {
+            return run_invocations(&cli, &model, invocations, cwd);
+        }
+    }
     let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
     match action {
         Action::List if cli.json => {
@@ -291,7 +312,18 @@ fn invocations(cli: &Cli, model: &model::Model) -> Result<Option<Vec<args::Invoc
 
 /// Build the graph of runs, run it, and say how it went.
 fn run_tasks(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result<i32> {
-    let Some(invocations) = invocations(cli, model)? else {
+    let invocations = invocations(cli, model)?;
+    run_invocations(cli, model, invocations, cwd)
+}
+
+/// Run what `invocations` found to run (nothing: a help was printed).
+fn run_invocations(
+    cli: &Cli,
+    model: &model::Model,
+    invocations: Option<Vec<args::Invocation>>,
+    cwd: std::path::PathBuf,
+) -> Result<i32> {
+    let Some(invocations) = invocations else {
         return Ok(0);
     };
     if cli.watch && cli.dry_run {

@@ -18,6 +18,7 @@ mod includes;
 mod inspect;
 mod limits;
 mod listing;
+mod load_index;
 mod output;
 mod processes;
 mod reaching;

@@ -2,6 +2,7 @@
 //! `find` knows where to look; `load` walks the TOML tree with its spans and
 //! checks every key, so that nothing later meets a malformed file.
 
+mod index;
 pub(crate) mod load;
 mod toml_walk;
 
@@ -62,13 +63,53 @@ pub fn regular_file(path: &Path) -> Result<bool> {
 /// Read and validate the file at `path`; `cwd` only shapes how the path is
 /// shown.
 pub fn load(path: &Path, cwd: &Path) -> Result<Model> {
+    let file = read(path, cwd)?;
+    let root = root_of(path);
+    load::load(Arc::new(file), root, cwd, true, None)
+}
+
+/// Load what running `words` (the command line's task words) needs: a
+/// part of a large file when its load index knows them (`true`), else the
+/// whole file, indexed for the next run (`None`). A part has every task
+/// the words reach and every table runs need, and no others; its size in
+/// bytes comes back.
+pub fn load_to_run(path: &Path, cwd: &Path, words: &[String]) -> Result<(Model, Option<usize>)> {
+    let file = read(path, cwd)?;
+    let root = root_of(path);
+    if file.text.len() < index::MIN_BYTES {
+        return Ok((load::load(Arc::new(file), root, cwd, true, None)?, None));
+    }
+    let hash = index::hash(&file.text);
+    let file = load::without_cr(Arc::new(file));
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let part = index::read(&root).and_then(|ix| index::part(&ix, &file.text, &hash, &words));
+    if let Some(part) = part {
+        let size = part.text.len();
+        let whole = Arc::clone(&file);
+        // A part that does not load (it never should) costs the whole load.
+        if let Ok(model) = load::load(whole, root.clone(), cwd, true, Some(Arc::new(part))) {
+            return Ok((model, Some(size)));
+        }
+    }
+    let model = load::load(Arc::clone(&file), root.clone(), cwd, true, None)?;
+    if let Some(index) = index::build(&model, &file.text, &hash) {
+        index::write(&root, &index);
+    }
+    Ok((model, None))
+}
+
+fn read(path: &Path, cwd: &Path) -> Result<SourceFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::usage(format!("cannot read `{}`: {e}", path.display())))?;
-    let file = Arc::new(SourceFile {
+    Ok(SourceFile {
         display: display_path(path, cwd),
         path: path.to_path_buf(),
         text,
-    });
+    })
+}
+
+/// The directory that holds the file, canonical where it can be.
+fn root_of(path: &Path) -> PathBuf {
     let root = path
         .parent()
         .map(Path::to_path_buf)
@@ -78,8 +119,7 @@ pub fn load(path: &Path, cwd: &Path) -> Result<Model> {
     } else {
         root
     };
-    let root = std::fs::canonicalize(&root).unwrap_or(root);
-    load::load(file, root, cwd, true)
+    std::fs::canonicalize(&root).unwrap_or(root)
 }
 
 /// Validate `text` as if it were a file named `name` in `root`: for
@@ -91,7 +131,7 @@ pub fn load_str(text: &str, name: &str, root: &Path) -> Result<Model> {
         path: root.join(name),
         text: text.to_string(),
     });
-    load::load(file, root.to_path_buf(), root, false)
+    load::load(file, root.to_path_buf(), root, false, None)
 }
 
 /// `./tasks.toml`, `../tasks.toml` or the absolute path, whichever reads

@@ -14,6 +14,9 @@ pub type Value<'i> = Spanned<DeValue<'i>>;
 
 pub struct Walker {
     pub file: Arc<SourceFile>,
+    /// Set when the document walked is a part of the file (the load
+    /// index): its offsets are mapped back to the file's.
+    pub part: Option<Arc<super::index::Part>>,
 }
 
 /// Our keys for a key that other task runners (just, go-task, make-likes,
@@ -43,7 +46,10 @@ pub fn type_name(value: &DeValue) -> &'static str {
 
 impl Walker {
     pub fn span(&self, range: Range<usize>) -> Span {
-        Span::new(&self.file, range)
+        match &self.part {
+            Some(part) => Span::new(&self.file, part.original(range)),
+            None => Span::new(&self.file, range),
+        }
     }
 
     pub fn error(&self, range: Range<usize>, message: impl Into<String>) -> Error {

@@ -9,9 +9,8 @@
 //! last line `end`, so a truncated file is never mistaken for a whole one.
 //! Plain lines, because a tree of 10,000 files is read on every check.
 
-use std::io::Write;
+use crate::state::write_atomically;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -223,18 +222,9 @@ fn render(record: &Record) -> Result<String, serde_json::Error> {
     Ok(out)
 }
 
-/// The directory of the records under `root`, made on first use with a
-/// `.gitignore` that keeps all of `.tasker/` out of version control.
+/// The directory of the records under `root`.
 fn records_dir(root: &Path) -> std::io::Result<PathBuf> {
-    let tasker = root.join(".tasker");
-    match std::fs::create_dir(&tasker) {
-        Ok(()) => write_atomically(&tasker.join(".gitignore"), b"*\n")?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let dir = tasker.join("fresh");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    crate::state::dir(root, "fresh")
 }
 
 /// Where the record of the run identified by `identity` lives.
@@ -262,28 +252,6 @@ pub fn write(root: &Path, path: &Path, record: &Record) -> std::io::Result<()> {
     records_dir(root)?;
     let text = render(record).map_err(std::io::Error::other)?;
     write_atomically(path, text.as_bytes())
-}
-
-/// Write to a temporary file beside `path` (unique to this process and
-/// call), flush it to disk, then rename it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -69,16 +69,20 @@ pub use crate::template::RESERVED_NAMES;
 /// `keep_tree`: never free the parsed TOML trees (for a process that exits
 /// right after); a caller that loads many files frees each. `cwd` shapes
 /// how included files are named in messages.
+/// `part`: walk this part of the root file instead of all of it (the
+/// load index made it).
 pub fn load(
     file: Arc<SourceFile>,
     root: std::path::PathBuf,
     cwd: &std::path::Path,
     keep_tree: bool,
+    part: Option<Arc<super::index::Part>>,
 ) -> Result<Model> {
     let mut loader = Loader {
         cwd: cwd.to_path_buf(),
         cwd_canonical: None,
         keep_tree,
+        part,
         settings: None,
         units: Vec::new(),
         vars: Vec::new(),
@@ -123,6 +127,7 @@ struct Loader {
     cwd: std::path::PathBuf,
     cwd_canonical: Option<std::path::PathBuf>,
     keep_tree: bool,
+    part: Option<Arc<super::index::Part>>,
     settings: Option<Settings>,
     units: Vec<Unit>,
     vars: Vec<Var>,
@@ -144,10 +149,19 @@ impl Loader {
         parent: Option<usize>,
     ) -> Result<()> {
         let file = without_cr(file);
+        let part = if parent.is_none() {
+            self.part.take()
+        } else {
+            None
+        };
         let walker = Walker {
             file: Arc::clone(&file),
+            part: part.clone(),
         };
-        let doc = toml::de::DeTable::parse(&file.text).map_err(|e| {
+        let text = part
+            .as_ref()
+            .map_or(file.text.as_str(), |p| p.text.as_str());
+        let doc = toml::de::DeTable::parse(text).map_err(|e| {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim_end().to_string();
             walker
@@ -220,7 +234,7 @@ impl Loader {
 /// scripts must reach the shell without a `\r` on every line. In TOML a
 /// raw CR can only be part of a line end, so dropping it changes nothing
 /// else, and lines and columns stay the same.
-fn without_cr(file: Arc<SourceFile>) -> Arc<SourceFile> {
+pub(in crate::file) fn without_cr(file: Arc<SourceFile>) -> Arc<SourceFile> {
     if !file.text.contains('\r') {
         return file;
     }

@@ -1,0 +1,139 @@
+//! The load index: a run of one task of a large file loads only what the
+//! task reaches (`.tasker/load-index`), and nothing a user reads changes.
+
+use crate::common::Test;
+
+/// A file over the index's size threshold: `n` filler tasks, then the
+/// tasks under test.
+fn large(tail: &str) -> String {
+    let mut text = String::from("[settings]\njobs = 2\n\n[vars]\ngreeting = \"hello\"\n\n");
+    for i in 0..1500 {
+        text.push_str(&format!(
+            "[tasks.filler{i}]\nhelp = \"Filler task number {i}\"\nrun = \"echo filler {i}\"\n\n"
+        ));
+    }
+    text.push_str(tail);
+    text
+}
+
+const TAIL: &str = r#"
+[tasks.base]
+run = "echo base {{ greeting }}"
+
+[tasks.build]
+help = "Build it"
+deps = ["base"]
+aliases = ["b"]
+run = "echo build {{ release }}"
+
+[[tasks.build.args]]
+name = "release"
+type = "bool"
+
+[tasks.broken]
+run = "echo {{ nosuch }}"
+
+[tasks.dynamic]
+run = [{ task = "{{ 'base' }}" }]
+"#;
+
+fn index_of(test: &Test) -> Option<String> {
+    std::fs::read_to_string(test.path().join(".tasker/load-index")).ok()
+}
+
+#[test]
+fn a_second_run_reads_the_index_and_prints_the_same() {
+    let test = Test::with(&large(TAIL));
+    let cases: &[&[&str]] = &[
+        &["build", "--release"],
+        &["b"],
+        &["broken"],
+        &["build", "--nope"],
+        &["build", "--help"],
+        &["-n", "build"],
+        &["dynamic"],
+        &["biuld"],
+    ];
+    for args in cases {
+        std::fs::remove_dir_all(test.path().join(".tasker")).ok();
+        let whole = test.run_with(args);
+        assert!(
+            index_of(&test).is_some(),
+            "a run writes the index ({args:?})"
+        );
+        let part = test.run_with(args);
+        assert_eq!(
+            (whole.stdout, whole.stderr, whole.code),
+            (part.stdout, part.stderr, part.code),
+            "{args:?}"
+        );
+    }
+    let verbose = test.run_with(&["-v", "base"]);
+    let said = verbose
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("tasker: loaded "))
+        .unwrap_or_else(|| panic!("no load-index line: {}", verbose.stderr));
+    let size: usize = said["tasker: loaded ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(size < 200, "a part holds only what `base` needs: {said}");
+    let index = index_of(&test).unwrap();
+    assert!(
+        index.lines().any(|l| l.starts_with("task b ")),
+        "aliases are indexed"
+    );
+    assert!(
+        !index.lines().any(|l| l.starts_with("task dynamic")),
+        "a task with a templated call needs every task"
+    );
+}
+
+#[test]
+fn a_part_is_small_and_messages_name_the_files_own_lines() {
+    let test = Test::with(&large(TAIL));
+    test.run_with(&["base"]);
+    let ran = test.run_with(&["broken"]);
+    // The line of `run = "echo {{ nosuch }}"` in the whole file.
+    let text = std::fs::read_to_string(test.path().join("tasks.toml")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("nosuch"))
+        .map(|i| i + 1)
+        .unwrap();
+    assert!(
+        ran.stderr.contains(&format!("tasks.toml:{line}:")),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_changed_file_is_loaded_whole_and_its_errors_are_reported() {
+    let test = Test::with(&large(TAIL));
+    let _ = test.run_with(&["build"]);
+    assert!(index_of(&test).is_some());
+    // An error far from `build`: the index no longer matches the content.
+    let text = large(TAIL).replace("[tasks.filler7]", "[tasks.filler7]\nbogus = 1");
+    std::fs::write(test.path().join("tasks.toml"), text).unwrap();
+    let ran = test.run_with(&["build"]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("unknown key `bogus`"), "{}", ran.stderr);
+}
+
+#[test]
+fn listing_and_check_always_read_the_whole_file() {
+    let test = Test::with(&large(&TAIL.replace("{{ nosuch }}", "fine")));
+    let _ = test.run_with(&["base"]);
+    let listed = test.run_with(&["-l"]);
+    assert!(listed.stdout.contains("filler1499"), "{}", listed.stdout);
+    let checked = test.run_with(&["--check"]);
+    assert!(
+        checked.stderr.contains("(1504 tasks)"),
+        "{}",
+        checked.stderr
+    );
+}
