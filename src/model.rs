@@ -37,8 +37,8 @@ pub struct Unit {
     /// What its task names start with: empty for the root file, `docs:`
     /// for a file included as `docs`, `docs:api:` for one included by it.
     pub prefix: String,
-    /// The directory holding the file: its tasks' default `dir`, and what
-    /// their `dir` is relative to.
+    /// The directory holding the file: its tasks' default `dir` (a `dir`
+    /// they set is relative to the root, as every task's is).
     pub dir: std::path::PathBuf,
     /// The unit that includes this one.
     pub parent: Option<usize>,
@@ -121,7 +121,7 @@ impl Model {
             .collect()
     }
 
-    /// The directory a task's `dir` is relative to, and its default.
+    /// A task's default `dir`: the directory of the file declaring it.
     pub fn base_dir(&self, task: &Task) -> &std::path::Path {
         &self.units[task.unit].dir
     }

@@ -106,15 +106,26 @@ fn included_tasks_run_by_full_name_with_their_files_vars_env_and_dir() {
 }
 
 #[test]
-fn a_task_dir_in_an_included_file_is_relative_to_that_file() {
-    Test::with("[include]\nsub = \"sub/tasks.toml\"\n")
+fn a_task_dir_in_an_included_file_is_relative_to_the_root() {
+    // Without `dir`, the included file's directory; with one, the root's
+    // path, as for every task; a step's `dir` is relative to the task's.
+    let t = Test::with("[include]\nsub = \"sub/tasks.toml\"\n")
         .file(
             "sub/tasks.toml",
-            "[tasks.here]\ndir = \"deeper\"\nrun = \"basename $(pwd)\"\n",
+            r#"
+            [tasks.default-dir]
+            run = "basename $(pwd)"
+            [tasks.own-dir]
+            dir = "sub/deeper"
+            run = ["basename $(pwd)", { sh = "basename $(pwd)", dir = "inner" }]
+            "#,
         )
-        .file("sub/deeper/keep", "")
-        .args(&["-q", "sub:here"])
-        .expect("deeper\n", "", 0);
+        .file("sub/deeper/inner/keep", "");
+    let ran = t.run_with(&["-q", "sub:default-dir", "sub:own-dir"]);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.stderr.as_str(), ran.code),
+        ("sub\ndeeper\ninner\n", "", 0)
+    );
 }
 
 #[test]

@@ -290,7 +290,7 @@ fn prelude(
             let d = session
                 .render(t, Mode::Plain, &step_scope, &what)
                 .map_err(|e| failed(e.into()))?;
-            session.model.base_dir(task).join(d)
+            session.model.root.join(d)
         }
         None => session.model.base_dir(task).to_path_buf(),
     };

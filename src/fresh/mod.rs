@@ -100,7 +100,7 @@ impl Fresh {
             let dir = match &task.dir {
                 Some(t) => session
                     .model
-                    .base_dir(task)
+                    .root
                     .join(session.render(t, Mode::Plain, &run.scope, "`dir`").ok()?),
                 None => session.model.base_dir(task).to_path_buf(),
             };
