@@ -157,6 +157,9 @@ struct Slot {
     finally: Option<Failure>,
     /// Started as a service, for runs that depend on it.
     service: bool,
+    /// The runs whose `task` step called this service: they need it
+    /// until they end.
+    users: Vec<RunId>,
     timing: Option<Timing>,
 }
 
@@ -169,6 +172,7 @@ impl Slot {
             duration: Duration::ZERO,
             finally: None,
             service: false,
+            users: Vec::new(),
             timing: None,
         }
     }
@@ -268,16 +272,18 @@ impl<'a, 's> Scheduler<'a, 's> {
         let mut i = 0;
         while i < self.waiters.len() {
             let w = &self.waiters[i];
+            // A service called by a `task` step has done its part once it
+            // is ready.
             let ended = w
                 .targets
                 .iter()
-                .all(|&t| matches!(self.slots[t].state, State::Done(_)));
+                .all(|&t| matches!(self.slots[t].state, State::Done(_) | State::Serving));
             if !ended && !self.stopping {
                 i += 1;
                 continue;
             }
             let failed = w.targets.iter().find_map(|&t| match &self.slots[t].state {
-                State::Done(o) if !o.succeeded() => Some((t, o.clone())),
+                State::Done(o) if !o.succeeded() || *o == Outcome::Stopped => Some((t, o.clone())),
                 _ => None,
             });
             // A target that failed says why, even while stopping.
@@ -317,7 +323,8 @@ impl<'a, 's> Scheduler<'a, 's> {
             if task.interactive && self.running > 0 {
                 continue;
             }
-            let service = task.background && self.dependents(id).next().is_some();
+            let service = task.background
+                && (self.dependents(id).next().is_some() || !self.slots[id].users.is_empty());
             if service && !self.needed(id) {
                 // What needed it will not run (a failure under -k).
                 self.slots[id].state =
@@ -338,7 +345,9 @@ impl<'a, 's> Scheduler<'a, 's> {
                 id,
                 run: self.graph.runs[id].clone(),
                 task,
-                alone: task.interactive || !self.opts.may_overlap,
+                // A service never has the terminal: what needs it runs
+                // beside it.
+                alone: !service && (task.interactive || !self.opts.may_overlap),
                 service: service
                     .then(|| self.events.clone())
                     .flatten()
@@ -377,9 +386,11 @@ impl<'a, 's> Scheduler<'a, 's> {
             .map(|(r, _)| r)
     }
 
-    /// Whether a run that waits for the service `id` is still to come.
+    /// Whether a run that waits for the service `id`, or called it, is
+    /// still to come.
     fn needed(&self, id: RunId) -> bool {
         self.dependents(id)
+            .chain(self.slots[id].users.iter().copied())
             .any(|r| !matches!(self.slots[r].state, State::Done(_)))
     }
 
@@ -511,6 +522,12 @@ impl<'a, 's> Scheduler<'a, 's> {
         self.slots.extend((0..grow).map(|_| Slot::new()));
         match called {
             Ok(targets) => {
+                for &t in &targets {
+                    let task = &self.session.model.tasks[self.graph.runs[t].task];
+                    if task.background && !self.slots[t].users.contains(&from) {
+                        self.slots[t].users.push(from);
+                    }
+                }
                 self.slots[from].state = State::Waiting;
                 self.running -= 1;
                 self.waiters.push(Waiter {
@@ -622,16 +639,18 @@ pub fn calls_tasks(session: &Session, graph: &Graph) -> bool {
     })
 }
 
-/// Whether a service of the graph has runs that depend on it: they run
-/// beside it, so nothing runs one after the other on the main thread.
+/// Whether a service of the graph has runs that depend on it (or may
+/// have: a `task` step may call one): they run beside it, so nothing runs
+/// one after the other on the main thread.
 pub fn has_services(session: &Session, graph: &Graph) -> bool {
-    graph.runs.iter().enumerate().any(|(id, run)| {
+    let depended_on = graph.runs.iter().enumerate().any(|(id, run)| {
         session.model.tasks[run.task].background
             && graph
                 .runs
                 .iter()
                 .any(|r| r.deps.contains(&id) || r.after.contains(&id))
-    })
+    });
+    depended_on || (session.model.tasks.iter().any(|t| t.background) && calls_tasks(session, graph))
 }
 
 /// Run the graph: runs start when their deps succeeded and a job slot is
@@ -832,6 +851,10 @@ fn call_failure(name: &str, outcome: &Outcome) -> CallError {
             None,
         ),
         Outcome::Cancelled => return CallError::Cancelled,
+        Outcome::Stopped => Failure::new(
+            Reason::other(1, format!("service `{name}` had already been stopped")),
+            None,
+        ),
         Outcome::NotRun(why) => Failure::new(
             Reason::other(1, format!("task `{name}` did not run: {why}")),
             None,

@@ -277,6 +277,57 @@ fn a_service_stops_once_no_run_to_come_needs_it() {
     );
 }
 
+/// A `task` step that calls a service goes on once it is ready; the
+/// service then runs until its caller ends.
+#[test]
+fn a_task_step_that_calls_a_service_goes_on_once_it_is_ready() {
+    let t = Test::with(
+        r#"
+        [tasks.db]
+        background = true
+        ready = '^ready$'
+        run = "echo $$ > db.pid; echo ready; exec sleep 60"
+        finally = "touch db.stopped"
+        [tasks.test]
+        run = [{ task = "db" }, "test -s db.pid && echo db is up", "test ! -e db.stopped && echo still up"]
+        "#,
+    )
+    .args(&["-q", "test"]);
+    t.expect(
+        "
+        db   | ready
+        test | db is up
+        test | still up
+        ",
+        "",
+        0,
+    );
+    assert!(t.exists("db.stopped"));
+    assert_ends(pids_in(&t, &["db.pid"])[0]);
+}
+
+/// `retries` starts a service again that was not ready in time, with its
+/// whole `ready_timeout` again.
+#[test]
+fn a_retried_service_gets_its_ready_timeout_again() {
+    let t = Test::with(
+        r#"
+        [tasks.db]
+        background = true
+        ready = '^ready$'
+        ready_timeout = "300ms"
+        retries = 1
+        run = "if [ -e tried ]; then echo ready; else touch tried; fi; exec sleep 60"
+        [tasks.test]
+        deps = ["db"]
+        run = "echo ok"
+        "#,
+    )
+    .args(&["-q", "test"]);
+    let ran = t.run();
+    ran.code(0).stdout_has("test | ok\n");
+}
+
 /// A service named alone (nothing depends on it) runs like any task.
 #[test]
 fn a_service_nothing_depends_on_runs_to_its_end_like_any_task() {

@@ -72,6 +72,8 @@ struct ServiceWatch {
     ready: bool,
     /// Ready by then (`ready_timeout`), or the service is stopped.
     deadline: Option<Instant>,
+    /// `ready_timeout`, for the deadline of each attempt.
+    limit: Duration,
     /// The deadline passed first.
     late: bool,
     /// Its last lines of output, for the message if it fails.
@@ -226,6 +228,7 @@ impl RunOutput {
         self.shared.lock().unwrap().service = Some(ServiceWatch {
             notify,
             ready: false,
+            limit,
             deadline: Instant::now().checked_add(limit),
             late: false,
             tail: VecDeque::new(),
@@ -310,6 +313,11 @@ impl RunOutput {
         shared.expected.iter_mut().for_each(|e| *e = false);
         shared.captured = [Vec::new(), Vec::new()];
         shared.failed_on = None;
+        // A service retried before it was ready gets its whole time again.
+        if let Some(service) = shared.service.as_mut().filter(|s| !s.ready) {
+            service.late = false;
+            service.deadline = Instant::now().checked_add(service.limit);
+        }
     }
 
     /// Plan the streams of the next step.
