@@ -168,7 +168,7 @@ pub fn track(proc: Proc) {
             state.guard = guard::Guard::start();
         }
         if let Some(guard) = &mut state.guard {
-            guard.send(guard::ADD, proc);
+            guard.add(proc);
         }
     }
 }
@@ -180,7 +180,7 @@ pub fn forget(proc: Proc) {
         state.procs.swap_remove(i);
         #[cfg(target_os = "linux")]
         if let Some(guard) = &mut state.guard {
-            guard.send(guard::REMOVE, proc);
+            guard.remove(proc);
         }
     }
 }
@@ -188,50 +188,64 @@ pub fn forget(proc: Proc) {
 /// The guard: a small process, started once, that outlives tasker only to
 /// kill what tasker left behind. It lives in a session of its own, so that
 /// a SIGKILL to tasker's group does not reach it, holds no descriptor but
-/// its pipe, and makes only raw system calls.
+/// the read end of a pipe that only tasker can write to, and makes only
+/// raw system calls.
+///
+/// Its list of targets is a table in a shared mapping: tasker writes a
+/// process group there when it starts one and clears it when it is gone,
+/// with no message and no wake-up of the guard. The guard sleeps in a read
+/// of the pipe until tasker is gone (however it ended), then kills what
+/// the table still holds.
 ///
 /// It is started with clone(2) sharing tasker's memory (no fork: copying
 /// the page tables, and the copy-on-write faults tasker would then take on
 /// every page it writes, cost more than the rest of a one-step run's
-/// start-up). It therefore touches nothing of tasker's: its stack and its
-/// table are its own mappings, and it calls no libc function that reads
-/// the thread it was cloned from (no cancellation points, no errno while
-/// tasker lives). Kernels without close_range(2) (before 5.9) get a fork.
+/// start-up). It therefore touches nothing of tasker's but the table: its
+/// stack is its own mapping, and it calls no libc function that reads the
+/// thread it was cloned from (no cancellation points, no errno while
+/// tasker lives). Kernels without close_range(2) (before 5.9) get a fork;
+/// the table is shared with it all the same.
 #[cfg(target_os = "linux")]
 mod guard {
-    use std::fs::File;
-    use std::io::Write;
-    use std::os::fd::{FromRawFd, RawFd};
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
 
     use super::Proc;
-    pub const ADD: i32 = 1;
-    pub const REMOVE: i32 = 2;
     /// Process groups the guard can hold at once.
     const CAPACITY: usize = 4096;
     /// The guard's stack: it calls a handful of functions, none deep.
     const STACK: usize = 64 * 1024;
 
     pub struct Guard {
-        pipe: File,
+        /// Never written: its closing (tasker's exit) wakes the guard.
+        _pipe: OwnedFd,
+        /// Kill targets; 0 is a free slot.
+        table: &'static [AtomicI32],
+        /// Slots below this may be in use.
+        used: usize,
     }
 
-    /// What the guard is given: its end of the pipe and its table.
+    /// What the guard is given: its end of the pipe and the table.
     struct Start {
         pipe: RawFd,
-        table: *mut i32,
+        table: *const AtomicI32,
     }
 
     impl Guard {
         pub fn start() -> Option<Guard> {
+            // Never unmapped: the guard reads it after tasker is gone.
+            let table = map(CAPACITY * std::mem::size_of::<AtomicI32>(), true);
+            if table.is_null() {
+                return None;
+            }
             let mut fds = [0 as RawFd; 2];
             // SAFETY: pipe2 fills two descriptors; both close on exec.
             if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
                 return None;
             }
-            let pid = spawn(fds[0]);
+            let pid = spawn(fds[0], table.cast());
             // SAFETY: both descriptors are ours; tasker keeps the write end
-            // only (closing the read end in a guard that shares memory
-            // but not descriptors is fine).
+            // only (the guard has its own copy of the descriptor table).
             unsafe { libc::close(fds[0]) };
             if pid <= 0 {
                 // SAFETY: the write end was made above and is not shared.
@@ -240,29 +254,50 @@ mod guard {
             }
             Some(Guard {
                 // SAFETY: fds[1] is an open descriptor owned from here on.
-                pipe: unsafe { File::from_raw_fd(fds[1]) },
+                _pipe: unsafe { OwnedFd::from_raw_fd(fds[1]) },
+                // SAFETY: a zeroed shared mapping of CAPACITY AtomicI32s
+                // (all free), valid for the rest of the process.
+                table: unsafe { std::slice::from_raw_parts(table.cast(), CAPACITY) },
+                used: 0,
             })
         }
 
-        /// One message, written whole (8 bytes are below PIPE_BUF).
-        pub fn send(&mut self, op: i32, proc: Proc) {
+        pub fn add(&mut self, proc: Proc) {
             let Some(target) = proc.target() else {
                 return;
             };
-            let mut msg = [0u8; 8];
-            msg[..4].copy_from_slice(&op.to_ne_bytes());
-            msg[4..].copy_from_slice(&target.to_ne_bytes());
-            let _ = self.pipe.write_all(&msg);
+            let free = self.table[..self.used]
+                .iter()
+                .position(|slot| slot.load(Ordering::Relaxed) == 0);
+            let slot = match free {
+                Some(i) => i,
+                None if self.used < CAPACITY => {
+                    self.used += 1;
+                    self.used - 1
+                }
+                None => return,
+            };
+            self.table[slot].store(target, Ordering::SeqCst);
+        }
+
+        pub fn remove(&mut self, proc: Proc) {
+            let Some(target) = proc.target() else {
+                return;
+            };
+            if let Some(slot) = self.table[..self.used]
+                .iter()
+                .find(|slot| slot.load(Ordering::Relaxed) == target)
+            {
+                slot.store(0, Ordering::SeqCst);
+            }
+            while self.used > 0 && self.table[self.used - 1].load(Ordering::Relaxed) == 0 {
+                self.used -= 1;
+            }
         }
     }
 
-    /// Start the guard on `pipe`'s read end; its pid, or -1.
-    fn spawn(pipe: RawFd) -> libc::pid_t {
-        // Mappings of its own, never freed: the guard may outlive tasker.
-        let table = map(CAPACITY * std::mem::size_of::<i32>());
-        if table.is_null() {
-            return -1;
-        }
+    /// Start the guard on `pipe`'s read end and `table`; its pid, or -1.
+    fn spawn(pipe: RawFd, table: *const AtomicI32) -> libc::pid_t {
         // SAFETY: an empty range above every descriptor closes nothing; it
         // only asks whether the kernel has close_range(2).
         let has_close_range =
@@ -270,15 +305,16 @@ mod guard {
         if !has_close_range {
             // SAFETY: the child only makes system calls and exits.
             return match unsafe { libc::fork() } {
-                0 => unsafe { run(pipe, table.cast()) },
+                0 => unsafe { run(pipe, table) },
                 pid => pid,
             };
         }
-        let stack = map(STACK);
+        // Mappings of its own, never freed: the guard may outlive tasker.
+        let stack = map(STACK, false);
         if stack.is_null() {
             return -1;
         }
-        let start = map(std::mem::size_of::<Start>()).cast::<Start>();
+        let start = map(std::mem::size_of::<Start>(), false).cast::<Start>();
         if start.is_null() {
             return -1;
         }
@@ -288,10 +324,7 @@ mod guard {
         // map that it only reads through `start`, and exits without
         // returning into tasker's code.
         unsafe {
-            start.write(Start {
-                pipe,
-                table: table.cast(),
-            });
+            start.write(Start { pipe, table });
             libc::clone(
                 entry,
                 stack.add(STACK).cast(),
@@ -301,15 +334,20 @@ mod guard {
         }
     }
 
-    /// A private anonymous mapping of `len` bytes, or null.
-    fn map(len: usize) -> *mut u8 {
+    /// An anonymous mapping of `len` zeroed bytes (shared with a forked
+    /// child when `shared`), or null.
+    fn map(len: usize, shared: bool) -> *mut u8 {
         // SAFETY: a new anonymous mapping touches nothing existing.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                if shared {
+                    libc::MAP_SHARED
+                } else {
+                    libc::MAP_PRIVATE
+                } | libc::MAP_ANONYMOUS,
                 -1,
                 0,
             )
@@ -329,9 +367,9 @@ mod guard {
         }
     }
 
-    /// The guard's whole life: collect targets until the pipe closes
-    /// (tasker ended, however), then SIGKILL those still listed.
-    unsafe fn run(pipe: RawFd, table: *mut i32) -> ! {
+    /// The guard's whole life: wait until the pipe closes (tasker ended,
+    /// however), then SIGKILL what the table still holds.
+    unsafe fn run(pipe: RawFd, table: *const AtomicI32) -> ! {
         libc::setsid();
         for sig in super::SIGNALS {
             default_action(sig);
@@ -350,40 +388,17 @@ mod guard {
         close_all_but(pipe);
         let name = b"tasker-guard\0";
         libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
-        let mut len = 0usize;
-        let mut msg = [0u8; 8];
-        let mut have = 0usize;
-        loop {
-            // The raw call: read(2) in libc is a cancellation point that
-            // reads the calling thread's descriptor, which is tasker's.
-            let n = libc::syscall(libc::SYS_read, pipe, msg.as_mut_ptr().add(have), 8 - have);
-            if n <= 0 {
-                // EOF: tasker is gone. (With every signal at its default
-                // action, a read here is never interrupted.)
-                break;
+        let mut byte = 0u8;
+        // The raw call: read(2) in libc is a cancellation point that reads
+        // the calling thread's descriptor, which is tasker's. Nothing is
+        // ever written; the read ends at EOF (with every signal at its
+        // default action, it is never interrupted).
+        while libc::syscall(libc::SYS_read, pipe, &mut byte as *mut u8, 1usize) > 0 {}
+        for i in 0..CAPACITY {
+            let target = (*table.add(i)).load(Ordering::SeqCst);
+            if target != 0 {
+                libc::syscall(libc::SYS_kill, target, libc::SIGKILL);
             }
-            have += n as usize;
-            if have < 8 {
-                continue;
-            }
-            have = 0;
-            let op = i32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
-            let target = i32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
-            if op == ADD && len < CAPACITY {
-                *table.add(len) = target;
-                len += 1;
-            } else if op == REMOVE {
-                for i in 0..len {
-                    if *table.add(i) == target {
-                        *table.add(i) = *table.add(len - 1);
-                        len -= 1;
-                        break;
-                    }
-                }
-            }
-        }
-        for i in 0..len {
-            libc::syscall(libc::SYS_kill, *table.add(i), libc::SIGKILL);
         }
         libc::syscall(libc::SYS_exit, 0);
         unreachable_exit()

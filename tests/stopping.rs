@@ -586,6 +586,8 @@ pump(lambda: "stopped" in log())
 # for the run's read, whoever holds the foreground at that moment.
 os.write(master, b"hello\n")
 pump(lambda: "exit" in log() or "again" in log())
+# The shell may log the exit before the last output is read here.
+pump(lambda: b"got hello" in out, 5.0)
 end = time.time() + 40
 while os.waitpid(shell, os.WNOHANG)[0] == 0:
     if time.time() > end:
