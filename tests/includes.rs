@@ -331,3 +331,21 @@ fn check_checks_the_templates_of_included_files() {
             .run();
     ran.code(2).stderr_has("unknown name `mine`");
 }
+
+#[test]
+fn includes_nest_at_most_64_deep() {
+    // f0 includes f1, which includes f2, ...: the 65th level is refused at
+    // its entry, without a stack overflow.
+    let mut t = Test::with("[include]\nn = \"f1.toml\"\n");
+    for i in 1..=70 {
+        t = t.file(
+            &format!("f{i}.toml"),
+            &format!("[include]\nn = \"f{}.toml\"\n", i + 1),
+        );
+    }
+    let text = load_error(t);
+    assert!(
+        text.starts_with("error: includes nest more than 64 deep\n --> ./f64.toml:2:5"),
+        "{text}"
+    );
+}
