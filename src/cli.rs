@@ -51,9 +51,12 @@ pub struct Cli {
     /// More status: skipped runs and why, durations, dotenv files read
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Run tasks with sources even when they are up to date
+    /// Run tasks with sources even when they are up to date (and do not ask the remote cache)
     #[arg(short = 'B', long)]
     pub force: bool,
+    /// Use the remote cache to read and write (the default when one is configured), only to read, or not at all
+    #[arg(long, value_name = "MODE", value_parser = crate::fresh::remote::MODES)]
+    pub remote_cache: Option<String>,
     /// Run again whenever a source changes (not supported yet)
     #[arg(short = 'w', long)]
     pub watch: bool,

@@ -41,6 +41,7 @@ mod reference_docs;
 mod report;
 mod schedule;
 mod schema;
+mod scratch;
 mod state;
 mod stop;
 mod style;
@@ -217,8 +218,18 @@ fn run(cli: Cli) -> Result<i32> {
             stop::install();
             let session = Session::new(&model, cli.set.clone(), false, cwd)?;
             let fresh = fresh::Fresh::new(&model.root, false, None);
-            let up_to_date = |task| fresh.up_to_date(&session, task);
-            print(&list::render_json(&model, cli.all, &up_to_date))
+            let warn: fresh::remote::Warn = Arc::new(|_, text| {
+                let style = Style::for_stderr();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{}",
+                    style.yellow(&format!("tasker: warning: {text}"))
+                );
+            });
+            let remote =
+                remote_cache(&cli, &model)?.map(|c| fresh::remote::Remote::new(c, warn, None));
+            let freshness = |task| listed_freshness(&session, &fresh, remote.as_deref(), task);
+            print(&list::render_json(&model, cli.all, &freshness))
         }
         Action::List => print(&list::render(&model, cli.all, Style::for_stdout())),
         Action::Summary => print(&inspect::summary(&model)),
@@ -233,6 +244,50 @@ fn run(cli: Cli) -> Result<i32> {
         _ => return run_tasks(&cli, &model, cwd),
     }
     Ok(0)
+}
+
+/// The remote cache's configuration: the file, the environment and
+/// `--remote-cache`; `None` when it is off.
+fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<fresh::remote::Config>> {
+    let env = |name: &str| std::env::var(name).ok();
+    fresh::remote::Config::resolve(
+        model.settings.remote_cache.as_ref(),
+        cli.remote_cache.as_deref(),
+        &env,
+    )
+    .map_err(Error::usage)
+}
+
+/// For `-l --json`: whether the task is up to date and, when it is not,
+/// whether the remote cache holds every run it would make.
+fn listed_freshness(
+    session: &Session,
+    fresh: &fresh::Fresh,
+    remote: Option<&fresh::remote::Remote>,
+    task: usize,
+) -> (Option<bool>, Option<&'static str>) {
+    let Some(checks) = fresh.checks(session, task) else {
+        return (None, None);
+    };
+    let stale: Vec<&fresh::Check> = checks.iter().filter(|c| c.stale.is_some()).collect();
+    let cache = match remote {
+        Some(remote) if !stale.is_empty() && session.model.tasks[task].cache => {
+            let mut state = fresh::remote::CacheState::Hit;
+            for check in stale {
+                match remote.exists(&fresh::remote::key(check.fingerprint())) {
+                    Some(true) => {}
+                    Some(false) => state = fresh::remote::CacheState::Miss,
+                    None => {
+                        state = fresh::remote::CacheState::Unavailable;
+                        break;
+                    }
+                }
+            }
+            Some(state.name())
+        }
+        _ => None,
+    };
+    (Some(checks.iter().all(|c| c.stale.is_none())), cache)
 }
 
 /// The directory tasker works from: the current one, or `-C`'s.
@@ -401,6 +456,19 @@ fn run_once(
             report.line(&format!("tasker: read {name}"));
         }
     }
+    let remote = remote_cache(cli, model)?.map(|config| {
+        let warn_to = Arc::clone(&report);
+        let warn: fresh::remote::Warn = Arc::new(move |run, text| {
+            let line = match run {
+                Some(run) => format!("[{run}] warning: {text}"),
+                None => format!("tasker: warning: {text}"),
+            };
+            warn_to.line(&warn_to.err_style.yellow(&line));
+        });
+        let note_to = Arc::clone(&report);
+        let note: fresh::remote::Note = Arc::new(move |run, text| note_to.note(run, text));
+        fresh::remote::Remote::new(config, warn, cli.verbose.then_some(note))
+    });
     let run_opts = RunOptions {
         echo: !cli.quiet && model.settings.echo,
         yes: cli.yes,
@@ -408,6 +476,7 @@ fn run_once(
         dry_run: cli.dry_run,
         report: Arc::clone(&report),
         fresh,
+        remote,
     };
     let opts = schedule::Options {
         jobs,
@@ -415,12 +484,38 @@ fn run_once(
         live_status: mode != OutputMode::Interleaved && style::status_line_allowed() && !cli.quiet,
         may_overlap,
     };
-    let summary = schedule::execute(&session, graph, &opts, &run_opts);
+    let summary = match &run_opts.remote {
+        // The cache is asked for every run that waits for nothing while
+        // the first runs start; uploads end before tasker does.
+        Some(remote) => {
+            let runs: Vec<graph::Run> = graph.runs.clone();
+            let summary = std::thread::scope(|scope| {
+                scope.spawn(|| exec::prefetch(&session, &runs, &run_opts));
+                schedule::execute(&session, graph, &opts, &run_opts)
+            });
+            remote.finish();
+            summary
+        }
+        None => schedule::execute(&session, graph, &opts, &run_opts),
+    };
     if run_opts.fresh.restarting() {
         // `-w` stopped the runs for a change, and says so itself.
         return Ok(summary.status);
     }
-    Ok(conclude(cli, &report, &summary, &session.invocation_dir))
+    let cache = |run: &str| {
+        run_opts
+            .remote
+            .as_ref()
+            .and_then(|r| r.state_of(run))
+            .map(fresh::remote::CacheState::name)
+    };
+    Ok(conclude(
+        cli,
+        &report,
+        &summary,
+        &session.invocation_dir,
+        &cache,
+    ))
 }
 
 /// What the user reads at the end, and the exit status.
@@ -429,6 +524,7 @@ fn conclude(
     report: &Console,
     summary: &schedule::Summary,
     cwd: &std::path::Path,
+    cache: &dyn Fn(&str) -> Option<&'static str>,
 ) -> i32 {
     if report.output_gone.load(std::sync::atomic::Ordering::SeqCst) {
         // The reader left: say nothing more, and end as a program killed
@@ -443,6 +539,9 @@ fn conclude(
                     report::human_duration(*duration)
                 )),
                 exec::Outcome::Skipped(why) => report.line(&format!("[{name}] {why}")),
+                exec::Outcome::Restored => {
+                    report.line(&format!("[{name}] restored from the remote cache"))
+                }
                 _ => {}
             }
         }
@@ -455,7 +554,7 @@ fn conclude(
     if cli.timings.as_deref() == Some("table") {
         report.write(
             exec::output::Stream::Stderr,
-            report::timings(&summary.runs).as_bytes(),
+            report::timings(&summary.runs, cache).as_bytes(),
         );
     }
     match write_timelines(cli, report, summary, cwd) {

@@ -165,15 +165,22 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
 }
 
 /// The stable JSON shape of `tasker -l --json`.
-/// `up_to_date` tells, per task index, whether a run of the task with no
-/// arguments would be skipped (`None`: no sources, or it cannot be told).
-pub fn render_json(model: &Model, all: bool, up_to_date: &dyn Fn(usize) -> Option<bool>) -> String {
+/// `freshness` tells, per task index, whether a run of the task with no
+/// arguments would be skipped (`None`: no sources, or it cannot be told),
+/// and, when it would run, whether the remote cache holds it (`"hit"`,
+/// `"miss"`, `"unavailable"`; `None` when it was not asked).
+pub fn render_json(
+    model: &Model,
+    all: bool,
+    freshness: &dyn Fn(usize) -> (Option<bool>, Option<&'static str>),
+) -> String {
     let tasks: Vec<serde_json::Value> = model
         .tasks
         .iter()
         .enumerate()
         .filter(|(_, t)| all || !t.is_hidden())
         .map(|(index, task)| {
+            let (up_to_date, cache) = freshness(index);
             serde_json::json!({
                 "name": task.name,
                 "file": model.units[task.unit].file.path.display().to_string(),
@@ -185,7 +192,8 @@ pub fn render_json(model: &Model, all: bool, up_to_date: &dyn Fn(usize) -> Optio
                 "deps": task.deps.iter().map(|c| c.template.source.as_str()).collect::<Vec<_>>(),
                 "sources": task.sources,
                 "outputs": task.outputs,
-                "up_to_date": up_to_date(index),
+                "up_to_date": up_to_date,
+                "cache": cache,
                 "args": task.args.iter().map(|a| serde_json::json!({
                     "name": a.name,
                     "type": a.ty.name(),

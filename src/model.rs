@@ -140,6 +140,16 @@ pub struct Settings {
     pub jobs: Option<usize>,
     pub output: Option<OutputMode>,
     pub echo: bool,
+    /// `remote_cache = { url, team }` (SPEC 7); the environment may fill
+    /// in or override either.
+    pub remote_cache: Option<RemoteCache>,
+}
+
+/// Where the remote cache is, as the file says.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteCache {
+    pub url: Option<String>,
+    pub team: Option<String>,
 }
 
 impl Default for Settings {
@@ -151,6 +161,7 @@ impl Default for Settings {
             jobs: None,
             output: None,
             echo: true,
+            remote_cache: None,
         }
     }
 }
@@ -258,6 +269,8 @@ pub struct TaskMore {
     pub matrix: Vec<MatrixAxis>,
     pub sources: Vec<String>,
     pub outputs: Vec<String>,
+    /// `cache = false` keeps the task's results out of the remote cache.
+    pub cache: bool,
     pub output: OutputKeys,
 }
 
@@ -282,6 +295,7 @@ pub static NO_MORE: TaskMore = TaskMore {
     matrix: Vec::new(),
     sources: Vec::new(),
     outputs: Vec::new(),
+    cache: true,
     output: OutputKeys {
         capture: false,
         extract: Vec::new(),

@@ -13,6 +13,8 @@ pub enum Outcome {
     Success,
     /// Skipped for a reason that counts as success (platform).
     Skipped(String),
+    /// Not run: its outputs, output and values came from the remote cache.
+    Restored,
     Failed(Failure),
     /// Stopped by tasker (fail-fast or a signal).
     Cancelled,
@@ -27,7 +29,7 @@ impl Outcome {
     pub fn succeeded(&self) -> bool {
         matches!(
             self,
-            Outcome::Success | Outcome::Skipped(_) | Outcome::Stopped
+            Outcome::Success | Outcome::Skipped(_) | Outcome::Stopped | Outcome::Restored
         )
     }
 }

@@ -82,8 +82,12 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-/// The `--timings` table: every run that started, slowest first.
-pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
+/// The `--timings` table: every run that started, slowest first, with
+/// what the remote cache said of it when it was asked (`cache`).
+pub fn timings(
+    runs: &[(String, Outcome, Duration)],
+    cache: &dyn Fn(&str) -> Option<&'static str>,
+) -> String {
     let mut rows: Vec<&(String, Outcome, Duration)> = runs
         .iter()
         .filter(|(_, o, _)| !matches!(o, Outcome::NotRun(_)))
@@ -95,14 +99,25 @@ pub fn timings(runs: &[(String, Outcome, Duration)]) -> String {
         .max()
         .unwrap_or(3)
         .max(3);
-    let mut out = format!("{:<width$}  {:>9}  result\n", "run", "time");
+    let cached = rows.iter().any(|r| cache(&r.0).is_some());
+    let mut out = format!("{:<width$}  {:>9}  result", "run", "time");
+    if cached {
+        out.push_str("     cache");
+    }
+    out.push('\n');
     for (name, outcome, duration) in rows {
         let result = result_word(outcome);
-        let _ = writeln!(
-            out,
-            "{name:<width$}  {:>9}  {result}",
-            human_duration(*duration)
-        );
+        let mut line = format!("{name:<width$}  {:>9}  {result}", human_duration(*duration));
+        if let Some(state) = cache(name) {
+            let _ = write!(
+                line,
+                "{:pad$}{state}",
+                "",
+                pad = 11usize.saturating_sub(result.len())
+            );
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -112,6 +127,7 @@ pub fn result_word(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Success => "ok",
         Outcome::Skipped(_) => "skipped",
+        Outcome::Restored => "restored",
         Outcome::Failed(_) => "failed",
         Outcome::Cancelled => "cancelled",
         Outcome::NotRun(_) => "not-run",

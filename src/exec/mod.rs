@@ -3,6 +3,7 @@
 //! their own process group. The scheduler decides when a run starts; this
 //! module decides what it does and how it ended.
 
+mod cache;
 mod control;
 mod direct;
 pub mod output;
@@ -31,6 +32,7 @@ pub use crate::outcome::{Failure, Outcome, Reason, ServiceEnd};
 pub const SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::process;
 pub use crate::process::Proc;
+pub use cache::prefetch;
 pub use control::Control;
 pub use output::Console;
 use prepare::Prepared;
@@ -65,6 +67,8 @@ pub struct RunOptions {
     pub report: Arc<Console>,
     /// Up-to-date checks and records (`sources`).
     pub fresh: Arc<crate::fresh::Fresh>,
+    /// The remote cache, when one is configured and not off.
+    pub remote: Option<Arc<crate::fresh::remote::Remote>>,
 }
 
 /// Everything one run needs, cloned out of the graph.
@@ -135,11 +139,16 @@ pub fn run_job(
     let (outcome, finally) =
         run_job_inner(session, opts, job, control, calls, &mut sink, &mut check);
     let outcome = sink.conclude(outcome);
-    // Recorded only after a success of its own (not an ignored failure),
-    // and never for a dry run.
-    if let (Outcome::Success, Some(check), false) = (&outcome, check, opts.dry_run) {
+    // Recorded (and uploaded) only after a success of its own (not an
+    // ignored failure), and never for a dry run.
+    if let (Outcome::Success | Outcome::Restored, Some(check), false) =
+        (&outcome, check, opts.dry_run)
+    {
         if let Err(why) = check.save() {
             sink.note(&format!("warning: {why}"));
+        }
+        if outcome == Outcome::Success {
+            cache::upload(opts, job, &mut sink, &check, started.elapsed());
         }
     }
     let duration = started.elapsed();
@@ -274,26 +283,7 @@ fn prelude(
         sink.note(&note);
         return Err(Outcome::Skipped(note));
     }
-    let scope = &job.run.scope;
-    let mut env: Env = scope.env.as_ref().clone();
-    env.insert("TASKER_TASK".into(), task.name.clone());
-    env.insert(
-        "TASKER_ROOT".into(),
-        session.model.root.display().to_string(),
-    );
-    let mut step_scope = scope.clone();
-    step_scope.env = Arc::new(env);
-
-    let dir = match &task.dir {
-        Some(t) => {
-            let what = format!("`dir` of task `{}`", task.name);
-            let d = session
-                .render(t, Mode::Plain, &step_scope, &what)
-                .map_err(|e| failed(e.into()))?;
-            session.model.root.join(d)
-        }
-        None => session.model.base_dir(task).to_path_buf(),
-    };
+    let (step_scope, dir) = scope_and_dir(session, task, &job.run).map_err(failed)?;
     if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
         return Err(failed(Reason::other(1, why)));
     }
@@ -321,7 +311,13 @@ fn prelude(
                 c.stale.as_deref().unwrap_or_default()
             ));
         }
+        let asked = cache::ask(opts, job, control, sink, &c);
         *check = Some(c);
+        match asked {
+            cache::Asked::Run => {}
+            cache::Asked::Restored => return Err(Outcome::Restored),
+            cache::Asked::Cancelled => return Err(Outcome::Cancelled),
+        }
     }
     if let Some(question) = &task.confirm {
         let what = format!("`confirm` of task `{}`", task.name);
@@ -340,6 +336,32 @@ fn prelude(
             }
         }
     }
+    Ok((step_scope, dir))
+}
+
+/// The scope a run's steps render in (its environment with `TASKER_TASK`
+/// and `TASKER_ROOT`), and its directory.
+fn scope_and_dir(
+    session: &Session,
+    task: &Task,
+    run: &Run,
+) -> Result<(crate::context::Scope, std::path::PathBuf), Reason> {
+    let mut env: Env = run.scope.env.as_ref().clone();
+    env.insert("TASKER_TASK".into(), task.name.clone());
+    env.insert(
+        "TASKER_ROOT".into(),
+        session.model.root.display().to_string(),
+    );
+    let mut step_scope = run.scope.clone();
+    step_scope.env = Arc::new(env);
+    let dir = match &task.dir {
+        Some(t) => {
+            let what = format!("`dir` of task `{}`", task.name);
+            let d = session.render(t, Mode::Plain, &step_scope, &what)?;
+            session.model.root.join(d)
+        }
+        None => session.model.base_dir(task).to_path_buf(),
+    };
     Ok((step_scope, dir))
 }
 

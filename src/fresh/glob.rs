@@ -109,6 +109,17 @@ impl Patterns {
         self.includes.is_match(path) || self.literals.iter().any(|l| path.starts_with(l))
     }
 
+    /// The outermost literal pattern (a file, or a directory meaning
+    /// everything under it) that selects `path`, if one does: the unit a
+    /// restore puts in place whole.
+    pub fn literal_of(&self, path: &Path) -> Option<&Path> {
+        self.literals
+            .iter()
+            .filter(|l| path.starts_with(l))
+            .min_by_key(|l| l.components().count())
+            .map(PathBuf::as_path)
+    }
+
     /// The directories to watch for changes, relative to the patterns'
     /// directory (a literal file's parent: editors replace files).
     pub fn watch_roots(&self) -> Vec<PathBuf> {

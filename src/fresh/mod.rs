@@ -7,6 +7,7 @@
 pub mod fingerprint;
 pub mod glob;
 mod record;
+pub mod remote;
 pub mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ pub struct Watched {
 /// Whether a run may be skipped, and what to record after it succeeded.
 pub struct Check {
     root: PathBuf,
+    /// The run's directory (absolute): its `outputs` are relative to it.
+    pub dir: PathBuf,
     path: PathBuf,
     record: Record,
     /// Why the run must happen; `None` when it is up to date.
@@ -57,6 +60,11 @@ pub struct Check {
 }
 
 impl Check {
+    /// The run's fingerprint: the remote cache's key is made of it.
+    pub fn fingerprint(&self) -> &Digest {
+        &self.record.fingerprint
+    }
+
     /// Record the run's success. A record that cannot be written means the
     /// next invocation runs it again: a warning, never a failure.
     pub fn save(&self) -> Result<(), String> {
@@ -78,6 +86,11 @@ impl Fresh {
         }
     }
 
+    /// `-B`: nothing is skipped, and the remote cache is not asked.
+    pub fn forced(&self) -> bool {
+        self.force
+    }
+
     /// `-w` stopped the runs in progress to start them again.
     pub fn restarting(&self) -> bool {
         self.watch.as_ref().is_some_and(|w| w.interrupted())
@@ -87,6 +100,13 @@ impl Fresh {
     /// `None` when it has no sources, or needs arguments, or its runs
     /// cannot be built or rendered without running anything.
     pub fn up_to_date(&self, session: &Session, index: usize) -> Option<bool> {
+        let checks = self.checks(session, index)?;
+        Some(checks.iter().all(|c| c.stale.is_none()))
+    }
+
+    /// The checks of the runs `tasker TASK` (no arguments) would make of
+    /// the task at `index`, under the same conditions as `up_to_date`.
+    pub fn checks(&self, session: &Session, index: usize) -> Option<Vec<Check>> {
         let task = &session.model.tasks[index];
         if task.sources.is_empty() {
             return None;
@@ -95,7 +115,7 @@ impl Fresh {
         let invocations =
             crate::args::parse(session.model, &words, crate::args::Source::CommandLine).ok()?;
         let graph = crate::graph::Graph::of_command_line(session, &invocations, false).ok()?;
-        let mut all = true;
+        let mut checks = Vec::new();
         for run in graph.runs.iter().filter(|r| r.task == index) {
             let dir = match &task.dir {
                 Some(t) => session
@@ -104,10 +124,9 @@ impl Fresh {
                     .join(session.render(t, Mode::Plain, &run.scope, "`dir`").ok()?),
                 None => session.model.base_dir(task).to_path_buf(),
             };
-            let check = self.check(session, task, run, &run.scope, &dir).ok()?;
-            all &= check.stale.is_none();
+            checks.push(self.check(session, task, run, &run.scope, &dir).ok()?);
         }
-        Some(all)
+        Some(checks)
     }
 
     /// Check a run of a task with `sources` whose directory is `dir`.
@@ -152,6 +171,7 @@ impl Fresh {
         let record = Record::new(run.name.clone(), fingerprint, parts, files);
         Ok(Check {
             root: self.root.clone(),
+            dir: dir.to_path_buf(),
             path,
             stale,
             files: record.files.len(),

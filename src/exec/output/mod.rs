@@ -63,6 +63,11 @@ pub struct RunOutput {
     /// The step about to start is the last of `run`: a service without
     /// `ready` is ready once it started.
     last_step: bool,
+    /// The output as shown is kept for the remote cache: it passes through
+    /// tasker even when nothing else reads it.
+    recording: bool,
+    /// A remote cache hit's values, which `tasks.NAME` shows instead.
+    restored: Option<BTreeMap<String, String>>,
 }
 
 /// A service's readiness (SPEC 6): the first line that matches `ready`,
@@ -121,6 +126,8 @@ struct Shared {
     dropped_answers: usize,
     /// Set for a service.
     service: Option<ServiceWatch>,
+    /// The output as shown, for the remote cache.
+    log: Option<crate::fresh::remote::Log>,
 }
 
 impl Shared {
@@ -215,7 +222,66 @@ impl RunOutput {
             mode,
             in_finally: false,
             last_step: false,
+            recording: false,
+            restored: None,
         }
+    }
+
+    /// Keep the output as it is shown, for the remote cache. A scratch
+    /// file that cannot be made means nothing is kept (and nothing
+    /// uploaded).
+    pub fn record(&mut self) {
+        if let Ok(log) = crate::fresh::remote::Log::new() {
+            self.shared.lock().unwrap().log = Some(log);
+            self.recording = true;
+        }
+    }
+
+    /// The output kept since `record`.
+    pub fn take_log(&mut self) -> Option<crate::fresh::remote::Log> {
+        self.recording = false;
+        self.shared.lock().unwrap().log.take()
+    }
+
+    /// Show a remote cache hit's output, as its run showed it, in this
+    /// run's output mode; `tasks.NAME` gets its values.
+    pub fn replay(
+        &mut self,
+        frames: impl Iterator<Item = (u8, Vec<u8>)>,
+        results: BTreeMap<String, String>,
+    ) {
+        let keys = KeysView::of(&OutputKeys::default(), Vec::new(), false);
+        let held = Mutex::new(self.held.take());
+        let shared = Mutex::new(Shared::default());
+        let stop = || {};
+        let mut readers = [Stream::Stdout, Stream::Stderr].map(|stream| StreamReader {
+            report: &self.report,
+            keys: &keys,
+            shared: &shared,
+            held: &held,
+            stream,
+            line: Vec::new(),
+            respond_from: 0,
+            stop: &stop,
+            prefix: self.report.prefix(&self.name, stream),
+            scratch: Vec::new(),
+            mode: self.mode,
+            in_finally: false,
+            recording: false,
+        });
+        for (stream, bytes) in frames {
+            match stream {
+                1 => readers[0].chunk(&bytes),
+                2 => readers[1].chunk(&bytes),
+                _ => {}
+            }
+        }
+        for reader in &mut readers {
+            reader.finish();
+        }
+        drop(readers);
+        self.held = held.into_inner().ok().flatten();
+        self.restored = Some(results);
     }
 
     /// This run is a service: read its output for `ready` (and keep its
@@ -341,7 +407,7 @@ impl RunOutput {
                 pty: true,
             });
         }
-        let pipes = self.keys.reads || self.mode != OutputMode::Interleaved;
+        let pipes = self.keys.reads || self.mode != OutputMode::Interleaved || self.recording;
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
             let w = file(w);
@@ -368,7 +434,7 @@ impl RunOutput {
         // keeps its colours: captured or matched output stays plain.
         let force_color = pipes
             && !self.keys.reads
-            && self.mode != OutputMode::Interleaved
+            && (self.mode != OutputMode::Interleaved || self.recording)
             && crate::style::runs_keep_colors(self.report.out_style);
         Ok(StepIo {
             stdin,
@@ -444,6 +510,7 @@ impl RunOutput {
                         scratch: Vec::new(),
                         mode: self.mode,
                         in_finally: self.in_finally,
+                        recording: self.recording,
                     })
                 })
                 .collect();
@@ -644,18 +711,26 @@ impl RunOutput {
 
     /// What `tasks.NAME` shows of this run's output.
     pub fn results(&self) -> BTreeMap<String, Value> {
+        self.result_texts()
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect()
+    }
+
+    /// The same, as text: what a remote cache artifact keeps.
+    pub fn result_texts(&self) -> BTreeMap<String, String> {
+        if let Some(restored) = &self.restored {
+            return restored.clone();
+        }
         let shared = self.shared.lock().unwrap();
         let mut out = BTreeMap::new();
         if self.keys.capture {
-            out.insert("stdout".into(), Value::from(trimmed(&shared.captured[0])));
-            out.insert("stderr".into(), Value::from(trimmed(&shared.captured[1])));
+            out.insert("stdout".into(), trimmed(&shared.captured[0]));
+            out.insert("stderr".into(), trimmed(&shared.captured[1]));
         }
         for ((name, _), value) in self.keys.extract.iter().zip(&shared.extracted) {
             if let Some(v) = value {
-                out.insert(
-                    name.clone(),
-                    Value::from(String::from_utf8_lossy(v).into_owned()),
-                );
+                out.insert(name.clone(), String::from_utf8_lossy(v).into_owned());
             }
         }
         out

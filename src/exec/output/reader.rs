@@ -74,6 +74,8 @@ pub(super) struct StreamReader<'a> {
     pub(super) mode: OutputMode,
     /// The step is one of `finally`: expect and extract do not read it.
     pub(super) in_finally: bool,
+    /// What is shown is also kept for the remote cache.
+    pub(super) recording: bool,
 }
 
 impl StreamReader<'_> {
@@ -214,6 +216,7 @@ impl StreamReader<'_> {
             }
             return;
         }
+        self.keep(block);
         if self.mode == OutputMode::Prefixed {
             let mut out = std::mem::take(&mut self.scratch);
             out.clear();
@@ -236,7 +239,17 @@ impl StreamReader<'_> {
 
     pub(super) fn show(&mut self, chunk: &[u8]) {
         if !self.keys.hidden(self.stream) {
+            self.keep(chunk);
             self.emit(chunk);
+        }
+    }
+
+    /// Keep shown output, unprefixed, for the remote cache.
+    fn keep(&self, bytes: &[u8]) {
+        if self.recording {
+            if let Some(log) = &mut self.shared.lock().unwrap().log {
+                log.write(self.stream as u8 + 1, bytes);
+            }
         }
     }
 

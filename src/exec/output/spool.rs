@@ -11,7 +11,7 @@ pub(super) struct Spool {
 impl Spool {
     pub(super) fn new() -> Spool {
         Spool {
-            file: anonymous_file(),
+            file: crate::scratch::anonymous_file().ok(),
             mem: Vec::new(),
         }
     }
@@ -54,25 +54,4 @@ impl Spool {
             self.mem.clear();
         }
     }
-}
-
-/// A temporary file that disappears when closed.
-fn anonymous_file() -> Option<File> {
-    let dir = std::env::temp_dir();
-    for attempt in 0..16u32 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = dir.join(format!("tasker-{}-{nanos}-{attempt}", std::process::id()));
-        if let Ok(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            let _ = std::fs::remove_file(&path);
-            return Some(file);
-        }
-    }
-    None
 }

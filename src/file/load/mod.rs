@@ -13,7 +13,16 @@ use crate::error::{Error, Result, SourceFile};
 use crate::model::*;
 
 pub(crate) const TOP_KEYS: &[&str] = &["settings", "env", "vars", "include", "tasks"];
-pub(crate) const SETTINGS_KEYS: &[&str] = &["shell", "dotenv", "default", "jobs", "output", "echo"];
+pub(crate) const SETTINGS_KEYS: &[&str] = &[
+    "shell",
+    "dotenv",
+    "default",
+    "jobs",
+    "output",
+    "echo",
+    "remote_cache",
+];
+pub(crate) const REMOTE_CACHE_KEYS: &[&str] = &["url", "team"];
 pub(crate) const TASK_KEYS: &[&str] = &[
     "help",
     "run",
@@ -42,6 +51,7 @@ pub(crate) const TASK_KEYS: &[&str] = &[
     "matrix",
     "sources",
     "outputs",
+    "cache",
     "capture",
     "extract",
     "expect",

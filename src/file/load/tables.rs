@@ -40,7 +40,44 @@ pub(super) fn settings(w: &Walker, value: &Value) -> Result<Settings> {
     if let Some(v) = table.get("echo") {
         settings.echo = w.bool(v, "settings.echo")?;
     }
+    if let Some(v) = table.get("remote_cache") {
+        settings.remote_cache = Some(remote_cache(w, v)?);
+    }
     Ok(settings)
+}
+
+/// `remote_cache = { url = "https://...", team = "..." }`. The token is
+/// never read from the file: only from TASKER_REMOTE_CACHE_TOKEN.
+fn remote_cache(w: &Walker, value: &Value) -> Result<RemoteCache> {
+    let table = w.table(value, "settings.remote_cache")?;
+    if let Some((key, _)) = table.get_key_value("token") {
+        return Err(w
+            .error(
+                key.span(),
+                "the remote cache's token is never read from the file",
+            )
+            .with_label("not here")
+            .with_help("set TASKER_REMOTE_CACHE_TOKEN in the environment (a CI secret)"));
+    }
+    w.check_keys(table, REMOTE_CACHE_KEYS, "settings.remote_cache")?;
+    let mut cache = RemoteCache::default();
+    if let Some(v) = table.get("url") {
+        let url = w.string(v, "settings.remote_cache.url")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(w
+                .error(
+                    v.span(),
+                    format!("the remote cache URL `{url}` is not an http:// or https:// URL"),
+                )
+                .with_label("not an http(s) URL")
+                .with_help("for example url = \"https://cache.example.com\""));
+        }
+        cache.url = Some(url);
+    }
+    if let Some(v) = table.get("team") {
+        cache.team = Some(w.string(v, "settings.remote_cache.team")?);
+    }
+    Ok(cache)
 }
 
 pub(super) fn shell(

@@ -281,6 +281,7 @@ pub(super) fn task(
         matrix,
         sources,
         outputs,
+        cache: get("cache").map_or(Ok(true), |v| w.bool(v, key("cache")))?,
         output: OutputKeys {
             capture: get_bool("capture")?,
             extract,
