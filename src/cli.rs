@@ -182,6 +182,7 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--show",
         "--color",
         "--trace",
+        "--remote-cache",
     ];
     const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
     let mut i = 1;

@@ -10,9 +10,13 @@ use crate::cli::Cli;
 use crate::reference::{capitalised, plain, table};
 
 /// The key tables of the reference, in the order the page shows them.
-const TABLES: [(&str, &str); 5] = [
+const TABLES: [(&str, &str); 6] = [
     ("Top-level tables", "Its top level holds these tables:"),
     ("Settings keys", "[settings]:"),
+    (
+        "Remote cache keys",
+        "settings.remote_cache, where the environment may fill in or override either:",
+    ),
     ("Task keys", "[tasks.NAME], every key optional:"),
     ("Argument keys", "[[tasks.NAME.args]], one argument each:"),
     (
@@ -83,6 +87,22 @@ fn environment_section() -> String {
             "set, not empty and not 0: colours even into a pipe (under --color auto)",
         ),
         ("CLICOLOR", "0: no colours (under --color auto)"),
+        (
+            "TASKER_REMOTE_CACHE_URL",
+            "the remote cache server's URL, over settings.remote_cache.url",
+        ),
+        (
+            "TASKER_REMOTE_CACHE_TEAM",
+            "the remote cache team, over settings.remote_cache.team",
+        ),
+        (
+            "TASKER_REMOTE_CACHE_TOKEN",
+            "the remote cache's bearer token (never read from the file)",
+        ),
+        (
+            "TASKER_REMOTE_CACHE_SIGNATURE_KEY",
+            "set: artifacts are signed with HMAC-SHA256 and checked before they are restored",
+        ),
         (
             "TERM",
             "unset or dumb: no colours and no live status line (under --color auto)",

@@ -3,7 +3,9 @@
 //! it refuses), each row says type, default and example, and the page reads
 //! as a user's reference. A test module only.
 
-use crate::file::load::{ARG_KEYS, SETTINGS_KEYS, STEP_KEYS, TASK_KEYS, TOP_KEYS};
+use crate::file::load::{
+    ARG_KEYS, REMOTE_CACHE_KEYS, SETTINGS_KEYS, STEP_KEYS, TASK_KEYS, TOP_KEYS,
+};
 
 const REFERENCE: &str = include_str!("../docs/reference.md");
 
@@ -54,6 +56,7 @@ fn every_key_the_loader_accepts_has_a_row_in_the_reference() {
     for (heading, accepted) in [
         ("Top-level tables", TOP_KEYS),
         ("Settings keys", SETTINGS_KEYS),
+        ("Remote cache keys", REMOTE_CACHE_KEYS),
         ("Task keys", TASK_KEYS),
         ("Argument keys", ARG_KEYS),
         ("Step keys", STEP_KEYS),

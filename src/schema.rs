@@ -94,6 +94,7 @@ fn task() -> Value {
             "matrix": { "type": "object", "additionalProperties": { "oneOf": [{ "type": "array" }, { "type": "string" }] } },
             "sources": strings(),
             "outputs": strings(),
+            "cache": { "type": "boolean" },
             "capture": { "type": "boolean" },
             "extract": { "type": "object", "additionalProperties": { "type": "string" } },
             "expect": patterns,
@@ -124,7 +125,15 @@ pub fn render() -> String {
                     "default": { "type": "string" },
                     "jobs": { "type": "integer", "minimum": 1 },
                     "output": { "enum": ["interleaved", "prefixed", "grouped"] },
-                    "echo": { "type": "boolean" }
+                    "echo": { "type": "boolean" },
+                    "remote_cache": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "url": { "type": "string", "pattern": "^https?://" },
+                            "team": { "type": "string" }
+                        }
+                    }
                 }
             },
             "env": { "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } },
@@ -160,6 +169,10 @@ fn describe(schema: &mut Value) {
     let top = &mut schema["properties"];
     add_descriptions(top, "Top-level tables");
     add_descriptions(&mut top["settings"]["properties"], "Settings keys");
+    add_descriptions(
+        &mut top["settings"]["properties"]["remote_cache"]["properties"],
+        "Remote cache keys",
+    );
     let task = &mut top["tasks"]["additionalProperties"]["properties"];
     add_descriptions(task, "Task keys");
     add_descriptions(&mut task["args"]["items"]["properties"], "Argument keys");
@@ -204,7 +217,7 @@ fn add_descriptions(properties: &mut Value, heading: &str) {
 
 #[cfg(test)]
 mod tests {
-    use crate::file::load::{ARG_KEYS, SETTINGS_KEYS, TASK_KEYS, TOP_KEYS};
+    use crate::file::load::{ARG_KEYS, REMOTE_CACHE_KEYS, SETTINGS_KEYS, TASK_KEYS, TOP_KEYS};
 
     fn keys(v: &serde_json::Value) -> Vec<String> {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -276,6 +289,10 @@ mod tests {
         assert_eq!(
             keys(&props["settings"]["properties"]),
             sorted(SETTINGS_KEYS)
+        );
+        assert_eq!(
+            keys(&props["settings"]["properties"]["remote_cache"]["properties"]),
+            sorted(REMOTE_CACHE_KEYS)
         );
         let task = &props["tasks"]["additionalProperties"];
         assert_eq!(keys(&task["properties"]), sorted(TASK_KEYS));

@@ -172,6 +172,7 @@ fn json_listing_has_the_stable_shape() {
                 "aliases",
                 "args",
                 "background",
+                "cache",
                 "deps",
                 "file",
                 "group",
@@ -220,6 +221,7 @@ fn json_listing_has_the_stable_shape() {
             "sources": [],
             "outputs": [],
             "up_to_date": null,
+            "cache": null,
             "args": [{
                 "name": "release",
                 "type": "bool",

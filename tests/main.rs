@@ -22,6 +22,7 @@ mod load_index;
 mod output;
 mod processes;
 mod reaching;
+mod remote_cache;
 mod services;
 mod stopping;
 mod templates;

@@ -6,6 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// The environment that configures a remote cache.
+pub const REMOTE_CACHE_VARS: [&str; 4] = [
+    "TASKER_REMOTE_CACHE_URL",
+    "TASKER_REMOTE_CACHE_TEAM",
+    "TASKER_REMOTE_CACHE_TOKEN",
+    "TASKER_REMOTE_CACHE_SIGNATURE_KEY",
+];
+
 #[must_use = "a Test does nothing until it is run"]
 pub struct Test {
     pub dir: tempfile::TempDir,
@@ -104,6 +112,11 @@ impl Test {
             .env_remove("CLICOLOR")
             .env_remove("FORCE_COLOR")
             .env("TASKER_TEST", "1");
+        // A remote cache configured on the machine running the tests
+        // reaches no test that does not ask for one.
+        for name in REMOTE_CACHE_VARS {
+            cmd.env_remove(name);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

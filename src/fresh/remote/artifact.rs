@@ -9,7 +9,7 @@
 //!   little-endian number, then the bytes;
 //! - `out/PATH`: each file, symbolic link and directory of the task's
 //!   `outputs`, PATH relative to the task's directory, with its mode and
-//!   mtime.
+//!   mtime (to the nanosecond, in a pax `mtime` record before the entry).
 //!
 //! A restore unpacks into a directory beside the outputs and renames each
 //! output into place whole (a directory output as one), after every entry
@@ -152,6 +152,10 @@ pub fn pack(
     }
     for (path, is_dir) in &entries {
         let name = format!("{OUT}{path}");
+        if let Ok(meta) = std::fs::symlink_metadata(dir.join(path)) {
+            let mtime = filetime::FileTime::from_last_modification_time(&meta);
+            pax_mtime(&mut builder, mtime)?;
+        }
         if *is_dir {
             builder.append_dir(&name, dir.join(path))?;
         } else {
@@ -169,6 +173,52 @@ pub fn pack(
         tag,
         entries: entries.len(),
     })
+}
+
+/// A pax header with the next entry's mtime to the nanosecond (the tar
+/// header holds whole seconds).
+fn pax_mtime<W: Write>(
+    builder: &mut tar::Builder<W>,
+    mtime: filetime::FileTime,
+) -> std::io::Result<()> {
+    let body = format!(
+        " mtime={}.{:09}\n",
+        mtime.unix_seconds(),
+        mtime.nanoseconds()
+    );
+    // A record starts with its own length, digits included.
+    let mut len = body.len() + 1;
+    while (body.len() + len.to_string().len()) != len {
+        len = body.len() + len.to_string().len();
+    }
+    let record = format!("{len}{body}");
+    let mut header = tar::Header::new_ustar();
+    header.set_path("PaxHeader")?;
+    header.set_size(record.len() as u64);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_cksum();
+    builder.append(&header, record.as_bytes())
+}
+
+/// The mtime of an entry: its pax record's, else its header's seconds.
+fn entry_mtime<R: Read>(entry: &mut tar::Entry<R>) -> filetime::FileTime {
+    let seconds = entry.header().mtime().unwrap_or(0) as i64;
+    let mut mtime = filetime::FileTime::from_unix_time(seconds, 0);
+    if let Ok(Some(extensions)) = entry.pax_extensions() {
+        for ext in extensions.flatten() {
+            if ext.key() != Ok("mtime") {
+                continue;
+            }
+            let value = ext.value().unwrap_or("");
+            let (s, n) = value.split_once('.').unwrap_or((value, "0"));
+            if let Ok(s) = s.parse::<i64>() {
+                let digits: String = n.chars().chain(std::iter::repeat('0')).take(9).collect();
+                mtime = filetime::FileTime::from_unix_time(s, digits.parse().unwrap_or(0));
+            }
+        }
+    }
+    mtime
 }
 
 fn append_data<W: Write>(
@@ -281,14 +331,15 @@ fn unpack(
     let corrupt = |e: std::io::Error| Refusal::Bad(format!("it is corrupt ({e})"));
     let decoder = zstd::Decoder::new(artifact).map_err(corrupt)?;
     let mut archive = tar::Archive::new(decoder);
-    archive.set_preserve_mtime(true);
+    // Set below, to the nanosecond, once everything is written.
+    archive.set_preserve_mtime(false);
     archive.set_overwrite(true);
     let mut out = Unpacked {
         meta: None,
         log: None,
         paths: Vec::new(),
     };
-    let mut dirs = Vec::new();
+    let mut mtimes = Vec::new();
     for entry in archive.entries().map_err(corrupt)? {
         if stopping() {
             return Err(Refusal::Stopped);
@@ -328,7 +379,7 @@ fn unpack(
                 )))
             }
         }
-        let mtime = entry.header().mtime().unwrap_or(0);
+        let mtime = entry_mtime(&mut entry);
         match entry.unpack_in(staging) {
             Ok(true) => {}
             Ok(false) => {
@@ -339,18 +390,13 @@ fn unpack(
             }
             Err(e) => return Err(Refusal::Bad(format!("cannot unpack it ({e})"))),
         }
-        if kind == tar::EntryType::Directory {
-            dirs.push((rel.clone(), mtime));
-        }
+        mtimes.push(mtime);
         out.paths.push(rel);
     }
-    // What was written into a directory moved its mtime: set it again,
-    // deepest first.
-    for (rel, mtime) in dirs.iter().rev() {
-        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(*mtime);
-        if let Ok(f) = File::open(staging.join(OUT).join(rel)) {
-            let _ = f.set_modified(time);
-        }
+    // Last, and children before their directories: writing into a
+    // directory moves its mtime.
+    for (rel, mtime) in out.paths.iter().zip(&mtimes).rev() {
+        let _ = filetime::set_symlink_file_times(staging.join(OUT).join(rel), *mtime, *mtime);
     }
     Ok(out)
 }
@@ -509,7 +555,7 @@ mod tests {
         log.write(2, b"warn\n");
         let outputs = vec!["dist".to_string(), "*.o".to_string()];
         let packed = pack(from.path(), &outputs, Some(log.into_file()), &meta(), None).unwrap();
-        assert_eq!(packed.entries, 6);
+        assert_eq!(packed.entries, 7);
 
         let to = tree(&[("dist/stale.js", "old"), ("src/keep.c", "c")]);
         let restored = restore(packed.file, to.path(), &outputs, &|| false)

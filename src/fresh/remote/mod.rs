@@ -415,10 +415,10 @@ impl Remote {
                 ),
                 doing != "upload",
             ),
-            Fault::Auth(_) => (
+            Fault::Auth(status) => (
                 "auth",
                 format!(
-                    "the remote cache at {} refused the token in TASKER_REMOTE_CACHE_TOKEN ({fault}){}",
+                    "the remote cache at {} refused the token in TASKER_REMOTE_CACHE_TOKEN (HTTP {status}){}",
                     self.url,
                     if doing == "upload" { "; nothing more is uploaded" } else { "" }
                 ),

@@ -1,0 +1,687 @@
+//! The remote cache (section 7) against the real `turborepo-remote-cache`
+//! server, installed with npm on first use (pinned) into the target
+//! directory, and started per test on a free port with a storage
+//! directory of its own. Faults are played with sockets the tests hold
+//! themselves: a port that accepts and never answers, a server that
+//! stalls in the middle of an artifact.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::common::Test;
+
+const SERVER: &str = "turborepo-remote-cache";
+const VERSION: &str = "2.12.0";
+const TOKEN: &str = "test-token";
+const TEAM: &str = "tasker-tests";
+
+/// Where the pinned server is installed: once per machine, by the first
+/// test that needs it (in a directory of its own, renamed into place, so
+/// that two test processes never see half an install).
+fn installed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{SERVER}-{VERSION}"));
+        if entry_point(&dir).exists() {
+            return dir;
+        }
+        let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).expect("mkdir for npm");
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .arg("--prefix")
+            .arg(&partial)
+            .arg(format!("{SERVER}@{VERSION}"))
+            .stdin(Stdio::null())
+            .status()
+            .expect("npm (node 20) installs the test server");
+        assert!(status.success(), "npm install {SERVER}@{VERSION} failed");
+        if std::fs::rename(&partial, &dir).is_err() {
+            // Another test process finished first.
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        assert!(entry_point(&dir).exists(), "{SERVER} has no dist/cli.js");
+        dir
+    })
+}
+
+fn entry_point(dir: &Path) -> PathBuf {
+    dir.join("node_modules")
+        .join(SERVER)
+        .join("dist")
+        .join("cli.js")
+}
+
+/// A running server, stopped when dropped.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    storage: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Server {
+        let storage = tempfile::tempdir().expect("storage dir");
+        let port = free_port();
+        let mut cmd = Command::new("node");
+        cmd.arg(entry_point(installed()))
+            .env("NODE_ENV", "production")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("TURBO_TOKEN", TOKEN)
+            .env("STORAGE_PROVIDER", "local")
+            .env("STORAGE_PATH", storage.path())
+            .env("STORAGE_PATH_USE_TMP_FOLDER", "false")
+            .env("LOG_LEVEL", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("node starts the server");
+        let server = Server {
+            child: Some(child),
+            port,
+            storage,
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < end, "the server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The artifacts the server holds (not their tags).
+    fn artifacts(&self) -> Vec<PathBuf> {
+        let dir = self.storage.path().join(TEAM);
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_none())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A project whose `build` is worth caching: outputs in a directory and a
+/// glob, output on both streams, an extracted value read by `show`, and a
+/// marker outside the checkout that proves whether it ran.
+const PROJECT: &str = r#"
+    [tasks.build]
+    sources = ["src/**"]
+    outputs = ["dist", "*.o"]
+    extract = { version = 'version (\d+\.\d+)' }
+    run = """
+    echo "building version 1.2"
+    echo "a warning" >&2
+    mkdir -p dist/sub
+    cp src/main.c dist/app
+    chmod 750 dist/app
+    echo deep > dist/sub/deep.txt
+    echo object > main.o
+    echo ran >> "$MARKER"
+    """
+
+    [tasks.show]
+    deps = ["build"]
+    run = "echo built {{ tasks.build.version }}"
+"#;
+
+/// A checkout of `PROJECT` using `server`; its runs append to `marker`.
+fn checkout(server_url: &str, marker: &Path) -> Test {
+    Test::with(PROJECT)
+        .file("src/main.c", "int main(void) { return 0; }\n")
+        .env("TASKER_REMOTE_CACHE_URL", server_url)
+        .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+        .env("TASKER_REMOTE_CACHE_TOKEN", TOKEN)
+        .env("MARKER", &marker.display().to_string())
+}
+
+/// How many times the marker says the build ran.
+fn runs(marker: &Path) -> usize {
+    std::fs::read_to_string(marker)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// Every file under `dir` with its bytes, mode and mtime.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32, std::time::SystemTime)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            let bytes = if meta.is_file() {
+                std::fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            out.push((
+                rel,
+                bytes,
+                meta.permissions().mode(),
+                meta.modified().unwrap(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[test]
+fn a_second_checkout_restores_what_the_first_built_without_running() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let first = checkout(&server.url(), &marker);
+    let built = first.run_with(&["show"]);
+    built.code(0).stdout("building version 1.2\nbuilt 1.2\n");
+    assert_eq!(runs(&marker), 1);
+    assert_eq!(server.artifacts().len(), 1, "{}", built.stderr);
+
+    let second = checkout(&server.url(), &marker);
+    assert_ne!(first.path(), second.path());
+    let restored = second.run_with(&["show"]);
+    restored
+        .code(0)
+        .stdout("building version 1.2\nbuilt 1.2\n")
+        .stderr_has("a warning\n")
+        .stderr_has("[build] restored from the remote cache\n");
+    assert_eq!(runs(&marker), 1, "the second checkout ran the build");
+    assert!(!restored.stderr.contains("warning:"), "{}", restored.stderr);
+    for output in ["dist", "main.o"] {
+        let (a, b) = (first.path().join(output), second.path().join(output));
+        if a.is_dir() {
+            assert_eq!(snapshot(&a), snapshot(&b), "{output} differs");
+        } else {
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+            assert_eq!(mtime(&a), mtime(&b));
+        }
+    }
+    // The restore wrote the local record: the next run is up to date.
+    second
+        .run_with(&["build"])
+        .code(0)
+        .stderr_has("[build] up to date");
+    assert_eq!(runs(&marker), 1);
+}
+
+#[test]
+fn a_changed_source_misses_and_uploads_a_new_artifact() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let second =
+        checkout(&server.url(), &marker).file("src/main.c", "int main(void) { return 1; }\n");
+    let ran = second.run_with(&["-v", "build"]);
+    ran.code(0)
+        .stderr_has("[build] not in the remote cache")
+        .stderr_has("[build] uploaded to the remote cache (");
+    assert_eq!(runs(&marker), 2);
+    assert_eq!(server.artifacts().len(), 2);
+    assert_eq!(second.read("dist/app"), "int main(void) { return 1; }\n");
+}
+
+#[test]
+fn read_mode_never_uploads() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let test = checkout(&server.url(), &marker);
+    test.run_with(&["--remote-cache", "read", "build"]).code(0);
+    assert_eq!(runs(&marker), 1);
+    assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
+    // `off` does not even ask.
+    let other = checkout("http://127.0.0.1:9", &marker);
+    let ran = other.run_with(&["--remote-cache", "off", "build"]);
+    ran.code(0);
+    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+}
+
+#[test]
+fn a_wrong_token_warns_once_and_builds() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let test = checkout(&server.url(), &marker).env("TASKER_REMOTE_CACHE_TOKEN", "wrong");
+    let ran = test.run_with(&["show"]);
+    ran.code(0)
+        .stdout("building version 1.2\nbuilt 1.2\n")
+        .stderr_has("refused the token in TASKER_REMOTE_CACHE_TOKEN (HTTP 401)");
+    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+    assert_eq!(runs(&marker), 1);
+    assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_server_killed_during_the_invocation_warns_and_the_build_goes_on() {
+    let mut server = Server::start();
+    let test = Test::with(
+        r#"
+        [tasks.first]
+        sources = ["a.txt"]
+        run = "touch kill-now; while [ ! -e killed ]; do sleep 0.01; done; echo first"
+        [tasks.second]
+        sources = ["b.txt"]
+        deps = ["first"]
+        run = "echo second"
+        "#,
+    )
+    .file("a.txt", "a")
+    .file("b.txt", "b")
+    .env("TASKER_REMOTE_CACHE_URL", &server.url())
+    .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+    .env("TASKER_REMOTE_CACHE_TOKEN", TOKEN)
+    .arg("second");
+    let child = test.spawn();
+    test.wait_for_file("kill-now");
+    server.kill();
+    test.touch("killed");
+    let ran = test.finish(child);
+    ran.code(0)
+        .stdout("first\nsecond\n")
+        .stderr_has("cannot be reached");
+    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+}
+
+#[test]
+fn a_tampered_signed_artifact_is_refused() {
+    let server = Server::start_with(&[("TURBO_REMOTE_CACHE_SIGNATURE_KEY", "server-key")]);
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let signed = |t: Test| t.env("TASKER_REMOTE_CACHE_SIGNATURE_KEY", "our-key");
+    signed(checkout(&server.url(), &marker))
+        .run_with(&["build"])
+        .code(0);
+    let artifacts = server.artifacts();
+    assert_eq!(artifacts.len(), 1);
+    // A signed artifact restores.
+    let second = signed(checkout(&server.url(), &marker));
+    second
+        .run_with(&["build"])
+        .code(0)
+        .stderr_has("restored from the remote cache");
+    assert_eq!(runs(&marker), 1);
+    // One byte changed in the server's storage: refused, and built.
+    let mut bytes = std::fs::read(&artifacts[0]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&artifacts[0], bytes).unwrap();
+    let third = signed(checkout(&server.url(), &marker));
+    let ran = third.run_with(&["build"]);
+    ran.code(0)
+        .stderr_has("has a signature tag that does not match; it is ignored");
+    assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+    assert_eq!(runs(&marker), 2);
+    // A key other than the uploader's refuses even an intact artifact.
+    let fourth =
+        checkout(&server.url(), &marker).env("TASKER_REMOTE_CACHE_SIGNATURE_KEY", "another-key");
+    fourth
+        .run_with(&["build"])
+        .code(0)
+        .stderr_has("does not match");
+    assert_eq!(runs(&marker), 3);
+}
+
+/// A tar header for `name` (written raw, as a hostile tool would).
+fn raw_header(name: &str, kind: u8, link: &str, size: usize) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// A zstd-compressed tar archive: a valid meta.json, then `entry`.
+fn crafted(name: &str, kind: u8, link: &str) -> Vec<u8> {
+    let meta = br#"{"format":"tasker-artifact-1","run":"build","results":{}}"#;
+    let mut tar = Vec::new();
+    let mut add = |name: &str, kind: u8, link: &str, body: &[u8]| {
+        tar.extend_from_slice(&raw_header(name, kind, link, body.len()));
+        tar.extend_from_slice(body);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    };
+    add("tasker/meta.json", b'0', "", meta);
+    let body: &[u8] = if kind == b'0' { b"pwned\n" } else { b"" };
+    add(name, kind, link, body);
+    tar.extend_from_slice(&[0u8; 1024]);
+    zstd::encode_all(&tar[..], 3).unwrap()
+}
+
+#[test]
+fn an_archive_entry_outside_the_outputs_is_refused() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let artifact = server.artifacts().pop().unwrap();
+    let cases = [
+        (
+            "out/../escaped.txt",
+            b'0',
+            "",
+            "would land outside the outputs",
+        ),
+        (
+            "out/dist/../../escaped.txt",
+            b'0',
+            "",
+            "would land outside the outputs",
+        ),
+        ("/tmp/escaped.txt", b'0', "", "no part of an artifact"),
+        (
+            "out/src/main.c",
+            b'0',
+            "",
+            "is not one of the task's outputs",
+        ),
+        (
+            "out/dist/link",
+            b'2',
+            "/etc/passwd",
+            "points outside the outputs",
+        ),
+        (
+            "out/dist/link",
+            b'2',
+            "../src",
+            "points outside the outputs",
+        ),
+    ];
+    for (n, (name, kind, link, why)) in cases.into_iter().enumerate() {
+        std::fs::write(&artifact, crafted(name, kind, link)).unwrap();
+        let test = checkout(&server.url(), &marker);
+        let ran = test.run_with(&["build"]);
+        ran.code(0)
+            .stderr_has("the remote cache's artifact is refused")
+            .stderr_has(why);
+        assert_eq!(runs(&marker), n + 2, "{name}");
+        assert_eq!(test.read("src/main.c"), "int main(void) { return 0; }\n");
+        assert!(!test.path().join("../escaped.txt").exists());
+        assert!(!test.exists("escaped.txt"));
+        // Nothing is left beside the outputs.
+        let left: Vec<String> = std::fs::read_dir(test.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tasker-"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new());
+    }
+}
+
+/// A port that accepts connections, counts them, and never answers.
+fn silent_port() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+const FOUR_TASKS: &str = r#"
+    [tasks.all]
+    deps = ["a", "b", "c", "d"]
+    [tasks.a]
+    sources = ["a.txt"]
+    run = "echo a"
+    [tasks.b]
+    sources = ["a.txt"]
+    run = "echo b"
+    [tasks.c]
+    sources = ["a.txt"]
+    run = "echo c"
+    [tasks.d]
+    sources = ["a.txt"]
+    run = "echo d"
+"#;
+
+#[test]
+fn a_silent_server_costs_one_timeout_per_invocation() {
+    let (port, accepted) = silent_port();
+    let test = Test::with(FOUR_TASKS)
+        .file("a.txt", "a")
+        .env(
+            "TASKER_REMOTE_CACHE_URL",
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+        .env("TASKER_TEST_REMOTE_TIMEOUT_MS", "300");
+    let ran = test.run_with(&["-j4", "--output", "grouped", "all"]);
+    ran.code(0)
+        .stderr_has("cannot be reached (no answer within 0.3s)");
+    for name in ["a", "b", "c", "d"] {
+        assert!(ran.stdout.contains(&format!("{name}\n")), "{}", ran.stdout);
+    }
+    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "{}", ran.stderr);
+}
+
+#[test]
+fn a_closed_port_warns_once_and_a_task_with_cache_false_never_asks() {
+    let port = free_port();
+    let test = Test::with(FOUR_TASKS)
+        .file("a.txt", "a")
+        .env(
+            "TASKER_REMOTE_CACHE_URL",
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
+    let ran = test.run_with(&["-j4", "all"]);
+    ran.code(0).stderr_has("cannot be reached");
+    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+
+    let (port, accepted) = silent_port();
+    let opted_out = Test::with(
+        r#"
+        [tasks.a]
+        sources = ["a.txt"]
+        cache = false
+        run = "echo a"
+        "#,
+    )
+    .file("a.txt", "a")
+    .env(
+        "TASKER_REMOTE_CACHE_URL",
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
+    let ran = opted_out.run_with(&["a"]);
+    ran.code(0).stdout("a\n");
+    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn ctrl_c_during_a_download_stops_at_once_and_leaves_no_outputs() {
+    // A server that sends the start of an artifact, then stalls.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sent, stalled) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n",
+            );
+            let _ = stream.write_all(&[0x28, 0xb5, 0x2f, 0xfd]);
+            let _ = stream.flush();
+            held.push(stream);
+            let _ = sent.send(());
+        }
+    });
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let test = checkout(&format!("http://127.0.0.1:{port}"), &marker)
+        .env("TASKER_TEST_REMOTE_TIMEOUT_MS", "120000")
+        .arg("build");
+    let child = test.spawn();
+    stalled
+        .recv_timeout(Duration::from_secs(30))
+        .expect("tasker asked for the artifact");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let ran = test.finish(child);
+    ran.code(130);
+    assert_eq!(runs(&marker), 0, "{}", ran.stderr);
+    assert!(!test.exists("dist") && !test.exists("main.o"));
+    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+}
+
+#[test]
+fn dry_run_says_which_runs_would_ask_and_listing_and_timings_show_the_cache() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let first = checkout(&server.url(), &marker);
+    first
+        .run_with(&["-n", "build"])
+        .code(0)
+        .stderr_has("[build] would ask the remote cache\n");
+    assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
+    let json: serde_json::Value =
+        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["cache"], "miss");
+    assert_eq!(json["tasks"][1]["cache"], serde_json::Value::Null);
+    first.run_with(&["build"]).code(0);
+    let json: serde_json::Value =
+        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["up_to_date"], true);
+    assert_eq!(json["tasks"][0]["cache"], serde_json::Value::Null);
+
+    let second = checkout(&server.url(), &marker);
+    let json: serde_json::Value =
+        serde_json::from_str(&second.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["up_to_date"], false);
+    assert_eq!(json["tasks"][0]["cache"], "hit");
+    let ran = second.run_with(&["--timings", "show"]);
+    ran.code(0);
+    let table: Vec<&str> = ran
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("run "))
+        .collect();
+    assert!(table[0].ends_with("result     cache"), "{}", ran.stderr);
+    let build = table.iter().find(|l| l.starts_with("build")).unwrap();
+    assert!(build.ends_with("restored   hit"), "{}", ran.stderr);
+}
+
+#[test]
+fn the_file_and_the_flag_are_checked() {
+    Test::with(
+        r#"
+        [settings]
+        remote_cache = { url = "cache.example.com", team = "web" }
+        "#,
+    )
+    .run_with(&["--check"])
+    .code(2)
+    .stderr_has("is not an http:// or https:// URL");
+    Test::with(
+        r#"
+        [settings]
+        remote_cache = { url = "https://cache.example.com", team = "web", token = "x" }
+        "#,
+    )
+    .run_with(&["--check"])
+    .code(2)
+    .stderr_has("the remote cache's token is never read from the file");
+    let t = Test::with(
+        r#"
+        [tasks.a]
+        run = "true"
+        "#,
+    );
+    t.run_with(&["--remote-cache", "read", "a"])
+        .code(2)
+        .stderr_has("--remote-cache read needs a server");
+    t.run_with(&["--remote-cache", "sometimes", "a"]).code(2);
+    Test::with(
+        r#"
+        [settings]
+        remote_cache = { url = "https://cache.example.com" }
+        [tasks.a]
+        run = "true"
+        "#,
+    )
+    .env_remove("TASKER_REMOTE_CACHE_TEAM")
+    .run_with(&["a"])
+    .code(2)
+    .stderr_has("the remote cache needs a team");
+}
