@@ -328,6 +328,7 @@ const EVERY_KEY: &str = r#"
     jobs = 2
     output = "prefixed"
     echo = true
+    remote_cache = { url = "https://cache.example.com", team = "web" }
 
     [env]
     RUST_LOG = "info"
@@ -371,6 +372,7 @@ const EVERY_KEY: &str = r#"
     ignore_failure = false
     sources = ["src/**/*.rs"]
     outputs = ["target/out"]
+    cache = true
     capture = true
     extract = { size = 'size: (\d+)' }
     expect = ["done"]
