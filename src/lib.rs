@@ -63,6 +63,14 @@ use crate::graph::Graph;
 use crate::model::OutputMode;
 use crate::style::Style;
 
+/// What std's runtime would have done before `main` and tasker needs:
+/// standard descriptors that are closed are opened on /dev/null (else the
+/// first file tasker opens would become a child's stdin or stdout), and
+/// SIGPIPE is ignored (a reader that left is an error tasker reports).
+pub fn start() {
+    process::prepare_standard_streams();
+}
+
 /// Run tasker with these arguments (the first is the program name) and
 /// return the exit status.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {

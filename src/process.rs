@@ -8,6 +8,32 @@ use std::time::{Duration, Instant};
 pub const GRACE: Duration = Duration::from_secs(3);
 
 /// The exit status as tasker reports it: the code, or 128+N for a signal.
+/// Open /dev/null on each of descriptors 0, 1 and 2 that is closed, and
+/// ignore SIGPIPE: what a Rust program's runtime does before `main`, for
+/// tasker's own entry point.
+pub fn prepare_standard_streams() {
+    #[cfg(unix)]
+    // SAFETY: poll on a local array, open/dup2 of /dev/null and signal()
+    // with SIG_IGN, before any thread exists.
+    unsafe {
+        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        if libc::poll(fds.as_mut_ptr(), 3, 0) >= 0 {
+            for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 && null != pfd.fd {
+                    libc::dup2(null, pfd.fd);
+                    libc::close(null);
+                }
+            }
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 pub fn status_code(status: ExitStatus) -> i32 {
     #[cfg(unix)]
     {

@@ -462,3 +462,33 @@ fn a_timeout_holds_while_a_task_step_waits() {
     }
     panic!("the called run never started, even within 10 s");
 }
+
+/// Started with its standard descriptors closed (as some daemons and CI
+/// wrappers start programs), tasker gives its runs /dev/null there, never
+/// a file of its own that happened to take the number.
+#[test]
+fn closed_standard_descriptors_reach_runs_as_dev_null() {
+    let t = test(
+        r#"
+        [tasks.t]
+        run = "cat; echo read-nothing > out.txt"
+        "#,
+    );
+    let script = format!(
+        "exec 0<&- 1>&-; exec '{}' -q t",
+        env!("CARGO_BIN_EXE_tasker")
+    );
+    let out = std::process::Command::new("sh")
+        .current_dir(t.path())
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Bad file descriptor"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out.txt")).unwrap(),
+        "read-nothing\n"
+    );
+}
