@@ -550,6 +550,10 @@ fn conclude(
                 exec::Outcome::Restored => {
                     report.line(&format!("[{name}] restored from the remote cache"))
                 }
+                exec::Outcome::Stopped => report.line(&format!(
+                    "[{name}] served for {}, then stopped",
+                    report::human_duration(*duration)
+                )),
                 _ => {}
             }
         }

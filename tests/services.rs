@@ -328,6 +328,30 @@ fn a_retried_service_gets_its_ready_timeout_again() {
     ran.code(0).stdout_has("test | ok\n");
 }
 
+#[test]
+fn verbose_says_how_long_a_service_served() {
+    let ran = Test::with(
+        r#"
+        [tasks.db]
+        background = true
+        run = "exec sleep 60"
+        [tasks.test]
+        deps = ["db"]
+        run = "true"
+        "#,
+    )
+    .args(&["-v", "test"])
+    .run();
+    ran.code(0);
+    assert!(
+        ran.stderr
+            .lines()
+            .any(|l| l.starts_with("[db] served for ") && l.ends_with(", then stopped")),
+        "{}",
+        ran.stderr
+    );
+}
+
 /// A service named alone (nothing depends on it) runs like any task.
 #[test]
 fn a_service_nothing_depends_on_runs_to_its_end_like_any_task() {
