@@ -352,6 +352,47 @@ fn verbose_says_how_long_a_service_served() {
     );
 }
 
+/// The command-line order makes a dependent too: `tasker db e2e` runs e2e
+/// once db is ready, then stops db.
+#[test]
+fn a_later_task_on_the_command_line_starts_once_the_service_is_ready() {
+    Test::with(
+        r#"
+        [tasks.db]
+        background = true
+        ready = '^ready$'
+        run = "touch db.marker; echo ready; exec sleep 60"
+        [tasks.e2e]
+        run = "test -e db.marker && echo e2e ran"
+        "#,
+    )
+    .args(&["-q", "db", "e2e"])
+    .expect("db  | ready\ne2e | e2e ran\n", "", 0);
+}
+
+/// Under -k, a service whose dependents can no longer run is never
+/// started (-j1 makes the failure come first).
+#[test]
+fn a_service_nothing_can_use_any_more_is_not_started() {
+    let t = Test::with(
+        r#"
+        [tasks.fails]
+        run = "exit 4"
+        [tasks.db]
+        background = true
+        run = "touch db.ran; exec sleep 60"
+        [tasks.test]
+        deps = ["fails", "db"]
+        run = "touch test.ran"
+        "#,
+    )
+    .args(&["-k", "-j1", "-v", "test"]);
+    let ran = t.run();
+    ran.code(4)
+        .stderr_has("error: db not run: no run needs the service any more\n");
+    assert!(!t.exists("db.ran") && !t.exists("test.ran"));
+}
+
 /// A service named alone (nothing depends on it) runs like any task.
 #[test]
 fn a_service_nothing_depends_on_runs_to_its_end_like_any_task() {
