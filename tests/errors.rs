@@ -74,6 +74,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("huge_ready_timeout", "[tasks.a]\nrun = \"x\"\nbackground = true\nready_timeout = \"inf\"\n", "`ready_timeout` of task `a` is too large"),
     ("ready_without_background", "[tasks.a]\nrun = \"x\"\nready = \"listening\"\n", "`ready` of task `a` only applies to a service"),
     ("ready_timeout_without_background", "[tasks.a]\nrun = \"x\"\nbackground = false\nready_timeout = \"5s\"\n", "`ready_timeout` of task `a` only applies to a service"),
+    ("interactive_service", "[tasks.a]\nrun = \"x\"\nbackground = true\ninteractive = true\n", "`interactive` of task `a` cannot be true for a service"),
     ("matrix_too_large", "[tasks.a]\nrun = \"x\"\nmatrix = { a = [1,2,3,4,5,6,7,8,9,10], b = [1,2,3,4,5,6,7,8,9,10], c = [1,2,3,4,5,6,7,8,9,10], d = [1,2,3,4,5,6,7,8,9,10], e = [1,2,3,4,5,6,7,8,9,10], f = [1,2] }\n", "expands to 200000 runs, more than the 100000 allowed"),
     ("bad_hide", "[tasks.a]\nrun = \"x\"\nhide = \"both\"\n", "must be true, false"),
     ("unknown_default_task", "[settings]\ndefault = \"biuld\"\n[tasks.build]\nrun = \"x\"\n[tasks.a]\nrun = \"x\"\n", "did you mean `build`?"),

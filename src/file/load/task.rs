@@ -157,6 +157,21 @@ pub(super) fn task(
                 ));
         }
     }
+    // A service runs beside what needs it; `interactive` would let
+    // nothing start beside it, and so would wait for itself.
+    if get_bool("background")? && get_bool("interactive")? {
+        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == "interactive") {
+            return Err(w
+                .error(
+                    v.span(),
+                    format!("{} cannot be true for a service", key("interactive")),
+                )
+                .with_label("a service has `background = true`")
+                .with_help(
+                    "a service runs beside the runs that depend on it, and an interactive run has the terminal alone",
+                ));
+        }
+    }
     let ready = match get("ready") {
         Some(v) => Some(pattern(w.string(v, key("ready"))?, w.span(v.span()))?),
         None => None,
