@@ -456,8 +456,9 @@ fn the_json_listing_shows_background() {
 // ------------------------------------------------ the whole tree, every end
 
 /// A service with children of its own (recorded in `svc.pids`), and a
-/// dependent that records its pid, says it started, then does `dep`.
-fn tree(dep: &str) -> Test {
+/// dependent that records its pid, says it started, then does `dep`;
+/// `keys` are more keys of the dependent.
+fn tree(dep: &str, keys: &str) -> Test {
     Test::with(&format!(
         r#"
         [tasks.svc]
@@ -474,6 +475,7 @@ fn tree(dep: &str) -> Test {
         [tasks.dep]
         deps = ["svc"]
         run = "echo $$ > dep.pid; touch dep.started; {dep}"
+        {keys}
         "#
     ))
 }
@@ -489,12 +491,21 @@ fn wait_for_tree(t: &Test) {
 }
 
 #[test]
-fn the_services_whole_tree_is_gone_after_success_and_after_failure() {
-    for (dep, code) in [("true", 0), ("exit 7", 7)] {
-        let t = tree(dep).args(&["-q", "dep"]);
+fn the_services_whole_tree_is_gone_after_success_failure_and_timeout() {
+    for (dep, keys, keep_going, code) in [
+        ("true", "", false, 0),
+        ("exit 7", "", false, 7),
+        ("exit 7", "", true, 7),
+        ("exec sleep 60", "timeout = '300ms'", false, 124),
+    ] {
+        let mut args = vec!["-q", "dep"];
+        if keep_going {
+            args.insert(0, "-k");
+        }
+        let t = tree(dep, keys).args(&args);
         let ran = t.run();
         assert_eq!(ran.code, code, "{dep}: {}", ran.stderr);
-        for pid in pids_in(&t, &["svc.pids"]) {
+        for pid in pids_in(&t, &["svc.pids", "dep.pid"]) {
             assert_ends(pid);
         }
         // The stop is no failure: only the dependent's is reported.
@@ -503,9 +514,9 @@ fn the_services_whole_tree_is_gone_after_success_and_after_failure() {
 }
 
 #[test]
-fn the_services_whole_tree_is_gone_after_sigterm_and_sigint() {
-    for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
-        let t = tree("exec sleep 60").args(&["-q", "dep"]);
+fn the_services_whole_tree_is_gone_after_every_stop_signal() {
+    for (sig, code) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129), ("-QUIT", 131)] {
+        let t = tree("exec sleep 60", "").args(&["-q", "dep"]);
         let child = t.spawn();
         wait_for_tree(&t);
         let ok = Command::new("kill")
@@ -525,7 +536,7 @@ fn the_services_whole_tree_is_gone_after_sigterm_and_sigint() {
 /// group; the service, in a group of its own, is stopped by tasker.
 #[test]
 fn ctrl_c_on_a_terminal_leaves_nothing_of_the_service() {
-    let t = tree("echo waiting; exec sleep 60");
+    let t = tree("echo waiting; exec sleep 60", "");
     let (screen, code) = common::on_a_terminal(&t, &["-q", "dep"], &[("waiting", b"\x03")]);
     assert_eq!(code, 130, "{screen}");
     for pid in pids_in(&t, &["svc.pids", "dep.pid"]) {
