@@ -91,6 +91,34 @@ pub fn reads_extra(engine: &Engine, model: &Model, task: &Task) -> Result<bool> 
     Ok(false)
 }
 
+/// The runs whose `tasks.NAME` values `task`'s templates (or the vars)
+/// read; `None` when one reads `tasks` as a whole (`tasks[name]`).
+pub fn tasks_read(engine: &Engine, model: &Model, task: &Task) -> Result<Option<Vec<String>>> {
+    let vars = model.vars.iter().filter_map(|v| match &v.value {
+        VarValue::Template(t) | VarValue::Sh(t) => Some((t, format!("var `{}`", v.name))),
+        VarValue::Literal(_) => None,
+    });
+    let mut read = Vec::new();
+    for (template, what) in task_templates(task).into_iter().chain(vars) {
+        if template.is_literal() {
+            continue;
+        }
+        for name in engine.names(template, &what)? {
+            let mut parts = name.split('.');
+            if parts.next() != Some("tasks") {
+                continue;
+            }
+            match parts.next() {
+                Some(run) => read.push(run.to_string()),
+                None => return Ok(None),
+            }
+        }
+    }
+    read.sort();
+    read.dedup();
+    Ok(Some(read))
+}
+
 /// Every template of `task`, each with words that say where it is.
 fn task_templates(task: &Task) -> Vec<(&Template, String)> {
     let what = |key: &str| format!("`{key}` of task `{}`", task.name);

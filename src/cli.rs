@@ -69,6 +69,18 @@ pub struct Cli {
     /// Override a [vars] entry (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, String)>,
+    /// Send the runs of `distribute = true` tasks to workers through this Redis server
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+    /// With --queue: serve runs from the queue until stopped
+    #[arg(long, conflicts_with_all = ["workers", "dry_run", "watch"])]
+    pub worker: bool,
+    /// With --queue: list the live workers and the pending runs
+    #[arg(long)]
+    pub workers: bool,
+    /// With --worker: this worker's name (default HOST:PID)
+    #[arg(long, value_name = "NAME", requires = "worker")]
+    pub name: Option<String>,
     /// Print a table of each run's duration at the end; =html writes a timeline page instead (tasker-timings.html)
     #[arg(
         long,
@@ -181,6 +193,8 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--completions",
         "--show",
         "--color",
+        "--queue",
+        "--name",
         "--trace",
         "--remote-cache",
     ];

@@ -207,6 +207,16 @@ impl<'m> Session<'m> {
             .insert(task.to_string(), result);
     }
 
+    /// What `tasks.NAME` holds, when `task` ran in this invocation.
+    pub fn result(&self, task: &str) -> Option<Value> {
+        self.results.lock().unwrap().get(task).cloned()
+    }
+
+    /// Every `tasks.NAME` recorded so far.
+    pub fn results(&self) -> BTreeMap<String, Value> {
+        self.results.lock().unwrap().clone()
+    }
+
     /// Render a template of a run: check every top-level name it reads,
     /// evaluate the vars it uses, then render.
     pub fn render(

@@ -16,6 +16,7 @@ mod cli;
 mod completions;
 mod context;
 mod cycles;
+mod distribute;
 mod dotenv;
 mod echo;
 mod error;
@@ -145,6 +146,10 @@ enum Action {
     Show(String),
     Evaluate(Option<String>),
     Check,
+    /// `--worker`: serve runs from the queue.
+    Worker,
+    /// `--workers`: list the live workers.
+    Workers,
     /// Run tasks: those named, the chosen one, or the default.
     Run,
 }
@@ -169,6 +174,10 @@ impl Action {
             Action::Evaluate(only.clone())
         } else if cli.check {
             Action::Check
+        } else if cli.worker {
+            Action::Worker
+        } else if cli.workers {
+            Action::Workers
         } else {
             Action::Run
         }
@@ -249,6 +258,8 @@ fn run(cli: Cli) -> Result<i32> {
             print(&inspect::evaluate(&session, only.as_deref())?);
         }
         Action::Check => check(&cli, &model)?,
+        Action::Worker => return serve(&cli, &model, cwd),
+        Action::Workers => print(&distribute::list_workers(cli.queue.as_deref(), &model)?),
         _ => return run_tasks(&cli, &model, cwd),
     }
     Ok(0)
@@ -296,6 +307,30 @@ fn listed_freshness(
         _ => None,
     };
     (Some(checks.iter().all(|c| c.stale.is_none())), cache)
+}
+
+/// `--worker`: serve the queue's runs until stopped.
+fn serve(cli: &Cli, model: &model::Model, cwd: std::path::PathBuf) -> Result<i32> {
+    if !cli.tasks.is_empty() {
+        return Err(Error::usage(
+            "--worker takes no task: it runs what the queue sends",
+        ));
+    }
+    let jobs = cli
+        .jobs
+        .or(model.settings.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    distribute::serve(
+        model,
+        distribute::WorkerOptions {
+            url: cli.queue.clone(),
+            name: cli.name.clone(),
+            jobs,
+            quiet: cli.quiet,
+            cwd,
+            cache: remote_cache(cli, model)?,
+        },
+    )
 }
 
 /// The directory tasker works from: the current one, or `-C`'s.
@@ -397,9 +432,11 @@ fn run_invocations(
     // From here on processes start (`sh` vars first): every stop signal
     // is watched.
     stop::install();
+    // An unreachable queue stops the invocation before anything runs.
+    let fleet = distribute::coordinator(cli.queue.as_deref(), model, &cli.set, cli.dry_run)?;
     if !cli.watch {
         let fresh = Arc::new(fresh::Fresh::new(&model.root, cli.force, None));
-        return run_once(cli, model, &invocations, cwd, fresh);
+        return run_once(cli, model, &invocations, cwd, fresh, fleet);
     }
     let watch = fresh::watch::Watch::new(&model.root).map_err(Error::usage)?;
     let fresh = Arc::new(fresh::Fresh::new(
@@ -408,7 +445,14 @@ fn run_invocations(
         Some(Arc::clone(&watch)),
     ));
     watch.run(cli.quiet, &mut || {
-        run_once(cli, model, &invocations, cwd.clone(), Arc::clone(&fresh))
+        run_once(
+            cli,
+            model,
+            &invocations,
+            cwd.clone(),
+            Arc::clone(&fresh),
+            fleet.clone(),
+        )
     })
 }
 
@@ -419,6 +463,7 @@ fn run_once(
     invocations: &[args::Invocation],
     cwd: std::path::PathBuf,
     fresh: Arc<fresh::Fresh>,
+    fleet: Option<Arc<dyn exec::Fleet>>,
 ) -> Result<i32> {
     check::check_global_values(model)?;
     let session = Session::new(model, cli.set.clone(), cli.dry_run, cwd)?;
@@ -485,6 +530,8 @@ fn run_once(
         report: Arc::clone(&report),
         fresh,
         remote,
+        fleet,
+        attempts_made: 0,
     };
     let opts = schedule::Options {
         jobs,

@@ -140,6 +140,10 @@ pub struct Settings {
     pub jobs: Option<usize>,
     pub output: Option<OutputMode>,
     pub echo: bool,
+    /// `queue`: the Redis URL runs of `distribute = true` tasks go to.
+    pub queue: Option<String>,
+    /// `queue_timeout`: a distributed run no worker took by then fails.
+    pub queue_timeout: Option<Duration>,
     /// `remote_cache = { url, team }` (SPEC 7); the environment may fill
     /// in or override either.
     pub remote_cache: Option<RemoteCache>,
@@ -162,6 +166,8 @@ impl Default for Settings {
             output: None,
             echo: true,
             remote_cache: None,
+            queue: None,
+            queue_timeout: None,
         }
     }
 }
@@ -272,6 +278,8 @@ pub struct TaskMore {
     /// `cache = false` keeps the task's results out of the remote cache.
     pub cache: bool,
     pub output: OutputKeys,
+    /// With a queue, runs go to workers on other machines (SPEC 11).
+    pub distribute: bool,
 }
 
 /// What a task that sets none of the `TaskMore` keys has.
@@ -304,6 +312,7 @@ pub static NO_MORE: TaskMore = TaskMore {
         respond: Vec::new(),
         hide: Hide::None,
     },
+    distribute: false,
 };
 
 impl std::ops::Deref for Task {

@@ -801,8 +801,9 @@ fn run_guarded(
     control: &Arc<Control>,
     calls: &dyn Calls,
 ) -> Finished {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        exec::run_job(session, run_opts, job, control, calls)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &run_opts.fleet {
+        Some(fleet) if job.task.distribute => fleet.run(session, run_opts, job, control),
+        _ => exec::run_job(session, run_opts, job, control, calls),
     }))
     .unwrap_or_else(|panic| internal_failure(&panic_text(&panic)))
 }

@@ -102,7 +102,8 @@ fn task() -> Value {
             "respond": { "type": "array", "items": {
                 "type": "object", "required": ["on", "send"], "additionalProperties": false,
                 "properties": { "on": { "type": "string" }, "send": { "type": "string" } } } },
-            "hide": { "oneOf": [{ "type": "boolean" }, { "enum": ["stdout", "stderr"] }] }
+            "hide": { "oneOf": [{ "type": "boolean" }, { "enum": ["stdout", "stderr"] }] },
+            "distribute": { "type": "boolean" }
         }
     })
 }
@@ -133,7 +134,9 @@ pub fn render() -> String {
                             "url": { "type": "string", "pattern": "^https?://" },
                             "team": { "type": "string" }
                         }
-                    }
+                    },
+                    "queue": { "type": "string", "pattern": "^rediss?://" },
+                    "queue_timeout": duration()
                 }
             },
             "env": { "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } },

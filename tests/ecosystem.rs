@@ -329,6 +329,8 @@ const EVERY_KEY: &str = r#"
     output = "prefixed"
     echo = true
     remote_cache = { url = "https://cache.example.com", team = "web" }
+    queue = "redis://127.0.0.1:6379/0"
+    queue_timeout = "2m"
 
     [env]
     RUST_LOG = "info"
@@ -398,6 +400,7 @@ const EVERY_KEY: &str = r#"
 
     [tasks.gen]
     run = "echo gen"
+    distribute = true
     [[tasks.gen.args]]
     name = "release"
     type = "bool"

@@ -9,6 +9,7 @@ mod basics;
 mod cli;
 mod commands;
 mod concurrency;
+mod distribute;
 mod ecosystem;
 mod errors;
 mod examples;

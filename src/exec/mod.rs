@@ -69,6 +69,24 @@ pub struct RunOptions {
     pub fresh: Arc<crate::fresh::Fresh>,
     /// The remote cache, when one is configured and not off.
     pub remote: Option<Arc<crate::fresh::remote::Remote>>,
+    /// Where runs of `distribute = true` tasks go, with a queue (SPEC 11).
+    pub fleet: Option<Arc<dyn Fleet>>,
+    /// Attempts made elsewhere already (a worker that died with the run):
+    /// they count against `retries`.
+    pub attempts_made: u32,
+}
+
+/// Runs somewhere else: the coordinator's side of the queue (SPEC 11).
+/// A run given to it ends as a local run would, with its output shown and
+/// its results recorded for `tasks.NAME`.
+pub trait Fleet: Send + Sync {
+    fn run(
+        &self,
+        session: &Session,
+        opts: &RunOptions,
+        job: &Job,
+        control: &Arc<Control>,
+    ) -> Finished;
 }
 
 /// Everything one run needs, cloned out of the graph.
@@ -465,7 +483,8 @@ impl StepContext<'_, '_> {
         let task = self.job.task;
         let control = self.control;
         let mut outcome = Outcome::Success;
-        for attempt in 0..=task.retries {
+        let first = self.opts.attempts_made.min(task.retries);
+        for attempt in first..=task.retries {
             if attempt > 0 {
                 sink.note(&format!("retrying ({attempt} of {})", task.retries));
                 if !task.retry_delay.is_zero() && wait_cancellable(control, task.retry_delay) {

@@ -21,7 +21,16 @@ pub struct Console {
     /// Signalled when a question was answered.
     answered: std::sync::Condvar,
     colors: Mutex<BTreeMap<String, usize>>,
+    /// Where everything goes instead of tasker's stdout and stderr: a
+    /// worker's run sends its output to the coordinator (SPEC 11).
+    sink: Option<Sink>,
+    /// Added to the run's name in tasker's own lines (`@WORKER`).
+    suffix: String,
 }
+
+/// Takes a console's bytes instead of tasker's stdout and stderr: a run's
+/// output (`Some(stream)`) or tasker's own lines (`None`).
+pub type Sink = Box<dyn Fn(Option<Stream>, &[u8]) + Send + Sync>;
 
 #[derive(Default)]
 struct Term {
@@ -57,11 +66,37 @@ impl Console {
             term: Mutex::new(Term::default()),
             answered: std::sync::Condvar::new(),
             colors: Mutex::new(BTreeMap::new()),
+            sink: None,
+            suffix: String::new(),
         }
+    }
+
+    /// A console of one run whose every byte goes to `sink`, uncoloured
+    /// and unprefixed: the run's output passes through tasker whatever
+    /// its keys, so nothing reaches tasker's own stdout. tasker's lines
+    /// about the run name it with `suffix` after it.
+    pub fn to_sink(sink: Sink, suffix: &str) -> Console {
+        let plain = Style { color: false };
+        Console {
+            err_style: plain,
+            out_style: plain,
+            sink: Some(sink),
+            suffix: suffix.to_string(),
+            ..Console::new(OutputMode::Interleaved, &[])
+        }
+    }
+
+    /// Output goes to a sink, never to tasker's own stdout and stderr.
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
     }
 
     /// Write bytes to tasker's stdout or stderr, around the status line.
     pub fn write(&self, stream: Stream, bytes: &[u8]) {
+        if let Some(sink) = &self.sink {
+            sink(Some(stream), bytes);
+            return;
+        }
         let mut term = self.term.lock().unwrap();
         while term.prompting {
             term = self.answered.wait(term).unwrap();
@@ -112,6 +147,10 @@ impl Console {
     pub fn line(&self, text: &str) {
         let mut bytes = text.as_bytes().to_vec();
         bytes.push(b'\n');
+        if let Some(sink) = &self.sink {
+            sink(None, &bytes);
+            return;
+        }
         self.write(Stream::Stderr, &bytes);
     }
 
@@ -120,16 +159,18 @@ impl Console {
         let command = crate::echo::tidy(command);
         let mut lines = command.lines();
         let first = lines.next().unwrap_or("");
-        let mut text = format!("[{run}] $ {first}");
+        let suffix = &self.suffix;
+        let mut text = format!("[{run}{suffix}] $ {first}");
         for more in lines {
             text.push('\n');
-            text.push_str(&format!("[{run}]   {more}"));
+            text.push_str(&format!("[{run}{suffix}]   {more}"));
         }
         self.err_style.dim(&text)
     }
 
     pub fn note_line(&self, run: &str, text: &str) -> String {
-        self.err_style.yellow(&format!("[{run}] {text}"))
+        self.err_style
+            .yellow(&format!("[{run}{}] {text}", self.suffix))
     }
 
     pub fn note(&self, run: &str, text: &str) {

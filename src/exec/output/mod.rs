@@ -39,7 +39,7 @@ mod console;
 mod reader;
 mod spool;
 
-pub use console::{Console, Stream};
+pub use console::{Console, Sink, Stream};
 use reader::{KeysView, StreamReader};
 use spool::Spool;
 
@@ -407,7 +407,10 @@ impl RunOutput {
                 pty: true,
             });
         }
-        let pipes = self.keys.reads || self.mode != OutputMode::Interleaved || self.recording;
+        let pipes = self.keys.reads
+            || self.mode != OutputMode::Interleaved
+            || self.recording
+            || self.report.has_sink();
         let stdin = if !self.keys.respond.is_empty() {
             let (r, w) = os_pipe::pipe()?;
             let w = file(w);

@@ -21,6 +21,8 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "output",
     "echo",
     "remote_cache",
+    "queue",
+    "queue_timeout",
 ];
 pub(crate) const REMOTE_CACHE_KEYS: &[&str] = &["url", "team"];
 pub(crate) const TASK_KEYS: &[&str] = &[
@@ -58,6 +60,7 @@ pub(crate) const TASK_KEYS: &[&str] = &[
     "fail_on",
     "respond",
     "hide",
+    "distribute",
 ];
 pub(crate) const ARG_KEYS: &[&str] = &[
     "name",

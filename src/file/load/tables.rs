@@ -43,6 +43,12 @@ pub(super) fn settings(w: &Walker, value: &Value) -> Result<Settings> {
     if let Some(v) = table.get("remote_cache") {
         settings.remote_cache = Some(remote_cache(w, v)?);
     }
+    if let Some(v) = table.get("queue") {
+        settings.queue = Some(w.string(v, "settings.queue")?);
+    }
+    if let Some(v) = table.get("queue_timeout") {
+        settings.queue_timeout = Some(w.duration(v, "settings.queue_timeout")?);
+    }
     Ok(settings)
 }
 

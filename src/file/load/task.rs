@@ -305,7 +305,11 @@ pub(super) fn task(
             respond,
             hide,
         },
+        distribute: get_bool("distribute")?,
     };
+    if more.distribute {
+        check_distributable(w, &name, &more, &run, get("distribute"))?;
+    }
     // Only a task that sets one of these keys pays for them.
     let common = [
         "help", "run", "deps", "args", "quiet", "private", "aliases", "group",
@@ -325,6 +329,37 @@ pub(super) fn task(
         name,
         unit: ROOT_UNIT,
     })
+}
+
+/// A task that needs this terminal, is a service, or calls tasks cannot
+/// run on a worker (SPEC 11): a load error at its `distribute` key.
+fn check_distributable(
+    w: &Walker,
+    name: &str,
+    more: &TaskMore,
+    run: &[Step],
+    at: Option<&Value>,
+) -> Result<()> {
+    let calls = run
+        .iter()
+        .chain(&more.finally)
+        .any(|s| matches!(s.kind, StepKind::Task(_)));
+    let why = if more.interactive {
+        "it is `interactive`: it needs this terminal"
+    } else if more.confirm.is_some() {
+        "it has `confirm`: the question needs this terminal"
+    } else if more.background {
+        "it is a service (`background`)"
+    } else if calls {
+        "it has `task` steps, which run here"
+    } else {
+        return Ok(());
+    };
+    let span = at.map(|v| v.span()).unwrap_or_default();
+    Err(w
+        .error(span, format!("task `{name}` cannot be distributed: {why}"))
+        .with_label("distribute = true")
+        .with_help("only runs that need nothing of this machine can go to workers; remove `distribute` or the key that ties the task here"))
 }
 
 pub(super) fn pattern(source: String, span: crate::error::Span) -> Result<Pattern> {

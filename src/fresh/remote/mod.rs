@@ -34,7 +34,7 @@ pub enum Mode {
 }
 
 /// Where the cache is and how tasker may use it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub url: String,
     pub team: String,

@@ -1,0 +1,460 @@
+//! The coordinator's side (SPEC 11): a run of a `distribute = true` task
+//! goes to the queue as names and values; its output comes back as it is
+//! produced and is printed `[NAME@WORKER]`; its result ends the run as a
+//! local run would end. A cancel (fail-fast, timeout, a signal) reaches
+//! the worker through the run's cancel key.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::Connection;
+
+use super::queue::{self, Queue, RunKeys};
+use super::wire::{self, RunResult, RunSpec};
+use super::{Project, COORDINATOR_LEASE, DEFAULT_QUEUE_TIMEOUT, REAP, RENEW};
+use crate::context::Session;
+use crate::error::{Error, Result};
+use crate::exec::output::Stream;
+use crate::exec::{Console, Control, Failure, Finished, Fleet, Job, Outcome, Reason, RunOptions};
+use crate::model::Model;
+
+/// How long one wait for a run's output lasts before the coordinator
+/// looks at its cancel and its deadline again.
+const POLL: Duration = Duration::from_millis(100);
+/// Stream entries read at once (each at most 256 KiB of output).
+const BATCH: usize = 8;
+/// A line longer than this is printed in pieces.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// The invocation's fleet: the queue, and the lease that tells workers
+/// this invocation still waits for its runs.
+pub struct Coordinator {
+    queue: Arc<Queue>,
+    invocation: String,
+    next: AtomicU64,
+    set: Vec<(String, String)>,
+    queue_timeout: Duration,
+    keeper: Mutex<Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>>,
+}
+
+/// The coordinator for the invocation, when it has a queue and runs go
+/// out; an unreachable queue is an error before anything runs (exit 2).
+pub fn coordinator(
+    option: Option<&str>,
+    model: &Model,
+    set: &[(String, String)],
+    dry_run: bool,
+) -> Result<Option<Arc<dyn Fleet>>> {
+    let Some(url) = super::queue_url(option, model) else {
+        return Ok(None);
+    };
+    if !super::distributes(model) {
+        return Ok(None);
+    }
+    if dry_run {
+        return Ok(Some(Arc::new(DryRun)));
+    }
+    let queue = Queue::connect(&url, Project::of(model)).map_err(|why| {
+        Error::usage(why).with_help(
+            "start the Redis server, or check --queue, TASKER_QUEUE and [settings] queue",
+        )
+    })?;
+    let fleet = Coordinator {
+        queue: Arc::new(queue),
+        invocation: super::unique_id(),
+        next: AtomicU64::new(0),
+        set: set.to_vec(),
+        queue_timeout: model
+            .settings
+            .queue_timeout
+            .unwrap_or(DEFAULT_QUEUE_TIMEOUT),
+        keeper: Mutex::new(None),
+    };
+    fleet.keep_lease().map_err(Error::usage)?;
+    Ok(Some(Arc::new(fleet)))
+}
+
+impl Coordinator {
+    /// Hold this invocation's lease, and put back the runs of workers that
+    /// died, until the fleet is dropped.
+    fn keep_lease(&self) -> std::result::Result<(), String> {
+        let q = &self.queue;
+        let mut con = q.connection()?;
+        queue::renew_coordinator(&mut con, q, &self.invocation, COORDINATOR_LEASE)
+            .map_err(|e| q.lost(&e))?;
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let q = Arc::clone(&self.queue);
+        let id = self.invocation.clone();
+        let keeper = std::thread::spawn(move || {
+            let mut renewed = Instant::now();
+            let mut reaped = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                // A lost server fails the runs that wait on it; here
+                // there is nothing to do but try again.
+                if renewed.elapsed() >= RENEW {
+                    renewed = Instant::now();
+                    let _ = queue::renew_coordinator(&mut con, &q, &id, COORDINATOR_LEASE);
+                }
+                if reaped.elapsed() >= REAP {
+                    reaped = Instant::now();
+                    let _ = queue::reap(&mut con, &q);
+                }
+            }
+            let _ = queue::retire_coordinator(&mut con, &q, &id);
+        });
+        *self.keeper.lock().unwrap() = Some((done, keeper));
+        Ok(())
+    }
+
+    fn spec(&self, session: &Session, opts: &RunOptions, job: &Job) -> Result<RunSpec> {
+        let task = job.task;
+        let values = &job.run.scope.values;
+        let pick = |names: Vec<&str>| -> BTreeMap<String, serde_json::Value> {
+            names
+                .into_iter()
+                .filter_map(|n| values.get(n).map(|v| (n.to_string(), wire::to_json(v))))
+                .collect()
+        };
+        let extra = values
+            .get("extra")
+            .and_then(|v| serde_json::from_value(wire::to_json(v)).ok())
+            .unwrap_or_default();
+        let read = crate::check::tasks_read(&session.engine, session.model, task)?;
+        let tasks = session
+            .results()
+            .into_iter()
+            .filter(|(name, _)| read.as_ref().is_none_or(|r| r.contains(name)))
+            .map(|(name, v)| (name, wire::to_json(&v)))
+            .collect();
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        Ok(RunSpec {
+            id: format!("{}-{}-{n}", self.queue.project.file_hash, self.invocation),
+            coordinator: self.invocation.clone(),
+            file_hash: self.queue.project.file_hash.clone(),
+            version: self.queue.project.version.clone(),
+            task: task.name.clone(),
+            name: job.run.name.clone(),
+            args: pick(task.args.iter().map(|a| a.name.as_str()).collect()),
+            matrix: pick(task.matrix.iter().map(|m| m.name.as_str()).collect()),
+            extra,
+            set: self.set.clone(),
+            tasks,
+            attempts: task.retries.saturating_add(1),
+            echo: opts.echo,
+            verbose: opts.verbose,
+            quiet: opts.report.quiet,
+        })
+    }
+
+    /// Send the run, show its output, and wait for its result.
+    fn remote(
+        &self,
+        session: &Session,
+        opts: &RunOptions,
+        job: &Job,
+        control: &Arc<Control>,
+    ) -> std::result::Result<Ended, String> {
+        let spec = match self.spec(session, opts, job) {
+            Ok(spec) => spec,
+            Err(e) => return Ok(Ended::local(Outcome::Failed(Failure::new(e, None)))),
+        };
+        let text = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        let q = &self.queue;
+        let mut con = q.connection()?;
+        let lost = |e: redis::RedisError| q.lost(&e);
+        queue::push(&mut con, q, &text).map_err(lost)?;
+        let keys = q.run_keys(&spec.id);
+        let mut watch = Watch {
+            printer: Printer::new(&job.run.name, &opts.report),
+            worker: None,
+            last: "0-0".into(),
+            read: 0,
+            ended: false,
+        };
+        let queued = Instant::now();
+        let mut cancelled_at: Option<Instant> = None;
+        let mut checked = Instant::now();
+        while !watch.ended {
+            if control.is_cancelled() && cancelled_at.is_none() {
+                cancelled_at = Some(Instant::now());
+                if queue::withdraw(&mut con, q, &spec.id, &text, true).map_err(lost)? {
+                    return Ok(Ended::local(Outcome::Cancelled));
+                }
+            }
+            if watch.worker.is_none()
+                && cancelled_at.is_none()
+                && queued.elapsed() >= self.queue_timeout
+                && queue::withdraw(&mut con, q, &spec.id, &text, false).map_err(lost)?
+            {
+                let why = format!(
+                    "no worker took the run within {} (queue_timeout) from the queue at {}",
+                    crate::outcome::human_duration(self.queue_timeout),
+                    q.shown
+                );
+                return Ok(Ended::local(Outcome::Failed(Failure::new(
+                    Reason::other(1, why),
+                    None,
+                ))));
+            }
+            watch.read_some(&mut con, &keys, opts).map_err(lost)?;
+            // After a cancel, a worker that died cannot answer.
+            if let (Some(_), Some(worker)) = (cancelled_at, &watch.worker) {
+                if checked.elapsed() >= Duration::from_secs(1) {
+                    checked = Instant::now();
+                    if !queue::alive(&mut con, q, worker).map_err(lost)? {
+                        return Ok(Ended::local(Outcome::Cancelled));
+                    }
+                }
+            }
+        }
+        watch.printer.finish();
+        let result = queue::result(&mut con, &keys).map_err(lost)?;
+        let _ = queue::forget(&mut con, &keys);
+        q.give_back(con);
+        let result: RunResult = match result.map(|r| serde_json::from_str(&r)) {
+            Some(Ok(result)) => result,
+            _ => return Err("the run's result on the queue is missing or unreadable".into()),
+        };
+        Ok(Ended::remote(session, job, result))
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if let Some((done, keeper)) = self.keeper.lock().unwrap().take() {
+            done.store(true, Ordering::SeqCst);
+            let _ = keeper.join();
+        }
+    }
+}
+
+/// How a remote run ended, as the scheduler wants it.
+struct Ended {
+    outcome: Outcome,
+    duration: Option<Duration>,
+    finally: Option<Failure>,
+}
+
+impl Ended {
+    fn local(outcome: Outcome) -> Ended {
+        Ended {
+            outcome,
+            duration: None,
+            finally: None,
+        }
+    }
+
+    /// The worker's result: its `tasks.NAME` values recorded here, and
+    /// its failure naming the worker.
+    fn remote(session: &Session, job: &Job, result: RunResult) -> Ended {
+        if let Some(values) = &result.values {
+            session.record(&job.task.name, wire::from_json(values));
+        }
+        let on_worker = |mut f: Failure| {
+            if let Reason::Other { message, .. } = &mut f.reason {
+                if !message.contains(&format!("`{}`", result.worker)) {
+                    message.push_str(&format!(" (on worker `{}`)", result.worker));
+                }
+            }
+            f
+        };
+        let outcome = match result.outcome.to_outcome() {
+            Outcome::Failed(f) => Outcome::Failed(on_worker(f)),
+            other => other,
+        };
+        Ended {
+            outcome,
+            duration: Some(Duration::from_millis(result.duration_ms)),
+            finally: result.finally.map(|f| on_worker(f.to_failure())),
+        }
+    }
+}
+
+impl Fleet for Coordinator {
+    fn run(
+        &self,
+        session: &Session,
+        opts: &RunOptions,
+        job: &Job,
+        control: &Arc<Control>,
+    ) -> Finished {
+        let started = Instant::now();
+        let ended = self
+            .remote(session, opts, job, control)
+            .unwrap_or_else(|why| {
+                let why = format!("the queue was lost while the run was out: {why}");
+                Ended::local(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
+            });
+        Finished {
+            outcome: ended.outcome,
+            duration: ended.duration.unwrap_or_else(|| started.elapsed()),
+            finally: ended.finally,
+        }
+    }
+}
+
+/// What the coordinator knows of a run's stream so far.
+struct Watch<'a> {
+    printer: Printer<'a>,
+    worker: Option<String>,
+    last: String,
+    read: u64,
+    ended: bool,
+}
+
+impl Watch<'_> {
+    /// Read and show what the stream has, waiting a little for it.
+    fn read_some(
+        &mut self,
+        con: &mut Connection,
+        keys: &RunKeys,
+        opts: &RunOptions,
+    ) -> redis::RedisResult<()> {
+        let entries = queue::entries(con, &keys.out, &self.last, POLL, BATCH)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let before = self.read;
+        for (id, fields) in entries {
+            self.last = id;
+            self.entry(&fields, opts);
+        }
+        if self.read > before && !self.ended {
+            queue::acknowledge(con, keys, self.read, &self.last)?;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, fields: &[Vec<u8>], opts: &RunOptions) {
+        let text =
+            |i: usize| String::from_utf8_lossy(fields.get(i).map_or(&[][..], |f| f)).into_owned();
+        match fields.first().map(Vec::as_slice) {
+            Some(b"start") => {
+                let worker = text(1);
+                if opts.verbose {
+                    opts.report
+                        .note(self.printer.name, &format!("taken by worker `{worker}`"));
+                }
+                self.worker = Some(worker);
+            }
+            Some(b"w") => {
+                let worker = text(1);
+                let data = fields.get(3).map_or(&[][..], |d| d);
+                self.read += data.len() as u64;
+                match fields.get(2).map(Vec::as_slice) {
+                    Some(b"o") => self.printer.output(&worker, Stream::Stdout, data),
+                    Some(b"e") => self.printer.output(&worker, Stream::Stderr, data),
+                    // tasker's own lines on the worker, already named.
+                    _ => opts.report.write(Stream::Stderr, data),
+                }
+            }
+            Some(b"note") => opts.report.note(self.printer.name, &text(1)),
+            Some(b"end") => self.ended = true,
+            _ => {}
+        }
+    }
+}
+
+/// A remote run's output, line by line, each line `[NAME@WORKER] `.
+struct Printer<'a> {
+    name: &'a str,
+    report: &'a Console,
+    /// Per stream: the unfinished line, and the worker it came from.
+    partial: [(Vec<u8>, String); 2],
+}
+
+impl<'a> Printer<'a> {
+    fn new(name: &'a str, report: &'a Arc<Console>) -> Printer<'a> {
+        Printer {
+            name,
+            report,
+            partial: [(Vec::new(), String::new()), (Vec::new(), String::new())],
+        }
+    }
+
+    fn prefix(&self, worker: &str) -> Vec<u8> {
+        format!("[{}@{worker}] ", self.name).into_bytes()
+    }
+
+    fn output(&mut self, worker: &str, stream: Stream, data: &[u8]) {
+        let i = stream as usize;
+        if self.partial[i].1 != worker {
+            self.flush(stream);
+            self.partial[i].1 = worker.to_string();
+        }
+        let prefix = self.prefix(worker);
+        let mut out = Vec::with_capacity(data.len() + data.len() / 32);
+        let mut rest = data;
+        while let Some(at) = memchr::memchr(b'\n', rest) {
+            let partial = std::mem::take(&mut self.partial[i].0);
+            out.extend_from_slice(&prefix);
+            out.extend_from_slice(&partial);
+            out.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 1..];
+        }
+        self.partial[i].0.extend_from_slice(rest);
+        if self.partial[i].0.len() >= MAX_LINE {
+            let piece = std::mem::take(&mut self.partial[i].0);
+            out.extend_from_slice(&prefix);
+            out.extend_from_slice(&piece);
+            out.push(b'\n');
+        }
+        if !out.is_empty() {
+            self.report.write(stream, &out);
+        }
+    }
+
+    /// An unfinished line is shown once its stream ends.
+    fn flush(&mut self, stream: Stream) {
+        let i = stream as usize;
+        if self.partial[i].0.is_empty() {
+            return;
+        }
+        let line = std::mem::take(&mut self.partial[i].0);
+        let mut out = self.prefix(&self.partial[i].1.clone());
+        out.extend_from_slice(&line);
+        out.push(b'\n');
+        self.report.write(stream, &out);
+    }
+
+    fn finish(&mut self) {
+        self.flush(Stream::Stdout);
+        self.flush(Stream::Stderr);
+    }
+}
+
+/// `-n` with a queue: says which runs would go to workers, and shows
+/// their commands as this file renders them; nothing is sent.
+pub struct DryRun;
+
+impl Fleet for DryRun {
+    fn run(
+        &self,
+        session: &Session,
+        opts: &RunOptions,
+        job: &Job,
+        control: &Arc<Control>,
+    ) -> Finished {
+        opts.report
+            .note(&job.run.name, "would run on a worker (distribute = true)");
+        crate::exec::run_job(session, opts, job, control, &NoCalls)
+    }
+}
+
+/// A distributed task has no `task` steps (a load error): no calls.
+pub struct NoCalls;
+
+impl crate::exec::Calls for NoCalls {
+    fn call(
+        &self,
+        _from: usize,
+        _invocations: Vec<crate::args::Invocation>,
+        _deadline: Option<Instant>,
+    ) -> std::result::Result<bool, crate::exec::CallError> {
+        Err(crate::exec::CallError::Cancelled)
+    }
+}

@@ -1,0 +1,155 @@
+//! Running across machines (SPEC 11): runs of `distribute = true` tasks
+//! go through a Redis server to workers, which render and run them from
+//! their own `tasks.toml`.
+//!
+//! - `queue`: the connection, the key layout and the atomic steps (Lua).
+//! - `wire`: what travels: a run's names and values out, its result back.
+//! - `coordinator`: the `exec::Fleet` of an invocation with `--queue`.
+//! - `worker`: `tasker --worker`, which serves runs until stopped.
+//! - `outbox`: a worker's run output on its way to the coordinator, with
+//!   back pressure.
+//! - `looking`: `--workers`.
+//!
+//! The queue is Redis's reliable-queue pattern: a run waits in the
+//! pending list; a worker moves it to a working list of its own in one
+//! step (`BLMOVE`) and holds a lease (a key with a TTL) while it works.
+//! Whoever sees a lease gone (the coordinator or any worker) puts that
+//! worker's runs back.
+
+mod coordinator;
+mod looking;
+mod outbox;
+mod queue;
+mod wire;
+mod worker;
+
+use std::time::Duration;
+
+pub use coordinator::coordinator;
+pub use looking::list_workers;
+pub use worker::{serve, Options as WorkerOptions};
+
+use crate::model::Model;
+
+/// How long a worker's lease lives without renewal; it is renewed every
+/// `RENEW`. A dead worker's runs go back to pending at most
+/// `LEASE + REAP` after its death, within the 10 s that SPEC 11 allows.
+const LEASE: Duration = Duration::from_secs(5);
+const RENEW: Duration = Duration::from_millis(1000);
+/// How often leases are checked, by the coordinator and by each worker.
+const REAP: Duration = Duration::from_secs(2);
+/// How long a coordinator's own lease lives: a run whose coordinator is
+/// gone (killed, its machine lost) is stopped by its worker.
+const COORDINATOR_LEASE: Duration = Duration::from_secs(15);
+/// The unread output of one run a worker may leave on the server before
+/// it waits for the coordinator.
+const UNREAD_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long a run's keys live on the server after their last write.
+const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// `queue_timeout` when the file sets none.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The queue URL an invocation uses: `--queue`, else `TASKER_QUEUE`, else
+/// `[settings] queue`.
+pub fn queue_url(option: Option<&str>, model: &Model) -> Option<String> {
+    option
+        .map(str::to_string)
+        .or_else(|| std::env::var("TASKER_QUEUE").ok().filter(|u| !u.is_empty()))
+        .or_else(|| model.settings.queue.clone())
+}
+
+/// Whether any task of the file goes to workers.
+pub fn distributes(model: &Model) -> bool {
+    model.tasks.iter().any(|t| t.distribute)
+}
+
+/// Where one project's keys live, and what a run carries to prove which
+/// file and which tasker it was planned with.
+#[derive(Clone, Debug)]
+pub struct Project {
+    /// `PREFIX:PROJECT`: every key of this project starts with it.
+    pub namespace: String,
+    /// The content hash of the file (SPEC 11).
+    pub file_hash: String,
+    pub version: String,
+}
+
+impl Project {
+    /// The prefix is `TASKER_QUEUE_PREFIX` (default `tasker`). The project
+    /// key is a hash of the names of the tasks that go to workers: two
+    /// projects on one server never meet, while checkouts of one project
+    /// at different versions do, so that a worker with another file can
+    /// refuse the run and say so (SPEC 11).
+    pub fn of(model: &Model) -> Project {
+        let prefix = std::env::var("TASKER_QUEUE_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "tasker".into());
+        let mut names: Vec<&str> = model
+            .tasks
+            .iter()
+            .filter(|t| t.distribute)
+            .map(|t| t.name.as_str())
+            .collect();
+        names.sort_unstable();
+        let project = short_hash(names.join("\n").as_bytes());
+        Project {
+            namespace: format!("{prefix}:{project}"),
+            file_hash: file_hash(model),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.namespace)
+    }
+}
+
+/// The content hash of the file and every file it includes, each with
+/// the prefix its tasks get.
+fn file_hash(model: &Model) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for unit in &model.units {
+        for part in [unit.prefix.as_bytes(), unit.file.text.as_bytes()] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+    hasher.finalize().to_hex()[..16].to_string()
+}
+
+fn short_hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..16].to_string()
+}
+
+/// This machine's name, for `--name`'s default and the worker list.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if ok && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".into()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An id no other invocation or worker on any machine picks.
+fn unique_id() -> String {
+    let seed = format!(
+        "{}\0{}\0{:?}\0{}",
+        host_name(),
+        std::process::id(),
+        std::time::SystemTime::now(),
+        now_ms()
+    );
+    short_hash(seed.as_bytes())[..12].to_string()
+}

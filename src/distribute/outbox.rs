@@ -1,0 +1,167 @@
+//! A worker's run output on its way to the coordinator: the run's console
+//! writes into a small buffer here, and one thread sends it to the run's
+//! stream. The server holds at most `UNREAD_LIMIT` bytes the coordinator
+//! has not read; past that the thread waits, the buffer fills, and the
+//! run's writes wait in turn. Nothing is dropped while the coordinator
+//! reads; only a coordinator that is gone (`abandoned`) stops the wait.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::queue::{self, Queue};
+use super::UNREAD_LIMIT;
+use crate::exec::output::{Sink, Stream};
+
+/// Bytes a run may have written that are not yet sent.
+const BUFFER: usize = 1024 * 1024;
+/// Small writes are sent together, up to this size per entry.
+const ENTRY: usize = 256 * 1024;
+
+pub struct Outbox {
+    inner: Arc<Inner>,
+    sender: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    chunks: VecDeque<(Option<Stream>, Vec<u8>)>,
+    bytes: usize,
+    closed: bool,
+    /// The server stopped answering: what was not sent is lost, and the
+    /// run cannot report either.
+    failed: Option<String>,
+}
+
+impl Outbox {
+    /// Start sending to the stream `out`; `read` is where the coordinator
+    /// says how much it has read.
+    pub fn start(
+        queue: Arc<Queue>,
+        out: String,
+        read: String,
+        worker: String,
+        abandoned: Arc<AtomicBool>,
+    ) -> Outbox {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let shared = Arc::clone(&inner);
+        let sender = std::thread::spawn(move || {
+            let sent = send_all(&shared, &queue, &out, &read, &worker, &abandoned);
+            let mut state = shared.state.lock().unwrap();
+            if let Err(e) = sent {
+                state.failed = Some(e);
+            }
+            // Writers never wait for a sender that is gone.
+            state.closed = true;
+            state.chunks.clear();
+            shared.changed.notify_all();
+        });
+        Outbox {
+            inner,
+            sender: Some(sender),
+        }
+    }
+
+    /// Where the run's console writes.
+    pub fn sink(&self) -> Sink {
+        let inner = Arc::clone(&self.inner);
+        Box::new(move |stream, bytes| inner.put(stream, bytes))
+    }
+
+    /// Send what is left, then stop; why output was lost, if it was.
+    pub fn close(mut self) -> Option<String> {
+        {
+            let mut state = self.inner.state.lock().unwrap();
+            state.closed = true;
+            self.inner.changed.notify_all();
+        }
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.join();
+        }
+        self.inner.state.lock().unwrap().failed.take()
+    }
+}
+
+impl Inner {
+    fn put(&self, stream: Option<Stream>, bytes: &[u8]) {
+        let mut state = self.state.lock().unwrap();
+        while state.bytes >= BUFFER && !state.closed {
+            state = self.changed.wait(state).unwrap();
+        }
+        if state.closed {
+            return;
+        }
+        state.bytes += bytes.len();
+        match state.chunks.back_mut() {
+            Some((s, last)) if *s == stream && last.len() + bytes.len() <= ENTRY => {
+                last.extend_from_slice(bytes)
+            }
+            _ => state.chunks.push_back((stream, bytes.to_vec())),
+        }
+        self.changed.notify_all();
+    }
+
+    /// The next chunks to send; `None` once closed and empty.
+    fn next(&self) -> Option<Vec<(Option<Stream>, Vec<u8>)>> {
+        let mut state = self.state.lock().unwrap();
+        while state.chunks.is_empty() && !state.closed {
+            state = self.changed.wait(state).unwrap();
+        }
+        if state.chunks.is_empty() {
+            return None;
+        }
+        state.bytes = 0;
+        let chunks = state.chunks.drain(..).collect();
+        self.changed.notify_all();
+        Some(chunks)
+    }
+}
+
+fn send_all(
+    inner: &Inner,
+    queue: &Queue,
+    out: &str,
+    read: &str,
+    worker: &str,
+    abandoned: &AtomicBool,
+) -> Result<(), String> {
+    let mut con = queue.connection()?;
+    let lost = |e: redis::RedisError| queue.lost(&e);
+    let mut written: u64 = 0;
+    let mut seen_read: u64 = 0;
+    while let Some(chunks) = inner.next() {
+        for (stream, bytes) in chunks {
+            let len = bytes.len() as u64;
+            while written + len > seen_read + UNREAD_LIMIT {
+                if abandoned.load(Ordering::SeqCst) {
+                    break;
+                }
+                seen_read = queue::read_so_far(&mut con, read).map_err(lost)?;
+                if written + len > seen_read + UNREAD_LIMIT {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if abandoned.load(Ordering::SeqCst) {
+                continue;
+            }
+            let tag = match stream {
+                Some(Stream::Stdout) => "o",
+                Some(Stream::Stderr) => "e",
+                None => "t",
+            };
+            queue::append(&mut con, out, worker, tag, &bytes).map_err(lost)?;
+            written += len;
+        }
+    }
+    queue.give_back(con);
+    Ok(())
+}

@@ -1,0 +1,536 @@
+//! `tasker --worker` (SPEC 11): takes runs from the queue, at most `-j`
+//! at once, and runs each from its own `tasks.toml` through the normal
+//! path of a run; its output and its result go back to the coordinator.
+//! A run planned with another file or another tasker is refused. On a
+//! stop signal the worker takes nothing new, stops its runs as fail-fast
+//! does, hands them back to the queue and exits 0.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minijinja::value::Value;
+
+use super::coordinator::NoCalls;
+use super::outbox::Outbox;
+use super::queue::{self, Queue};
+use super::wire::{self, Ended, RunResult, RunSpec, WireFailure};
+use super::{Project, REAP, RENEW};
+use crate::context::{Scope, Session};
+use crate::error::{Error, Result};
+use crate::exec::{self, Console, Control, Finished, Job, Outcome, RunOptions};
+use crate::graph::Run;
+use crate::model::{Model, Task};
+
+/// How long a worker waits for a run before it looks at its stop flag.
+const TAKE_WAIT: Duration = Duration::from_secs(1);
+/// How often a worker asks whether its runs were cancelled: a cancel
+/// reaches their processes well within the 1 s SPEC 11 allows.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+
+/// What the worker's options say.
+pub struct Options {
+    pub url: Option<String>,
+    pub name: Option<String>,
+    pub jobs: usize,
+    pub quiet: bool,
+    pub cwd: PathBuf,
+    /// The worker's own remote cache, when one is configured.
+    pub cache: Option<crate::fresh::remote::Config>,
+}
+
+/// A run in progress here.
+struct Running {
+    coordinator: String,
+    control: Arc<Control>,
+    /// The coordinator cancelled it (or is gone): report, do not hand back.
+    by_coordinator: AtomicBool,
+    /// The coordinator is gone: its output has no reader.
+    abandoned: Arc<AtomicBool>,
+}
+
+struct Worker<'m> {
+    model: &'m Model,
+    queue: Arc<Queue>,
+    name: String,
+    jobs: usize,
+    quiet: bool,
+    cwd: PathBuf,
+    fresh: Arc<crate::fresh::Fresh>,
+    cache: Option<crate::fresh::remote::Config>,
+    runs: Arc<Runs>,
+    log: Mutex<()>,
+}
+
+/// The runs in progress, and whether the worker is stopping: shared with
+/// the stop signals' listener.
+#[derive(Default)]
+struct Runs {
+    stopping: AtomicBool,
+    running: Mutex<HashMap<String, Arc<Running>>>,
+}
+
+impl Runs {
+    /// Take nothing new; stop the runs, which are then handed back.
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for running in self.running.lock().unwrap().values() {
+            running.control.cancel();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Serve runs until a stop signal; the exit status.
+pub fn serve(model: &Model, opts: Options) -> Result<i32> {
+    let url = super::queue_url(opts.url.as_deref(), model).ok_or_else(|| {
+        Error::usage("--worker needs a queue")
+            .with_help("give --queue redis://HOST:PORT, set TASKER_QUEUE, or [settings] queue")
+    })?;
+    let queue = Queue::connect(&url, Project::of(model)).map_err(Error::usage)?;
+    let name = opts
+        .name
+        .unwrap_or_else(|| format!("{}:{}", super::host_name(), std::process::id()));
+    let worker = Arc::new(Worker {
+        model,
+        queue: Arc::new(queue),
+        name,
+        jobs: opts.jobs,
+        quiet: opts.quiet,
+        cwd: opts.cwd,
+        fresh: Arc::new(crate::fresh::Fresh::new(&model.root, false, None)),
+        cache: opts.cache,
+        runs: Arc::default(),
+        log: Mutex::new(()),
+    });
+    crate::stop::install();
+    worker.heartbeat_once().map_err(Error::usage)?;
+    let listener = Arc::clone(&worker.runs);
+    let listening = crate::stop::listen(Arc::new(move |_sig| listener.stop()));
+    worker.say(&format!(
+        "worker `{}` serving {} (at most {} at once)",
+        worker.name, worker.queue.shown, worker.jobs
+    ));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let beat = scope.spawn(|| worker.heartbeat(&done));
+        let takers: Vec<_> = (0..worker.jobs)
+            .map(|_| scope.spawn(|| worker.take_runs()))
+            .collect();
+        for taker in takers {
+            let _ = taker.join();
+        }
+        done.store(true, Ordering::SeqCst);
+        let _ = beat.join();
+    });
+    drop(listening);
+    if let Ok(mut con) = worker.queue.connection() {
+        let _ = queue::retire_worker(&mut con, &worker.queue, &worker.name);
+    }
+    worker.say(&format!("worker `{}` stopped", worker.name));
+    Ok(0)
+}
+
+impl Worker<'_> {
+    /// A line on the worker's own stderr.
+    fn say(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let _lock = self.log.lock().unwrap();
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+
+    fn info(&self) -> String {
+        serde_json::json!({
+            "host": super::host_name(),
+            "pid": std::process::id(),
+            "jobs": self.jobs,
+            "running": self.runs.running.lock().unwrap().len(),
+            "heartbeat_ms": super::now_ms(),
+            "version": self.queue.project.version,
+            "file_hash": self.queue.project.file_hash,
+        })
+        .to_string()
+    }
+
+    fn heartbeat_once(&self) -> std::result::Result<(), String> {
+        let mut con = self.queue.connection()?;
+        queue::renew_worker(&mut con, &self.queue, &self.name, &self.info())
+            .map_err(|e| self.queue.lost(&e))?;
+        self.queue.give_back(con);
+        Ok(())
+    }
+
+    /// Renew the lease, stop cancelled runs, and put back the runs of
+    /// dead workers, until `done`.
+    fn heartbeat(&self, done: &AtomicBool) {
+        let mut renewed = Instant::now();
+        let mut reaped = Instant::now() - REAP;
+        let mut con = None;
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(CANCEL_POLL);
+            let c = match con.take() {
+                Some(c) => c,
+                None => match self.queue.connection() {
+                    Ok(c) => c,
+                    Err(why) => {
+                        self.say(&format!("worker `{}`: {why}", self.name));
+                        continue;
+                    }
+                },
+            };
+            let mut c = c;
+            let beat = (|| -> redis::RedisResult<()> {
+                self.cancel_stopped(&mut c)?;
+                if renewed.elapsed() >= RENEW {
+                    renewed = Instant::now();
+                    queue::renew_worker(&mut c, &self.queue, &self.name, &self.info())?;
+                }
+                if reaped.elapsed() >= REAP {
+                    reaped = Instant::now();
+                    let back = queue::reap(&mut c, &self.queue)?;
+                    if back > 0 {
+                        self.say(&format!("put {back} run(s) of a stopped worker back"));
+                    }
+                }
+                Ok(())
+            })();
+            match beat {
+                Ok(()) => con = Some(c),
+                Err(e) => self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e))),
+            }
+        }
+    }
+
+    /// Cancel the runs whose coordinator cancelled them or is gone.
+    fn cancel_stopped(&self, con: &mut redis::Connection) -> redis::RedisResult<()> {
+        let runs: Vec<(String, Arc<Running>)> = self
+            .runs
+            .running
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, r)| (id.clone(), Arc::clone(r)))
+            .collect();
+        let ids: Vec<(String, String)> = runs
+            .iter()
+            .map(|(id, r)| (id.clone(), r.coordinator.clone()))
+            .collect();
+        let stopped = queue::stopped(con, &self.queue, &ids)?;
+        for ((_, running), (cancelled, gone)) in runs.iter().zip(stopped) {
+            if !(cancelled || gone) || running.control.is_cancelled() {
+                continue;
+            }
+            running.by_coordinator.store(true, Ordering::SeqCst);
+            if gone {
+                running.abandoned.store(true, Ordering::SeqCst);
+            }
+            running.control.cancel();
+        }
+        Ok(())
+    }
+
+    /// One slot: take a run, run it, report; until the worker stops.
+    fn take_runs(&self) {
+        let mut con = None;
+        while !self.runs.stopping() {
+            let mut c = match con.take() {
+                Some(c) => c,
+                None => match self.queue.connection() {
+                    Ok(c) => c,
+                    Err(why) => {
+                        self.say(&format!("worker `{}`: {why}", self.name));
+                        std::thread::sleep(TAKE_WAIT);
+                        continue;
+                    }
+                },
+            };
+            match queue::take(&mut c, &self.queue, &self.name, TAKE_WAIT) {
+                Ok(Some(text)) => {
+                    self.serve_run(&mut c, &text);
+                    con = Some(c);
+                }
+                Ok(None) => con = Some(c),
+                Err(e) => {
+                    self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e)));
+                    std::thread::sleep(TAKE_WAIT);
+                }
+            }
+        }
+    }
+
+    /// A run taken from the queue, from refusal or start to its report.
+    fn serve_run(&self, con: &mut redis::Connection, text: &str) {
+        let q = &self.queue;
+        let Ok(spec) = serde_json::from_str::<RunSpec>(text) else {
+            self.say("dropped a run that is not tasker's JSON");
+            let _ = queue::discard(con, q, &self.name, text);
+            return;
+        };
+        if self.runs.stopping() {
+            let _ = queue::hand_back(con, q, &self.name, text, &spec.id, false);
+            return;
+        }
+        let pair = [(spec.id.clone(), spec.coordinator.clone())];
+        if let Ok(stopped) = queue::stopped(con, q, &pair) {
+            if stopped.first().is_some_and(|(c, gone)| *c || *gone) {
+                let result = RunResult {
+                    worker: self.name.clone(),
+                    outcome: Ended::Cancelled,
+                    duration_ms: 0,
+                    values: None,
+                    finally: None,
+                };
+                self.report(con, text, &spec, &result);
+                return;
+            }
+        }
+        if let Some(why) = self.refusal(&spec) {
+            self.say(&format!("[{}] refused: {why}", spec.name));
+            let result = RunResult::failed(&self.name, 2, why);
+            self.report(con, text, &spec, &result);
+            return;
+        }
+        let attempt = match queue::begin(con, q, &spec.id, &self.name) {
+            Ok(n) => n,
+            Err(e) => {
+                self.say(&format!("worker `{}`: {}", self.name, q.lost(&e)));
+                return;
+            }
+        };
+        self.say(&format!("[{}] started", spec.name));
+        let (result, handed_back) = self.execute(&spec, attempt.saturating_sub(1));
+        if handed_back {
+            let _ = queue::hand_back(con, q, &self.name, text, &spec.id, true);
+            self.say(&format!("[{}] handed back", spec.name));
+            return;
+        }
+        let word = match &result.outcome {
+            Ended::Success => "done".to_string(),
+            Ended::Skipped { why } => why.clone(),
+            Ended::Failed { failure } => format!("failed: {}", failure.message),
+            Ended::Cancelled => "cancelled".to_string(),
+            Ended::NotRun { why } => why.clone(),
+            Ended::Stopped => "stopped".to_string(),
+            Ended::Restored => "restored from the remote cache".to_string(),
+        };
+        self.say(&format!("[{}] {word}", spec.name));
+        self.report(con, text, &spec, &result);
+    }
+
+    fn report(&self, con: &mut redis::Connection, text: &str, spec: &RunSpec, result: &RunResult) {
+        let json = serde_json::to_string(result).unwrap_or_default();
+        match queue::record(con, &self.queue, &self.name, text, &spec.id, &json) {
+            Ok(true) => {}
+            Ok(false) => self.say(&format!(
+                "[{}] a result was recorded already; this one is ignored",
+                spec.name
+            )),
+            Err(e) => self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e))),
+        }
+    }
+
+    /// Why this worker must not run `spec`, if it must not.
+    fn refusal(&self, spec: &RunSpec) -> Option<String> {
+        let me = &self.queue.project;
+        let worker = &self.name;
+        if spec.version != me.version {
+            return Some(format!(
+                "worker `{worker}` refused the run: it runs tasker {}, the coordinator tasker {}",
+                me.version, spec.version
+            ));
+        }
+        if spec.file_hash != me.file_hash {
+            return Some(format!(
+                "worker `{worker}` refused the run: its tasks.toml differs from the coordinator's (content hash {} there, {} here)",
+                spec.file_hash, me.file_hash
+            ));
+        }
+        match self.model.task(&spec.task).map(|i| &self.model.tasks[i]) {
+            Some(task) if task.distribute && task.name == spec.task => None,
+            _ => Some(format!(
+                "worker `{worker}` refused the run: its tasks.toml has no task `{}` with distribute = true",
+                spec.task
+            )),
+        }
+    }
+
+    /// Run `spec` here; its result, and whether it was handed back.
+    fn execute(&self, spec: &RunSpec, attempts_made: u32) -> (RunResult, bool) {
+        let started = Instant::now();
+        let q = &self.queue;
+        let keys = q.run_keys(&spec.id);
+        let running = Arc::new(Running {
+            coordinator: spec.coordinator.clone(),
+            control: Arc::new(Control::default()),
+            by_coordinator: AtomicBool::new(false),
+            abandoned: Arc::new(AtomicBool::new(false)),
+        });
+        let outbox = Outbox::start(
+            Arc::clone(q),
+            keys.out,
+            keys.read,
+            self.name.clone(),
+            Arc::clone(&running.abandoned),
+        );
+        let mut console = Console::to_sink(outbox.sink(), &format!("@{}", self.name));
+        console.quiet = spec.quiet;
+        let report = Arc::new(console);
+        self.runs
+            .running
+            .lock()
+            .unwrap()
+            .insert(spec.id.clone(), Arc::clone(&running));
+        if self.runs.stopping() {
+            running.control.cancel();
+        }
+        let remote = self.cache.clone().map(|config| cache_of(config, &report));
+        let opts = RunOptions {
+            echo: spec.echo && self.model.settings.echo,
+            yes: false,
+            verbose: spec.verbose,
+            dry_run: false,
+            report,
+            fresh: Arc::clone(&self.fresh),
+            remote: remote.clone(),
+            fleet: None,
+            attempts_made,
+        };
+        let (finished, values) = self.run_here(spec, &opts, &running.control);
+        // The coordinator may restore the run's outputs from the cache as
+        // soon as it has the result: the upload ends first.
+        if let Some(remote) = remote {
+            remote.finish();
+        }
+        self.runs.running.lock().unwrap().remove(&spec.id);
+        drop(opts);
+        let lost = outbox.close();
+        let handed_back = self.runs.stopping()
+            && !running.by_coordinator.load(Ordering::SeqCst)
+            && running.control.is_cancelled();
+        let mut outcome = Ended::of(&finished.outcome);
+        if let (Some(why), Ended::Success) = (lost, &outcome) {
+            outcome = Ended::Failed {
+                failure: WireFailure::message(1, format!("its output was lost: {why}")),
+            };
+        }
+        let result = RunResult {
+            worker: self.name.clone(),
+            outcome,
+            duration_ms: started.elapsed().as_millis() as u64,
+            values,
+            finally: finished.finally.as_ref().map(WireFailure::of),
+        };
+        (result, handed_back)
+    }
+
+    /// The run through the normal path of a run, in a session of its own
+    /// that has the coordinator's `--set` and `tasks.NAME` values.
+    fn run_here(
+        &self,
+        spec: &RunSpec,
+        opts: &RunOptions,
+        control: &Arc<Control>,
+    ) -> (Finished, Option<serde_json::Value>) {
+        let failed = |e: Error| Finished {
+            outcome: Outcome::Failed(exec::Failure::new(e, None)),
+            duration: Duration::ZERO,
+            finally: None,
+        };
+        let session = match Session::new(self.model, spec.set.clone(), false, self.cwd.clone()) {
+            Ok(s) => s,
+            Err(e) => return (failed(e), None),
+        };
+        for (name, value) in &spec.tasks {
+            session.record(name, wire::from_json(value));
+        }
+        let Some(index) = self.model.task(&spec.task) else {
+            return (failed(Error::usage("no such task")), None);
+        };
+        let task = &self.model.tasks[index];
+        let scope = match scope_of(&session, task, spec) {
+            Ok(scope) => scope,
+            Err(e) => return (failed(e), None),
+        };
+        let job = Job {
+            id: 0,
+            run: Run {
+                task: index,
+                name: spec.name.clone(),
+                scope,
+                deps: Vec::new(),
+                after: Vec::new(),
+                posts: Vec::new(),
+                post_of: Vec::new(),
+                depth: 0,
+            },
+            task,
+            alone: false,
+            service: None,
+        };
+        let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            exec::run_job(&session, opts, &job, control, &NoCalls)
+        }))
+        .unwrap_or_else(|_| failed(Error::usage("internal error in tasker: a panic in the run")));
+        let values = session.result(&task.name).map(|v| wire::to_json(&v));
+        (finished, values)
+    }
+}
+
+/// The worker's remote cache for one run: its warnings go to the
+/// coordinator with the run's output.
+fn cache_of(
+    config: crate::fresh::remote::Config,
+    report: &Arc<Console>,
+) -> Arc<crate::fresh::remote::Remote> {
+    let to = Arc::clone(report);
+    let warn: crate::fresh::remote::Warn = Arc::new(move |run, text| {
+        let line = match run {
+            Some(run) => to.note_line(run, &format!("warning: {text}")),
+            None => format!("tasker: warning: {text}"),
+        };
+        to.line(&line);
+    });
+    crate::fresh::remote::Remote::new(config, warn, None)
+}
+
+/// What the run's templates see, built as the coordinator's graph built
+/// it: its file's scope, the task's name, `extra`, the arguments and the
+/// matrix values, then the task's `env` over the environment.
+fn scope_of(session: &Session, task: &Task, spec: &RunSpec) -> Result<Scope> {
+    let mut scope = session.unit_scope(task.unit)?;
+    let values = &mut scope.values;
+    values.insert("task".into(), Value::from(task.name.as_str()));
+    values.insert("extra".into(), Value::from(spec.extra.clone()));
+    for arg in &task.args {
+        let value = match (spec.args.get(&arg.name), arg.implicit_default()) {
+            (Some(v), _) => wire::from_json(v),
+            (None, Some(default)) => default.to_value(),
+            (None, None) => {
+                return Err(Error::usage(format!(
+                    "the run has no value for argument `{}` of task `{}`",
+                    arg.name, task.name
+                )))
+            }
+        };
+        values.insert(arg.name.clone(), value);
+    }
+    for axis in &task.matrix {
+        let Some(v) = spec.matrix.get(&axis.name) else {
+            return Err(Error::usage(format!(
+                "the run has no value for matrix entry `{}` of task `{}`",
+                axis.name, task.name
+            )));
+        };
+        values.insert(axis.name.clone(), wire::from_json(v));
+    }
+    scope.env = session.layer_env(&scope, &task.env, &format!("`env` of task `{}`", task.name))?;
+    Ok(scope)
+}

@@ -1,0 +1,725 @@
+//! Running across machines (SPEC 11), against a real Redis: each test
+//! starts its own `redis-server` (no persistence) on a free port, and
+//! workers as separate tasker processes, each in a checkout directory of
+//! its own with a copy of the same `tasks.toml`, standing for machines.
+//! A run marks what it did in a shared directory. `redis-server` is
+//! installed with apt on first use when it is missing.
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{alive, Test};
+
+/// Install `redis-server` once, whatever runs in parallel: a lock file
+/// across test processes, a mutex inside this one.
+fn ensure_redis() {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if have_redis() {
+        return;
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("tasker-tests-redis.lock"))
+        .expect("lock file");
+    // SAFETY: flock on a descriptor we own; released when it closes.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    if have_redis() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "-q", "redis-server"]) {
+        assert!(apt(&["update", "-q"]), "apt-get update failed");
+        assert!(
+            apt(&["install", "-y", "-q", "redis-server"]),
+            "apt-get install redis-server failed"
+        );
+    }
+    assert!(have_redis(), "redis-server is still missing after apt-get");
+}
+
+fn have_redis() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Redis server of one test, stopped when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        ensure_redis();
+        for _ in 0..20 {
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if ping(port) {
+                    return Redis { child, port };
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// A worker: tasker in a checkout directory of its own, stopped (SIGKILL
+/// if need be) when dropped.
+struct Worker {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Worker {
+    /// Start worker `name` in `dir` (created, with `tasks` as its file).
+    fn start(redis: &Redis, dir: &Path, name: &str, tasks: &str, jobs: usize) -> Worker {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(dir.join("tasks.toml"), crate::common::dedent(tasks)).expect("write");
+        let log = dir.join("worker.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_tasker"))
+            .args(["--worker", "--queue", &redis.url(), "--name", name])
+            .arg(format!("-j{jobs}"))
+            .current_dir(dir)
+            .env("MACHINE", name)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start worker");
+        let worker = Worker {
+            child: Some(child),
+            log,
+        };
+        worker.wait_for_log("serving");
+        worker
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Wait (at most 20 s) until the worker's log says `text`.
+    #[track_caller]
+    fn wait_for_log(&self, text: &str) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < end,
+                "worker never said {text:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Send `sig` and wait (at most 20 s) for the exit status.
+    fn stop(&mut self, sig: &str) -> i32 {
+        let mut child = self.child.take().expect("running");
+        signal(child.id(), sig);
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("worker did not stop on {sig}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+/// The test's coordinator side: its `tasks.toml`, with `{SHARED}` replaced
+/// by the shared directory, and the queue in its environment.
+fn coordinator(redis: &Redis, tasks: &str) -> (Test, String) {
+    let t = Test::new();
+    let shared = t.path().join("shared");
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    let text = tasks.replace("{SHARED}", &shared.display().to_string());
+    let t = t
+        .file("tasks.toml", &text)
+        .env("TASKER_QUEUE", &redis.url());
+    (t, crate::common::dedent(&text))
+}
+
+/// Start tasker there with `args`, output piped; end it with `finish`.
+fn spawn_with(t: &Test, args: &[&str]) -> Child {
+    t.command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tasker")
+}
+
+/// Wait (at most 20 s) until `path` exists.
+#[track_caller]
+fn wait_for(path: &Path) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < end, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every pid written in the files of `dir` whose names start with `pids`.
+fn pids_in(dir: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with("pids") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|w| w.parse::<u32>().ok()),
+            );
+        }
+    }
+    pids
+}
+
+/// True when every pid is gone within `limit` (polled).
+fn all_gone(pids: &[u32], limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if pids.iter().all(|&p| !alive(p)) {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const MATRIX: &str = r#"
+    [tasks.test]
+    distribute = true
+    matrix = { shard = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20] }
+    run = """
+    mkdir {SHARED}/run-{{ shard }}
+    touch {SHARED}/on-$MACHINE
+    n=0
+    while [ "$(ls {SHARED} | grep -c '^on-')" -lt 2 ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done
+    echo "shard {{ shard }} ran"
+    """
+
+    [tasks.version]
+    distribute = true
+    extract = { v = 'version (\d+)' }
+    run = "echo version 42 from $MACHINE"
+
+    [tasks.report]
+    deps = ["version"]
+    run = "echo the fleet says {{ tasks.version.v }}"
+"#;
+
+#[test]
+fn a_matrix_of_twenty_runs_is_spread_over_two_workers_each_run_once() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, MATRIX);
+    // One run at a time each, and every run waits until both workers have
+    // one: so both take part.
+    let _w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    let ran = t.run_with(&["-j8", "test", "report"]);
+    ran.code(0);
+    let shared = t.path().join("shared");
+    for shard in 1..=20 {
+        assert!(
+            shared.join(format!("run-{shard}")).is_dir(),
+            "shard {shard}"
+        );
+        let line = |w: &str| format!("[test[shard={shard}]@{w}] shard {shard} ran\n");
+        assert!(
+            ran.stdout.contains(&line("w1")) ^ ran.stdout.contains(&line("w2")),
+            "shard {shard} shown once with its worker:\n{}",
+            ran.stdout
+        );
+    }
+    let runs = std::fs::read_dir(&shared)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("run-"))
+        })
+        .count();
+    assert_eq!(runs, 20);
+    assert!(shared.join("on-w1").exists() && shared.join("on-w2").exists());
+    ran.stdout_has("the fleet says 42\n");
+    ran.stdout_has("] version 42 from w");
+    // Echo lines name the worker too.
+    ran.stderr_has("@w");
+}
+
+#[test]
+fn timings_and_the_failure_summary_read_remote_results() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.bad]
+        distribute = true
+        run = "echo partial; exit 3"
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let ran = t.run_with(&["--timings", "bad"]);
+    ran.code(3)
+        .stdout("[bad@w1] partial\n")
+        .stderr_has("error: bad failed at `echo partial; exit 3`: exit status 3 (on worker `w1`)")
+        .stderr_has("bad  ")
+        .stderr_has("failed\n");
+}
+
+#[test]
+fn a_worker_killed_mid_run_has_its_run_redone_by_another() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.slow]
+        distribute = true
+        # A lost worker counts as an attempt (SPEC 11).
+        retries = 1
+        run = """
+        touch {SHARED}/started-$MACHINE
+        while [ ! -e {SHARED}/go ] && [ $MACHINE = w1 ]; do sleep 0.01; done
+        echo done on $MACHINE
+        """
+        "#,
+    );
+    let mut w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["slow"]);
+    wait_for(&t.path().join("shared/started-w1"));
+    w1.kill();
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout("[slow@w2] done on w2\n")
+        .stderr_has("worker `w1` stopped answering; the run goes back to the queue");
+}
+
+#[test]
+fn a_worker_with_another_tasks_toml_refuses_and_the_run_fails_naming_it() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.hello]
+        distribute = true
+        run = "echo hello"
+        "#,
+    );
+    let other = text.replace("echo hello", "echo something else");
+    let _w = Worker::start(&redis, &t.path().join("m1"), "elsewhere", &other, 1);
+    t.run_with(&["hello"]).code(2).stderr_has(
+        "error: hello failed: worker `elsewhere` refused the run: its tasks.toml differs from the coordinator's",
+    );
+}
+
+#[test]
+fn ctrl_c_on_the_coordinator_stops_remote_runs_and_runs_their_finally() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.long]
+        distribute = true
+        matrix = { n = [1, 2] }
+        run = "sleep 600 & echo $! $$ > {SHARED}/pids-{{ n }}; wait"
+        finally = "touch {SHARED}/finally-{{ n }}"
+        "#,
+    );
+    let _w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    let child = spawn_with(&t, &["-j2", "long"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("pids-1"));
+    wait_for(&shared.join("pids-2"));
+    std::thread::sleep(Duration::from_millis(50));
+    let pids = pids_in(&shared);
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    signal(child.id(), "-INT");
+    let ran = t.finish(child);
+    ran.code(130);
+    assert!(
+        all_gone(&pids, Duration::from_secs(2)),
+        "{pids:?} outlived Ctrl-C"
+    );
+    assert!(shared.join("finally-1").exists() && shared.join("finally-2").exists());
+    ran.stderr_has("long[n=1] cancelled")
+        .stderr_has("long[n=2] cancelled");
+}
+
+#[test]
+fn a_failing_remote_run_cancels_the_others() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.pair]
+        distribute = true
+        matrix = { n = [1, 2] }
+        run = """
+        if [ {{ n }} = 1 ]; then
+          sleep 600 & echo $! $$ > {SHARED}/pids-1; wait
+        else
+          while [ ! -e {SHARED}/pids-1 ]; do sleep 0.01; done
+          exit 5
+        fi
+        """
+        "#,
+    );
+    let _w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    let ran = t.run_with(&["-j2", "pair"]);
+    ran.code(5)
+        .stderr_has("pair[n=2] failed")
+        .stderr_has("pair[n=1] cancelled");
+    let pids = pids_in(&t.path().join("shared"));
+    assert!(all_gone(&pids, Duration::from_secs(2)), "{pids:?}");
+}
+
+#[test]
+fn j2_is_the_fleet_wide_limit_with_three_workers() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.slot]
+        distribute = true
+        matrix = { n = [1, 2, 3, 4, 5, 6, 7, 8] }
+        run = """
+        s=
+        for i in 1 2 3; do if mkdir {SHARED}/slot-$i 2>/dev/null; then s=$i; break; fi; done
+        [ "$s" -le 2 ] || touch {SHARED}/too-many
+        sleep 0.2
+        rmdir {SHARED}/slot-$s
+        """
+        "#,
+    );
+    let _w: Vec<Worker> = (1..=3)
+        .map(|i| {
+            let name = format!("w{i}");
+            Worker::start(&redis, &t.path().join(&name), &name, &text, 2)
+        })
+        .collect();
+    t.run_with(&["-j2", "slot"]).code(0);
+    assert!(
+        !t.path().join("shared/too-many").exists(),
+        "three runs at once"
+    );
+}
+
+#[test]
+fn an_injection_payload_stays_one_harmless_word_on_the_worker() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.say]
+        distribute = true
+        args = [{ name = "word", positional = true }]
+        run = "printf '%s\n' {{ word }} > {SHARED}/said"
+        "#,
+    );
+    let machine = t.path().join("m1");
+    std::fs::create_dir_all(machine.join("x")).unwrap();
+    let _w = Worker::start(&redis, &machine, "w1", &text, 1);
+    let payload = "$(touch pwned); rm -rf x";
+    t.run_with(&["say", payload]).code(0);
+    assert_eq!(t.read("shared/said"), format!("{payload}\n"));
+    assert!(!machine.join("pwned").exists() && machine.join("x").is_dir());
+}
+
+#[test]
+fn a_run_no_worker_takes_fails_after_queue_timeout() {
+    let redis = Redis::start();
+    let (t, _) = coordinator(
+        &redis,
+        r#"
+        [settings]
+        queue_timeout = "300ms"
+
+        [tasks.lonely]
+        distribute = true
+        run = "echo never"
+        "#,
+    );
+    t.run_with(&["lonely"])
+        .code(1)
+        .stderr_has("error: lonely failed: no worker took the run within 300ms (queue_timeout)");
+}
+
+#[test]
+fn an_unreachable_queue_is_exit_2_and_nothing_runs() {
+    let port = free_port();
+    Test::with(
+        r#"
+        [tasks.first]
+        run = "touch ran"
+
+        [tasks.remote]
+        distribute = true
+        deps = ["first"]
+        run = "echo remote"
+        "#,
+    )
+    .args(&["--queue", &format!("redis://127.0.0.1:{port}"), "remote"])
+    .run()
+    .code(2)
+    .stderr_has(&format!(
+        "error: cannot reach the queue at redis://127.0.0.1:{port}"
+    ));
+}
+
+#[test]
+fn a_task_that_needs_this_machine_cannot_be_distributed() {
+    Test::with(
+        r#"
+        [tasks.ask]
+        distribute = true
+        confirm = "Sure?"
+        run = "echo x"
+        "#,
+    )
+    .arg("ask")
+    .run()
+    .code(2)
+    .stderr_has("task `ask` cannot be distributed: it has `confirm`");
+}
+
+#[test]
+fn dry_run_says_which_runs_would_be_distributed() {
+    Test::with(
+        r#"
+        [tasks.remote]
+        distribute = true
+        run = "echo remote"
+
+        [tasks.local]
+        deps = ["remote"]
+        run = "echo local"
+        "#,
+    )
+    // -n sends nothing: no server is needed.
+    .args(&["--queue", "redis://127.0.0.1:1", "-n", "local"])
+    .expect(
+        "",
+        "
+        [remote] would run on a worker (distribute = true)
+        [remote] $ echo remote
+        [local] $ echo local
+        ",
+        0,
+    );
+}
+
+#[test]
+fn workers_lists_the_live_workers_and_a_stopped_worker_leaves() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.x]
+        distribute = true
+        run = "true"
+        "#,
+    );
+    let mut w = Worker::start(&redis, &t.path().join("m1"), "lister", &text, 3);
+    let ran = t.run_with(&["--workers"]);
+    ran.code(0).stdout_has("lister").stdout_has("0/3");
+    assert!(
+        ran.stdout.contains("1 live worker(s), 0 run(s) pending"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(w.stop("-TERM"), 0);
+    let ran = t.run_with(&["--workers"]);
+    assert!(ran.stdout.contains("0 live worker(s)"), "{}", ran.stdout);
+}
+
+#[test]
+fn a_worker_stopped_with_sigterm_hands_its_run_back() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        run = """
+        if [ $MACHINE = w1 ]; then sleep 600 & echo $! $$ > {SHARED}/pids-w1; wait; fi
+        echo finished on $MACHINE
+        """
+        "#,
+    );
+    let mut w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["job"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("pids-w1"));
+    let pids = pids_in(&shared);
+    assert_eq!(w1.stop("-TERM"), 0, "{}", w1.log());
+    assert!(all_gone(&pids, Duration::from_secs(2)));
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout_has("[job@w2] finished on w2\n")
+        .stderr_has("worker `w1` is stopping; the run goes back to the queue");
+}
+
+/// Peak resident memory of a live process, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_hundred_megabytes_of_remote_output_arrive_byte_for_byte_in_bounded_memory() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.big]
+        distribute = true
+        quiet = true
+        run = "seq 1 13000000 | tee {SHARED}/expected"
+        "#,
+    );
+    let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let out_path = t.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut coordinator = t
+        .command()
+        .arg("big")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut coordinator_peak = 0;
+    let end = Instant::now() + Duration::from_secs(120);
+    while coordinator.try_wait().unwrap().is_none() {
+        coordinator_peak = coordinator_peak.max(peak_kib(coordinator.id()));
+        if Instant::now() > end {
+            let _ = coordinator.kill();
+            panic!("the output never finished");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(coordinator.wait().unwrap().success());
+    let worker_peak = peak_kib(w.pid());
+    let expected = std::fs::metadata(t.path().join("shared/expected"))
+        .unwrap()
+        .len();
+    assert!(expected > 100_000_000, "{expected}");
+    let mut hasher = blake3::Hasher::new();
+    let mut shown = 0u64;
+    for line in std::io::BufReader::new(std::fs::File::open(&out_path).unwrap()).split(b'\n') {
+        let line = line.unwrap();
+        let body = line
+            .strip_prefix(b"[big@w1] ")
+            .expect("every line prefixed");
+        hasher.update(body);
+        hasher.update(b"\n");
+        shown += body.len() as u64 + 1;
+    }
+    let mut want = blake3::Hasher::new();
+    want.update_reader(std::fs::File::open(t.path().join("shared/expected")).unwrap())
+        .unwrap();
+    assert_eq!(shown, expected);
+    assert_eq!(hasher.finalize(), want.finalize());
+    assert!(
+        worker_peak > 0 && worker_peak < 64 * 1024,
+        "worker peak {worker_peak} KiB"
+    );
+    assert!(
+        coordinator_peak < 64 * 1024,
+        "coordinator peak {coordinator_peak} KiB"
+    );
+}
