@@ -222,9 +222,12 @@ fn run(cli: Cli) -> Result<i32> {
             );
         }
         // A word the part does not know (a typo, say) is explained by the
-        // whole file, with its suggestions.
-        if let Ok(invocations) = invocations(&cli, &model) {
-            return run_invocations(&cli, &model, invocations, cwd);
+        // whole file, with its suggestions. A coordinator names its queue
+        // by every distributed task of the file: it loads the whole file.
+        if distribute::queue_url(cli.queue.as_deref(), &model).is_none() {
+            if let Ok(invocations) = invocations(&cli, &model) {
+                return run_invocations(&cli, &model, invocations, cwd);
+            }
         }
     }
     let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);

@@ -536,7 +536,7 @@ fn a_run_no_worker_takes_fails_after_queue_timeout() {
 #[test]
 fn an_unreachable_queue_is_exit_2_and_nothing_runs() {
     let port = free_port();
-    Test::with(
+    let t = Test::with(
         r#"
         [tasks.first]
         run = "touch ran"
@@ -546,13 +546,13 @@ fn an_unreachable_queue_is_exit_2_and_nothing_runs() {
         deps = ["first"]
         run = "echo remote"
         "#,
-    )
-    .args(&["--queue", &format!("redis://127.0.0.1:{port}"), "remote"])
-    .run()
-    .code(2)
-    .stderr_has(&format!(
-        "error: cannot reach the queue at redis://127.0.0.1:{port}"
-    ));
+    );
+    t.run_with(&["--queue", &format!("redis://127.0.0.1:{port}"), "remote"])
+        .code(2)
+        .stderr_has(&format!(
+            "error: cannot reach the queue at redis://127.0.0.1:{port}"
+        ));
+    assert!(!t.exists("ran"), "a run started");
 }
 
 #[test]
@@ -722,4 +722,21 @@ fn a_hundred_megabytes_of_remote_output_arrive_byte_for_byte_in_bounded_memory()
         coordinator_peak < 64 * 1024,
         "coordinator peak {coordinator_peak} KiB"
     );
+}
+
+#[test]
+fn a_large_file_with_a_load_index_still_reaches_its_workers() {
+    let redis = Redis::start();
+    // Past the size where a run loads only part of the file.
+    let filler: String = (0..2000)
+        .map(|i| format!("[tasks.filler-{i}]\nrun = \"echo {i} with some words to fill\"\n\n"))
+        .collect();
+    let (t, text) = coordinator(
+        &redis,
+        &format!("[tasks.far]\ndistribute = true\nrun = \"echo far\"\n\n{filler}"),
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    for _ in 0..2 {
+        t.run_with(&["far"]).code(0).stdout("[far@w1] far\n");
+    }
 }
