@@ -1,16 +1,46 @@
-//! Link settings for the `tasker` binary.
+//! Link settings for the `tasker` binary (bench/README.md, "start-up").
 //!
-//! On Linux the binary is linked as a fixed-address executable (`-no-pie`):
-//! a position-independent one makes the dynamic loader apply about 10,000
-//! relocations at every start, and the pages they write cost some 50 page
-//! faults. That was a tenth of a one-step run (bench/README.md, "start-up").
+//! On Linux with glibc:
+//! - the binary is linked as a fixed-address executable (`-no-pie`): a
+//!   position-independent one makes the dynamic loader apply about 10,000
+//!   relocations at every start, and the pages they write cost some 50
+//!   page faults, a tenth of a one-step run;
+//! - the unwinder comes from gcc's static `libgcc_eh.a` instead of the
+//!   shared `libgcc_s.so.1`: one library less for the loader to find, map
+//!   and relocate at every start, and no run of its CPU-detection
+//!   initialiser (slow under virtualisation). When the compiler cannot say
+//!   where that archive is, the shared library is used as before.
+//!
 //! Only the final link changes; the crates are compiled as before.
+
+use std::path::PathBuf;
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if os == "linux" && env == "gnu" {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
+    if os != "linux" || env != "gnu" {
+        return;
     }
+    println!("cargo:rustc-link-arg-bins=-no-pie");
+    if let Some(dir) = static_unwinder_dir() {
+        println!("cargo:rustc-link-search=native={}", dir.display());
+        println!("cargo:rustc-link-lib=static=gcc_eh");
+    }
+}
+
+/// The directory of `libgcc_eh.a`, as the C compiler reports it.
+fn static_unwinder_dir() -> Option<PathBuf> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let out = Command::new(cc)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    // Without the archive, the compiler prints the bare name back.
+    if !out.status.success() || !path.is_absolute() || !path.is_file() {
+        return None;
+    }
+    path.parent().map(PathBuf::from)
 }
