@@ -348,18 +348,21 @@ impl<'a, 's> Scheduler<'a, 's> {
                 // A service never has the terminal: what needs it runs
                 // beside it.
                 alone: !service && (task.interactive || !self.opts.may_overlap),
-                service: service
-                    .then(|| self.events.clone())
-                    .flatten()
-                    .map(|events| Service {
-                        on_ready: Arc::new(move || {
-                            let _ = events.send(Event::Ready(id));
-                        }),
-                    }),
+                service: service.then(|| self.service_hooks(id)).flatten(),
             };
             return Some((job, control));
         }
         None
+    }
+
+    /// How the service `id` tells this loop it is ready (none under -n).
+    fn service_hooks(&self, id: RunId) -> Option<Service> {
+        let events = self.events.clone()?;
+        Some(Service {
+            on_ready: Arc::new(move || {
+                let _ = events.send(Event::Ready(id));
+            }),
+        })
     }
 
     /// Whether the run's deps succeeded (or serve: a service that is
