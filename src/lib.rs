@@ -547,9 +547,12 @@ fn run_once(
         // the first runs start; uploads end before tasker does.
         Some(remote) => {
             let runs: Vec<graph::Run> = graph.runs.clone();
+            let over = std::sync::atomic::AtomicBool::new(false);
             let summary = std::thread::scope(|scope| {
-                scope.spawn(|| exec::prefetch(&session, &runs, &run_opts));
-                schedule::execute(&session, graph, &opts, &run_opts)
+                scope.spawn(|| exec::prefetch(&session, &runs, &run_opts, &over));
+                let summary = schedule::execute(&session, graph, &opts, &run_opts);
+                over.store(true, std::sync::atomic::Ordering::SeqCst);
+                summary
             });
             remote.finish();
             summary

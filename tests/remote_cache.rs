@@ -685,3 +685,145 @@ fn the_file_and_the_flag_are_checked() {
     .code(2)
     .stderr_has("the remote cache needs a team");
 }
+
+#[test]
+fn an_upload_the_server_refuses_is_a_warning_and_the_build_succeeds() {
+    let server = Server::start_with(&[("BODY_LIMIT", "2000")]);
+    // Text that does not compress: xorshift64, 6 bits a letter.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: String = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [(x >> 58) as usize],
+            )
+        })
+        .collect();
+    let test = Test::with(
+        r#"
+        [tasks.big]
+        sources = ["src/**"]
+        outputs = ["dist"]
+        run = "mkdir -p dist && cp src/noise dist/"
+        "#,
+    )
+    .file("src/noise", &noise)
+    .env("TASKER_REMOTE_CACHE_URL", &server.url())
+    .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+    .env("TASKER_REMOTE_CACHE_TOKEN", TOKEN);
+    let ran = test.run_with(&["big"]);
+    ran.code(0).stderr_has(
+        "[big] warning: the remote cache could not upload an artifact: the server answered HTTP 413",
+    );
+    assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
+    // The local record was written all the same.
+    test.run_with(&["big"])
+        .code(0)
+        .stderr_has("[big] up to date");
+}
+
+/// A server that answers 404 to the first request at once, then holds
+/// every request until `together` of them are waiting at the same time
+/// (or 20 s passed: then it notes that they never overlapped).
+fn overlap_server(together: usize) -> (u16, Arc<std::sync::Mutex<(usize, bool)>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // (requests waiting or answered, whether `together` waited at once)
+    let state = Arc::new((
+        std::sync::Mutex::new((0usize, false)),
+        std::sync::Condvar::new(),
+    ));
+    let seen = Arc::new(std::sync::Mutex::new((0usize, false)));
+    let report = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let state = Arc::clone(&state);
+            let report = Arc::clone(&report);
+            std::thread::spawn(move || serve_held(stream, &state, &report, together));
+        }
+    });
+    (port, seen)
+}
+
+fn serve_held(
+    mut stream: TcpStream,
+    state: &(std::sync::Mutex<(usize, bool)>, std::sync::Condvar),
+    report: &std::sync::Mutex<(usize, bool)>,
+    together: usize,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        request.clear();
+        let (lock, cvar) = state;
+        let mut s = lock.lock().unwrap();
+        s.0 += 1;
+        let number = s.0;
+        if number > 1 {
+            // Held until `together` requests after the first are here.
+            let end = Instant::now() + Duration::from_secs(20);
+            while s.0 < 1 + together && Instant::now() < end {
+                cvar.notify_all();
+                s = cvar.wait_timeout(s, Duration::from_millis(50)).unwrap().0;
+            }
+            s.1 |= s.0 > together;
+            cvar.notify_all();
+        }
+        *report.lock().unwrap() = *s;
+        drop(s);
+        let answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        if stream.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn lookups_of_independent_runs_overlap_even_one_run_at_a_time() {
+    let (port, seen) = overlap_server(4);
+    let test = Test::with(
+        r#"
+        [tasks.all]
+        deps = ["a", "b", "c", "d", "e"]
+        [tasks.a]
+        sources = ["x.txt"]
+        run = "echo a"
+        [tasks.b]
+        sources = ["x.txt"]
+        run = "echo b"
+        [tasks.c]
+        sources = ["x.txt"]
+        run = "echo c"
+        [tasks.d]
+        sources = ["x.txt"]
+        run = "echo d"
+        [tasks.e]
+        sources = ["x.txt"]
+        run = "echo e"
+        "#,
+    )
+    .file("x.txt", "x")
+    .env(
+        "TASKER_REMOTE_CACHE_URL",
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
+    let ran = test.run_with(&["-j1", "--remote-cache", "read", "all"]);
+    ran.code(0);
+    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    let (requests, overlapped) = *seen.lock().unwrap();
+    assert_eq!(requests, 5, "{}", ran.stderr);
+    assert!(
+        overlapped,
+        "the lookups after the first waited for each other"
+    );
+}

@@ -17,11 +17,13 @@ pub(super) enum Asked {
     Cancelled,
 }
 
-/// The remote cache, when it applies to this task.
+/// The remote cache, when it applies to this task: one with `sources`,
+/// not opted out, and neither a service nor one that needs the terminal
+/// (its output could not be kept without taking the terminal away).
 fn remote_for<'a>(opts: &'a RunOptions, task: &Task) -> Option<&'a Arc<Remote>> {
     opts.remote
         .as_ref()
-        .filter(|_| task.cache && !task.sources.is_empty())
+        .filter(|_| task.cache && !task.sources.is_empty() && !task.interactive && !task.background)
 }
 
 /// Ask the cache for a run the local record would run.
@@ -148,7 +150,8 @@ pub(super) fn upload(
 /// Before the runs start: ask the cache for every run that waits for
 /// nothing, all at once, so that a graph of hits costs no round trip per
 /// run. A run whose fingerprint turns out different asks again itself.
-pub fn prefetch(session: &Session, runs: &[Run], opts: &RunOptions) {
+/// `over` ends it early (the runs ended first).
+pub fn prefetch(session: &Session, runs: &[Run], opts: &RunOptions, over: &AtomicBool) {
     if opts.dry_run || opts.fresh.forced() {
         return;
     }
@@ -156,7 +159,7 @@ pub fn prefetch(session: &Session, runs: &[Run], opts: &RunOptions) {
         .iter()
         .filter(|r| r.deps.is_empty() && r.after.is_empty())
     {
-        if crate::stop::requested().is_some() {
+        if crate::stop::requested().is_some() || over.load(Ordering::SeqCst) {
             return;
         }
         let task = &session.model.tasks[run.task];

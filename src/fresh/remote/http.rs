@@ -15,8 +15,10 @@ const PIECE: usize = 256 * 1024;
 /// Why an exchange with the server did not give an answer tasker can use.
 #[derive(Debug)]
 pub enum Fault {
-    /// No answer: unreachable, timed out, or the connection broke.
+    /// No answer: unreachable, or timed out.
     Network(String),
+    /// The server closed the connection in the middle of an exchange.
+    BrokeOff(String),
     /// The server failed (5xx).
     Server(u16),
     /// The server refused the token (401, 403).
@@ -32,7 +34,7 @@ pub enum Fault {
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fault::Network(why) => write!(f, "{why}"),
+            Fault::Network(why) | Fault::BrokeOff(why) => write!(f, "{why}"),
             Fault::Server(status) => write!(f, "the server failed (HTTP {status})"),
             Fault::Auth(status) => write!(f, "the server refused the token (HTTP {status})"),
             Fault::Refused(status) => write!(f, "the server answered HTTP {status}"),
@@ -149,7 +151,7 @@ impl Client {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Fault::Network(e.to_string())),
+                Err(e) => return Err(Fault::BrokeOff(e.to_string())),
             };
             into.write_all(&buf[..n])
                 .map_err(|e| Fault::Local(format!("cannot keep the download: {e}")))?;
@@ -210,11 +212,19 @@ fn status_fault(status: u16) -> Fault {
 }
 
 fn network(e: ureq::Error) -> Fault {
-    Fault::Network(match e {
-        ureq::Error::Timeout(_) => format!("no answer within {}s", timeout().as_secs_f32()),
-        ureq::Error::Io(e) => e.to_string(),
-        other => other.to_string(),
-    })
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    match e {
+        ureq::Error::Timeout(_) => {
+            Fault::Network(format!("no answer within {}s", timeout().as_secs_f32()))
+        }
+        ureq::Error::Io(e)
+            if matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted) =>
+        {
+            Fault::BrokeOff(e.to_string())
+        }
+        ureq::Error::Io(e) => Fault::Network(e.to_string()),
+        other => Fault::Network(other.to_string()),
+    }
 }
 
 /// `text` with every byte but the unreserved ones percent-encoded.

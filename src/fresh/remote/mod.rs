@@ -13,7 +13,7 @@ mod artifact;
 mod http;
 mod sign;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -137,6 +137,9 @@ pub enum Fetched {
     Stopped,
 }
 
+/// Where a lookup's answer lands.
+type Slot = Arc<Mutex<Option<Fetched>>>;
+
 /// Whether the server has answered yet.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Health {
@@ -153,8 +156,12 @@ struct State {
     /// A 401/403 answered an upload: no more uploads.
     uploads_refused: bool,
     in_flight: usize,
-    /// Lookups started (by a prefetch or a run), by key, until taken.
-    lookups: HashMap<String, Arc<Mutex<Option<Fetched>>>>,
+    /// Lookups asked for (by a prefetch or a run), by key, until taken.
+    lookups: HashMap<String, Slot>,
+    /// Keys waiting for a lookup thread, the most urgent first.
+    queue: VecDeque<String>,
+    /// Lookup threads running (at most PARALLEL).
+    lookers: usize,
     /// What the cache said about each run, by run name.
     states: BTreeMap<String, CacheState>,
     /// Warnings already given, so that each is given once.
@@ -194,6 +201,8 @@ impl Remote {
                 uploads_refused: false,
                 in_flight: 0,
                 lookups: HashMap::new(),
+                queue: VecDeque::new(),
+                lookers: 0,
                 states: BTreeMap::new(),
                 warned: Vec::new(),
             }),
@@ -231,32 +240,67 @@ impl Remote {
     /// Start looking for `key` in the background, unless a lookup for it
     /// is under way already.
     pub fn prefetch(self: &Arc<Self>, key: &str) {
-        self.start(key);
+        self.start(key, false);
     }
 
-    fn start(self: &Arc<Self>, key: &str) -> Arc<Mutex<Option<Fetched>>> {
+    /// The slot where the lookup of `key` will land, queued now unless it
+    /// is known already; `urgent` puts it first (a run waits for it), or
+    /// moves it there when it still waits in the queue.
+    fn start(self: &Arc<Self>, key: &str, urgent: bool) -> Slot {
         let mut state = self.lock();
         if let Some(slot) = state.lookups.get(key) {
-            return Arc::clone(slot);
+            let slot = Arc::clone(slot);
+            if urgent {
+                if let Some(at) = state.queue.iter().position(|k| k == key) {
+                    let key = state.queue.remove(at).unwrap_or_default();
+                    state.queue.push_front(key);
+                }
+            }
+            return slot;
         }
-        let slot = Arc::new(Mutex::new(None));
+        let slot: Slot = Arc::new(Mutex::new(None));
         state.lookups.insert(key.to_string(), Arc::clone(&slot));
-        drop(state);
-        let me = Arc::clone(self);
-        let (key, into) = (key.to_string(), Arc::clone(&slot));
-        std::thread::spawn(move || {
-            let fetched = me.download(&key);
-            *into.lock().unwrap_or_else(|p| p.into_inner()) = Some(fetched);
-            let _held = me.lock();
-            me.changed.notify_all();
-        });
+        if urgent {
+            state.queue.push_front(key.to_string());
+        } else {
+            state.queue.push_back(key.to_string());
+        }
+        if state.lookers < PARALLEL {
+            state.lookers += 1;
+            let me = Arc::clone(self);
+            std::thread::spawn(move || me.look());
+        }
         slot
+    }
+
+    /// A lookup thread: download what the queue asks for until it is
+    /// empty.
+    fn look(&self) {
+        loop {
+            let (key, slot) = {
+                let mut state = self.lock();
+                let Some(key) = state.queue.pop_front() else {
+                    state.lookers -= 1;
+                    return;
+                };
+                let slot = state.lookups.get(&key).cloned();
+                (key, slot)
+            };
+            // A lookup given up meanwhile (a stopped run) is not made.
+            let Some(slot) = slot else {
+                continue;
+            };
+            let fetched = self.download(&key);
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(fetched);
+            let _held = self.lock();
+            self.changed.notify_all();
+        }
     }
 
     /// The artifact of `key`: from a lookup under way, or asked now.
     /// `stopping` ends the wait at once (Ctrl-C, a failure elsewhere).
     pub fn fetch(self: &Arc<Self>, key: &str, stopping: &dyn Fn() -> bool) -> Fetched {
-        let slot = self.start(key);
+        let slot = self.start(key, true);
         let mut state = self.lock();
         loop {
             if let Some(fetched) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -319,7 +363,10 @@ impl Remote {
         let mut state = self.lock();
         state.in_flight -= 1;
         // A refused token is an answer too: `fault` decides what it stops.
-        if matches!(result, Err(Fault::Network(_) | Fault::Server(_))) {
+        if matches!(
+            result,
+            Err(Fault::Network(_) | Fault::BrokeOff(_) | Fault::Server(_))
+        ) {
             state.health = Health::Down;
         } else if state.health == Health::Probing && !matches!(result, Err(Fault::Stopped)) {
             state.health = Health::Up;
@@ -391,7 +438,15 @@ impl Remote {
     /// out of this invocation.
     fn fault(&self, run: Option<&str>, fault: &Fault, doing: &str) -> bool {
         let (kind, text, gone) = match fault {
-            Fault::Network(why) => (
+            Fault::BrokeOff(why) if doing == "upload" => (
+                "network",
+                format!(
+                    "the remote cache at {} broke off an upload ({why}; a server's limit on the size of a request does this, such as BODY_LIMIT of turborepo-remote-cache); it is not asked again in this invocation",
+                    self.url
+                ),
+                true,
+            ),
+            Fault::Network(why) | Fault::BrokeOff(why) => (
                 "network",
                 format!(
                     "the remote cache at {} cannot be reached ({why}); it is not asked again in this invocation",
@@ -424,7 +479,16 @@ impl Remote {
                 ),
                 doing != "upload",
             ),
-            Fault::Refused(_) => ("refused", format!("the remote cache could not {doing} an artifact: {fault}"), false),
+            Fault::Refused(413) => (
+                "refused",
+                format!("the remote cache could not {doing} an artifact: {fault} (larger than the server takes; turborepo-remote-cache's limit is BODY_LIMIT)"),
+                false,
+            ),
+            Fault::Refused(_) => (
+                "refused",
+                format!("the remote cache could not {doing} an artifact: {fault}"),
+                false,
+            ),
             Fault::Local(why) => ("local", why.clone(), false),
             Fault::Stopped => return false,
         };
