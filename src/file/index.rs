@@ -467,6 +467,94 @@ mod tests {
         assert!(segments("# only a comment\n\n[tasks]\n[tasks.a]\nrun = \"x\"\n").is_some());
     }
 
+    /// Load `text` whole and, for every indexed task, through its part:
+    /// each task the part holds must be the whole file's, spans and all.
+    fn same_tasks_through_parts(text: &str) -> usize {
+        use std::sync::Arc;
+        let dir = std::env::temp_dir();
+        let file = || {
+            Arc::new(crate::error::SourceFile {
+                display: "tasks.toml".to_string(),
+                path: dir.join("tasks.toml"),
+                text: text.to_string(),
+            })
+        };
+        let whole = super::super::load::load(file(), dir.clone(), &dir, false, None).unwrap();
+        let index = build(&whole, text, "h").expect("indexed");
+        let mut checked = 0;
+        for task in &whole.tasks {
+            let part = part(&index, text, "h", &[task.name.as_str()]).expect("a part");
+            assert!(part.text.len() < text.len());
+            let model =
+                super::super::load::load(file(), dir.clone(), &dir, false, Some(Arc::new(part)))
+                    .unwrap();
+            for mine in &model.tasks {
+                let theirs = &whole.tasks[whole.task(&mine.name).unwrap()];
+                assert_eq!(format!("{mine:?}"), format!("{theirs:?}"));
+                checked += 1;
+            }
+            assert_eq!(format!("{:?}", model.vars), format!("{:?}", whole.vars));
+            assert_eq!(
+                format!("{:?}", model.settings),
+                format!("{:?}", whole.settings)
+            );
+        }
+        checked
+    }
+
+    #[test]
+    fn parts_load_the_same_tasks_as_the_whole_file() {
+        let text = r####"# Shapes a table scanner can trip on: [tasks.x]
+[settings]
+jobs = 2
+
+[vars]
+who = { sh = "echo [tasks.fake]" }
+
+[env]
+A = "1"
+
+[tasks.build]
+help = "Build, with a \"quoted\" help and a [bracket]"
+deps = ["gen", "lint --fix"]
+aliases = ["b"]
+run = """
+echo building
+[tasks.not_a_table]
+echo done"""
+
+[[tasks.build.args]]
+name = "release"
+type = "bool"
+
+[tasks.gen]
+run = '''
+[[tasks.also_not]]
+'''
+sources = ["src/**/*.rs"]
+
+[tasks."lint"]
+run = [
+  { sh = "echo ]" },
+  { cmd = ["echo", "["] },
+]
+
+[[tasks.lint.args]]
+name = "fix"
+type = "bool"
+
+  [ tasks . "quoted-name" ]
+run = "echo dotted"
+post = ["gen"]
+
+[tasks.last]
+run = [{ task = "build --release" }]
+"####;
+        // build reaches gen and lint; quoted-name reaches gen; last reaches
+        // build, gen and lint.
+        assert_eq!(same_tasks_through_parts(text), 3 + 1 + 1 + 2 + 4);
+    }
+
     #[test]
     fn a_part_maps_offsets_back_to_the_file() {
         let part = Part {
