@@ -127,11 +127,24 @@ struct Worker {
 impl Worker {
     /// Start worker `name` in `dir` (created, with `tasks` as its file).
     fn start(redis: &Redis, dir: &Path, name: &str, tasks: &str, jobs: usize) -> Worker {
+        let command = Command::new(env!("CARGO_BIN_EXE_tasker"));
+        Worker::start_with(redis, dir, name, tasks, jobs, command)
+    }
+
+    /// As `start`, with `command` (tasker, with its environment) to start.
+    fn start_with(
+        redis: &Redis,
+        dir: &Path,
+        name: &str,
+        tasks: &str,
+        jobs: usize,
+        mut command: Command,
+    ) -> Worker {
         std::fs::create_dir_all(dir).expect("mkdir");
         std::fs::write(dir.join("tasks.toml"), crate::common::dedent(tasks)).expect("write");
         let log = dir.join("worker.log");
         let out = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_tasker"))
+        let child = command
             .args(["--worker", "--queue", &redis.url(), "--name", name])
             .arg(format!("-j{jobs}"))
             .current_dir(dir)
@@ -739,4 +752,48 @@ fn a_large_file_with_a_load_index_still_reaches_its_workers() {
     for _ in 0..2 {
         t.run_with(&["far"]).code(0).stdout("[far@w1] far\n");
     }
+}
+
+#[test]
+fn with_a_remote_cache_the_outputs_of_a_remote_run_are_restored_here() {
+    use crate::remote_cache::{Server, TEAM, TOKEN};
+    let cache = Server::start();
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.build]
+        distribute = true
+        sources = ["src/**"]
+        outputs = ["dist"]
+        run = "mkdir -p dist && cp src/main.c dist/app && echo built on $MACHINE"
+        "#,
+    );
+    let cached = |t: Test| {
+        t.env("TASKER_REMOTE_CACHE_URL", &cache.url())
+            .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+            .env("TASKER_REMOTE_CACHE_TOKEN", TOKEN)
+    };
+    let t = cached(t.file("src/main.c", "int main(void) { return 0; }\n"));
+    let machine = t.path().join("m1");
+    std::fs::create_dir_all(machine.join("src")).unwrap();
+    std::fs::write(machine.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_tasker"));
+    worker
+        .env("TASKER_REMOTE_CACHE_URL", cache.url())
+        .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+        .env("TASKER_REMOTE_CACHE_TOKEN", TOKEN);
+    let _w = Worker::start_with(&redis, &machine, "w1", &text, 1, worker);
+    let ran = t.run_with(&["-v", "build"]);
+    ran.code(0)
+        .stdout("[build@w1] built on w1\n")
+        .stderr_has("[build] outputs restored from the remote cache");
+    assert_eq!(
+        std::fs::read(t.path().join("dist/app")).unwrap(),
+        b"int main(void) { return 0; }\n"
+    );
+    // The worker decides whether the next run is up to date.
+    t.run_with(&["build"])
+        .code(0)
+        .stderr_has("[build@w1] up to date");
 }

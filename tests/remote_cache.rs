@@ -17,8 +17,8 @@ use crate::common::Test;
 
 const SERVER: &str = "turborepo-remote-cache";
 const VERSION: &str = "2.12.0";
-const TOKEN: &str = "test-token";
-const TEAM: &str = "tasker-tests";
+pub(crate) const TOKEN: &str = "test-token";
+pub(crate) const TEAM: &str = "tasker-tests";
 
 /// Where the pinned server is installed: once per machine, by the first
 /// test that needs it (in a directory of its own, renamed into place, so
@@ -59,7 +59,7 @@ fn entry_point(dir: &Path) -> PathBuf {
 }
 
 /// A running server, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     port: u16,
     storage: tempfile::TempDir,
@@ -73,7 +73,7 @@ fn free_port() -> u16 {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_with(&[])
     }
 
@@ -110,7 +110,7 @@ impl Server {
         server
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 

@@ -289,10 +289,32 @@ impl Fleet for Coordinator {
                 let why = format!("the queue was lost while the run was out: {why}");
                 Ended::local(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
             });
+        if matches!(ended.outcome, Outcome::Success | Outcome::Restored) {
+            restore_outputs(session, opts, job);
+        }
         Finished {
             outcome: ended.outcome,
             duration: ended.duration.unwrap_or_else(|| started.elapsed()),
             finally: ended.finally,
+        }
+    }
+}
+
+/// With a remote cache, a distributed run's `outputs` come back through
+/// it (SPEC 11); a cache that cannot give them is a warning, as a cache
+/// fault is everywhere.
+fn restore_outputs(session: &Session, opts: &RunOptions, job: &Job) {
+    match crate::exec::restore_outputs(session, opts, job) {
+        Ok(true) if opts.verbose => opts
+            .report
+            .note(&job.run.name, "outputs restored from the remote cache"),
+        Ok(_) => {}
+        Err(why) => {
+            let line = opts.report.note_line(
+                &job.run.name,
+                &format!("warning: the outputs of the worker's run are not here: {why}"),
+            );
+            opts.report.line(&line);
         }
     }
 }

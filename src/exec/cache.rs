@@ -176,3 +176,42 @@ pub fn prefetch(session: &Session, runs: &[Run], opts: &RunOptions, over: &Atomi
         }
     }
 }
+
+/// A run that succeeded on a worker (SPEC 11): put its `outputs` in place
+/// here from the remote cache, where the worker uploaded them, and record
+/// the run up to date, so that the invocation leaves the files a local run
+/// would. `Ok(false)` when the cache does not apply to the task.
+pub fn restore_outputs(session: &Session, opts: &RunOptions, job: &Job) -> Result<bool, String> {
+    let Some(remote) = remote_for(opts, job.task) else {
+        return Ok(false);
+    };
+    if opts.dry_run {
+        return Ok(false);
+    }
+    let (scope, dir) = scope_and_dir(session, job.task, &job.run).map_err(|r| r.to_string())?;
+    let check = opts
+        .fresh
+        .check(session, job.task, &job.run, &scope, &dir)?;
+    let key = remote::key(check.fingerprint());
+    let stopping = || crate::stop::requested().is_some();
+    // A lookup made before the worker uploaded (the prefetch at the start)
+    // says miss: then ask again.
+    let fetched = match remote.fetch(&key, &stopping) {
+        Fetched::Miss => remote.fetch(&key, &stopping),
+        other => other,
+    };
+    match fetched {
+        Fetched::Hit(download) => {
+            match remote::restore(download, &check.dir, &job.task.outputs, &stopping) {
+                Ok(_) => {}
+                Err(Refusal::Stopped) => return Ok(false),
+                Err(Refusal::Bad(why)) => return Err(format!("its artifact is refused: {why}")),
+            }
+            check.save()?;
+            Ok(true)
+        }
+        Fetched::Miss => Err("the worker's outputs are not in the remote cache".into()),
+        Fetched::Unavailable => Err("the remote cache cannot be reached".into()),
+        Fetched::Stopped => Ok(false),
+    }
+}

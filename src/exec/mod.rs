@@ -33,6 +33,7 @@ pub const SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::process;
 pub use crate::process::Proc;
 pub use cache::prefetch;
+pub use cache::restore_outputs;
 pub use control::Control;
 pub use output::Console;
 use prepare::Prepared;
