@@ -797,3 +797,29 @@ fn with_a_remote_cache_the_outputs_of_a_remote_run_are_restored_here() {
         .code(0)
         .stderr_has("[build@w1] up to date");
 }
+
+#[test]
+fn a_queue_lost_midway_fails_the_runs_that_were_out() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.wait]
+        distribute = true
+        run = "touch {SHARED}/started; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+
+        [tasks.after]
+        deps = ["wait"]
+        run = "touch {SHARED}/after"
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["after"]);
+    wait_for(&t.path().join("shared/started"));
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let ran = t.finish(child);
+    ran.code(1)
+        .stderr_has("error: wait failed: the queue was lost while the run was out: cannot reach the queue at redis://127.0.0.1:");
+    assert!(!t.path().join("shared/after").exists());
+}

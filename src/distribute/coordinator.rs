@@ -175,41 +175,13 @@ impl Coordinator {
             read: 0,
             ended: false,
         };
-        let queued = Instant::now();
-        let mut cancelled_at: Option<Instant> = None;
-        let mut checked = Instant::now();
-        while !watch.ended {
-            if control.is_cancelled() && cancelled_at.is_none() {
-                cancelled_at = Some(Instant::now());
-                if queue::withdraw(&mut con, q, &spec.id, &text, true).map_err(lost)? {
-                    return Ok(Ended::local(Outcome::Cancelled));
-                }
-            }
-            if watch.worker.is_none()
-                && cancelled_at.is_none()
-                && queued.elapsed() >= self.queue_timeout
-                && queue::withdraw(&mut con, q, &spec.id, &text, false).map_err(lost)?
-            {
-                let why = format!(
-                    "no worker took the run within {} (queue_timeout) from the queue at {}",
-                    crate::outcome::human_duration(self.queue_timeout),
-                    q.shown
-                );
-                return Ok(Ended::local(Outcome::Failed(Failure::new(
-                    Reason::other(1, why),
-                    None,
-                ))));
-            }
-            watch.read_some(&mut con, &keys, opts).map_err(lost)?;
-            // After a cancel, a worker that died cannot answer.
-            if let (Some(_), Some(worker)) = (cancelled_at, &watch.worker) {
-                if checked.elapsed() >= Duration::from_secs(1) {
-                    checked = Instant::now();
-                    if !queue::alive(&mut con, q, worker).map_err(lost)? {
-                        return Ok(Ended::local(Outcome::Cancelled));
-                    }
-                }
-            }
+        let run = Sent {
+            id: &spec.id,
+            text: &text,
+            keys: &keys,
+        };
+        if let Some(early) = self.follow(&mut con, &run, &mut watch, opts, control)? {
+            return Ok(early);
         }
         watch.printer.finish();
         let result = queue::result(&mut con, &keys).map_err(lost)?;
@@ -220,6 +192,68 @@ impl Coordinator {
             _ => return Err("the run's result on the queue is missing or unreadable".into()),
         };
         Ok(Ended::remote(session, job, result))
+    }
+}
+
+/// A run on the queue: its id, its JSON as queued, and its keys.
+struct Sent<'a> {
+    id: &'a str,
+    text: &'a str,
+    keys: &'a RunKeys,
+}
+
+impl Coordinator {
+    /// Show the run's stream until its end mark. How the run ended instead
+    /// when it never gets one: cancelled while still pending, taken by no
+    /// worker in time, or cancelled and its worker gone.
+    fn follow(
+        &self,
+        con: &mut Connection,
+        run: &Sent,
+        watch: &mut Watch,
+        opts: &RunOptions,
+        control: &Control,
+    ) -> std::result::Result<Option<Ended>, String> {
+        let q = &self.queue;
+        let lost = |e: redis::RedisError| q.lost(&e);
+        let queued = Instant::now();
+        let mut cancelled = false;
+        let mut checked = Instant::now();
+        while !watch.ended {
+            if control.is_cancelled() && !cancelled {
+                cancelled = true;
+                if queue::withdraw(con, q, run.id, run.text, true).map_err(lost)? {
+                    return Ok(Some(Ended::local(Outcome::Cancelled)));
+                }
+            }
+            if watch.worker.is_none()
+                && !cancelled
+                && queued.elapsed() >= self.queue_timeout
+                && queue::withdraw(con, q, run.id, run.text, false).map_err(lost)?
+            {
+                return Ok(Some(self.not_taken()));
+            }
+            watch.read_some(con, run.keys, opts).map_err(lost)?;
+            // After a cancel, a worker that died cannot answer.
+            if let (true, Some(worker)) = (cancelled, &watch.worker) {
+                if checked.elapsed() >= Duration::from_secs(1) {
+                    checked = Instant::now();
+                    if !queue::alive(con, q, worker).map_err(lost)? {
+                        return Ok(Some(Ended::local(Outcome::Cancelled)));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn not_taken(&self) -> Ended {
+        let why = format!(
+            "no worker took the run within {} (queue_timeout) from the queue at {}",
+            crate::outcome::human_duration(self.queue_timeout),
+            self.queue.shown
+        );
+        Ended::local(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
     }
 }
 

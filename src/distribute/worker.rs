@@ -63,6 +63,9 @@ struct Worker<'m> {
     cache: Option<crate::fresh::remote::Config>,
     runs: Arc<Runs>,
     log: Mutex<()>,
+    /// The last fault said, and when: a server that is down is said once
+    /// every 30 s, not at every attempt.
+    fault: Mutex<Option<(String, Instant)>>,
 }
 
 /// The runs in progress, and whether the worker is stopping: shared with
@@ -108,6 +111,7 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
         cache: opts.cache,
         runs: Arc::default(),
         log: Mutex::new(()),
+        fault: Mutex::new(None),
     });
     crate::stop::install();
     worker.heartbeat_once().map_err(Error::usage)?;
@@ -147,6 +151,19 @@ impl Worker<'_> {
         let _ = writeln!(std::io::stderr(), "{text}");
     }
 
+    /// A fault of the queue, said unless it was just said.
+    fn fault(&self, why: &str) {
+        let mut last = self.fault.lock().unwrap();
+        if let Some((text, at)) = &*last {
+            if text == why && at.elapsed() < Duration::from_secs(30) {
+                return;
+            }
+        }
+        *last = Some((why.to_string(), Instant::now()));
+        drop(last);
+        self.say(&format!("worker `{}`: {why}", self.name));
+    }
+
     fn info(&self) -> String {
         serde_json::json!({
             "host": super::host_name(),
@@ -181,7 +198,7 @@ impl Worker<'_> {
                 None => match self.queue.connection() {
                     Ok(c) => c,
                     Err(why) => {
-                        self.say(&format!("worker `{}`: {why}", self.name));
+                        self.fault(&why);
                         continue;
                     }
                 },
@@ -204,7 +221,7 @@ impl Worker<'_> {
             })();
             match beat {
                 Ok(()) => con = Some(c),
-                Err(e) => self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e))),
+                Err(e) => self.fault(&self.queue.lost(&e)),
             }
         }
     }
@@ -246,7 +263,7 @@ impl Worker<'_> {
                 None => match self.queue.connection() {
                     Ok(c) => c,
                     Err(why) => {
-                        self.say(&format!("worker `{}`: {why}", self.name));
+                        self.fault(&why);
                         std::thread::sleep(TAKE_WAIT);
                         continue;
                     }
@@ -259,7 +276,7 @@ impl Worker<'_> {
                 }
                 Ok(None) => con = Some(c),
                 Err(e) => {
-                    self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e)));
+                    self.fault(&self.queue.lost(&e));
                     std::thread::sleep(TAKE_WAIT);
                 }
             }
