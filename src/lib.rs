@@ -554,7 +554,12 @@ fn run_once(
                 over.store(true, std::sync::atomic::Ordering::SeqCst);
                 summary
             });
-            remote.finish();
+            let mut summary = summary;
+            // A stop signal while the uploads end abandons them, and the
+            // invocation ends as interrupted.
+            if !remote.finish() && summary.status == 0 {
+                summary.status = stop::requested().map_or(130, |sig| 128 + sig);
+            }
             summary
         }
         None => schedule::execute(&session, graph, &opts, &run_opts),

@@ -827,3 +827,48 @@ fn lookups_of_independent_runs_overlap_even_one_run_at_a_time() {
         "the lookups after the first waited for each other"
     );
 }
+
+#[test]
+fn ctrl_c_while_an_upload_waits_stops_at_once() {
+    // A server without the artifact that never answers an upload.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sent, uploading) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            if request.starts_with(b"PUT ") {
+                let _ = sent.send(());
+            } else {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+            held.push(stream);
+        }
+    });
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    let test = checkout(&format!("http://127.0.0.1:{port}"), &marker)
+        .env("TASKER_TEST_REMOTE_TIMEOUT_MS", "120000")
+        .arg("build");
+    let child = test.spawn();
+    uploading
+        .recv_timeout(Duration::from_secs(30))
+        .expect("tasker uploaded the artifact");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let ran = test.finish(child);
+    ran.code(130);
+    assert_eq!(runs(&marker), 1);
+    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+}

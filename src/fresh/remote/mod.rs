@@ -589,18 +589,20 @@ impl Remote {
         }
     }
 
-    /// Wait for the uploads to end; a stop request ends the wait at once.
-    pub fn finish(&self) {
+    /// Wait for the uploads to end; a stop request ends the wait at once
+    /// (then `false`: the uploads still under way are abandoned).
+    pub fn finish(&self) -> bool {
         let handles = std::mem::take(&mut *self.uploads.lock().unwrap_or_else(|p| p.into_inner()));
         for handle in handles {
             while !handle.is_finished() {
                 if crate::stop::requested().is_some() {
-                    return;
+                    return false;
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
             let _ = handle.join();
         }
+        true
     }
 }
 
