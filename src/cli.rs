@@ -55,7 +55,7 @@ pub struct Cli {
     #[arg(short = 'B', long)]
     pub force: bool,
     /// Use the remote cache to read and write (the default when one is configured), only to read, or not at all
-    #[arg(long, value_name = "MODE", value_parser = crate::fresh::remote::MODES)]
+    #[arg(long, value_name = "MODE", value_parser = ["readwrite", "read", "off"])]
     pub remote_cache: Option<String>,
     /// Run again whenever a source changes (not supported yet)
     #[arg(short = 'w', long)]

@@ -43,8 +43,6 @@ pub struct Config {
     pub mode: Mode,
 }
 
-pub const MODES: [&str; 3] = ["readwrite", "read", "off"];
-
 impl Config {
     /// The configuration from the file's `[settings] remote_cache`, the
     /// environment (which wins) and `--remote-cache`. `None` when the cache
