@@ -78,8 +78,9 @@ fn restore(
 ) -> Option<Asked> {
     let (bytes, took) = (download.bytes, download.took);
     let started = Instant::now();
-    let control_stop = || crate::stop::requested().is_some();
-    match remote::restore(download, &check.dir, &job.task.outputs, &control_stop) {
+    // Only a stop signal ends a restore: once begun, it is short and whole.
+    let signalled = || crate::stop::requested().is_some();
+    match remote::restore(download, &check.dir, &job.task.outputs, &signalled) {
         Ok(restored) => {
             remote.note_state(&job.run.name, CacheState::Hit);
             let frames: Box<dyn Iterator<Item = (u8, Vec<u8>)>> = match restored.log {
