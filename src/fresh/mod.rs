@@ -35,6 +35,11 @@ pub struct Fresh {
     force: bool,
     /// With `-w`: told the sources of every run checked.
     watch: Option<Arc<watch::Watch>>,
+    /// Hashes this invocation made, by path relative to the root, with the
+    /// stat they were made at (a trusted one, as in records): a run
+    /// checked twice (the remote cache's early lookup, then the run's
+    /// prelude) reads no file twice.
+    seen: std::sync::Mutex<HashMap<String, (Stat, Digest)>>,
 }
 
 /// The sources of one run, for watching.
@@ -83,6 +88,7 @@ impl Fresh {
             root: root.to_path_buf(),
             force,
             watch,
+            seen: std::sync::Mutex::default(),
         }
     }
 
@@ -154,7 +160,14 @@ impl Fresh {
         } else {
             record::read(&path)
         };
-        let (files, read) = hash_sources(&patterns, dir, &inputs.dir, old.as_ref());
+        let (files, read) = hash_sources(
+            &patterns,
+            dir,
+            &inputs.dir,
+            old.as_ref(),
+            &self.seen,
+            racy_from(),
+        );
         let pairs: Vec<(String, Digest)> = files.iter().map(|e| (e.path.clone(), e.hash)).collect();
         let fingerprint = fingerprint::fingerprint(&parts, &pairs);
         let stale = if self.force {
@@ -307,7 +320,9 @@ fn relative(root: &Path, path: &Path) -> String {
 }
 
 /// Hash every source file, reusing the old record's hash of each file
-/// whose stat did not change. Returns the entries and how many were read.
+/// whose stat did not change (or the hash this invocation made of it,
+/// kept in `seen` under the same rule). Returns the entries and how many
+/// were read.
 /// A file that cannot be read gets a hash of the error, so that it never
 /// matches a content and becomes readable again as a change.
 fn hash_sources(
@@ -315,16 +330,16 @@ fn hash_sources(
     dir: &Path,
     rel_dir: &str,
     old: Option<&Record>,
+    seen: &std::sync::Mutex<HashMap<String, (Stat, Digest)>>,
+    racy_from: (i64, i64),
 ) -> (Vec<Entry>, usize) {
+    // Taken only when the record has no hash for a file, and never while
+    // a file is read, so checks in parallel do not wait for each other.
+    let seen = || seen.lock().unwrap_or_else(|p| p.into_inner());
     // Both lists are sorted by path: one pass over the old one finds each
     // file's entry (a miss only costs a read).
     let known: &[Entry] = old.map_or(&[], |r| &r.files);
     let mut next = 0;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let racy_from = now.saturating_sub(RACY);
-    let racy_from = (racy_from.as_secs() as i64, racy_from.subsec_nanos() as i64);
     let mut read = 0;
     let mut entries = Vec::new();
     for found in patterns.walk(dir) {
@@ -337,20 +352,32 @@ fn hash_sources(
         while next < known.len() && known[next].path.as_str() < path.as_str() {
             next += 1;
         }
+        let trusted = stat.last_change() < racy_from;
         let cached = known
             .get(next)
             .filter(|e| e.path == path && e.stat == Some(stat))
-            .map(|e| e.hash);
+            .map(|e| e.hash)
+            .or_else(|| {
+                let seen = seen();
+                seen.get(&path).filter(|(s, _)| *s == stat).map(|(_, h)| *h)
+            });
         let hash = match cached {
             Some(hash) => hash,
             None => {
                 read += 1;
-                fingerprint::hash_file(&dir.join(&found.path)).unwrap_or_else(|e| {
-                    Digest(*blake3::hash(format!("unreadable: {e}").as_bytes()).as_bytes())
-                })
+                match fingerprint::hash_file(&dir.join(&found.path)) {
+                    Ok(hash) => {
+                        if trusted {
+                            seen().insert(path.clone(), (stat, hash));
+                        }
+                        hash
+                    }
+                    Err(e) => {
+                        Digest(*blake3::hash(format!("unreadable: {e}").as_bytes()).as_bytes())
+                    }
+                }
             }
         };
-        let trusted = stat.last_change() < racy_from;
         entries.push(Entry {
             path,
             hash,
@@ -358,6 +385,15 @@ fn hash_sources(
         });
     }
     (entries, read)
+}
+
+/// Files changed since this time (seconds, nanoseconds) are not trusted.
+fn racy_from() -> (i64, i64) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let from = now.saturating_sub(RACY);
+    (from.as_secs() as i64, from.subsec_nanos() as i64)
 }
 
 /// The first difference between the old record and now, in words.
@@ -412,4 +448,37 @@ fn missing_output(outputs: &[String], dir: &Path) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_check_in_one_invocation_reads_no_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = filetime::FileTime::from_unix_time(1_000_000, 0);
+        for name in ["a.c", "b.c"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            filetime::set_file_mtime(&path, old).unwrap();
+        }
+        let patterns = Patterns::new(&["*.c".to_string()]).unwrap();
+        let seen = std::sync::Mutex::default();
+        // Trusted as files changed long ago would be.
+        let hash_sources = |p, d, r, o, s| hash_sources(p, d, r, o, s, (i64::MAX, 0));
+        let (first, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
+        assert_eq!(read, 2);
+        let (second, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
+        assert_eq!(read, 0);
+        assert_eq!(
+            first.iter().map(|e| e.hash).collect::<Vec<_>>(),
+            second.iter().map(|e| e.hash).collect::<Vec<_>>()
+        );
+        // A change moves the stat (ctime at least): that file is read.
+        std::fs::write(dir.path().join("a.c"), "changed").unwrap();
+        let (third, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
+        assert_eq!(read, 1);
+        assert_ne!(third[0].hash, first[0].hash);
+    }
 }
