@@ -329,10 +329,21 @@ fn lines_of(block: &[u8], complete: bool) -> impl Iterator<Item = &[u8]> {
     } else {
         block
     };
-    let mut pieces = body.split(|&b| b == b'\n').peekable();
+    // memchr finds the newlines many bytes at a time: a byte-by-byte
+    // split was a third of the cost of `fail_on` over a gigabyte.
+    let mut rest = Some(body);
     std::iter::from_fn(move || {
-        let line = pieces.next()?;
-        let ended = complete || pieces.peek().is_some();
+        let text = rest?;
+        let (line, ended) = match memchr::memchr(b'\n', text) {
+            Some(at) => {
+                rest = Some(&text[at + 1..]);
+                (&text[..at], true)
+            }
+            None => {
+                rest = None;
+                (text, complete)
+            }
+        };
         Some(match line.strip_suffix(b"\r") {
             Some(stripped) if ended => stripped,
             _ => line,
