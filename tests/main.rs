@@ -26,6 +26,7 @@ mod reaching;
 mod remote_cache;
 mod services;
 mod stopping;
+mod structure;
 mod templates;
 mod timeline;
 mod watch;
