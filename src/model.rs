@@ -324,6 +324,20 @@ impl std::ops::Deref for Task {
 }
 
 impl Task {
+    /// Every call this task makes: `deps`, `post`, and the task steps of
+    /// `run` and `finally`.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        let steps = self
+            .run
+            .iter()
+            .chain(&self.finally)
+            .filter_map(|s| match &s.kind {
+                StepKind::Task(call) => Some(call),
+                _ => None,
+            });
+        self.deps.iter().chain(&self.post).chain(steps)
+    }
+
     pub fn is_hidden(&self) -> bool {
         self.private || self.name.starts_with('_')
     }

@@ -21,7 +21,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use crate::model::{Model, StepKind};
+use crate::model::Model;
 
 /// Below this size a whole load costs less than reading an index.
 pub const MIN_BYTES: usize = 64 * 1024;
@@ -306,15 +306,7 @@ fn reach(model: &Model, start: usize) -> Option<Vec<usize>> {
         }
         out.push(index);
         let task = &model.tasks[index];
-        let steps = task
-            .run
-            .iter()
-            .chain(&task.finally)
-            .filter_map(|s| match &s.kind {
-                StepKind::Task(call) => Some(call),
-                _ => None,
-            });
-        for call in task.deps.iter().chain(&task.post).chain(steps) {
+        for call in task.calls() {
             if !call.template.is_literal() {
                 return None;
             }

@@ -7,15 +7,7 @@ use super::*;
 /// error; templated calls are checked for a known task name at least.
 pub(super) fn check_calls(model: &Model) -> Result<()> {
     for task in &model.tasks {
-        let steps = task
-            .run
-            .iter()
-            .chain(&task.finally)
-            .filter_map(|s| match &s.kind {
-                StepKind::Task(call) => Some(call),
-                _ => None,
-            });
-        for call in task.deps.iter().chain(&task.post).chain(steps) {
+        for call in task.calls() {
             check_call(model, task, call)?;
         }
     }
