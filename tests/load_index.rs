@@ -137,3 +137,34 @@ fn listing_and_check_always_read_the_whole_file() {
         checked.stderr
     );
 }
+
+/// Whatever sits at `.tasker/load-index` (a FIFO, garbage, ranges past the
+/// end of the file), a run loads the whole file and goes on.
+#[test]
+fn a_broken_index_is_never_trusted_and_never_waited_for() {
+    let test = Test::with(&large(TAIL));
+    let index = test.path().join(".tasker/load-index");
+    let _ = test.run_with(&["base"]);
+    let good = std::fs::read_to_string(&index).unwrap();
+    let hash = good.lines().nth(1).unwrap();
+    let past_the_end = format!(
+        "tasker-load-index 1\n{hash}\n{}\ndefault \ncommon\ntask base 0-99999999999 7-3\n",
+        good.lines().nth(2).unwrap()
+    );
+    for broken in ["\u{0}garbage", past_the_end.as_str()] {
+        std::fs::write(&index, broken).unwrap();
+        let ran = test.run_with(&["-v", "base"]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert!(ran.stdout.contains("base hello"), "{}", ran.stdout);
+        assert!(!ran.stderr.contains("load-index)"), "{}", ran.stderr);
+    }
+    std::fs::remove_file(&index).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&index)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ran = test.run_with(&["base"]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stdout.contains("base hello"), "{}", ran.stdout);
+}

@@ -402,9 +402,21 @@ impl Part {
     }
 }
 
-/// The index beside the file in `root`, if there is one.
+/// The index beside the file in `root`, if there is one and it is a
+/// regular file (opened without blocking: a FIFO there never holds a run).
 pub fn read(root: &Path) -> Option<String> {
-    std::fs::read_to_string(root.join(".tasker").join(NAME)).ok()
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = options.open(root.join(".tasker").join(NAME)).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// Write the index; a failure only costs the next run the whole load.
