@@ -36,6 +36,8 @@ enum Event {
     CallTimedOut(RunId),
     /// A service is ready: the runs that depend on it may start.
     Ready(RunId),
+    /// A pool thread changed the state: look again at what can start.
+    Wake,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -439,6 +441,7 @@ impl<'a, 's> Scheduler<'a, 's> {
             }
             Event::Signal(sig) => self.on_signal(sig),
             Event::Ready(id) => self.on_ready(id),
+            Event::Wake => {}
         }
     }
 
@@ -724,7 +727,12 @@ fn run_serially(
     }
 }
 
-/// Runs on threads of a pool; this thread only handles events.
+/// Runs on threads of a pool; this thread only handles events. A thread
+/// whose run ended records the end itself and takes the next ready run
+/// at once, under the scheduler's lock: a graph of many short runs costs
+/// no hand-off between threads per run. This thread wakes only for what
+/// the pool threads cannot settle alone: a free job slot with more runs
+/// ready, a `task` step, a service, a signal, the end.
 fn run_on_threads(
     scheduler: &mut Scheduler,
     tx: &mpsc::Sender<Event>,
@@ -735,8 +743,11 @@ fn run_on_threads(
     let live_status = scheduler.opts.live_status;
     let mut status_shown = false;
     let pool = Pool::new();
+    let shared = std::sync::Mutex::new(scheduler);
+    let shared = &shared;
     std::thread::scope(|scope| {
         loop {
+            let mut scheduler = shared.lock().unwrap();
             scheduler.settle();
             scheduler.answer_waiters();
             while let Some((job, control)) = scheduler.next_start() {
@@ -744,8 +755,11 @@ fn run_on_threads(
                 let events = tx.clone();
                 let started = pool.start(scope, (job, control), move |(job, control)| {
                     let caller = Caller { tx: events.clone() };
-                    let finished = run_guarded(session, run_opts, &job, &control, &caller);
-                    let _ = events.send(Event::Done(job.id, finished));
+                    let mut next = Some((job, control));
+                    while let Some((job, control)) = next.take() {
+                        let finished = run_guarded(session, run_opts, &job, &control, &caller);
+                        next = take_next(shared, job.id, finished, &events);
+                    }
                 });
                 if let Err(e) = started {
                     let _ = tx.send(Event::Done(
@@ -773,6 +787,7 @@ fn run_on_threads(
                     None => {}
                 }
             }
+            drop(scheduler);
             let event = if live_status {
                 match rx.recv_timeout(Duration::from_millis(250)) {
                     Ok(e) => e,
@@ -785,13 +800,40 @@ fn run_on_threads(
                     Err(_) => break,
                 }
             };
-            scheduler.on_event(event);
+            shared.lock().unwrap().on_event(event);
         }
         pool.close();
     });
     if status_shown {
         run_opts.report.set_status(None);
     }
+}
+
+/// On a pool thread whose run `id` ended: record the end and take the
+/// next ready run, when the event loop has nothing else to decide. The
+/// loop is woken when it may have more to do: a job slot is still free,
+/// nothing could be taken, or `task` steps and services wait on ends.
+fn take_next<'a>(
+    shared: &std::sync::Mutex<&mut Scheduler<'a, '_>>,
+    id: RunId,
+    finished: Finished,
+    events: &mpsc::Sender<Event>,
+) -> Option<(Job<'a>, Arc<Control>)> {
+    let mut scheduler = shared.lock().unwrap();
+    scheduler.on_done(id, finished);
+    let alone = scheduler.waiters.is_empty() && !scheduler.any_service;
+    let next = if alone {
+        scheduler.settle();
+        scheduler.next_start()
+    } else {
+        None
+    };
+    let wake = next.is_none() || scheduler.running < scheduler.opts.jobs;
+    drop(scheduler);
+    if wake {
+        let _ = events.send(Event::Wake);
+    }
+    next
 }
 
 /// Run a job; a failure inside tasker (a panic) fails this run and stops

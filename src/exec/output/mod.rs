@@ -24,6 +24,9 @@ pub use crate::model::OutputMode;
 const CHUNK: usize = 256 * 1024;
 /// Bytes read at once at first.
 const SMALL_CHUNK: usize = 8 * 1024;
+/// How long to look for a process whose pipes closed before sleeping in
+/// the wait for it.
+const EXIT_SPIN: Duration = Duration::from_micros(200);
 /// How often a run whose output never pauses is checked for having ended.
 const EXIT_CHECK: Duration = Duration::from_millis(100);
 /// A line longer than this is matched and shown in pieces.
@@ -609,6 +612,19 @@ impl RunOutput {
                         exited_at = Some(Instant::now());
                         leftovers(false);
                     }
+                }
+            }
+            // The pipes close as the main process exits, a moment before
+            // it can be waited for: look again for a little while rather
+            // than sleep in the wait and be woken a second time.
+            if status.is_none() && deadline.is_none() {
+                let until = Instant::now() + EXIT_SPIN;
+                while Instant::now() < until {
+                    if let Ok(Some(output)) = handle.try_wait() {
+                        status = Some(output.status);
+                        break;
+                    }
+                    std::thread::yield_now();
                 }
             }
             let status = match status {
