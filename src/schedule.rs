@@ -206,6 +206,9 @@ struct Scheduler<'a, 's> {
     /// When the scheduler started: the zero of `Timing`.
     epoch: Instant,
     lanes: Lanes,
+    /// No run before this one is pending: runs never become pending
+    /// again, so the search for the next start begins here.
+    first_pending: usize,
 }
 
 impl<'a, 's> Scheduler<'a, 's> {
@@ -228,6 +231,7 @@ impl<'a, 's> Scheduler<'a, 's> {
             unsettled: true,
             epoch: Instant::now(),
             lanes: Lanes::default(),
+            first_pending: 0,
         }
     }
 
@@ -312,7 +316,14 @@ impl<'a, 's> Scheduler<'a, 's> {
         if self.stopping {
             return None;
         }
-        for id in 0..self.graph.runs.len() {
+        while self
+            .slots
+            .get(self.first_pending)
+            .is_some_and(|slot| slot.state != State::Pending)
+        {
+            self.first_pending += 1;
+        }
+        for id in self.first_pending..self.graph.runs.len() {
             if self.running >= self.opts.jobs || self.interactive_running {
                 return None;
             }
@@ -371,7 +382,10 @@ impl<'a, 's> Scheduler<'a, 's> {
     /// ready) and the runs it comes after ended or serve.
     fn ready(&self, id: RunId) -> bool {
         let run = &self.graph.runs[id];
-        run.deps.iter().all(|&d| match &self.slots[d].state {
+        // Deps start in order, so the last ones are the likeliest to be
+        // still running: looking from the end answers "not yet" at once
+        // for a run that waits for many.
+        run.deps.iter().rev().all(|&d| match &self.slots[d].state {
             State::Serving => true,
             State::Done(o) => o.succeeded() && *o != Outcome::Stopped,
             _ => false,
