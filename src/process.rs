@@ -392,11 +392,16 @@ pub use imp::{
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
 /// grace period. Returns at once when nothing is left.
 pub fn reap(proc: Proc) {
+    reap_within(proc, GRACE);
+}
+
+/// `reap` with a grace period of its own.
+pub fn reap_within(proc: Proc, grace: Duration) {
     if !proc.group || !alive(proc) {
         return;
     }
     terminate(proc);
-    let deadline = Instant::now() + GRACE;
+    let deadline = Instant::now() + grace;
     while alive(proc) {
         if Instant::now() >= deadline {
             kill(proc);

@@ -507,7 +507,7 @@ impl<'a, 's> Scheduler<'a, 's> {
         let outcome = finished.outcome;
         if let Outcome::Failed(f) = &outcome {
             self.first_failure.get_or_insert(f.status());
-            if !self.opts.keep_going && !self.stopping {
+            if (!self.opts.keep_going || finished.halt) && !self.stopping {
                 self.stopping = true;
                 self.cancel_all();
             } else if self.slots[id].service {
@@ -834,6 +834,14 @@ fn take_next<'a>(
     events: &mpsc::Sender<Event>,
 ) -> Option<(Job<'a>, Arc<Control>)> {
     let mut scheduler = shared.lock().unwrap();
+    if scheduler.slots[id].state == State::Waiting {
+        // A `task` step of this run stopped waiting (its timeout) and told
+        // the loop, which has not heard it yet: the end must come after
+        // that event, so it goes the same way.
+        drop(scheduler);
+        let _ = events.send(Event::Done(id, finished));
+        return None;
+    }
     scheduler.on_done(id, finished);
     let alone = scheduler.waiters.is_empty() && !scheduler.any_service;
     let next = if alone {
@@ -890,6 +898,7 @@ fn internal_failure(why: &str) -> Finished {
         )),
         duration: Duration::ZERO,
         finally: None,
+        halt: false,
     }
 }
 

@@ -413,6 +413,32 @@ fn a_worker_with_another_tasks_toml_refuses_and_the_run_fails_naming_it() {
 }
 
 #[test]
+fn grouped_output_of_remote_runs_is_shown_whole_when_each_ends() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.pair]
+        distribute = true
+        matrix = { n = [1, 2] }
+        run = "echo {{ n }}-first; touch {SHARED}/first-{{ n }}; while [ ! -e {SHARED}/first-{{ 3 - n }} ]; do sleep 0.01; done; echo {{ n }}-second"
+        "#,
+    );
+    let _w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    // Both first lines are written before either second line: only
+    // holding each run's output keeps the runs apart.
+    let ran = t.run_with(&["-j2", "--output", "grouped", "pair"]);
+    ran.code(0);
+    let out = &ran.stdout;
+    assert!(
+        out == "1-first\n1-second\n2-first\n2-second\n"
+            || out == "2-first\n2-second\n1-first\n1-second\n",
+        "{out:?}"
+    );
+}
+
+#[test]
 fn ctrl_c_on_the_coordinator_stops_remote_runs_and_runs_their_finally() {
     let redis = Redis::start();
     let (t, text) = coordinator(
@@ -796,6 +822,42 @@ fn with_a_remote_cache_the_outputs_of_a_remote_run_are_restored_here() {
     t.run_with(&["build"])
         .code(0)
         .stderr_has("[build@w1] up to date");
+}
+
+#[test]
+fn a_queue_lost_midway_stops_the_invocation_even_under_keep_going() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.wait]
+        distribute = true
+        run = "touch {SHARED}/started; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+
+        [tasks.local]
+        run = "touch {SHARED}/local; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+
+        [tasks.later]
+        run = "touch {SHARED}/later"
+
+        [tasks.all]
+        deps = ["wait", "local", "later"]
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    // Two slots: `later` waits for one while the other two run.
+    let child = spawn_with(&t, &["-k", "-j2", "all"]);
+    wait_for(&t.path().join("shared/started"));
+    wait_for(&t.path().join("shared/local"));
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    // Under -k a failure lets the rest go on; a lost queue stops all as
+    // fail-fast does: the local run is cancelled and `later` never starts.
+    let ran = t.finish(child);
+    ran.code(1)
+        .stderr_has("error: wait failed: the queue was lost while the run was out")
+        .stderr_has("error: local cancelled");
+    assert!(!t.path().join("shared/later").exists());
 }
 
 #[test]

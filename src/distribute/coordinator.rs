@@ -16,9 +16,9 @@ use super::wire::{self, RunResult, RunSpec};
 use super::{Project, COORDINATOR_LEASE, DEFAULT_QUEUE_TIMEOUT, REAP, RENEW};
 use crate::context::Session;
 use crate::error::{Error, Result};
-use crate::exec::output::Stream;
+use crate::exec::output::{Spool, Stream};
 use crate::exec::{Console, Control, Failure, Finished, Fleet, Job, Outcome, Reason, RunOptions};
-use crate::model::Model;
+use crate::model::{Model, OutputMode};
 
 /// How long one wait for a run's output lasts before the coordinator
 /// looks at its cancel and its deadline again.
@@ -317,12 +317,16 @@ impl Fleet for Coordinator {
         control: &Arc<Control>,
     ) -> Finished {
         let started = Instant::now();
-        let ended = self
-            .remote(session, opts, job, control)
-            .unwrap_or_else(|why| {
+        // A queue lost midway fails this run and stops the invocation as
+        // fail-fast does, even under -k: nothing more can go out.
+        let (ended, halt) = match self.remote(session, opts, job, control) {
+            Ok(ended) => (ended, false),
+            Err(why) => {
                 let why = format!("the queue was lost while the run was out: {why}");
-                Ended::local(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
-            });
+                let failure = Failure::new(Reason::other(1, why), None);
+                (Ended::local(Outcome::Failed(failure)), true)
+            }
+        };
         if matches!(ended.outcome, Outcome::Success | Outcome::Restored) {
             restore_outputs(session, opts, job);
         }
@@ -330,6 +334,7 @@ impl Fleet for Coordinator {
             outcome: ended.outcome,
             duration: ended.duration.unwrap_or_else(|| started.elapsed()),
             finally: ended.finally,
+            halt,
         }
     }
 }
@@ -405,22 +410,29 @@ impl Watch<'_> {
                     Some(b"o") => self.printer.output(&worker, Stream::Stdout, data),
                     Some(b"e") => self.printer.output(&worker, Stream::Stderr, data),
                     // tasker's own lines on the worker, already named.
-                    _ => opts.report.write(Stream::Stderr, data),
+                    _ => self.printer.own(data),
                 }
             }
-            Some(b"note") => opts.report.note(self.printer.name, &text(1)),
+            Some(b"note") if !opts.report.quiet => {
+                let line = opts.report.note_line(self.printer.name, &text(1));
+                self.printer.own(format!("{line}\n").as_bytes());
+            }
             Some(b"end") => self.ended = true,
             _ => {}
         }
     }
 }
 
-/// A remote run's output, line by line, each line `[NAME@WORKER] `.
+/// A remote run's output, line by line, each line `[NAME@WORKER] `; or,
+/// with `--output grouped`, held and shown whole, byte for byte, when the
+/// run ends (the worker's own lines name it), as a local run's would be.
 struct Printer<'a> {
     name: &'a str,
     report: &'a Console,
     /// Per stream: the unfinished line, and the worker it came from.
     partial: [(Vec<u8>, String); 2],
+    /// Grouped output held until the run ends: stdout and stderr apart.
+    held: Option<[Spool; 2]>,
 }
 
 impl<'a> Printer<'a> {
@@ -429,6 +441,7 @@ impl<'a> Printer<'a> {
             name,
             report,
             partial: [(Vec::new(), String::new()), (Vec::new(), String::new())],
+            held: (report.mode == OutputMode::Grouped).then(|| [Spool::new(), Spool::new()]),
         }
     }
 
@@ -438,6 +451,10 @@ impl<'a> Printer<'a> {
 
     fn output(&mut self, worker: &str, stream: Stream, data: &[u8]) {
         let i = stream as usize;
+        if let Some(held) = &mut self.held {
+            held[i].write(data);
+            return;
+        }
         if self.partial[i].1 != worker {
             self.flush(stream);
             self.partial[i].1 = worker.to_string();
@@ -464,6 +481,15 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// A line of tasker's about the run (already named): held with
+    /// grouped output, so that it shows in its place.
+    fn own(&mut self, bytes: &[u8]) {
+        match &mut self.held {
+            Some(held) => held[Stream::Stderr as usize].write(bytes),
+            None => self.report.write(Stream::Stderr, bytes),
+        }
+    }
+
     /// An unfinished line is shown once its stream ends.
     fn flush(&mut self, stream: Stream) {
         let i = stream as usize;
@@ -477,9 +503,21 @@ impl<'a> Printer<'a> {
         self.report.write(stream, &out);
     }
 
+    /// Show what is left: unfinished lines, or the whole held output.
+    /// Called however the run ends (its drop), so nothing is lost.
     fn finish(&mut self) {
+        if let Some(mut held) = self.held.take() {
+            held[0].drain(self.report, Stream::Stdout);
+            held[1].drain(self.report, Stream::Stderr);
+        }
         self.flush(Stream::Stdout);
         self.flush(Stream::Stderr);
+    }
+}
+
+impl Drop for Printer<'_> {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

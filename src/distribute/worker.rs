@@ -30,6 +30,9 @@ const TAKE_WAIT: Duration = Duration::from_secs(1);
 /// How often a worker asks whether its runs were cancelled: a cancel
 /// reaches their processes well within the 1 s SPEC 11 allows.
 const CANCEL_POLL: Duration = Duration::from_millis(200);
+/// The grace period of a run its coordinator cancelled: with the poll
+/// above, its process tree is gone within 1 s of the cancel (SPEC 11).
+const CANCEL_GRACE: Duration = Duration::from_millis(600);
 
 /// What the worker's options say.
 pub struct Options {
@@ -249,7 +252,7 @@ impl Worker<'_> {
             if gone {
                 running.abandoned.store(true, Ordering::SeqCst);
             }
-            running.control.cancel();
+            running.control.cancel_within(CANCEL_GRACE);
         }
         Ok(())
     }
@@ -460,6 +463,7 @@ impl Worker<'_> {
             outcome: Outcome::Failed(exec::Failure::new(e, None)),
             duration: Duration::ZERO,
             finally: None,
+            halt: false,
         };
         let session = match Session::new(self.model, spec.set.clone(), false, self.cwd.clone()) {
             Ok(s) => s,

@@ -7,11 +7,26 @@ use super::*;
 pub struct Control {
     cancelled: AtomicBool,
     procs: Mutex<Vec<Proc>>,
+    /// The grace period between SIGTERM and SIGKILL, when shorter than
+    /// `process::GRACE`.
+    grace: Mutex<Option<Duration>>,
 }
 
 impl Control {
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// How long the run's processes get between SIGTERM and SIGKILL.
+    pub fn grace(&self) -> Duration {
+        self.grace.lock().unwrap().unwrap_or(process::GRACE)
+    }
+
+    /// Cancel with a shorter grace period: a worker stops the runs its
+    /// coordinator cancelled within 1 s (SPEC 11).
+    pub fn cancel_within(self: &Arc<Self>, grace: Duration) {
+        *self.grace.lock().unwrap() = Some(grace);
+        self.cancel();
     }
 
     /// Stop the run: SIGTERM to its process groups now, SIGKILL to what is
@@ -33,8 +48,9 @@ impl Control {
             process::terminate(*proc);
         }
         let me = Arc::clone(self);
+        let grace = self.grace();
         std::thread::spawn(move || {
-            std::thread::sleep(process::GRACE);
+            std::thread::sleep(grace);
             let live = me.procs.lock().unwrap();
             for proc in procs.iter().filter(|p| live.contains(p)) {
                 process::kill(*proc);

@@ -115,6 +115,9 @@ pub struct Finished {
     /// A failed `finally` after a run that failed or was cancelled: reported
     /// on its own line, so it hides nothing.
     pub finally: Option<Failure>,
+    /// The failure stops the invocation as fail-fast does, even under
+    /// `-k`: the queue of a distributed run was lost (SPEC 11).
+    pub halt: bool,
 }
 
 /// Execute one run from start to end.
@@ -143,6 +146,7 @@ pub fn run_job(
                     outcome: Outcome::Failed(Failure::new(e, None)),
                     duration: started.elapsed(),
                     finally: None,
+                    halt: false,
                 };
             }
         }
@@ -197,6 +201,7 @@ pub fn run_job(
         outcome,
         duration,
         finally,
+        halt: false,
     }
 }
 

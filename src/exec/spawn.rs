@@ -79,7 +79,7 @@ impl StepContext<'_, '_> {
         let leftovers = |wait: bool| {
             for proc in &procs {
                 if wait {
-                    process::reap(*proc);
+                    process::reap_within(*proc, self.control.grace());
                 } else if proc.group {
                     process::terminate(*proc);
                 }

@@ -44,7 +44,7 @@ mod spool;
 
 pub use console::{Console, Sink, Stream};
 use reader::{KeysView, StreamReader};
-use spool::Spool;
+pub use spool::Spool;
 
 /// One run's output: the plan for each step's streams and everything read
 /// from them.

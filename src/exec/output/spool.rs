@@ -3,13 +3,13 @@
 use super::*;
 
 /// A file that holds grouped output until the run ends.
-pub(super) struct Spool {
-    pub(super) file: Option<File>,
-    pub(super) mem: Vec<u8>,
+pub struct Spool {
+    file: Option<File>,
+    mem: Vec<u8>,
 }
 
 impl Spool {
-    pub(super) fn new() -> Spool {
+    pub fn new() -> Spool {
         Spool {
             file: crate::scratch::anonymous_file().ok(),
             mem: Vec::new(),
@@ -19,7 +19,7 @@ impl Spool {
     /// Hold `bytes` after everything held so far: in the file while it
     /// takes them, then (a full disk) in memory for the rest of the run,
     /// so that nothing is held twice or out of order.
-    pub(super) fn write(&mut self, mut bytes: &[u8]) {
+    pub fn write(&mut self, mut bytes: &[u8]) {
         if self.mem.is_empty() {
             if let Some(f) = &mut self.file {
                 while !bytes.is_empty() {
@@ -35,7 +35,7 @@ impl Spool {
         self.mem.extend_from_slice(bytes);
     }
 
-    pub(super) fn drain(&mut self, report: &Console, stream: Stream) {
+    pub fn drain(&mut self, report: &Console, stream: Stream) {
         if let Some(f) = &mut self.file {
             if f.rewind().is_ok() {
                 let mut buf = vec![0; CHUNK];
