@@ -885,3 +885,78 @@ fn a_queue_lost_midway_fails_the_runs_that_were_out() {
         .stderr_has("error: wait failed: the queue was lost while the run was out: cannot reach the queue at redis://127.0.0.1:");
     assert!(!t.path().join("shared/after").exists());
 }
+
+/// Cut every client's connection to `redis` (as a network fault would)
+/// until `done`: once the first run is done, then each time ten more are
+/// (the files in `shared`), at most five times a second. How many cuts
+/// there were.
+fn cut_connections(redis: &Redis, shared: &Path, done: &std::sync::atomic::AtomicBool) -> usize {
+    let mut s = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect");
+    let mut reply = std::io::BufReader::new(s.try_clone().expect("clone"));
+    let mut cuts = 0;
+    let mut next = 1;
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let runs = std::fs::read_dir(shared).map_or(0, Iterator::count);
+        if runs < next {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        // Every connection but this one.
+        s.write_all(b"CLIENT KILL TYPE normal\r\n").expect("write");
+        let mut line = String::new();
+        reply.read_line(&mut line).expect("read");
+        assert!(line.starts_with(':'), "CLIENT KILL said {line:?}");
+        cuts += 1;
+        next = runs + 10;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cuts
+}
+
+#[test]
+fn two_hundred_runs_over_two_workers_each_run_once_while_connections_are_cut() {
+    // Under load, replies get lost: a command the server carried out and
+    // whose answer never arrived (a run taken, a result recorded). Every
+    // connection is cut again and again while 200 runs go through
+    // eight slots on two workers: each run must happen exactly once (a
+    // second `mkdir` would fail it) and the invocation must end; a run
+    // lost in a working list would hang it until `finish` kills it.
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.many]
+        distribute = true
+        matrix = { n = [N] }
+        run = "mkdir {SHARED}/run-{{ n }}"
+        "#
+        .replace(
+            "N",
+            &(0..200)
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+        .as_str(),
+    );
+    let _w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 4);
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 4);
+    let shared = t.path().join("shared");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ran = std::thread::scope(|scope| {
+        let cutter = scope.spawn(|| cut_connections(&redis, &shared, &done));
+        let ran = t.finish(spawn_with(&t, &["-q", "-j16", "many"]));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            cutter.join().expect("cutter") >= 2,
+            "the connections were cut"
+        );
+        ran
+    });
+    ran.code(0);
+    for n in 0..200 {
+        assert!(shared.join(format!("run-{n}")).is_dir(), "run {n}");
+    }
+    let runs = std::fs::read_dir(&shared).expect("read dir").count();
+    assert_eq!(runs, 200);
+}

@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::Connection;
-
-use super::queue::{self, Queue, RunKeys};
+use super::queue::{self, Connection, Queue, RunKeys};
 use super::wire::{self, RunResult, RunSpec};
 use super::{Project, COORDINATOR_LEASE, DEFAULT_QUEUE_TIMEOUT, REAP, RENEW};
 use crate::context::Session;
@@ -166,7 +164,7 @@ impl Coordinator {
         let q = &self.queue;
         let mut con = q.connection()?;
         let lost = |e: redis::RedisError| q.lost(&e);
-        queue::push(&mut con, q, &text).map_err(lost)?;
+        queue::push(&mut con, q, &spec.id, &text).map_err(lost)?;
         let keys = q.run_keys(&spec.id);
         let mut watch = Watch {
             printer: Printer::new(&job.run.name, &opts.report),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::queue::{self, Queue};
+use super::queue::{self, Piece, Queue, RunKeys};
 use super::UNREAD_LIMIT;
 use crate::exec::output::{Sink, Stream};
 
@@ -40,12 +40,10 @@ struct State {
 }
 
 impl Outbox {
-    /// Start sending to the stream `out`; `read` is where the coordinator
-    /// says how much it has read.
+    /// Start sending to the run's stream.
     pub fn start(
         queue: Arc<Queue>,
-        out: String,
-        read: String,
+        keys: RunKeys,
         worker: String,
         abandoned: Arc<AtomicBool>,
     ) -> Outbox {
@@ -55,7 +53,7 @@ impl Outbox {
         });
         let shared = Arc::clone(&inner);
         let sender = std::thread::spawn(move || {
-            let sent = send_all(&shared, &queue, &out, &read, &worker, &abandoned);
+            let sent = send_all(&shared, &queue, &keys, &worker, &abandoned);
             let mut state = shared.state.lock().unwrap();
             if let Err(e) = sent {
                 state.failed = Some(e);
@@ -129,13 +127,16 @@ impl Inner {
 fn send_all(
     inner: &Inner,
     queue: &Queue,
-    out: &str,
-    read: &str,
+    keys: &RunKeys,
     worker: &str,
     abandoned: &AtomicBool,
 ) -> Result<(), String> {
     let mut con = queue.connection()?;
     let lost = |e: redis::RedisError| queue.lost(&e);
+    // Each piece is numbered, so that a piece sent again after a lost
+    // reply is shown once.
+    let sender = queue::token();
+    let mut seq = 0;
     let mut written: u64 = 0;
     let mut seen_read: u64 = 0;
     while let Some(chunks) = inner.next() {
@@ -145,7 +146,7 @@ fn send_all(
                 if abandoned.load(Ordering::SeqCst) {
                     break;
                 }
-                seen_read = queue::read_so_far(&mut con, read).map_err(lost)?;
+                seen_read = queue::read_so_far(&mut con, &keys.read).map_err(lost)?;
                 if written + len > seen_read + UNREAD_LIMIT {
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -158,7 +159,14 @@ fn send_all(
                 Some(Stream::Stderr) => "e",
                 None => "t",
             };
-            queue::append(&mut con, out, worker, tag, &bytes).map_err(lost)?;
+            seq += 1;
+            let piece = Piece {
+                sender: &sender,
+                seq,
+                stream: tag,
+                bytes: &bytes,
+            };
+            queue::append(&mut con, keys, worker, &piece).map_err(lost)?;
             written += len;
         }
     }

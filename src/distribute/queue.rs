@@ -4,20 +4,35 @@
 //! Keys, under `NAMESPACE` (`PREFIX:PROJECT`):
 //! - `pending`: a list of runs (JSON) no worker took yet; new runs go in
 //!   on the left, workers take from the right, runs put back go right.
-//! - `working:WORKER`: a list, the runs WORKER took.
+//! - `working:WORKER:SLOT`: a list, the run slot SLOT of WORKER took.
 //! - `lease:WORKER`: exists while WORKER lives (TTL, renewed).
 //! - `workers`: a hash, WORKER to what `--workers` shows.
 //! - `coordinator:ID`: exists while the invocation ID waits (TTL).
+//! - `run:RUN:queued`: set when the run was pushed (`withdrawn` once the
+//!   coordinator took it back).
 //! - `run:RUN:out`: a stream, the run's output, notes and end mark.
+//! - `run:RUN:sent`: per sender of output, the last piece it added.
 //! - `run:RUN:read`: bytes of output the coordinator has read.
 //! - `run:RUN:attempts`: how many times a worker took the run.
+//! - `run:RUN:begun`: which taking of the run counted the last attempt.
 //! - `run:RUN:result`: how the run ended (JSON); written once.
 //! - `run:RUN:cancel`: set when the coordinator cancels the run.
+//!
+//! A reply can be lost: a connection that breaks after the server did
+//! the step and before its answer arrived. A connection that fails is
+//! never used again as it was (`Connection` opens a new one), and every
+//! step either can be repeated as it is (`again`), or is made so: a push,
+//! a withdrawal, the start of an attempt and each piece of output carry
+//! what the server needs to see it was done already. The one step that
+//! is not repeated is `take` (`BLMOVE`): its run is in the slot's own
+//! working list, which the slot reads back after any fault.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use redis::{Connection, Script};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::{ConnectionLike, IntoConnectionInfo, Script};
 
 use super::{Project, KEY_TTL, LEASE};
 
@@ -32,24 +47,134 @@ pub struct Queue {
 
 /// A run's keys.
 pub struct RunKeys {
+    pub queued: String,
     pub out: String,
+    pub sent: String,
     pub read: String,
     pub attempts: String,
+    pub begun: String,
     pub result: String,
     pub cancel: String,
 }
 
-/// The longest a reply may take: a blocking command waits at most 1 s, so
-/// anything longer is a server that went away.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How a server that went away is noticed. Sockets have no read or write
+/// timeout: Linux never restarts a socket call that a signal handler
+/// interrupted when the socket has one (whatever `SA_RESTART` says), and
+/// tasker handles signals on any thread, so a busy worker or coordinator
+/// lost replies to `EINTR`. Every command answers soon anyway (a blocking
+/// one waits at most 1 s), so a long silence is a dead peer or a broken
+/// network, which TCP finds: five keepalive probes after 5 s of silence,
+/// 1 s apart, and at most 10 s for sent data to be acknowledged
+/// (`TCP_USER_TIMEOUT`). A server whose process ends is noticed at once.
+const SILENCE: Duration = Duration::from_secs(5);
+const PROBE: Duration = Duration::from_secs(1);
+const PROBES: u32 = 5;
+const UNACKNOWLEDGED: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times a step that can be repeated is tried, on a new
+/// connection each time, and the first pause before the next try (then
+/// doubled): about 1.5 s in all before the queue counts as lost.
+const TRIES: u32 = 5;
+const PAUSE: Duration = Duration::from_millis(100);
+
+/// One connection to the server, opened when first used and opened again
+/// after any failure: a connection whose command failed may still owe
+/// that command's reply, and is never used again.
+pub struct Connection {
+    client: redis::Client,
+    open: Option<redis::Connection>,
+}
+
+impl Connection {
+    fn open(&mut self) -> R<&mut redis::Connection> {
+        let con = match self.open.take() {
+            Some(con) => con,
+            None => self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?,
+        };
+        Ok(self.open.insert(con))
+    }
+
+    /// Keep the outcome; forget the connection when it failed.
+    fn kept<T>(&mut self, reply: R<T>) -> R<T> {
+        if reply.is_err() {
+            self.open = None;
+        }
+        reply
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> R<redis::Value> {
+        let reply = self.open().and_then(|con| con.req_packed_command(cmd));
+        self.kept(reply)
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> R<Vec<redis::Value>> {
+        let reply = self
+            .open()
+            .and_then(|con| con.req_packed_commands(cmd, offset, count));
+        self.kept(reply)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.open.as_ref().map_or(0, ConnectionLike::get_db)
+    }
+
+    fn check_connection(&mut self) -> bool {
+        let reply = self.open().map(|con| con.check_connection());
+        matches!(self.kept(reply), Ok(true))
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.as_ref().is_none_or(ConnectionLike::is_open)
+    }
+}
+
+/// Run `step` again, on a new connection, when the connection failed
+/// (not when the server said no): only for steps that do nothing more
+/// when repeated.
+fn again<T>(con: &mut Connection, mut step: impl FnMut(&mut Connection) -> R<T>) -> R<T> {
+    let mut tried = 1;
+    loop {
+        match step(con) {
+            Err(e) if tried < TRIES && !matches!(e.kind(), redis::ErrorKind::Server(_)) => {
+                std::thread::sleep(PAUSE * (1 << (tried - 1)));
+                tried += 1;
+            }
+            reply => return reply,
+        }
+    }
+}
+
+/// A mark no other step of any process uses: it names one taking of a
+/// run, or one sender of its output.
+pub fn token() -> String {
+    static PROCESS: LazyLock<String> = LazyLock::new(super::unique_id);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}.{}", *PROCESS, NEXT.fetch_add(1, Ordering::SeqCst))
+}
 
 impl Queue {
     /// Connect (and ask once) or say why not.
     pub fn connect(url: &str, project: Project) -> Result<Queue, String> {
         let shown = hide_password(url);
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("the queue URL `{shown}` is not valid: {e}"))?;
+        let invalid = |e: redis::RedisError| format!("the queue URL `{shown}` is not valid: {e}");
+        let info = url.into_connection_info().map_err(invalid)?;
+        let tcp = TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(
+                TcpKeepalive::new()
+                    .with_time(SILENCE)
+                    .with_interval(PROBE)
+                    .with_retries(PROBES),
+            )
+            .set_user_timeout(UNACKNOWLEDGED);
+        let client = redis::Client::open(info.set_tcp_settings(tcp)).map_err(invalid)?;
         let queue = Queue {
             client,
             shown,
@@ -74,19 +199,19 @@ impl Queue {
         if let Some(con) = self.idle.lock().unwrap().pop() {
             return Ok(con);
         }
-        let con = self
-            .client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|e| self.lost(&e))?;
-        con.set_read_timeout(Some(REPLY_TIMEOUT))
-            .and_then(|()| con.set_write_timeout(Some(REPLY_TIMEOUT)))
-            .map_err(|e| self.lost(&e))?;
+        let mut con = Connection {
+            client: self.client.clone(),
+            open: None,
+        };
+        again(&mut con, |con| con.open().map(|_| ())).map_err(|e| self.lost(&e))?;
         Ok(con)
     }
 
     /// Keep a connection that worked for the next caller.
     pub fn give_back(&self, con: Connection) {
-        self.idle.lock().unwrap().push(con);
+        if con.open.is_some() {
+            self.idle.lock().unwrap().push(con);
+        }
     }
 
     pub fn key(&self, rest: &str) -> String {
@@ -96,12 +221,20 @@ impl Queue {
     pub fn run_keys(&self, run: &str) -> RunKeys {
         let k = |what: &str| self.key(&format!("run:{run}:{what}"));
         RunKeys {
+            queued: k("queued"),
             out: k("out"),
+            sent: k("sent"),
             read: k("read"),
             attempts: k("attempts"),
+            begun: k("begun"),
             result: k("result"),
             cancel: k("cancel"),
         }
+    }
+
+    /// The working list of a worker's slot.
+    pub fn working(&self, worker: &str, slot: usize) -> String {
+        self.key(&format!("working:{worker}:{slot}"))
     }
 }
 
@@ -125,23 +258,49 @@ fn ttl() -> u64 {
     KEY_TTL.as_secs()
 }
 
-/// Put a new run at the back of the queue.
-pub fn push(con: &mut Connection, q: &Queue, spec: &str) -> R<()> {
-    redis::cmd("LPUSH")
-        .arg(q.key("pending"))
-        .arg(spec)
-        .query(con)
+static PUSH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+          redis.call('LPUSH', KEYS[1], ARGV[1])
+        end
+        return 1
+        ",
+    )
+});
+
+/// Put a new run at the back of the queue, once however often it is
+/// asked.
+pub fn push(con: &mut Connection, q: &Queue, run: &str, spec: &str) -> R<()> {
+    let keys = q.run_keys(run);
+    again(con, |con| {
+        PUSH.key(q.key("pending"))
+            .key(&keys.queued)
+            .arg(spec)
+            .arg(ttl())
+            .invoke(con)
+    })
 }
 
-/// Take the next run into `worker`'s working list, waiting at most `wait`.
-pub fn take(con: &mut Connection, q: &Queue, worker: &str, wait: Duration) -> R<Option<String>> {
+/// Take the next run into the slot's working list `list`, waiting at
+/// most `wait`. Never repeated: when the reply is lost, the run is in
+/// `list` (see `held`).
+pub fn take(con: &mut Connection, q: &Queue, list: &str, wait: Duration) -> R<Option<String>> {
     redis::cmd("BLMOVE")
         .arg(q.key("pending"))
-        .arg(q.key(&format!("working:{worker}")))
+        .arg(list)
         .arg("RIGHT")
         .arg("LEFT")
         .arg(wait.as_secs_f64())
         .query(con)
+}
+
+/// The runs a slot's working list holds: runs the slot took and did not
+/// finish.
+pub fn held(con: &mut Connection, list: &str) -> R<Vec<String>> {
+    again(con, |con| {
+        redis::cmd("LRANGE").arg(list).arg(0).arg(-1).query(con)
+    })
 }
 
 static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
@@ -150,22 +309,30 @@ static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
         if ARGV[2] == '1' then
           redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
         end
-        return redis.call('LREM', KEYS[1], 1, ARGV[1])
+        if redis.call('LREM', KEYS[1], 1, ARGV[1]) > 0 then
+          redis.call('SET', KEYS[3], 'withdrawn', 'EX', ARGV[3])
+        end
+        if redis.call('GET', KEYS[3]) == 'withdrawn' then return 1 end
+        return 0
         ",
     )
 });
 
 /// Take a run back from the pending list (and, when `cancel`, mark it
 /// cancelled for the worker that may hold it). True when it was still
-/// pending: no worker will ever run it.
+/// pending, now or at an earlier call: no worker will ever run it.
 pub fn withdraw(con: &mut Connection, q: &Queue, run: &str, spec: &str, cancel: bool) -> R<bool> {
-    let removed: i64 = WITHDRAW
-        .key(q.key("pending"))
-        .key(q.run_keys(run).cancel)
-        .arg(spec)
-        .arg(if cancel { "1" } else { "0" })
-        .arg(ttl())
-        .invoke(con)?;
+    let keys = q.run_keys(run);
+    let removed: i64 = again(con, |con| {
+        WITHDRAW
+            .key(q.key("pending"))
+            .key(&keys.cancel)
+            .key(&keys.queued)
+            .arg(spec)
+            .arg(if cancel { "1" } else { "0" })
+            .arg(ttl())
+            .invoke(con)
+    })?;
     Ok(removed > 0)
 }
 
@@ -178,30 +345,34 @@ static RECORD: LazyLock<Script> = LazyLock::new(|| {
           redis.call('EXPIRE', KEYS[2], ARGV[3])
         end
         redis.call('LREM', KEYS[3], 1, ARGV[2])
-        if first then return 1 else return 0 end
+        if first or redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+        return 0
         ",
     )
 });
 
-/// Record a run's result, unless one was recorded already (the first
-/// wins), and drop the run from the worker's working list.
+/// Record a run's result, unless another was recorded already (the first
+/// wins), and drop the run from the slot's working list `list`. True when
+/// this result is the one recorded.
 pub fn record(
     con: &mut Connection,
     q: &Queue,
-    worker: &str,
+    list: &str,
     spec: &str,
     run: &str,
     result: &str,
 ) -> R<bool> {
     let keys = q.run_keys(run);
-    let first: i64 = RECORD
-        .key(keys.result)
-        .key(keys.out)
-        .key(q.key(&format!("working:{worker}")))
-        .arg(result)
-        .arg(spec)
-        .arg(ttl())
-        .invoke(con)?;
+    let first: i64 = again(con, |con| {
+        RECORD
+            .key(&keys.result)
+            .key(&keys.out)
+            .key(list)
+            .arg(result)
+            .arg(spec)
+            .arg(ttl())
+            .invoke(con)
+    })?;
     Ok(first == 1)
 }
 
@@ -226,23 +397,26 @@ pub fn hand_back(
     con: &mut Connection,
     q: &Queue,
     worker: &str,
+    list: &str,
     spec: &str,
     run: &str,
     begun: bool,
 ) -> R<()> {
     let keys = q.run_keys(run);
-    HAND_BACK
-        .key(q.key(&format!("working:{worker}")))
-        .key(q.key("pending"))
-        .key(keys.attempts)
-        .key(keys.result)
-        .key(keys.out)
-        .arg(spec)
-        .arg(format!(
-            "worker `{worker}` is stopping; the run goes back to the queue"
-        ))
-        .arg(if begun { "1" } else { "0" })
-        .invoke(con)
+    again(con, |con| {
+        HAND_BACK
+            .key(list)
+            .key(q.key("pending"))
+            .key(&keys.attempts)
+            .key(&keys.result)
+            .key(&keys.out)
+            .arg(spec)
+            .arg(format!(
+                "worker `{worker}` is stopping; the run goes back to the queue"
+            ))
+            .arg(if begun { "1" } else { "0" })
+            .invoke(con)
+    })
 }
 
 static REAP: LazyLock<Script> = LazyLock::new(|| {
@@ -250,32 +424,38 @@ static REAP: LazyLock<Script> = LazyLock::new(|| {
         r"
         local ns = ARGV[1]
         local back = 0
-        for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+        local workers = redis.call('HGETALL', KEYS[1])
+        for i = 1, #workers, 2 do
+          local name = workers[i]
           if redis.call('EXISTS', ns .. ':lease:' .. name) == 0 then
-            local working = ns .. ':working:' .. name
-            while true do
-              local job = redis.call('RPOP', working)
-              if not job then break end
-              local ok, spec = pcall(cjson.decode, job)
-              if ok and type(spec) == 'table' and spec.id then
-                local run = ns .. ':run:' .. spec.id
-                local tried = tonumber(redis.call('GET', run .. ':attempts') or '0')
-                local gone = redis.call('EXISTS', run .. ':result') == 1
-                  or redis.call('EXISTS', run .. ':cancel') == 1
-                if gone then
-                elseif tried >= (tonumber(spec.attempts) or 1) then
-                  local message = 'worker `' .. name .. '` stopped answering, and the run was attempted '
-                    .. tried .. ' time(s) in all'
-                  local result = cjson.encode({worker = name, duration_ms = 0,
-                    outcome = {kind = 'failed', failure = {status = 1, message = message}}})
-                  if redis.call('SET', run .. ':result', result, 'NX', 'EX', ARGV[2]) then
-                    redis.call('XADD', run .. ':out', '*', 'end', '1')
+            local ok, info = pcall(cjson.decode, workers[i + 1])
+            local slots = ok and type(info) == 'table' and tonumber(info.jobs) or 0
+            for slot = 0, slots - 1 do
+              local working = ns .. ':working:' .. name .. ':' .. slot
+              while true do
+                local job = redis.call('RPOP', working)
+                if not job then break end
+                local ok, spec = pcall(cjson.decode, job)
+                if ok and type(spec) == 'table' and spec.id then
+                  local run = ns .. ':run:' .. spec.id
+                  local tried = tonumber(redis.call('GET', run .. ':attempts') or '0')
+                  local gone = redis.call('EXISTS', run .. ':result') == 1
+                    or redis.call('EXISTS', run .. ':cancel') == 1
+                  if gone then
+                  elseif tried >= (tonumber(spec.attempts) or 1) then
+                    local message = 'worker `' .. name .. '` stopped answering, and the run was attempted '
+                      .. tried .. ' time(s) in all'
+                    local result = cjson.encode({worker = name, duration_ms = 0,
+                      outcome = {kind = 'failed', failure = {status = 1, message = message}}})
+                    if redis.call('SET', run .. ':result', result, 'NX', 'EX', ARGV[2]) then
+                      redis.call('XADD', run .. ':out', '*', 'end', '1')
+                    end
+                  else
+                    redis.call('RPUSH', KEYS[2], job)
+                    redis.call('XADD', run .. ':out', '*', 'note',
+                      'worker `' .. name .. '` stopped answering; the run goes back to the queue')
+                    back = back + 1
                   end
-                else
-                  redis.call('RPUSH', KEYS[2], job)
-                  redis.call('XADD', run .. ':out', '*', 'note',
-                    'worker `' .. name .. '` stopped answering; the run goes back to the queue')
-                  back = back + 1
                 end
               end
             end
@@ -290,20 +470,20 @@ static REAP: LazyLock<Script> = LazyLock::new(|| {
 /// Put the runs of every worker whose lease expired back on the queue
 /// (or fail those out of attempts). Returns how many went back.
 pub fn reap(con: &mut Connection, q: &Queue) -> R<i64> {
-    REAP.key(q.key("workers"))
-        .key(q.key("pending"))
-        .arg(&q.project.namespace)
-        .arg(ttl())
-        .invoke(con)
+    again(con, |con| {
+        REAP.key(q.key("workers"))
+            .key(q.key("pending"))
+            .arg(&q.project.namespace)
+            .arg(ttl())
+            .invoke(con)
+    })
 }
 
 /// Drop a run a worker took and cannot even read.
-pub fn discard(con: &mut Connection, q: &Queue, worker: &str, spec: &str) -> R<()> {
-    redis::cmd("LREM")
-        .arg(q.key(&format!("working:{worker}")))
-        .arg(1)
-        .arg(spec)
-        .query(con)
+pub fn discard(con: &mut Connection, list: &str, spec: &str) -> R<()> {
+    again(con, |con| {
+        redis::cmd("LREM").arg(list).arg(1).arg(spec).query(con)
+    })
 }
 
 /// Announce or renew a worker: its lease, and what `--workers` shows.
@@ -323,17 +503,31 @@ pub fn renew_worker(con: &mut Connection, q: &Queue, worker: &str, info: &str) -
         .query(con)
 }
 
-/// A worker that stopped cleanly: no lease, no entry.
-pub fn retire_worker(con: &mut Connection, q: &Queue, worker: &str) -> R<()> {
-    redis::pipe()
-        .cmd("DEL")
-        .arg(q.key(&format!("lease:{worker}")))
-        .ignore()
-        .cmd("HDEL")
-        .arg(q.key("workers"))
-        .arg(worker)
-        .ignore()
-        .query(con)
+static RETIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('DEL', KEYS[1])
+        for i = 1, #ARGV - 1 do
+          if redis.call('EXISTS', ARGV[i]) == 1 then return 0 end
+        end
+        redis.call('HDEL', KEYS[2], ARGV[#ARGV])
+        return 1
+        ",
+    )
+});
+
+/// A worker that stopped cleanly: no lease, and no entry unless one of
+/// its working lists (`lists`) still holds a run, which the next look at
+/// leases then puts back.
+pub fn retire_worker(con: &mut Connection, q: &Queue, worker: &str, lists: &[String]) -> R<()> {
+    again(con, |con| {
+        RETIRE
+            .key(q.key(&format!("lease:{worker}")))
+            .key(q.key("workers"))
+            .arg(lists)
+            .arg(worker)
+            .invoke(con)
+    })
 }
 
 pub fn renew_coordinator(con: &mut Connection, q: &Queue, id: &str, lease: Duration) -> R<()> {
@@ -346,9 +540,11 @@ pub fn renew_coordinator(con: &mut Connection, q: &Queue, id: &str, lease: Durat
 }
 
 pub fn retire_coordinator(con: &mut Connection, q: &Queue, id: &str) -> R<()> {
-    redis::cmd("DEL")
-        .arg(q.key(&format!("coordinator:{id}")))
-        .query(con)
+    again(con, |con| {
+        redis::cmd("DEL")
+            .arg(q.key(&format!("coordinator:{id}")))
+            .query(con)
+    })
 }
 
 /// For each run (id, coordinator): whether its coordinator cancelled it,
@@ -363,52 +559,86 @@ pub fn stopped(con: &mut Connection, q: &Queue, runs: &[(String, String)]) -> R<
         pipe.cmd("EXISTS")
             .arg(q.key(&format!("coordinator:{coordinator}")));
     }
-    let found: Vec<i64> = pipe.query(con)?;
+    let found: Vec<i64> = again(con, |con| pipe.query(con))?;
     Ok(found
         .chunks(2)
         .map(|pair| (pair[0] == 1, pair.get(1) == Some(&0)))
         .collect())
 }
 
+static BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[3]) == ARGV[1] then
+          return tonumber(redis.call('GET', KEYS[1]) or '1')
+        end
+        redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
+        local attempt = redis.call('INCR', KEYS[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        redis.call('XADD', KEYS[2], '*', 'start', ARGV[2])
+        redis.call('EXPIRE', KEYS[2], ARGV[3])
+        return attempt
+        ",
+    )
+});
+
 /// A worker starts a run: count the attempt, and tell the coordinator.
-pub fn begin(con: &mut Connection, q: &Queue, run: &str, worker: &str) -> R<u32> {
+/// `taking` (a `token`) names this taking of the run: asked again, the
+/// server counts it once.
+pub fn begin(con: &mut Connection, q: &Queue, run: &str, worker: &str, taking: &str) -> R<u32> {
     let keys = q.run_keys(run);
-    let (attempt,): (u32,) = redis::pipe()
-        .cmd("INCR")
-        .arg(&keys.attempts)
-        .cmd("EXPIRE")
-        .arg(&keys.attempts)
-        .arg(ttl())
-        .ignore()
-        .cmd("XADD")
-        .arg(&keys.out)
-        .arg("*")
-        .arg("start")
-        .arg(worker)
-        .ignore()
-        .cmd("EXPIRE")
-        .arg(&keys.out)
-        .arg(ttl())
-        .ignore()
-        .query(con)?;
-    Ok(attempt)
+    again(con, |con| {
+        BEGIN
+            .key(&keys.attempts)
+            .key(&keys.out)
+            .key(&keys.begun)
+            .arg(taking)
+            .arg(worker)
+            .arg(ttl())
+            .invoke(con)
+    })
 }
 
-/// One piece of output: `stream` is `o` or `e`.
-pub fn append(con: &mut Connection, out: &str, worker: &str, stream: &str, bytes: &[u8]) -> R<()> {
-    redis::cmd("XADD")
-        .arg(out)
-        .arg("*")
-        .arg("w")
-        .arg(worker)
-        .arg(stream)
-        .arg(bytes)
-        .query(con)
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+        if tonumber(ARGV[2]) <= last then return 0 end
+        redis.call('XADD', KEYS[1], '*', 'w', ARGV[3], ARGV[4], ARGV[5])
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        if last == 0 then redis.call('EXPIRE', KEYS[2], ARGV[6]) end
+        return 1
+        ",
+    )
+});
+
+/// One piece of output: `stream` is `o` or `e`. `sender` (a `token`) and
+/// `seq` (1, 2, ... per sender) make a piece asked twice appear once.
+pub struct Piece<'a> {
+    pub sender: &'a str,
+    pub seq: u64,
+    pub stream: &'a str,
+    pub bytes: &'a [u8],
+}
+
+pub fn append(con: &mut Connection, keys: &RunKeys, worker: &str, piece: &Piece) -> R<()> {
+    again(con, |con| {
+        APPEND
+            .key(&keys.out)
+            .key(&keys.sent)
+            .arg(piece.sender)
+            .arg(piece.seq)
+            .arg(worker)
+            .arg(piece.stream)
+            .arg(piece.bytes)
+            .arg(ttl())
+            .invoke(con)
+    })
 }
 
 /// Bytes of a run's output the coordinator has read.
 pub fn read_so_far(con: &mut Connection, read: &str) -> R<u64> {
-    let n: Option<u64> = redis::cmd("GET").arg(read).query(con)?;
+    let n: Option<u64> = again(con, |con| redis::cmd("GET").arg(read).query(con))?;
     Ok(n.unwrap_or(0))
 }
 
@@ -423,15 +653,17 @@ pub fn entries(
     block: Duration,
     count: usize,
 ) -> R<Vec<Entry>> {
-    let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
-        .arg("COUNT")
-        .arg(count)
-        .arg("BLOCK")
-        .arg(block.as_millis() as u64)
-        .arg("STREAMS")
-        .arg(out)
-        .arg(last)
-        .query(con)?;
+    let reply: Option<Vec<(String, Vec<Entry>)>> = again(con, |con| {
+        redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(out)
+            .arg(last)
+            .query(con)
+    })?;
     Ok(reply
         .into_iter()
         .flatten()
@@ -442,8 +674,8 @@ pub fn entries(
 /// The coordinator has read `total` bytes, up to the entry `last`: the
 /// worker may send more, and the server may forget what was read.
 pub fn acknowledge(con: &mut Connection, keys: &RunKeys, total: u64, last: &str) -> R<()> {
-    redis::pipe()
-        .cmd("SET")
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
         .arg(&keys.read)
         .arg(total)
         .arg("EX")
@@ -453,30 +685,37 @@ pub fn acknowledge(con: &mut Connection, keys: &RunKeys, total: u64, last: &str)
         .arg(&keys.out)
         .arg("MINID")
         .arg(last)
-        .ignore()
-        .query(con)
+        .ignore();
+    again(con, |con| pipe.query(con))
 }
 
 pub fn result(con: &mut Connection, keys: &RunKeys) -> R<Option<String>> {
-    redis::cmd("GET").arg(&keys.result).query(con)
+    again(con, |con| redis::cmd("GET").arg(&keys.result).query(con))
 }
 
 /// Whether `worker` still holds its lease.
 pub fn alive(con: &mut Connection, q: &Queue, worker: &str) -> R<bool> {
-    redis::cmd("EXISTS")
-        .arg(q.key(&format!("lease:{worker}")))
-        .query(con)
+    again(con, |con| {
+        redis::cmd("EXISTS")
+            .arg(q.key(&format!("lease:{worker}")))
+            .query(con)
+    })
 }
 
 /// The coordinator is done with a run: its keys go.
 pub fn forget(con: &mut Connection, keys: &RunKeys) -> R<()> {
-    redis::cmd("DEL")
-        .arg(&keys.out)
-        .arg(&keys.read)
-        .arg(&keys.attempts)
-        .arg(&keys.result)
-        .arg(&keys.cancel)
-        .query(con)
+    again(con, |con| {
+        redis::cmd("DEL")
+            .arg(&keys.queued)
+            .arg(&keys.out)
+            .arg(&keys.sent)
+            .arg(&keys.read)
+            .arg(&keys.attempts)
+            .arg(&keys.begun)
+            .arg(&keys.result)
+            .arg(&keys.cancel)
+            .query(con)
+    })
 }
 
 /// A worker's name, what it last said of itself (JSON), and whether its

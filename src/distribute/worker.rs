@@ -16,7 +16,7 @@ use minijinja::value::Value;
 
 use super::coordinator::NoCalls;
 use super::outbox::Outbox;
-use super::queue::{self, Queue};
+use super::queue::{self, Connection, Queue};
 use super::wire::{self, Ended, RunResult, RunSpec, WireFailure};
 use super::{Project, REAP, RENEW};
 use crate::context::{Scope, Session};
@@ -128,7 +128,10 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
     std::thread::scope(|scope| {
         let beat = scope.spawn(|| worker.heartbeat(&done));
         let takers: Vec<_> = (0..worker.jobs)
-            .map(|_| scope.spawn(|| worker.take_runs()))
+            .map(|slot| {
+                let worker = &worker;
+                scope.spawn(move || worker.take_runs(slot))
+            })
             .collect();
         for taker in takers {
             let _ = taker.join();
@@ -138,7 +141,10 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
     });
     drop(listening);
     if let Ok(mut con) = worker.queue.connection() {
-        let _ = queue::retire_worker(&mut con, &worker.queue, &worker.name);
+        let lists: Vec<String> = (0..worker.jobs)
+            .map(|slot| worker.queue.working(&worker.name, slot))
+            .collect();
+        let _ = queue::retire_worker(&mut con, &worker.queue, &worker.name, &lists);
     }
     worker.say(&format!("worker `{}` stopped", worker.name));
     Ok(0)
@@ -230,7 +236,7 @@ impl Worker<'_> {
     }
 
     /// Cancel the runs whose coordinator cancelled them or is gone.
-    fn cancel_stopped(&self, con: &mut redis::Connection) -> redis::RedisResult<()> {
+    fn cancel_stopped(&self, con: &mut Connection) -> redis::RedisResult<()> {
         let runs: Vec<(String, Arc<Running>)> = self
             .runs
             .running
@@ -258,45 +264,81 @@ impl Worker<'_> {
     }
 
     /// One slot: take a run, run it, report; until the worker stops.
-    fn take_runs(&self) {
+    ///
+    /// The slot has a working list of its own. What it holds when the
+    /// slot starts, or after a fault, is a run the slot took and did not
+    /// finish: the reply of `take` was lost on the way (the server moved
+    /// the run all the same), a step of the run failed, or a worker of
+    /// the same name died before this one started. The slot serves those
+    /// first, so no run stays in a list whose worker still lives.
+    fn take_runs(&self, slot: usize) {
+        let list = self.queue.working(&self.name, slot);
         let mut con = None;
-        while !self.runs.stopping() {
+        let mut look_back = true;
+        loop {
+            // A stopping worker looks back once more, to hand back what
+            // its list holds.
+            let last = self.runs.stopping();
+            if last && !look_back {
+                break;
+            }
             let mut c = match con.take() {
                 Some(c) => c,
                 None => match self.queue.connection() {
                     Ok(c) => c,
                     Err(why) => {
                         self.fault(&why);
+                        if last {
+                            break;
+                        }
                         std::thread::sleep(TAKE_WAIT);
                         continue;
                     }
                 },
             };
-            match queue::take(&mut c, &self.queue, &self.name, TAKE_WAIT) {
-                Ok(Some(text)) => {
-                    self.serve_run(&mut c, &text);
-                    con = Some(c);
+            if look_back {
+                match queue::held(&mut c, &list) {
+                    Ok(held) => {
+                        // A stopping worker hands these back.
+                        look_back = !held.iter().all(|text| self.serve_run(&mut c, &list, text));
+                        if look_back {
+                            std::thread::sleep(TAKE_WAIT);
+                        }
+                    }
+                    Err(e) => {
+                        self.fault(&self.queue.lost(&e));
+                        std::thread::sleep(TAKE_WAIT);
+                    }
                 }
-                Ok(None) => con = Some(c),
+                if last {
+                    break;
+                }
+                con = Some(c);
+                continue;
+            }
+            match queue::take(&mut c, &self.queue, &list, TAKE_WAIT) {
+                Ok(Some(text)) => look_back = !self.serve_run(&mut c, &list, &text),
+                Ok(None) => {}
                 Err(e) => {
                     self.fault(&self.queue.lost(&e));
-                    std::thread::sleep(TAKE_WAIT);
+                    look_back = true;
                 }
             }
+            con = Some(c);
         }
     }
 
     /// A run taken from the queue, from refusal or start to its report.
-    fn serve_run(&self, con: &mut redis::Connection, text: &str) {
+    /// False when the queue failed on the way: the run is still in the
+    /// slot's working list `list`.
+    fn serve_run(&self, con: &mut Connection, list: &str, text: &str) -> bool {
         let q = &self.queue;
         let Ok(spec) = serde_json::from_str::<RunSpec>(text) else {
             self.say("dropped a run that is not tasker's JSON");
-            let _ = queue::discard(con, q, &self.name, text);
-            return;
+            return queue::discard(con, list, text).is_ok();
         };
         if self.runs.stopping() {
-            let _ = queue::hand_back(con, q, &self.name, text, &spec.id, false);
-            return;
+            return queue::hand_back(con, q, &self.name, list, text, &spec.id, false).is_ok();
         }
         let pair = [(spec.id.clone(), spec.coordinator.clone())];
         if let Ok(stopped) = queue::stopped(con, q, &pair) {
@@ -308,29 +350,27 @@ impl Worker<'_> {
                     values: None,
                     finally: None,
                 };
-                self.report(con, text, &spec, &result);
-                return;
+                return self.report(con, list, text, &spec, &result);
             }
         }
         if let Some(why) = self.refusal(&spec) {
             self.say(&format!("[{}] refused: {why}", spec.name));
             let result = RunResult::failed(&self.name, 2, why);
-            self.report(con, text, &spec, &result);
-            return;
+            return self.report(con, list, text, &spec, &result);
         }
-        let attempt = match queue::begin(con, q, &spec.id, &self.name) {
+        let attempt = match queue::begin(con, q, &spec.id, &self.name, &queue::token()) {
             Ok(n) => n,
             Err(e) => {
-                self.say(&format!("worker `{}`: {}", self.name, q.lost(&e)));
-                return;
+                self.fault(&q.lost(&e));
+                return false;
             }
         };
         self.say(&format!("[{}] started", spec.name));
         let (result, handed_back) = self.execute(&spec, attempt.saturating_sub(1));
         if handed_back {
-            let _ = queue::hand_back(con, q, &self.name, text, &spec.id, true);
+            let back = queue::hand_back(con, q, &self.name, list, text, &spec.id, true);
             self.say(&format!("[{}] handed back", spec.name));
-            return;
+            return back.is_ok();
         }
         let word = match &result.outcome {
             Ended::Success => "done".to_string(),
@@ -342,18 +382,39 @@ impl Worker<'_> {
             Ended::Restored => "restored from the remote cache".to_string(),
         };
         self.say(&format!("[{}] {word}", spec.name));
-        self.report(con, text, &spec, &result);
+        self.report(con, list, text, &spec, &result)
     }
 
-    fn report(&self, con: &mut redis::Connection, text: &str, spec: &RunSpec, result: &RunResult) {
+    /// Record the result; while the queue fails, try again (the
+    /// coordinator waits for it), unless the worker stops. False when it
+    /// was not recorded.
+    fn report(
+        &self,
+        con: &mut Connection,
+        list: &str,
+        text: &str,
+        spec: &RunSpec,
+        result: &RunResult,
+    ) -> bool {
         let json = serde_json::to_string(result).unwrap_or_default();
-        match queue::record(con, &self.queue, &self.name, text, &spec.id, &json) {
-            Ok(true) => {}
-            Ok(false) => self.say(&format!(
-                "[{}] a result was recorded already; this one is ignored",
-                spec.name
-            )),
-            Err(e) => self.say(&format!("worker `{}`: {}", self.name, self.queue.lost(&e))),
+        loop {
+            match queue::record(con, &self.queue, list, text, &spec.id, &json) {
+                Ok(true) => return true,
+                Ok(false) => {
+                    self.say(&format!(
+                        "[{}] a result was recorded already; this one is ignored",
+                        spec.name
+                    ));
+                    return true;
+                }
+                Err(e) => {
+                    self.fault(&self.queue.lost(&e));
+                    if self.runs.stopping() {
+                        return false;
+                    }
+                    std::thread::sleep(TAKE_WAIT);
+                }
+            }
         }
     }
 
@@ -395,8 +456,7 @@ impl Worker<'_> {
         });
         let outbox = Outbox::start(
             Arc::clone(q),
-            keys.out,
-            keys.read,
+            keys,
             self.name.clone(),
             Arc::clone(&running.abandoned),
         );
