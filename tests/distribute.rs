@@ -439,6 +439,37 @@ fn grouped_output_of_remote_runs_is_shown_whole_when_each_ends() {
 }
 
 #[test]
+fn a_cancelled_remote_run_that_ignores_sigterm_is_killed_within_a_second() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.stubborn]
+        distribute = true
+        run = "trap '' TERM; echo $$ > {SHARED}/pids; while :; do sleep 0.05; done"
+        finally = "touch {SHARED}/finally"
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["stubborn"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("pids"));
+    std::thread::sleep(Duration::from_millis(50));
+    let pids = pids_in(&shared);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    signal(child.id(), "-INT");
+    // SPEC 11: the worker stops the tree within 1 s of the cancel (a
+    // local run's grace period is 3 s); 2 s leaves room for a slow CI.
+    assert!(
+        all_gone(&pids, Duration::from_secs(2)),
+        "{pids:?} outlived the cancel"
+    );
+    let ran = t.finish(child);
+    ran.code(130).stderr_has("stubborn cancelled");
+    wait_for(&shared.join("finally"));
+}
+
+#[test]
 fn ctrl_c_on_the_coordinator_stops_remote_runs_and_runs_their_finally() {
     let redis = Redis::start();
     let (t, text) = coordinator(
