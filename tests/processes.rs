@@ -492,3 +492,34 @@ fn closed_standard_descriptors_reach_runs_as_dev_null() {
         "read-nothing\n"
     );
 }
+
+/// A step's program starts as a program expects: no signal blocked and
+/// SIGPIPE at its default (tasker ignores it for itself), whether tasker
+/// starts the program itself or as a stage of a pipe.
+#[cfg(target_os = "linux")]
+#[test]
+fn programs_start_with_no_signal_blocked_and_sigpipe_at_its_default() {
+    let ran = Test::with(
+        r#"
+        [tasks.one]
+        run = "grep -E '^Sig(Blk|Ign)' /proc/self/status"
+
+        [tasks.piped]
+        run = [{ pipe = ["grep -E '^Sig(Blk|Ign)' /proc/self/status", "cat"] }]
+        "#,
+    )
+    .args(&["-q", "one", "piped"])
+    .run();
+    ran.code(0);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for line in lines {
+        let (name, mask) = line.split_once(':').unwrap();
+        let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
+        match name {
+            "SigBlk" => assert_eq!(mask, 0, "a blocked signal: {line}"),
+            "SigIgn" => assert_eq!(mask & (1 << (13 - 1)), 0, "SIGPIPE ignored: {line}"),
+            other => panic!("unexpected line {other}"),
+        }
+    }
+}

@@ -62,15 +62,14 @@ impl Control {
     /// the same breath so that a cancel never misses it.
     pub(super) fn spawn(
         &self,
-        expr: duct::Expression,
+        start: impl FnOnce() -> std::io::Result<super::child::Child>,
         new_group: bool,
-    ) -> Result<Option<duct::Handle>, std::io::Error> {
+    ) -> Result<Option<super::child::Child>, std::io::Error> {
         let mut procs = self.procs.lock().unwrap();
         if self.is_cancelled() {
             return Ok(None);
         }
-        let handle = expr.start()?;
-        drop(expr);
+        let handle = start()?;
         for pid in handle.pids() {
             let proc = Proc {
                 pid,

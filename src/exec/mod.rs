@@ -1,9 +1,10 @@
 //! One run of a task: its directory, environment, confirmation, steps,
-//! retries and `finally`, each step as processes started through duct in
-//! their own process group. The scheduler decides when a run starts; this
+//! retries and `finally`, each step as processes in their own process
+//! group (one program started by tasker itself, a pipeline through duct). The scheduler decides when a run starts; this
 //! module decides what it does and how it ended.
 
 mod cache;
+mod child;
 mod control;
 mod direct;
 pub mod output;

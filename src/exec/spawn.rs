@@ -1,6 +1,7 @@
 //! A step's processes: started with their streams wired, waited for, and
 //! judged.
 
+use super::child;
 use super::*;
 
 impl StepContext<'_, '_> {
@@ -134,7 +135,7 @@ impl StepContext<'_, '_> {
         sink: &mut output::RunOutput,
         foreground: bool,
         new_group: bool,
-    ) -> Result<(duct::Handle, output::StepIo), Outcome> {
+    ) -> Result<(child::Child, output::StepIo), Outcome> {
         let alone = self.job.alone;
         let path = env.get("PATH").map(String::as_str);
         let io_error = |e: std::io::Error| {
@@ -151,28 +152,15 @@ impl StepContext<'_, '_> {
                 Err(e) => return Err(io_error(e)),
             };
             let pty = io.pty;
-            let mut expr: Option<duct::Expression> = None;
-            for (argv, program) in argvs.iter().zip(&programs) {
-                let arg0 = argv[0].clone();
-                let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
-                    process::configure(cmd, new_group && !pty && !foreground, &arg0);
-                    if pty {
-                        process::take_terminal(cmd);
-                    }
-                    if foreground {
-                        process::foreground(cmd);
-                    }
-                    Ok(())
-                });
-                expr = Some(match expr {
-                    None => stage,
-                    Some(left) => left.pipe(stage),
-                });
-            }
-            let expr = expr.expect("at least one stage");
-            let expr = with_env(expr.dir(dir), env).unchecked();
-            let expr = io.apply(expr);
-            match self.control.spawn(expr, new_group) {
+            // A relative program would be looked up after the child's
+            // chdir: std's way handles that case.
+            let own = child::OWN_SPAWN && argvs.len() == 1 && programs[0].is_absolute();
+            let started = if own && !pty && !foreground {
+                self.start_one(&argvs[0], &programs[0], dir, env, &mut io, new_group)
+            } else {
+                self.start_duct(&argvs, &programs, dir, env, &mut io, new_group, foreground)
+            };
+            match started {
                 Ok(Some(h)) => return Ok((h, io)),
                 Ok(None) => return Err(Outcome::Cancelled),
                 // An executable file without `#!`: `sh` runs it as a shell
@@ -197,6 +185,77 @@ impl StepContext<'_, '_> {
                 }
             }
         }
+    }
+
+    /// One program, started by tasker itself (`child::spawn_one`).
+    fn start_one(
+        &self,
+        argv: &[String],
+        program: &Path,
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        io: &mut output::StepIo,
+        new_group: bool,
+    ) -> std::io::Result<Option<child::Child>> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            let streams = io.streams();
+            let started = self.control.spawn(
+                || {
+                    child::spawn_one(program, argv, dir, env, &streams, new_group)
+                        .map(child::Child::Own)
+                },
+                new_group,
+            );
+            io.close_child_ends();
+            started
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            let _ = (argv, program, dir, env, io, new_group);
+            unreachable!("no own spawn on this platform")
+        }
+    }
+
+    /// A pipeline, or a program that needs code run in its child (a
+    /// terminal of its own, the terminal's foreground): through duct.
+    #[allow(clippy::too_many_arguments)]
+    fn start_duct(
+        &self,
+        argvs: &[Vec<String>],
+        programs: &[std::path::PathBuf],
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        io: &mut output::StepIo,
+        new_group: bool,
+        foreground: bool,
+    ) -> std::io::Result<Option<child::Child>> {
+        let pty = io.pty;
+        let mut expr: Option<duct::Expression> = None;
+        for (argv, program) in argvs.iter().zip(programs) {
+            let arg0 = argv[0].clone();
+            let stage = duct::cmd(program, &argv[1..]).before_spawn(move |cmd| {
+                process::configure(cmd, new_group && !pty && !foreground, &arg0);
+                if pty {
+                    process::take_terminal(cmd);
+                }
+                if foreground {
+                    process::foreground(cmd);
+                }
+                Ok(())
+            });
+            expr = Some(match expr {
+                None => stage,
+                Some(left) => left.pipe(stage),
+            });
+        }
+        let expr = expr.expect("at least one stage");
+        let expr = with_env(expr.dir(dir), env).unchecked();
+        let expr = io.apply(expr);
+        self.control.spawn(
+            || Ok(child::Child::Duct(Box::new(expr.start()?))),
+            new_group,
+        )
     }
 
     /// How the step ended, from what happened in order of precedence: a

@@ -181,6 +181,28 @@ fn file<T: Into<std::os::fd::OwnedFd>>(end: T) -> File {
 }
 
 impl StepIo {
+    /// The child's ends, for a start without duct.
+    pub(in crate::exec) fn streams(&self) -> crate::exec::child::Streams<'_> {
+        const COLOR: &[(&str, &str)] = &[("CLICOLOR_FORCE", "1"), ("FORCE_COLOR", "1")];
+        crate::exec::child::Streams {
+            stdin: match &self.stdin {
+                StdinPlan::Inherit => None,
+                StdinPlan::Null => Some(None),
+                StdinPlan::File(f) => Some(Some(f)),
+            },
+            stdout: self.writers.as_ref().map(|(out, _)| out),
+            stderr: self.writers.as_ref().map(|(_, err)| err),
+            vars: if self.force_color { COLOR } else { &[] },
+        }
+    }
+
+    /// The child started: tasker keeps only its own ends, and sees EOF when
+    /// the child is done.
+    pub(in crate::exec) fn close_child_ends(&mut self) {
+        self.stdin = StdinPlan::Null;
+        self.writers = None;
+    }
+
     /// Wire the expression's streams. The child's ends move into it, so
     /// once the expression is dropped after start tasker holds only its
     /// own ends and sees EOF when the child is done.
@@ -462,10 +484,10 @@ impl RunOutput {
     /// grace period). What the pipes still hold is read for at most
     /// `DRAIN` after the exit: a daemon that inherited them never keeps
     /// the step waiting.
-    pub fn watch(
+    pub(in crate::exec) fn watch(
         &mut self,
         io: StepIo,
-        handle: &duct::Handle,
+        handle: &crate::exec::child::Child,
         timeout: Option<Duration>,
         on_timeout: &(dyn Fn() + Sync),
         stop: &(dyn Fn() + Sync),
@@ -475,7 +497,7 @@ impl RunOutput {
         let wait = || -> std::io::Result<std::process::ExitStatus> {
             let output = match deadline {
                 Some(deadline) => match handle.wait_deadline(deadline)? {
-                    Some(output) => output,
+                    Some(status) => status,
                     None => {
                         on_timeout();
                         handle.wait()?
@@ -483,7 +505,7 @@ impl RunOutput {
                 },
                 None => handle.wait()?,
             };
-            Ok(output.status)
+            Ok(output)
         };
         if io.readers.is_empty() {
             let status = wait();
@@ -607,8 +629,8 @@ impl RunOutput {
                     checked = Instant::now();
                     // An error teaches nothing now; the wait at the end
                     // reports it.
-                    if let Ok(Some(output)) = handle.try_wait() {
-                        status = Some(output.status);
+                    if let Ok(Some(done)) = handle.try_wait() {
+                        status = Some(done);
                         exited_at = Some(Instant::now());
                         leftovers(false);
                     }
@@ -620,8 +642,8 @@ impl RunOutput {
             if status.is_none() && deadline.is_none() {
                 let until = Instant::now() + EXIT_SPIN;
                 while Instant::now() < until {
-                    if let Ok(Some(output)) = handle.try_wait() {
-                        status = Some(output.status);
+                    if let Ok(Some(done)) = handle.try_wait() {
+                        status = Some(done);
                         break;
                     }
                     std::thread::yield_now();
