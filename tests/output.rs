@@ -479,6 +479,37 @@ fn grouped_prints_each_run_whole_when_it_ends() {
     );
 }
 
+/// Grouped output far larger than what a run holds in memory (it moves to
+/// a file past 64 KiB) still arrives whole and in order, next to a run
+/// that says little.
+#[test]
+fn grouped_output_of_a_large_run_is_whole() {
+    let ran = Test::with(&format!(
+        r#"
+        [tasks.a]
+        run = "sh -c 'seq 1 100000; {}; seq 100001 200000'"
+        [tasks.b]
+        run = "sh -c 'echo b1; {}; echo b2'"
+        [tasks.both]
+        deps = ["a", "b"]
+        run = "true"
+        "#,
+        barrier("a.ready", "b.ready"),
+        barrier("b.ready", "a.ready"),
+    ))
+    .args(&["-q", "-j2", "--output", "grouped", "both"])
+    .run();
+    ran.code(0);
+    let a: String = (1..=200000).map(|n| format!("{n}\n")).collect();
+    let b = "b1\nb2\n";
+    let out = ran.stdout.as_str();
+    assert!(
+        out == format!("{a}{b}") || out == format!("{b}{a}"),
+        "grouped output was damaged ({} bytes)",
+        out.len()
+    );
+}
+
 #[test]
 fn settings_output_sets_the_mode() {
     Test::with(
