@@ -46,6 +46,59 @@ pub struct Scope {
     pub env: Arc<Env>,
     /// The file whose vars templates of this scope see (SPEC 9).
     pub unit: usize,
+    /// Variables a run puts over `env` for its steps (`TASKER_TASK`,
+    /// `TASKER_ROOT`): kept beside the shared map rather than in a copy of
+    /// it, which every run would pay for.
+    pub added: Vec<(&'static str, String)>,
+}
+
+impl Scope {
+    /// The environment the scope's processes get.
+    pub fn process_env(&self) -> EnvView<'_> {
+        EnvView {
+            base: &self.env,
+            added: &self.added,
+        }
+    }
+}
+
+/// An environment as processes get it: `base` with `added` over it.
+#[derive(Clone, Copy)]
+pub struct EnvView<'a> {
+    pub base: &'a Env,
+    pub added: &'a [(&'static str, String)],
+}
+
+impl<'a> EnvView<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        match self.added.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => Some(v),
+            None => self.base.get(key).map(String::as_str),
+        }
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Every variable once, as `(name, value)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let added = self.added;
+        self.base
+            .iter()
+            .filter(move |(k, _)| !added.iter().any(|(a, _)| a == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(added.iter().map(|(k, v)| (*k, v.as_str())))
+    }
+
+    /// The whole environment as one map, for templates that read `env`.
+    pub fn to_map(self) -> Env {
+        let mut env = self.base.clone();
+        for (k, v) in self.added {
+            env.insert((*k).to_string(), v.clone());
+        }
+        env
+    }
 }
 
 impl<'m> Session<'m> {
@@ -196,6 +249,7 @@ impl<'m> Session<'m> {
             values,
             env,
             unit: ROOT_UNIT,
+            added: Vec::new(),
         }
     }
 
@@ -265,7 +319,7 @@ impl<'m> Session<'m> {
             }
             match top {
                 "env" => {
-                    context.insert("env".into(), Value::from(scope.env.as_ref().clone()));
+                    context.insert("env".into(), Value::from(scope.process_env().to_map()));
                 }
                 "tasks" => {
                     if self.dry_run {

@@ -550,3 +550,24 @@ fn prefixed_output_on_a_terminal_asks_runs_to_keep_their_colours() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("c= f="), "{out}");
 }
+
+/// `TASKER_TASK` and `TASKER_ROOT` reach every step, over the task's own
+/// `env`: a program started without a shell, a pipe's stages and a
+/// template's `env` alike.
+#[test]
+fn tasker_task_and_root_reach_programs_pipes_and_templates() {
+    Test::with(
+        r#"
+        [tasks.t]
+        env = { TASKER_TASK = "mine" }
+        run = [
+            "printenv TASKER_TASK",
+            { pipe = ["printenv TASKER_TASK", "cat"] },
+            "echo {{ env.TASKER_TASK }}",
+            "printenv TASKER_ROOT",
+        ]
+        "#,
+    )
+    .args(&["-q", "t"])
+    .expect("t\nt\nt\n[TMP]\n", "", 0);
+}

@@ -76,7 +76,6 @@ pub(super) struct Streams<'a> {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod own {
-    use std::collections::BTreeMap;
     use std::ffi::CString;
     use std::io;
     use std::os::fd::{AsRawFd, RawFd};
@@ -164,7 +163,7 @@ mod own {
         program: &Path,
         argv: &[String],
         dir: &Path,
-        env: &BTreeMap<String, String>,
+        env: crate::context::EnvView,
         streams: &super::Streams,
         new_group: bool,
     ) -> io::Result<Spawned> {
@@ -177,9 +176,10 @@ mod own {
             args.push(&[arg.as_bytes()]);
         }
         let size: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-        let mut vars = Block::with_capacity(size + 64, env.len() + extra.len());
-        for (key, value) in env {
-            if !extra.iter().any(|(k, _)| k == key) {
+        let mut vars =
+            Block::with_capacity(size + 64, env.base.len() + env.added.len() + extra.len());
+        for (key, value) in env.iter() {
+            if !extra.iter().any(|(k, _)| *k == key) {
                 vars.push(&[key.as_bytes(), b"=", value.as_bytes()]);
             }
         }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use minijinja::value::Value;
 
 use crate::args::{self, Invocation};
-use crate::context::{Env, Session};
+use crate::context::Session;
 use crate::error::Error;
 use crate::graph::Run;
 use crate::model::{Step, StepKind, Task};
@@ -371,14 +371,11 @@ fn scope_and_dir(
     task: &Task,
     run: &Run,
 ) -> Result<(crate::context::Scope, std::path::PathBuf), Reason> {
-    let mut env: Env = run.scope.env.as_ref().clone();
-    env.insert("TASKER_TASK".into(), task.name.clone());
-    env.insert(
-        "TASKER_ROOT".into(),
-        session.model.root.display().to_string(),
-    );
     let mut step_scope = run.scope.clone();
-    step_scope.env = Arc::new(env);
+    step_scope.added = vec![
+        ("TASKER_TASK", task.name.clone()),
+        ("TASKER_ROOT", session.model.root.display().to_string()),
+    ];
     let dir = match &task.dir {
         Some(t) => {
             let what = format!("`dir` of task `{}`", task.name);
@@ -616,7 +613,7 @@ impl StepContext<'_, '_> {
                 if let Some(why) = dir_problem(&dir) {
                     return Outcome::Failed(Failure::new(Reason::other(1, why), Some(echo)));
                 }
-                self.spawn_and_wait(&echo, &argvs, &dir, &scope.env, sink)
+                self.spawn_and_wait(&echo, &argvs, &dir, scope.process_env(), sink)
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::child;
 use super::*;
+use crate::context::EnvView;
 
 impl StepContext<'_, '_> {
     /// Long by design: a step's processes from resolving the programs to
@@ -13,10 +14,10 @@ impl StepContext<'_, '_> {
         echo: &str,
         argvs: &[Vec<String>],
         dir: &Path,
-        env: &BTreeMap<String, String>,
+        env: EnvView,
         sink: &mut output::RunOutput,
     ) -> Outcome {
-        let path = env.get("PATH").map(String::as_str);
+        let path = env.get("PATH");
         // Resolved here, against the PATH the step gets: a missing program
         // is named precisely, and std can spawn without forking since it
         // need not search a changed PATH itself.
@@ -131,13 +132,13 @@ impl StepContext<'_, '_> {
         argvs: &[Vec<String>],
         mut programs: Vec<std::path::PathBuf>,
         dir: &Path,
-        env: &BTreeMap<String, String>,
+        env: EnvView,
         sink: &mut output::RunOutput,
         foreground: bool,
         new_group: bool,
     ) -> Result<(child::Child, output::StepIo), Outcome> {
         let alone = self.job.alone;
-        let path = env.get("PATH").map(String::as_str);
+        let path = env.get("PATH");
         let io_error = |e: std::io::Error| {
             Outcome::Failed(Failure::new(
                 Reason::other(1, format!("cannot set up output: {e}")),
@@ -193,7 +194,7 @@ impl StepContext<'_, '_> {
         argv: &[String],
         program: &Path,
         dir: &Path,
-        env: &BTreeMap<String, String>,
+        env: EnvView,
         io: &mut output::StepIo,
         new_group: bool,
     ) -> std::io::Result<Option<child::Child>> {
@@ -225,7 +226,7 @@ impl StepContext<'_, '_> {
         argvs: &[Vec<String>],
         programs: &[std::path::PathBuf],
         dir: &Path,
-        env: &BTreeMap<String, String>,
+        env: EnvView,
         io: &mut output::StepIo,
         new_group: bool,
         foreground: bool,
@@ -308,10 +309,7 @@ impl StepContext<'_, '_> {
 
 /// Why an argument or environment value cannot reach a process: the
 /// system takes them as C strings, which end at a NUL byte.
-pub(super) fn unreachable_value(
-    argvs: &[Vec<String>],
-    env: &BTreeMap<String, String>,
-) -> Option<String> {
+pub(super) fn unreachable_value(argvs: &[Vec<String>], env: EnvView) -> Option<String> {
     for argv in argvs {
         for (i, word) in argv.iter().enumerate() {
             if word.contains('\0') {
@@ -341,7 +339,7 @@ pub(super) fn spawn_failure(
     e: &std::io::Error,
     argvs: &[Vec<String>],
     programs: &[std::path::PathBuf],
-    env: &BTreeMap<String, String>,
+    env: EnvView,
 ) -> Reason {
     let first = argvs[0][0].clone();
     match e.raw_os_error() {
@@ -383,18 +381,15 @@ pub(super) fn spawn_failure(
 
 /// Give the expression exactly `env`, by naming only what differs from
 /// tasker's own environment: far cheaper per spawn than replacing it whole.
-pub(super) fn with_env(
-    mut expr: duct::Expression,
-    env: &BTreeMap<String, String>,
-) -> duct::Expression {
+pub(super) fn with_env(mut expr: duct::Expression, env: EnvView) -> duct::Expression {
     static OWN: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
     let own = OWN.get_or_init(|| {
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect()
     });
-    for (key, value) in env {
-        if own.get(key) != Some(value) {
+    for (key, value) in env.iter() {
+        if own.get(key).map(String::as_str) != Some(value) {
             expr = expr.env(key, value);
         }
     }
