@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark tasker against just and make, side by side, in one run.
 #
-#   bench/run.sh [foundation|concurrency|output|all]     (default: all)
+#   bench/run.sh [foundation|concurrency|output|paired|all]   (default: all)
 #
 # Prints a markdown report: per section, a table of medians, ratios and the
 # targets, then the reason for every n/a row. A peer that is not installed
@@ -18,6 +18,7 @@
 #   BENCH_MIN_TIME=2         seconds to spend per measurement (builtin engine)
 #   BENCH_OUTPUT_SIZE=1G     output section volume (head -c syntax: 64M, 1G)
 #   BENCH_OUTPUT_RUNS=3      timed runs per output case
+#   BENCH_ROUNDS=1           multiplies the rounds of the paired section
 #   BENCH_JUST, BENCH_MAKE   peer binaries (default: just and make on PATH;
 #                            a pyenv shim for just is resolved to the binary)
 #
@@ -32,7 +33,7 @@ usage() {
 
 section=${1:-all}
 case $section in
-    foundation | concurrency | output | all) ;;
+    foundation | concurrency | output | paired | all) ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
 esac
@@ -288,14 +289,67 @@ output() {
     report --bytes "$bytes"
 }
 
+# ---------------------------------------------------------------- paired
+
+# The cases compared with make, timed in turn (bench/paired.py): one run of
+# tasker, one of make, round after round, so that a machine whose speed
+# drifts slows both alike. BENCH_ROUNDS scales the rounds (default 1).
+paired() {
+    echo "## paired: tasker and make in turn"
+    echo
+    if ! $have_make || [ ! -x "$tasker" ]; then
+        note "needs make and a tasker binary"
+        return
+    fi
+    log "== paired"
+    local k=${BENCH_ROUNDS:-1} d last
+    local p="python3 $here/paired.py"
+    d=$tmp/p-one
+    mkdir -p "$d"
+    python3 "$here/gen.py" one "$d"
+    $p --header --rounds $((300 * k)) "one-step \`true\` task" \
+        -- tasker "$tasker" -f "$d/tasks.toml" t \
+        -- make "$make" --no-print-directory -f "$d/Makefile" t
+    d=$tmp/p-chain
+    mkdir -p "$d"
+    python3 "$here/gen.py" chain "$d"
+    $p --rounds $((300 * k)) "chain \`a b c\`" \
+        -- tasker "$tasker" -f "$d/tasks.toml" a b c \
+        -- make "$make" --no-print-directory -f "$d/Makefile" a b c
+    d=$tmp/p-mib
+    mkdir -p "$d"
+    python3 "$here/gen.py" mib "$d"
+    $p --rounds $((300 * k)) "1 MiB to an inherited stdout" \
+        -- tasker "$tasker" -f "$d/tasks.toml" t \
+        -- make "$make" --no-print-directory -f "$d/Makefile" t
+    d=$tmp/p-list5000
+    mkdir -p "$d"
+    last=$(python3 "$here/gen.py" list 5000 "$d")
+    $p --rounds $((100 * k)) "run the last of 5,000 tasks" \
+        -- tasker "$tasker" -f "$d/tasks.toml" "$last" \
+        -- make "$make" --no-print-directory -f "$d/Makefile" "$last"
+    local n
+    for n in 200 1000; do
+        d=$tmp/p-fan$n
+        mkdir -p "$d"
+        python3 "$here/gen.py" fanout "$n" "$d"
+        $p --rounds $(((n == 200 ? 40 : 10) * k)) "$n deps, \`-j2\`" \
+            -- tasker "$tasker" -f "$d/tasks.toml" -j2 all \
+            -- make "$make" --no-print-directory -j2 -f "$d/Makefile" all
+    done
+    echo
+}
+
 case $section in
     foundation) foundation ;;
     concurrency) concurrency ;;
     output) output ;;
+    paired) paired ;;
     all)
         foundation
         concurrency
         output
+        paired
         ;;
 esac
 exit 0
