@@ -182,6 +182,7 @@ fn file<T: Into<std::os::fd::OwnedFd>>(end: T) -> File {
 
 impl StepIo {
     /// The child's ends, for a start without duct.
+    #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
     pub(in crate::exec) fn streams(&self) -> crate::exec::child::Streams<'_> {
         const COLOR: &[(&str, &str)] = &[("CLICOLOR_FORCE", "1"), ("FORCE_COLOR", "1")];
         crate::exec::child::Streams {
@@ -198,6 +199,7 @@ impl StepIo {
 
     /// The child started: tasker keeps only its own ends, and sees EOF when
     /// the child is done.
+    #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
     pub(in crate::exec) fn close_child_ends(&mut self) {
         self.stdin = StdinPlan::Null;
         self.writers = None;
