@@ -505,8 +505,10 @@ impl<'a> Printer<'a> {
     /// Called however the run ends (its drop), so nothing is lost.
     fn finish(&mut self) {
         if let Some(mut held) = self.held.take() {
-            held[0].drain(self.report, Stream::Stdout);
-            held[1].drain(self.report, Stream::Stderr);
+            self.report.whole(|| {
+                held[0].drain(self.report, Stream::Stdout);
+                held[1].drain(self.report, Stream::Stderr);
+            });
         }
         self.flush(Stream::Stdout);
         self.flush(Stream::Stderr);

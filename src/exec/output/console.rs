@@ -26,6 +26,9 @@ pub struct Console {
     sink: Option<Sink>,
     /// Added to the run's name in tasker's own lines (`@WORKER`).
     suffix: String,
+    /// Held while one run's grouped output is written, which may take
+    /// several writes: another run's never lands in the middle.
+    whole: Mutex<()>,
 }
 
 /// Takes a console's bytes instead of tasker's stdout and stderr: a run's
@@ -68,6 +71,7 @@ impl Console {
             colors: Mutex::new(BTreeMap::new()),
             sink: None,
             suffix: String::new(),
+            whole: Mutex::new(()),
         }
     }
 
@@ -89,6 +93,13 @@ impl Console {
     /// Output goes to a sink, never to tasker's own stdout and stderr.
     pub fn has_sink(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// Run `f`, which writes one run's held output, with no other run's
+    /// held output written at the same time.
+    pub fn whole<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _whole = self.whole.lock().unwrap_or_else(|e| e.into_inner());
+        f()
     }
 
     /// Write bytes to tasker's stdout or stderr, around the status line.

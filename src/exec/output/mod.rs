@@ -746,8 +746,10 @@ impl RunOutput {
             }
         }
         if let Some(mut spools) = self.held.take() {
-            spools[0].drain(&self.report, Stream::Stdout);
-            spools[1].drain(&self.report, Stream::Stderr);
+            self.report.whole(|| {
+                spools[0].drain(&self.report, Stream::Stdout);
+                spools[1].drain(&self.report, Stream::Stderr);
+            });
         }
         outcome
     }
