@@ -29,6 +29,8 @@ pub struct Session<'m> {
     pub invocation_dir: PathBuf,
     overrides: BTreeMap<String, String>,
     base_env: OnceLock<Result<Arc<Env>>>,
+    /// The values every scope starts from (`root`, `os`, ...), built once.
+    root_values: OnceLock<Arc<BTreeMap<String, Value>>>,
     /// Per unit (file): the base environment with the `[env]` of the
     /// root file and of each includer down to the unit's own on top.
     unit_envs: Vec<OnceLock<Result<Arc<Env>>>>,
@@ -42,7 +44,9 @@ pub struct Session<'m> {
 /// The values one run's templates see besides vars.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    pub values: BTreeMap<String, Value>,
+    /// Shared between the scopes of a run (cheap to clone); changed with
+    /// `Arc::make_mut`.
+    pub values: Arc<BTreeMap<String, Value>>,
     pub env: Arc<Env>,
     /// The file whose vars templates of this scope see (SPEC 9).
     pub unit: usize,
@@ -139,6 +143,7 @@ impl<'m> Session<'m> {
             invocation_dir,
             overrides: map,
             base_env: OnceLock::new(),
+            root_values: OnceLock::new(),
             unit_envs: model.units.iter().map(|_| OnceLock::new()).collect(),
             var_order: OnceLock::new(),
             var_values: model.vars.iter().map(|_| Mutex::new(None)).collect(),
@@ -234,19 +239,22 @@ impl<'m> Session<'m> {
 
     /// The scope of templates outside any task (vars, `[env]`).
     pub fn root_scope(&self, env: Arc<Env>) -> Scope {
-        let mut values = BTreeMap::new();
-        values.insert(
-            "root".into(),
-            Value::from(self.model.root.display().to_string()),
-        );
-        values.insert(
-            "invocation_dir".into(),
-            Value::from(self.invocation_dir.display().to_string()),
-        );
-        values.insert("os".into(), Value::from(std::env::consts::OS));
-        values.insert("arch".into(), Value::from(std::env::consts::ARCH));
+        let values = self.root_values.get_or_init(|| {
+            let mut values = BTreeMap::new();
+            values.insert(
+                "root".into(),
+                Value::from(self.model.root.display().to_string()),
+            );
+            values.insert(
+                "invocation_dir".into(),
+                Value::from(self.invocation_dir.display().to_string()),
+            );
+            values.insert("os".into(), Value::from(std::env::consts::OS));
+            values.insert("arch".into(), Value::from(std::env::consts::ARCH));
+            Arc::new(values)
+        });
         Scope {
-            values,
+            values: Arc::clone(values),
             env,
             unit: ROOT_UNIT,
             added: Vec::new(),

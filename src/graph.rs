@@ -99,14 +99,11 @@ impl Graph {
             ));
         }
         let mut scope = session.unit_scope(task.unit)?;
-        scope
-            .values
-            .insert("task".into(), Value::from(task.name.as_str()));
-        scope
-            .values
-            .insert("extra".into(), Value::from(inv.extra.clone()));
+        let values = std::sync::Arc::make_mut(&mut scope.values);
+        values.insert("task".into(), Value::from(task.name.as_str()));
+        values.insert("extra".into(), Value::from(inv.extra.clone()));
         for (arg, value) in task.args.iter().zip(&inv.values) {
-            scope.values.insert(arg.name.clone(), value.to_value());
+            values.insert(arg.name.clone(), value.to_value());
         }
         let combos = matrix_combinations(session, task, &scope)?;
         let mut ids = Vec::with_capacity(combos.len());
@@ -120,8 +117,11 @@ impl Graph {
                     .collect();
                 name = format!("{name}[{}]", parts.join(","));
             }
-            for (k, v) in &combo {
-                scope.values.insert(k.clone(), v.clone());
+            if !combo.is_empty() {
+                let values = std::sync::Arc::make_mut(&mut scope.values);
+                for (k, v) in &combo {
+                    values.insert(k.clone(), v.clone());
+                }
             }
             let key = format!("{}\0{:?}\0{:?}\0{name}", inv.task, inv.values, inv.extra);
             if let Some(&id) = self.keys.get(&key) {

@@ -587,7 +587,7 @@ fn cache_of(
 /// matrix values, then the task's `env` over the environment.
 fn scope_of(session: &Session, task: &Task, spec: &RunSpec) -> Result<Scope> {
     let mut scope = session.unit_scope(task.unit)?;
-    let values = &mut scope.values;
+    let values = Arc::make_mut(&mut scope.values);
     values.insert("task".into(), Value::from(task.name.as_str()));
     values.insert("extra".into(), Value::from(spec.extra.clone()));
     for arg in &task.args {
