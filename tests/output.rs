@@ -331,6 +331,34 @@ fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
     );
 }
 
+/// A line begun in one read and ended in the next, with more lines after
+/// it in the same read: `fail_on` finds it whole, and later lines of the
+/// read that cannot match do not hide it.
+#[test]
+fn fail_on_finds_a_line_cut_across_reads() {
+    let ran = Test::with(
+        r#"
+        [tasks.t]
+        fail_on = ['^FATAL: disk$']
+        run = "printf 'ok\\nFAT'; sleep 0.05; printf 'AL: disk\\nmore\\n'; sleep 60"
+        "#,
+    )
+    .args(&["-q", "t"])
+    .run();
+    ran.code(1);
+    assert!(
+        ran.stdout.starts_with("ok\nFATAL: disk\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr
+            .contains("output matched fail_on `^FATAL: disk$`: FATAL: disk\n"),
+        "{}",
+        ran.stderr
+    );
+}
+
 #[test]
 fn respond_answers_a_prompt_without_a_newline() {
     Test::with(
@@ -572,13 +600,13 @@ fn prefixed_output_never_breaks_a_line() {
     let ran = Test::with(
         r#"
         [tasks.long]
-        run = "printf 'part1 '; sleep 0.05; printf 'part2\n'; printf 'no newline at end'"
+        run = "printf 'part1 '; sleep 0.05; printf 'part2\nsecond\n'; printf 'no newline at end'"
         "#,
     )
     .args(&["-q", "--output", "prefixed", "long"])
     .run();
     ran.code(0)
-        .stdout("long | part1 part2\nlong | no newline at end\n");
+        .stdout("long | part1 part2\nlong | second\nlong | no newline at end\n");
 }
 
 #[test]
