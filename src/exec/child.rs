@@ -2,8 +2,9 @@
 //!
 //! A step that is one program (no pipeline, no terminal of its own, not in
 //! the terminal's foreground) is started with `posix_spawn` directly: its
-//! argument and environment blocks are built in two buffers, and nothing
-//! else is allocated or copied for it. That is most steps of most runs,
+//! argument and environment blocks are each one buffer of strings and one
+//! array of pointers into it, where std's `Command` copied tasker's whole
+//! environment into a map at every spawn. That is most steps of most runs,
 //! and a graph of many short runs pays the start of each (bench/RESULTS.md,
 //! fan-out). Pipelines, `pty` steps and foreground runs go through duct,
 //! which wires several processes and runs code in the child.
