@@ -303,29 +303,29 @@ paired() {
     fi
     log "== paired"
     local k=${BENCH_ROUNDS:-1} d last
-    local p="python3 $here/paired.py"
+    pair() { python3 "$here/paired.py" "$@"; }
     d=$tmp/p-one
     mkdir -p "$d"
     python3 "$here/gen.py" one "$d"
-    $p --header --rounds $((300 * k)) "one-step \`true\` task" \
+    pair --header --rounds $((300 * k)) "one-step \`true\` task" \
         -- tasker "$tasker" -f "$d/tasks.toml" t \
         -- make "$make" --no-print-directory -f "$d/Makefile" t
     d=$tmp/p-chain
     mkdir -p "$d"
     python3 "$here/gen.py" chain "$d"
-    $p --rounds $((300 * k)) "chain \`a b c\`" \
+    pair --rounds $((300 * k)) "chain \`a b c\`" \
         -- tasker "$tasker" -f "$d/tasks.toml" a b c \
         -- make "$make" --no-print-directory -f "$d/Makefile" a b c
     d=$tmp/p-mib
     mkdir -p "$d"
     python3 "$here/gen.py" mib "$d"
-    $p --rounds $((300 * k)) "1 MiB to an inherited stdout" \
+    pair --rounds $((300 * k)) "1 MiB to an inherited stdout" \
         -- tasker "$tasker" -f "$d/tasks.toml" t \
         -- make "$make" --no-print-directory -f "$d/Makefile" t
     d=$tmp/p-list5000
     mkdir -p "$d"
     last=$(python3 "$here/gen.py" list 5000 "$d")
-    $p --rounds $((100 * k)) "run the last of 5,000 tasks" \
+    pair --rounds $((100 * k)) "run the last of 5,000 tasks" \
         -- tasker "$tasker" -f "$d/tasks.toml" "$last" \
         -- make "$make" --no-print-directory -f "$d/Makefile" "$last"
     local n
@@ -333,7 +333,7 @@ paired() {
         d=$tmp/p-fan$n
         mkdir -p "$d"
         python3 "$here/gen.py" fanout "$n" "$d"
-        $p --rounds $(((n == 200 ? 40 : 10) * k)) "$n deps, \`-j2\`" \
+        pair --rounds $(((n == 200 ? 40 : 10) * k)) "$n deps, \`-j2\`" \
             -- tasker "$tasker" -f "$d/tasks.toml" -j2 all \
             -- make "$make" --no-print-directory -j2 -f "$d/Makefile" all
     done

@@ -1,7 +1,8 @@
 //! One run of a task: its directory, environment, confirmation, steps,
 //! retries and `finally`, each step as processes in their own process
-//! group (one program started by tasker itself, a pipeline through duct). The scheduler decides when a run starts; this
-//! module decides what it does and how it ended.
+//! group (one program started by tasker itself, a pipeline through duct).
+//! The scheduler decides when a run starts; this module decides what it
+//! does and how it ended.
 
 mod cache;
 mod child;
