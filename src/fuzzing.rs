@@ -151,7 +151,7 @@ fn load(text: &str) -> Result<Model, Error> {
 fn list(model: &Model) {
     crate::list::render(model, true, Style { color: false });
     crate::list::render(model, false, Style { color: true });
-    crate::list::render_json(model, true, &|_| (None, None));
+    crate::list::render_json(model, true, &|_| crate::list::Freshness::default());
 }
 
 fn render_error(e: &Error) {

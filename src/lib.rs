@@ -287,9 +287,9 @@ fn listed_freshness(
     fresh: &fresh::Fresh,
     remote: Option<&fresh::remote::Remote>,
     task: usize,
-) -> (Option<bool>, Option<&'static str>) {
+) -> list::Freshness {
     let Some(checks) = fresh.checks(session, task) else {
-        return (None, None);
+        return list::Freshness::default();
     };
     let stale: Vec<&fresh::Check> = checks.iter().filter(|c| c.stale.is_some()).collect();
     let cache = match remote {
@@ -309,7 +309,23 @@ fn listed_freshness(
         }
         _ => None,
     };
-    (Some(checks.iter().all(|c| c.stale.is_none())), cache)
+    let up_to_date = checks.iter().all(|c| c.stale.is_none());
+    // Restored wins: one restored run means the outputs came from the cache.
+    let recorded = up_to_date.then(|| {
+        let restored = checks
+            .iter()
+            .any(|c| matches!(c.recorded, Some((fresh::How::Restored, _))));
+        if restored {
+            fresh::How::Restored.name()
+        } else {
+            fresh::How::Ran.name()
+        }
+    });
+    list::Freshness {
+        up_to_date: Some(up_to_date),
+        cache,
+        recorded,
+    }
 }
 
 /// `--worker`: serve the queue's runs until stopped.
@@ -605,6 +621,7 @@ fn conclude(
                     report::human_duration(*duration)
                 )),
                 exec::Outcome::Skipped(why) => report.line(&format!("[{name}] {why}")),
+                exec::Outcome::UpToDate => report.line(&format!("[{name}] up to date")),
                 exec::Outcome::Restored => {
                     report.line(&format!("[{name}] restored from the remote cache"))
                 }

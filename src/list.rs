@@ -164,23 +164,37 @@ pub fn render(model: &Model, all: bool, style: Style) -> String {
     out
 }
 
+/// What `-l --json` says of a task's up-to-date state.
+#[derive(Default)]
+pub struct Freshness {
+    /// Whether a run with no arguments would be skipped (`None`: no
+    /// sources, or it cannot be told).
+    pub up_to_date: Option<bool>,
+    /// When it would run, whether the remote cache holds it (`"hit"`,
+    /// `"miss"`, `"unavailable"`; `None` when it was not asked).
+    pub cache: Option<&'static str>,
+    /// When it is up to date, how its recorded success came about:
+    /// `"ran"` or `"restored"` (from the remote cache).
+    pub recorded: Option<&'static str>,
+}
+
 /// The stable JSON shape of `tasker -l --json`.
 /// `freshness` tells, per task index, whether a run of the task with no
 /// arguments would be skipped (`None`: no sources, or it cannot be told),
 /// and, when it would run, whether the remote cache holds it (`"hit"`,
 /// `"miss"`, `"unavailable"`; `None` when it was not asked).
-pub fn render_json(
-    model: &Model,
-    all: bool,
-    freshness: &dyn Fn(usize) -> (Option<bool>, Option<&'static str>),
-) -> String {
+pub fn render_json(model: &Model, all: bool, freshness: &dyn Fn(usize) -> Freshness) -> String {
     let tasks: Vec<serde_json::Value> = model
         .tasks
         .iter()
         .enumerate()
         .filter(|(_, t)| all || !t.is_hidden())
         .map(|(index, task)| {
-            let (up_to_date, cache) = freshness(index);
+            let Freshness {
+                up_to_date,
+                cache,
+                recorded,
+            } = freshness(index);
             serde_json::json!({
                 "name": task.name,
                 "file": model.units[task.unit].file.path.display().to_string(),
@@ -194,6 +208,7 @@ pub fn render_json(
                 "outputs": task.outputs,
                 "up_to_date": up_to_date,
                 "cache": cache,
+                "recorded": recorded,
                 "args": task.args.iter().map(|a| serde_json::json!({
                     "name": a.name,
                     "type": a.ty.name(),

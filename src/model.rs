@@ -280,6 +280,10 @@ pub struct TaskMore {
     pub output: OutputKeys,
     /// With a queue, runs go to workers on other machines (SPEC 11).
     pub distribute: bool,
+    /// For a task with `sources`: the hash of each fingerprinted key's
+    /// value as written (every task key but the presentation ones), in
+    /// the order of the task keys (SPEC 7).
+    pub definition: Vec<(&'static str, [u8; 32])>,
 }
 
 /// What a task that sets none of the `TaskMore` keys has.
@@ -313,6 +317,7 @@ pub static NO_MORE: TaskMore = TaskMore {
         hide: Hide::None,
     },
     distribute: false,
+    definition: Vec::new(),
 };
 
 impl std::ops::Deref for Task {

@@ -15,6 +15,9 @@ pub enum Outcome {
     Skipped(String),
     /// Not run: its outputs, output and values came from the remote cache.
     Restored,
+    /// Not run: nothing it depends on changed since its recorded success
+    /// (SPEC 7); its values are the recorded ones.
+    UpToDate,
     Failed(Failure),
     /// Stopped by tasker (fail-fast or a signal).
     Cancelled,
@@ -29,7 +32,11 @@ impl Outcome {
     pub fn succeeded(&self) -> bool {
         matches!(
             self,
-            Outcome::Success | Outcome::Skipped(_) | Outcome::Stopped | Outcome::Restored
+            Outcome::Success
+                | Outcome::Skipped(_)
+                | Outcome::Stopped
+                | Outcome::Restored
+                | Outcome::UpToDate
         )
     }
 }

@@ -128,6 +128,7 @@ pub fn result_word(outcome: &Outcome) -> &'static str {
         Outcome::Success => "ok",
         Outcome::Skipped(_) => "skipped",
         Outcome::Restored => "restored",
+        Outcome::UpToDate => "up-to-date",
         Outcome::Failed(_) => "failed",
         Outcome::Cancelled => "cancelled",
         Outcome::NotRun(_) => "not-run",

@@ -417,3 +417,232 @@ fn the_json_listing_says_whether_each_task_is_up_to_date() {
     std::fs::remove_file(t.path().join("out.txt")).unwrap();
     assert_eq!(states(&t), [Bool(false), Null, Null]);
 }
+
+/// The task keys, as the reference's table lists them (a unit test holds
+/// that table equal to the loader's list).
+fn task_keys() -> Vec<String> {
+    let reference = include_str!("../docs/reference.md");
+    let start = reference
+        .find("\n### Task keys\n")
+        .expect("a Task keys table");
+    reference[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .filter_map(|l| {
+            let cell = l.trim_matches('|').split(" | ").next()?.trim();
+            Some(cell.trim_matches('`').to_string())
+        })
+        .collect()
+}
+
+/// Every task key, changed in a file whose task was up to date: the run
+/// happens again, except for the keys that change only how a task is shown.
+#[test]
+fn every_task_key_but_presentation_is_fingerprinted() {
+    // key, presentation?, extra lines for both versions, value before, after
+    let cases: &[(&str, bool, &str, &str, &str)] = &[
+        ("help", true, "", "'one'", "'two'"),
+        ("run", false, "", "'echo hi'", "'echo hi2'"),
+        ("deps", false, "", "['a']", "['b']"),
+        ("post", false, "", "['a']", "['b']"),
+        ("finally", false, "", "['true']", "['true', 'true']"),
+        (
+            "args",
+            false,
+            "",
+            "[{ name = 'n', default = '1' }]",
+            "[{ name = 'n', default = '1', choices = ['1', '2'] }]",
+        ),
+        ("env", false, "", "{ A = '1' }", "{ A = '2' }"),
+        ("dir", false, "", "'.'", "'./.'"),
+        ("shell", false, "", "['bash', '-c']", "['sh', '-c']"),
+        ("quiet", false, "", "false", "true"),
+        ("private", true, "", "false", "true"),
+        ("aliases", true, "", "['b1']", "['b2']"),
+        ("group", true, "", "'one'", "'two'"),
+        ("confirm", false, "", "'sure?'", "'really?'"),
+        ("platforms", false, "", "['linux', 'macos']", "['linux']"),
+        ("timeout", false, "", "'10s'", "'20s'"),
+        ("retries", false, "", "1", "2"),
+        ("retry_delay", false, "", "'1s'", "'2s'"),
+        ("ignore_failure", false, "", "false", "true"),
+        ("interactive", false, "", "false", "true"),
+        ("pty", false, "", "false", "true"),
+        ("background", false, "", "false", "true"),
+        ("ready", false, "background = true\n", "'hi'", "'h'"),
+        (
+            "ready_timeout",
+            false,
+            "background = true\n",
+            "'10s'",
+            "'20s'",
+        ),
+        (
+            "matrix",
+            false,
+            "",
+            "{ x = ['1'] }",
+            "{ x = ['1'], y = ['2'] }",
+        ),
+        (
+            "sources",
+            false,
+            "",
+            "['src/*.txt']",
+            "['src/*.txt', '!src/none']",
+        ),
+        ("outputs", false, "", "['src/a.txt']", "['src']"),
+        ("cache", false, "", "true", "false"),
+        ("capture", false, "", "false", "true"),
+        ("extract", false, "", "{ v = 'h(i)' }", "{ v = '(h)i' }"),
+        ("expect", false, "", "['hi']", "['h']"),
+        ("fail_on", false, "", "['nope']", "['nope2']"),
+        (
+            "respond",
+            false,
+            "",
+            "[{ on = 'x', send = 'y' }]",
+            "[{ on = 'x', send = 'z' }]",
+        ),
+        ("hide", false, "", "false", "true"),
+        ("distribute", false, "", "false", "true"),
+    ];
+    let keys = task_keys();
+    let listed: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let mut sorted_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    sorted_keys.sort_unstable();
+    let mut sorted_cases = listed.clone();
+    sorted_cases.sort_unstable();
+    assert_eq!(
+        sorted_cases, sorted_keys,
+        "the cases must cover every task key"
+    );
+
+    let file = |key: &str, extra: &str, value: &str| {
+        let run = if key == "run" {
+            ""
+        } else {
+            "run = 'echo hi'\n"
+        };
+        let sources = if key == "sources" {
+            ""
+        } else {
+            "sources = ['src/*.txt']\n"
+        };
+        format!(
+            "[tasks.a]\nrun = 'true'\n[tasks.b]\nrun = 'true'\n\
+             [tasks.build]\n{run}{sources}{extra}{key} = {value}\n"
+        )
+    };
+    for (key, presentation, extra, before, after) in cases {
+        let t = Test::with(&file(key, extra, before)).file("src/a.txt", "a\n");
+        let first = t.run_with(&["-y", "build"]);
+        let second = t.run_with(&["-y", "build"]);
+        let up_to_date = |ran: &common::Ran| ran.stderr.contains("up to date");
+        if up_to_date(&second) {
+            std::fs::write(t.path().join("tasks.toml"), file(key, extra, after)).unwrap();
+            let third = t.run_with(&["-y", "build"]);
+            assert_eq!(
+                up_to_date(&third),
+                *presentation,
+                "changing `{key}` from {before} to {after}: {third:?}"
+            );
+        } else {
+            // A run that is never recorded (a service, stopped by tasker)
+            // is never skipped: no change can be missed.
+            assert!(
+                ["background", "ready", "ready_timeout"].contains(key),
+                "`{key}` = {before}: the second run was not up to date: {first:?} {second:?}"
+            );
+            assert!(!up_to_date(&first));
+        }
+    }
+}
+
+/// A skipped run reads as the real one did: its captured and extracted
+/// values are recorded with its success, and `--timings` and `-l --json`
+/// say it was up to date.
+#[test]
+fn a_skipped_run_keeps_the_values_it_captured_and_extracted() {
+    let t = Test::with(
+        r#"
+        [tasks.ver]
+        sources = ["src/*.txt"]
+        capture = true
+        extract = { version = 'version (\S+)' }
+        run = "cat src/v.txt"
+
+        [tasks.show]
+        deps = ["ver"]
+        run = "echo 'v={{ tasks.ver.version }} out={{ tasks.ver.stdout }}'"
+        "#,
+    )
+    .file("src/v.txt", "version 1.2.3\n");
+    let first = t.run_with(&["-q", "show"]);
+    first
+        .code(0)
+        .stdout("version 1.2.3\nv=1.2.3 out=version 1.2.3\n");
+    let second = t.run_with(&["--timings", "show"]);
+    second.code(0).stdout("v=1.2.3 out=version 1.2.3\n");
+    assert!(second.stderr.contains("[ver] up to date"), "{second:?}");
+    let row = second
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("ver "))
+        .unwrap_or_default();
+    assert!(row.ends_with("up-to-date"), "{}", second.stderr);
+    let listed: serde_json::Value =
+        serde_json::from_str(&t.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(listed["tasks"][0]["up_to_date"], true);
+    assert_eq!(listed["tasks"][0]["recorded"], "ran");
+    assert_eq!(listed["tasks"][1]["recorded"], serde_json::Value::Null);
+    // A changed source: the new values, from a real run.
+    std::fs::write(t.path().join("src/v.txt"), "version 2.0\n").unwrap();
+    t.run_with(&["-q", "show"])
+        .code(0)
+        .stdout("version 2.0\nv=2.0 out=version 2.0\n");
+}
+
+/// Absolute globs, and globs that climb out of the root, are checked like
+/// any other.
+#[test]
+fn absolute_sources_and_sources_outside_the_root_are_checked() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(elsewhere.path().join("inc")).unwrap();
+    std::fs::write(elsewhere.path().join("inc/b.h"), "b\n").unwrap();
+    let t = Test::new()
+        .file(
+            "proj/tasks.toml",
+            &format!(
+                r#"
+                [tasks.build]
+                sources = ["../shared/**/*.txt", "{}/inc/*.h"]
+                run = "true"
+                "#,
+                elsewhere.path().display()
+            ),
+        )
+        .file("shared/deep/a.txt", "a\n")
+        .cwd("proj");
+    let ran = t.run_with(&["-v", "build"]);
+    ran.code(0);
+    t.run_with(&["-v", "build"])
+        .code(0)
+        .stderr_has("[build] up to date (2 sources, ");
+    std::fs::write(t.path().join("shared/deep/a.txt"), "a2\n").unwrap();
+    t.run_with(&["-v", "build"])
+        .code(0)
+        .stderr_has("[build] not up to date: `../shared/deep/a.txt` changed");
+    let header = elsewhere.path().join("inc/b.h");
+    std::fs::write(&header, "b2\n").unwrap();
+    t.run_with(&["-v", "build"]).code(0).stderr_has(&format!(
+        "[build] not up to date: `{}` changed",
+        header.display()
+    ));
+    std::fs::write(elsewhere.path().join("inc/c.h"), "c\n").unwrap();
+    t.run_with(&["-v", "build"]).code(0).stderr_has("is new");
+    assert_eq!(t.run_with(&["build"]).stderr, "[build] up to date\n");
+}

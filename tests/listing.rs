@@ -180,6 +180,7 @@ fn json_listing_has_the_stable_shape() {
                 "name",
                 "outputs",
                 "private",
+                "recorded",
                 "sources",
                 "up_to_date"
             ]
@@ -222,6 +223,7 @@ fn json_listing_has_the_stable_shape() {
             "outputs": [],
             "up_to_date": null,
             "cache": null,
+            "recorded": null,
             "args": [{
                 "name": "release",
                 "type": "bool",

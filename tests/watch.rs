@@ -207,3 +207,43 @@ fn a_run_that_ignores_sigterm_is_killed_after_the_grace_and_restarted() {
         wait_until("nothing is left", || !alive(pid));
     }
 }
+
+#[test]
+fn sources_outside_the_root_are_watched_too() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("b.txt"), "b\n").unwrap();
+    let t = Test::new()
+        .file(
+            "proj/tasks.toml",
+            &format!(
+                r#"
+                [tasks.build]
+                sources = ["../shared/*.txt", "{}/*.txt"]
+                run = "echo ran >> log"
+                "#,
+                elsewhere.path().display()
+            ),
+        )
+        .file("shared/a.txt", "a\n")
+        .cwd("proj");
+    let mut watching = Watching::start(&t, &["-w", "build"]);
+    let waiting = "waiting for changes";
+    wait_until("the first run is done", || {
+        text(&t, "stderr.log").matches(waiting).count() == 1
+    });
+    std::fs::write(t.path().join("shared/a.txt"), "a2\n").unwrap();
+    wait_until("a run after the change through `..`", || {
+        text(&t, "stderr.log").matches(waiting).count() == 2
+    });
+    std::fs::write(elsewhere.path().join("b.txt"), "b2\n").unwrap();
+    wait_until("a run after the change of an absolute source", || {
+        text(&t, "stderr.log").matches(waiting).count() == 3
+    });
+    assert_eq!(text(&t, "proj/log"), "ran\nran\nran\n");
+    assert_eq!(watching.interrupt(), 130);
+    let stderr = text(&t, "stderr.log");
+    assert!(
+        stderr.contains("[watch] `../shared/a.txt` changed; running again"),
+        "{stderr}"
+    );
+}

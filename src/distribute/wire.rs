@@ -60,6 +60,7 @@ pub enum Ended {
     NotRun { why: String },
     Stopped,
     Restored,
+    UpToDate,
 }
 
 /// A failure, kept as the coordinator's summary and exit status need it.
@@ -137,6 +138,7 @@ impl Ended {
             Outcome::NotRun(why) => Ended::NotRun { why: why.clone() },
             Outcome::Stopped => Ended::Stopped,
             Outcome::Restored => Ended::Restored,
+            Outcome::UpToDate => Ended::UpToDate,
         }
     }
 
@@ -149,6 +151,7 @@ impl Ended {
             Ended::NotRun { why } => Outcome::NotRun(why.clone()),
             Ended::Stopped => Outcome::Stopped,
             Ended::Restored => Outcome::Restored,
+            Ended::UpToDate => Outcome::UpToDate,
         }
     }
 }

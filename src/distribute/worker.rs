@@ -380,6 +380,7 @@ impl Worker<'_> {
             Ended::NotRun { why } => why.clone(),
             Ended::Stopped => "stopped".to_string(),
             Ended::Restored => "restored from the remote cache".to_string(),
+            Ended::UpToDate => "up to date".to_string(),
         };
         self.say(&format!("[{}] {word}", spec.name));
         self.report(con, list, text, &spec, &result)

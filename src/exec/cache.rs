@@ -203,12 +203,13 @@ pub fn restore_outputs(session: &Session, opts: &RunOptions, job: &Job) -> Resul
     };
     match fetched {
         Fetched::Hit(download) => {
-            match remote::restore(download, &check.dir, &job.task.outputs, &stopping) {
-                Ok(_) => {}
+            let values = match remote::restore(download, &check.dir, &job.task.outputs, &stopping) {
+                Ok(restored) => restored.results,
                 Err(Refusal::Stopped) => return Ok(false),
                 Err(Refusal::Bad(why)) => return Err(format!("its artifact is refused: {why}")),
-            }
-            check.save()?;
+            };
+            // The worker ran it: recorded as a run of its own.
+            check.save(crate::fresh::How::Ran, values)?;
             Ok(true)
         }
         Fetched::Miss => Err("the worker's outputs are not in the remote cache".into()),

@@ -169,7 +169,12 @@ pub fn run_job(
     if let (Outcome::Success | Outcome::Restored, Some(check), false) =
         (&outcome, check, opts.dry_run)
     {
-        if let Err(why) = check.save() {
+        let how = if outcome == Outcome::Restored {
+            crate::fresh::How::Restored
+        } else {
+            crate::fresh::How::Ran
+        };
+        if let Err(why) = check.save(how, sink.result_texts()) {
             sink.note(&format!("warning: {why}"));
         }
         if outcome == Outcome::Success {
@@ -314,7 +319,7 @@ fn prelude(
         return Err(failed(Reason::other(1, why)));
     }
     if !task.sources.is_empty() {
-        let c = opts
+        let mut c = opts
             .fresh
             .check(session, task, &job.run, &step_scope, &dir)
             .map_err(|why| failed(Reason::other(2, why)))?;
@@ -329,7 +334,11 @@ fn prelude(
             } else {
                 "up to date".to_string()
             });
-            return Err(Outcome::Skipped("up to date".into()));
+            // `tasks.NAME` reads as after the run that was recorded.
+            if let Some((_, values)) = c.recorded.take() {
+                sink.recorded(values);
+            }
+            return Err(Outcome::UpToDate);
         }
         if opts.verbose {
             sink.note(&format!(

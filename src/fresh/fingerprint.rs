@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever what goes into a fingerprint changes, so that old
 /// records (and cached artifacts) are never mistaken for new ones.
-pub const FORMAT: &str = "tasker-fingerprint-1";
+pub const FORMAT: &str = "tasker-fingerprint-2";
 
 /// A BLAKE3 hash, as lowercase hex in records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +54,9 @@ pub struct Inputs {
     pub args: Vec<(String, String)>,
     /// The variables of the task's (and the file's) `env`, with values.
     pub env: Vec<(String, String)>,
+    /// Every fingerprinted key of the task's definition (all task keys but
+    /// the presentation ones) with the hash of its value as written.
+    pub definition: Vec<(String, Digest)>,
 }
 
 /// The hashes of the parts of `Inputs`, kept in the record so that `-v`
@@ -64,6 +67,7 @@ pub struct Parts {
     pub commands: Digest,
     pub args: Digest,
     pub env: Digest,
+    pub definition: Digest,
 }
 
 /// A hasher that frames every piece with its length, so that no two
@@ -114,6 +118,14 @@ impl Inputs {
             commands: hash_strings("commands", self.commands.iter().map(String::as_str)),
             args: hash_pairs("args", &self.args),
             env: hash_pairs("env", &self.env),
+            definition: {
+                let mut f = Framed::new("definition");
+                for (key, hash) in &self.definition {
+                    f.piece(key.as_bytes());
+                    f.piece(&hash.0);
+                }
+                f.done()
+            },
         }
     }
 }
@@ -123,7 +135,13 @@ impl Inputs {
 /// content.
 pub fn fingerprint(parts: &Parts, files: &[(String, Digest)]) -> Digest {
     let mut f = Framed::new("run");
-    for part in [parts.declared, parts.commands, parts.args, parts.env] {
+    for part in [
+        parts.declared,
+        parts.commands,
+        parts.args,
+        parts.env,
+        parts.definition,
+    ] {
         f.piece(&part.0);
     }
     f.piece(&(files.len() as u64).to_le_bytes());
@@ -154,6 +172,7 @@ mod tests {
             commands: vec!["cc -o app src/main.c".into()],
             args: vec![("mode".into(), "release".into())],
             env: vec![("CC".into(), "gcc".into())],
+            definition: vec![("expect".into(), Digest([1; 32]))],
         }
     }
 
@@ -197,7 +216,8 @@ mod tests {
         let tree = checkout(&[("src/main.c", "int main;")]);
         let files = files_of(tree.path());
         let base = fingerprint(&inputs().parts(), &files);
-        let changed: [fn(&mut Inputs); 6] = [
+        let changed: [fn(&mut Inputs); 7] = [
+            |i| i.definition[0].1 = Digest([2; 32]),
             |i| i.commands[0].push(' '),
             |i| i.args[0].1 = "debug".into(),
             |i| i.env[0].1 = "clang".into(),

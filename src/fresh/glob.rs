@@ -3,6 +3,9 @@
 //! Walking starts at each pattern's literal prefix, so `src/**/*.rs` never
 //! reads the rest of the tree; `.git` and `.tasker` are never entered, and
 //! symbolic links to directories are not followed (no loop can form).
+//! A pattern may be absolute (`/opt/sdk/include/**`) or climb out of the
+//! directory with `..`: the paths it finds are then absolute, or start
+//! with `..`, and everything else works the same.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -74,7 +77,14 @@ impl Patterns {
                 None => literals.push(PathBuf::from(body)),
                 Some(first_glob) => {
                     includes.add(glob(body)?);
-                    bases.push(parts[..first_glob].iter().collect::<PathBuf>());
+                    // Joined as text: an absolute pattern's base keeps its
+                    // leading `/` (its first part is empty).
+                    let base = parts[..first_glob].join("/");
+                    bases.push(PathBuf::from(if base.is_empty() && body.starts_with('/') {
+                        "/".to_string()
+                    } else {
+                        base
+                    }));
                 }
             }
         }
@@ -201,8 +211,8 @@ fn walk_dir(dir: &Path, base: &str, each: &mut dyn FnMut(String, std::fs::Metada
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let child = if rel.is_empty() {
-                name.to_string_lossy().into_owned()
+            let child = if rel.is_empty() || rel.ends_with('/') {
+                format!("{rel}{}", name.to_string_lossy())
             } else {
                 format!("{rel}/{}", name.to_string_lossy())
             };

@@ -21,6 +21,7 @@ use crate::template::Mode;
 
 use fingerprint::{Digest, Inputs};
 use glob::Patterns;
+pub use record::How;
 use record::{Entry, Record, Stat};
 
 /// A file changed within this long before it was hashed may change again
@@ -62,6 +63,9 @@ pub struct Check {
     /// Source files seen, and how many of them were read.
     pub files: usize,
     pub read: usize,
+    /// When the run is up to date: how its recorded success came about,
+    /// and the values it captured and extracted then.
+    pub recorded: Option<(How, std::collections::BTreeMap<String, String>)>,
 }
 
 impl Check {
@@ -70,10 +74,21 @@ impl Check {
         &self.record.fingerprint
     }
 
-    /// Record the run's success. A record that cannot be written means the
-    /// next invocation runs it again: a warning, never a failure.
-    pub fn save(&self) -> Result<(), String> {
-        record::write(&self.root, &self.path, &self.record).map_err(|e| {
+    /// Record the run's success, how it came about, and the values it
+    /// captured and extracted (what `tasks.NAME` shows after a skip). A
+    /// record that cannot be written means the next invocation runs it
+    /// again: a warning, never a failure.
+    pub fn save(
+        &self,
+        how: How,
+        values: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let record = Record {
+            how,
+            values,
+            ..self.record.clone()
+        };
+        record::write(&self.root, &self.path, &record).map_err(|e| {
             format!(
                 "cannot record the run in {}: {e}",
                 self.path.parent().unwrap_or(&self.path).display()
@@ -177,11 +192,22 @@ impl Fresh {
                 None => Some("no earlier success is recorded".to_string()),
                 Some(old) if old.fingerprint == fingerprint => missing_output(&task.outputs, dir),
                 Some(old) => Some(
-                    why_changed(old, &parts, &files).unwrap_or_else(|| "its inputs changed".into()),
+                    why_changed(old, &parts, &inputs.definition, &files)
+                        .unwrap_or_else(|| "its inputs changed".into()),
                 ),
             }
         };
-        let record = Record::new(run.name.clone(), fingerprint, parts, files);
+        let recorded = match old {
+            Some(old) if stale.is_none() => Some((old.how, old.values)),
+            _ => None,
+        };
+        let record = Record::new(
+            run.name.clone(),
+            fingerprint,
+            parts,
+            inputs.definition,
+            files,
+        );
         Ok(Check {
             root: self.root.clone(),
             dir: dir.to_path_buf(),
@@ -189,6 +215,7 @@ impl Fresh {
             stale,
             files: record.files.len(),
             read,
+            recorded,
             record,
         })
     }
@@ -297,6 +324,11 @@ fn inputs_of(
             (n.to_string(), value)
         })
         .collect();
+    let definition = task
+        .definition
+        .iter()
+        .map(|(key, hash)| (key.to_string(), Digest(*hash)))
+        .collect();
     Inputs {
         task: task.name.clone(),
         dir: rel_dir,
@@ -304,6 +336,7 @@ fn inputs_of(
         commands,
         args,
         env,
+        definition,
     }
 }
 
@@ -342,12 +375,22 @@ fn hash_sources(
     let mut next = 0;
     let mut read = 0;
     let mut entries = Vec::new();
-    for found in patterns.walk(dir) {
-        let path = if rel_dir.is_empty() {
-            found.path.clone()
-        } else {
-            relative(Path::new(""), &Path::new(rel_dir).join(&found.path))
-        };
+    let mut walked: Vec<(String, glob::Found)> = patterns
+        .walk(dir)
+        .into_iter()
+        .map(|found| {
+            let path = if rel_dir.is_empty() && !found.path.starts_with("..") {
+                found.path.clone()
+            } else {
+                // Relative to the root: `..` resolved, absolute kept.
+                relative(Path::new(""), &Path::new(rel_dir).join(&found.path))
+            };
+            (path, found)
+        })
+        .collect();
+    // Sorted by the recorded path, as the old record's entries are.
+    walked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (path, found) in walked {
         let stat = Stat::of(&found.meta);
         while next < known.len() && known[next].path.as_str() < path.as_str() {
             next += 1;
@@ -397,7 +440,12 @@ fn racy_from() -> (i64, i64) {
 }
 
 /// The first difference between the old record and now, in words.
-fn why_changed(old: &Record, parts: &fingerprint::Parts, files: &[Entry]) -> Option<String> {
+fn why_changed(
+    old: &Record,
+    parts: &fingerprint::Parts,
+    definition: &[(String, Digest)],
+    files: &[Entry],
+) -> Option<String> {
     if old.parts.declared != parts.declared {
         return Some("its sources, outputs, directory or shell changed".into());
     }
@@ -409,6 +457,27 @@ fn why_changed(old: &Record, parts: &fingerprint::Parts, files: &[Entry]) -> Opt
     }
     if old.parts.env != parts.env {
         return Some("its env changed".into());
+    }
+    if old.parts.definition != parts.definition {
+        let mut keys: Vec<&str> = definition
+            .iter()
+            .filter(|now| !old.definition.contains(now))
+            .map(|(k, _)| k.as_str())
+            .chain(
+                old.definition
+                    .iter()
+                    .filter(|(k, _)| !definition.iter().any(|(n, _)| n == k))
+                    .map(|(k, _)| k.as_str()),
+            )
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let named: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        return Some(match named.len() {
+            0 => "its definition changed".to_string(),
+            1 => format!("its {} changed", named[0]),
+            _ => format!("its {} changed", named.join(", ")),
+        });
     }
     let before: HashMap<&str, Digest> = old
         .files

@@ -3,7 +3,9 @@
 //! old one, so that a reader (another tasker, or this one after a crash)
 //! sees the old record or the new one, never half of either.
 //!
-//! The file is a JSON header line (format, run, fingerprint, parts), then
+//! The file is a JSON header line (format, run, fingerprint, parts, the
+//! hash of each key of the definition, how the success came about and the
+//! values the run captured and extracted), then
 //! one line per source file: `HASH SIZE MTIME MTIME_NS CTIME CTIME_NS
 //! INODE DEVICE PATH` (or `HASH - PATH` without a trusted stat), and a
 //! last line `end`, so a truncated file is never mistaken for a whole one.
@@ -12,9 +14,30 @@
 use crate::state::write_atomically;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::{Digest, Parts, FORMAT};
+
+/// How a recorded success came about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    /// Its steps ran here (or on a worker).
+    Ran,
+    /// Its outputs, output and values came from the remote cache.
+    Restored,
+}
+
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Ran => "ran",
+            How::Restored => "restored",
+        }
+    }
+}
 
 /// What was known about a file when it was hashed. A file whose `Stat` is
 /// unchanged keeps its hash without being read.
@@ -78,6 +101,13 @@ pub struct Record {
     pub run: String,
     pub fingerprint: Digest,
     pub parts: Parts,
+    /// Each fingerprinted key of the task's definition, with its hash: `-v`
+    /// names the key that changed.
+    pub definition: Vec<(String, Digest)>,
+    /// How the success came about.
+    pub how: How,
+    /// What the run captured and extracted (`tasks.NAME` after a skip).
+    pub values: BTreeMap<String, String>,
     pub files: Vec<Entry>,
 }
 
@@ -88,15 +118,27 @@ struct Header {
     run: String,
     fingerprint: Digest,
     parts: Parts,
+    definition: Vec<(String, Digest)>,
+    how: How,
+    values: BTreeMap<String, String>,
 }
 
 impl Record {
-    pub fn new(run: String, fingerprint: Digest, parts: Parts, files: Vec<Entry>) -> Record {
+    pub fn new(
+        run: String,
+        fingerprint: Digest,
+        parts: Parts,
+        definition: Vec<(String, Digest)>,
+        files: Vec<Entry>,
+    ) -> Record {
         Record {
             format: FORMAT.to_string(),
             run,
             fingerprint,
             parts,
+            definition,
+            how: How::Ran,
+            values: BTreeMap::new(),
             files,
         }
     }
@@ -125,6 +167,9 @@ pub fn read(path: &Path) -> Option<Record> {
         run: header.run,
         fingerprint: header.fingerprint,
         parts: header.parts,
+        definition: header.definition,
+        how: header.how,
+        values: header.values,
         files,
     })
 }
@@ -189,6 +234,9 @@ fn render(record: &Record) -> Result<String, serde_json::Error> {
         run: record.run.clone(),
         fingerprint: record.fingerprint,
         parts: record.parts,
+        definition: record.definition.clone(),
+        how: record.how,
+        values: record.values.clone(),
     };
     let mut out = serde_json::to_string(&header)?;
     out.push('\n');
@@ -268,7 +316,9 @@ mod tests {
                 commands: d,
                 args: d,
                 env: d,
+                definition: d,
             },
+            vec![("expect".into(), d)],
             vec![
                 Entry {
                     path: "src/a.rs".into(),

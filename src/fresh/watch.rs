@@ -248,11 +248,41 @@ fn describe(changed: &[String]) -> String {
     format!("{}{more} changed", names.join(", "))
 }
 
+/// `path` relative to `base`, both absolute, with as many `..` as it takes
+/// to climb out of `base`.
+fn relative_to(base: &Path, path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    if !base.is_absolute() || !path.is_absolute() {
+        return None;
+    }
+    let path = super::glob::normalize(path);
+    let mut base_parts = base.components().peekable();
+    let mut path_parts = path.components().peekable();
+    while let (Some(a), Some(b)) = (base_parts.peek(), path_parts.peek()) {
+        if a != b {
+            break;
+        }
+        base_parts.next();
+        path_parts.next();
+    }
+    let mut out = PathBuf::new();
+    for part in base_parts {
+        if matches!(part, Component::Normal(_)) {
+            out.push("..");
+        }
+    }
+    out.extend(path_parts);
+    Some(out)
+}
+
 /// The path relative to the root when a change of `path` counts.
 fn relevant(shared: &Shared, root: &Path, path: &Path) -> Option<String> {
+    // A pattern may climb out of its directory (`../shared/**`) or be
+    // absolute: the path is tried relative to the directory, `..` and all,
+    // and as it is.
     let in_sets = shared.sets.iter().any(|set| {
-        path.strip_prefix(&set.dir)
-            .is_ok_and(|rel| set.patterns.matches(rel))
+        let rel = relative_to(&super::glob::normalize(&set.dir), path);
+        rel.is_some_and(|rel| set.patterns.matches(&rel)) || set.patterns.matches(path)
     });
     let in_root = || {
         let ignored = shared.whole_root.as_ref()?;
@@ -268,6 +298,39 @@ fn relevant(shared: &Shared, root: &Path, path: &Path) -> Option<String> {
     if !in_sets && in_root().is_none() {
         return None;
     }
-    let rel = path.strip_prefix(root).unwrap_or(path);
+    // Outside the root: climbing out with `..` as a source pattern would,
+    // or absolute when the two share nothing but `/`.
+    let depth = root.components().count().saturating_sub(1);
+    let rel = relative_to(root, path)
+        .filter(|rel| {
+            rel.components()
+                .take_while(|c| c.as_os_str() == "..")
+                .count()
+                < depth
+        })
+        .unwrap_or_else(|| path.to_path_buf());
     Some(rel.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_outside_the_base_climbs_with_dots() {
+        let rel = |base: &str, path: &str| relative_to(Path::new(base), Path::new(path));
+        assert_eq!(
+            rel("/w/main", "/w/main/src/a"),
+            Some(PathBuf::from("src/a"))
+        );
+        assert_eq!(
+            rel("/w/main", "/w/shared/a.txt"),
+            Some(PathBuf::from("../shared/a.txt"))
+        );
+        assert_eq!(
+            rel("/w/main/sub", "/etc/x"),
+            Some(PathBuf::from("../../../etc/x"))
+        );
+        assert_eq!(rel("w", "/w"), None);
+    }
 }

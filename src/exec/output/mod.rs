@@ -311,6 +311,12 @@ impl RunOutput {
         self.restored = Some(results);
     }
 
+    /// A run skipped as up to date: its values are the ones recorded with
+    /// its last success.
+    pub fn recorded(&mut self, results: BTreeMap<String, String>) {
+        self.restored = Some(results);
+    }
+
     /// This run is a service: read its output for `ready` (and keep its
     /// last lines) from now on, and call `notify` once it is ready.
     pub fn serve(&mut self, task: &Task, notify: Arc<dyn Fn() + Send + Sync>) {

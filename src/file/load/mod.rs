@@ -285,6 +285,7 @@ fn lookup(tasks: &[Task]) -> Result<HashMap<String, usize>> {
 }
 
 mod args;
+pub(crate) mod definition;
 mod include;
 mod matrix;
 mod names;

@@ -306,6 +306,12 @@ pub(super) fn task(
             hide,
         },
         distribute: get_bool("distribute")?,
+        // Only a run with sources is ever fingerprinted.
+        definition: if get("sources").is_some() {
+            definition::definition(get)
+        } else {
+            Vec::new()
+        },
     };
     if more.distribute {
         check_distributable(w, &name, &more, &run, get("distribute"))?;
