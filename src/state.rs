@@ -38,5 +38,63 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
+    if let Some(dir) = path.parent() {
+        sweep_once(dir);
+    }
     result
+}
+
+/// Remove the temporary files that writers killed mid-write left in `dir`
+/// (at most once per process and directory). A writer's temporary file
+/// names its process id; a file whose process is still alive is being
+/// written, and is left alone.
+fn sweep_once(dir: &Path) {
+    static SWEPT: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut swept = SWEPT.lock().unwrap_or_else(|p| p.into_inner());
+        if swept.iter().any(|d| d == dir) {
+            return;
+        }
+        swept.push(dir.to_path_buf());
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(writer_of) else {
+            continue;
+        };
+        let gone = pid != me && !crate::process::alive(crate::stop::Proc { pid, group: false });
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id in a temporary file's name, `.NAME.PID.N.tmp`.
+fn writer_of(name: &str) -> Option<u32> {
+    let body = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = body.rsplitn(3, '.');
+    let counter = parts.next()?;
+    let pid = parts.next()?;
+    let _file = parts.next().filter(|f| !f.is_empty())?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_names_its_writer() {
+        assert_eq!(writer_of(".build-abc.1234.7.tmp"), Some(1234));
+        assert_eq!(writer_of(".load-index.99.0.tmp"), Some(99));
+        assert_eq!(writer_of("build-abc.1234.7.tmp"), None);
+        assert_eq!(writer_of(".build-abc.x.7.tmp"), None);
+        assert_eq!(writer_of(".1234.7.tmp"), None);
+        assert_eq!(writer_of(".gitignore"), None);
+    }
 }

@@ -646,3 +646,30 @@ fn absolute_sources_and_sources_outside_the_root_are_checked() {
     t.run_with(&["-v", "build"]).code(0).stderr_has("is new");
     assert_eq!(t.run_with(&["build"]).stderr, "[build] up to date\n");
 }
+
+/// A temporary record file of a writer that was killed is removed by the
+/// next write; one of a writer still alive is left alone.
+#[test]
+fn temporary_files_of_killed_writers_are_removed_by_the_next_write() {
+    let t = build();
+    expect_build(&t, &[], RAN);
+    let records = t.path().join(".tasker/fresh");
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let mut live = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let killed = records.join(format!(".build-0123.{dead_pid}.0.tmp"));
+    let writing = records.join(format!(".build-0123.{}.0.tmp", live.id()));
+    std::fs::write(&killed, vec![b'x'; 1 << 20]).unwrap();
+    std::fs::write(&writing, "half").unwrap();
+    std::fs::write(t.path().join("src/a.txt"), "changed\n").unwrap();
+    expect_build(&t, &[], RAN);
+    let (killed_left, writing_left) = (killed.exists(), writing.exists());
+    let _ = live.kill();
+    let _ = live.wait();
+    assert!(!killed_left, "the killed writer's file is still there");
+    assert!(writing_left, "the live writer's file was removed");
+}
