@@ -100,3 +100,18 @@ fn the_reference_is_written_for_users() {
     let expected: Vec<usize> = (1..=numbers.len()).collect();
     assert_eq!(numbers, expected, "sections are numbered without gaps");
 }
+
+#[test]
+fn the_reference_names_the_presentation_only_keys() {
+    use crate::file::load::definition::PRESENTATION_KEYS;
+    let line = REFERENCE
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Presentation-only keys, left out of the fingerprint: "))
+        .expect("docs/reference.md lists the presentation-only keys");
+    let listed: Vec<&str> = line
+        .trim_end_matches('.')
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .collect();
+    assert_eq!(listed, PRESENTATION_KEYS);
+}
