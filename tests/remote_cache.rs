@@ -382,7 +382,12 @@ fn a_tampered_signed_artifact_is_refused() {
 fn raw_header(name: &str, kind: u8, link: &str, size: usize) -> [u8; 512] {
     let mut h = [0u8; 512];
     h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..108].copy_from_slice(b"0000644\0");
+    let mode: &[u8] = if kind == b'5' {
+        b"0000755\0"
+    } else {
+        b"0000644\0"
+    };
+    h[100..108].copy_from_slice(mode);
     h[108..116].copy_from_slice(b"0000000\0");
     h[116..124].copy_from_slice(b"0000000\0");
     h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
@@ -399,6 +404,12 @@ fn raw_header(name: &str, kind: u8, link: &str, size: usize) -> [u8; 512] {
 
 /// A zstd-compressed tar archive: a valid meta.json, then `entry`.
 fn crafted(name: &str, kind: u8, link: &str) -> Vec<u8> {
+    crafted_entries(&[(name, kind, link)])
+}
+
+/// A zstd-compressed tar archive: a valid meta.json, then `entries`
+/// (name, kind, link target); a file holds `pwned`.
+fn crafted_entries(entries: &[(&str, u8, &str)]) -> Vec<u8> {
     let meta = br#"{"format":"tasker-artifact-1","run":"build","results":{}}"#;
     let mut tar = Vec::new();
     let mut add = |name: &str, kind: u8, link: &str, body: &[u8]| {
@@ -407,8 +418,10 @@ fn crafted(name: &str, kind: u8, link: &str) -> Vec<u8> {
         tar.resize(tar.len().div_ceil(512) * 512, 0);
     };
     add("tasker/meta.json", b'0', "", meta);
-    let body: &[u8] = if kind == b'0' { b"pwned\n" } else { b"" };
-    add(name, kind, link, body);
+    for (name, kind, link) in entries {
+        let body: &[u8] = if *kind == b'0' { b"pwned\n" } else { b"" };
+        add(name, *kind, link, body);
+    }
     tar.extend_from_slice(&[0u8; 1024]);
     zstd::encode_all(&tar[..], 3).unwrap()
 }
@@ -474,6 +487,124 @@ fn an_archive_entry_outside_the_outputs_is_refused() {
             .collect();
         assert_eq!(left, Vec::<String>::new());
     }
+}
+
+/// Whether anything lies beside the outputs after a restore.
+fn left_beside(test: &Test) -> Vec<String> {
+    std::fs::read_dir(test.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tasker-"))
+        .collect()
+}
+
+#[test]
+fn links_are_judged_by_where_they_lead_on_disk_not_by_their_text() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let artifact = server.artifacts().pop().unwrap();
+    // Each link alone passes a textual check (`s/..` is `dist` as text).
+    let climb = [
+        ("out/dist/s", b'2', "."),
+        ("out/dist/up", b'2', "s/.."),
+        ("out/dist/up2", b'2', "up/.."),
+        ("out/dist/up3", b'2', "up2/.."),
+    ];
+    let mut through_a_link = climb.to_vec();
+    through_a_link.push(("out/dist/up3/escaped.txt", b'0', ""));
+    let mut directory_link_then_file = vec![
+        ("out/dist", b'5', ""),
+        ("out/dist/v1", b'5', ""),
+        ("out/dist/latest", b'2', "v1"),
+    ];
+    directory_link_then_file.push(("out/dist/latest/app", b'0', ""));
+    let cases: [(&[(&str, u8, &str)], &str); 4] = [
+        (
+            &climb,
+            "its link `dist/up` (to `s/..`) leads outside the outputs: to the task's directory",
+        ),
+        // A link to a link that leaves, listed before the links it goes
+        // through: every link is judged once everything is staged.
+        (
+            &[
+                ("out/dist/a", b'2', "up"),
+                ("out/dist/s", b'2', "."),
+                ("out/dist/up", b'2', "s/.."),
+            ],
+            "its link `dist/a` (to `up`) leads outside the outputs: to the task's directory",
+        ),
+        (
+            &through_a_link,
+            "its entry `dist/up3/escaped.txt` would be written through the link `dist/up3`",
+        ),
+        (
+            &directory_link_then_file,
+            "its entry `dist/latest/app` would be written through the link `dist/latest`",
+        ),
+    ];
+    for (n, (entries, why)) in cases.into_iter().enumerate() {
+        std::fs::write(&artifact, crafted_entries(entries)).unwrap();
+        let test = checkout(&server.url(), &marker);
+        let ran = test.run_with(&["build"]);
+        ran.code(0)
+            .stderr_has("[build] warning: the remote cache's artifact is refused: ")
+            .stderr_has(why);
+        assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+        assert_eq!(runs(&marker), n + 2, "{why}");
+        // The run made its own outputs.
+        assert_eq!(test.read("dist/app"), "int main(void) { return 0; }\n");
+        assert!(!test.exists("escaped.txt"));
+        assert!(!test.path().join("../escaped.txt").exists());
+        assert_eq!(left_beside(&test), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn links_that_stay_inside_the_outputs_are_restored() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let artifact = server.artifacts().pop().unwrap();
+    std::fs::write(
+        &artifact,
+        crafted_entries(&[
+            ("out/dist", b'5', ""),
+            ("out/dist/v1", b'5', ""),
+            ("out/dist/v1/app", b'0', ""),
+            ("out/dist/latest", b'2', "v1"),
+            ("out/dist/a", b'2', "latest/app"),
+            ("out/dist/sub", b'5', ""),
+            ("out/dist/sub/up", b'2', "../v1/app"),
+            ("out/main.o", b'2', "dist/a"),
+        ]),
+    )
+    .unwrap();
+    let test = checkout(&server.url(), &marker);
+    let ran = test.run_with(&["build"]);
+    ran.code(0)
+        .stderr_has("[build] restored from the remote cache");
+    assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
+    assert_eq!(runs(&marker), 1);
+    for path in [
+        "dist/v1/app",
+        "dist/latest/app",
+        "dist/a",
+        "dist/sub/up",
+        "main.o",
+    ] {
+        assert_eq!(test.read(path), "pwned\n", "{path}");
+    }
+    let link = |p: &str| std::fs::read_link(test.path().join(p)).unwrap();
+    assert_eq!(link("dist/latest"), PathBuf::from("v1"));
+    assert_eq!(link("main.o"), PathBuf::from("dist/a"));
+    assert_eq!(left_beside(&test), Vec::<String>::new());
 }
 
 /// A port that accepts connections, counts them, and never answers.
