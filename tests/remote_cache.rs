@@ -1017,6 +1017,9 @@ enum Misbehaviour {
     DribbledHeaders,
     /// A HEAD says the size; a GET's body comes one byte at a time.
     DribbledBody,
+    /// A HEAD says no size, a GET does, and its body comes one byte at a
+    /// time.
+    SizedOnlyByGet,
     /// A HEAD says no size, and a GET's body is chunked (as
     /// turborepo-remote-cache answers), one byte at a time.
     DribbledChunks,
@@ -1065,12 +1068,16 @@ fn serve_badly(mut stream: TcpStream, how: Misbehaviour, seen: &std::sync::Mutex
             ("HEAD", DribbledUploadAnswer) => {
                 stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             }
-            ("HEAD", DribbledChunks) => stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n"),
+            ("HEAD", DribbledChunks | SizedOnlyByGet) => {
+                stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+            }
             ("HEAD", _) => stream.write_all(sized.as_bytes()),
             ("GET", DribbledHeaders) | ("PUT", DribbledUploadAnswer) => {
                 return dribble(&mut stream, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
             }
-            ("GET", DribbledBody) => return dribble(&mut stream, sized.as_bytes(), b"a"),
+            ("GET", DribbledBody | SizedOnlyByGet) => {
+                return dribble(&mut stream, sized.as_bytes(), b"a")
+            }
             ("GET", DribbledChunks) => {
                 let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
                 return dribble(&mut stream, head, b"1\r\na\r\n");
@@ -1151,6 +1158,13 @@ fn a_server_that_dribbles_costs_at_most_the_deadline_of_the_request() {
         Misbehaviour::DribbledBody,
         "is too slow (the download of 2.0 MiB did not end within its deadline of 3s); it is not asked again in this invocation",
         &["HEAD", "GET"],
+    );
+    // The GET says the size the HEAD did not: asked again, with the
+    // deadline of that size.
+    costs_at_most_the_deadline(
+        Misbehaviour::SizedOnlyByGet,
+        "is too slow (the download of 2.0 MiB did not end within its deadline of 3s)",
+        &["HEAD", "GET", "GET"],
     );
     // The size unknown, the deadline grows with the bytes that came.
     costs_at_most_the_deadline(

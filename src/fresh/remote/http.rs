@@ -83,7 +83,7 @@ fn timeout() -> Duration {
 
 /// The deadline of a whole request (from resolving the server's name to
 /// the last byte of the answer) that moves `bytes` of artifact.
-pub fn deadline(bytes: u64) -> Duration {
+fn deadline(bytes: u64) -> Duration {
     timeout() + PER_MIB.mul_f64(bytes as f64 / (1u64 << 20) as f64)
 }
 
@@ -177,40 +177,21 @@ impl Client {
             Head::Found(size) => size,
             Head::Unsupported(_) => None,
         };
-        let mut asked_again = false;
-        let (response, started) = loop {
-            let started = Instant::now();
-            let request = self
-                .agent
-                .get(self.url(hash))
-                .header("Authorization", self.bearer())
-                .config();
-            let request = match size {
-                Some(size) => request.timeout_global(Some(deadline(size))),
-                // The headers are due as for a request that moves nothing;
-                // the body's deadline grows as it comes (`copy_body`).
-                None => request
-                    .timeout_global(None)
-                    .timeout_send_request(Some(timeout()))
-                    .timeout_recv_response(Some(timeout())),
-            };
-            let limit = size.map_or(timeout(), deadline);
-            let response = request.build().call().map_err(|e| network(e, limit))?;
-            match response.status().as_u16() {
-                200 => {}
-                404 => return Ok(None),
-                status => return Err(status_fault(status)),
-            }
-            // The body is larger than the HEAD said, or the HEAD said
-            // nothing: asked once more, with the deadline of its size.
-            match response.body().content_length() {
-                Some(told) if size.is_none_or(|s| told > s) && !asked_again => {
-                    size = Some(told);
-                    asked_again = true;
-                }
-                _ => break (response, started),
-            }
+        let started = Instant::now();
+        let Some(mut response) = self.ask_get(hash, size)? else {
+            return Ok(None);
         };
+        // The body is larger than the HEAD said, or the HEAD said nothing:
+        // asked once more, with the deadline of the size it has.
+        if let Some(told) = response.body().content_length() {
+            if size.is_none_or(|s| told > s) {
+                size = Some(told);
+                let Some(again) = self.ask_get(hash, size)? else {
+                    return Ok(None);
+                };
+                response = again;
+            }
+        }
         let tag = response
             .headers()
             .get("x-artifact-tag")
@@ -220,34 +201,39 @@ impl Client {
         let stopped = || crate::stop::requested().is_some();
         // Known, the size set ureq's deadline; else it is checked here.
         let late = |bytes: u64| size.is_none() && started.elapsed() > deadline(bytes);
-        let bytes = copy_body(&mut body, into, &stopped, &late).map_err(|e| match e {
-            CopyFault::Stopped => Fault::Stopped,
-            CopyFault::Write(e) => Fault::Local(format!("cannot keep the download: {e}")),
-            CopyFault::Late(bytes) => Fault::Late(format!(
-                "the download fell behind its deadline of {} plus 1s per MiB: {} in {}",
-                seconds(timeout()),
-                super::human_bytes(bytes),
-                seconds(started.elapsed())
-            )),
-            CopyFault::Read(e, bytes) => {
-                let of = match size {
-                    Some(size) => super::human_bytes(size),
-                    None => format!("{} so far", super::human_bytes(bytes)),
-                };
-                match ureq::Error::from(e) {
-                    ureq::Error::Timeout(ureq::Timeout::Global) => Fault::Late(format!(
-                        "the download of {of} did not end within its deadline of {}",
-                        seconds(size.map_or(timeout(), deadline))
-                    )),
-                    ureq::Error::Timeout(_) => Fault::Late(format!(
-                        "the download of {of} stalled: nothing came for {}",
-                        seconds(timeout())
-                    )),
-                    other => Fault::BrokeOff(other.to_string()),
-                }
-            }
-        })?;
+        let bytes = copy_body(&mut body, into, &stopped, &late)
+            .map_err(|e| download_fault(e, size, started))?;
         Ok(Some(Got { tag, bytes }))
+    }
+
+    /// A GET of the artifact, with the deadline of `size` (when it is
+    /// known), up to its headers: `None` for a 404.
+    fn ask_get(
+        &self,
+        hash: &str,
+        size: Option<u64>,
+    ) -> Result<Option<ureq::http::Response<ureq::Body>>, Fault> {
+        let request = self
+            .agent
+            .get(self.url(hash))
+            .header("Authorization", self.bearer())
+            .config();
+        let request = match size {
+            Some(size) => request.timeout_global(Some(deadline(size))),
+            // The headers are due as for a request that moves nothing; the
+            // body's deadline grows as it comes (`copy_body`).
+            None => request
+                .timeout_global(None)
+                .timeout_send_request(Some(timeout()))
+                .timeout_recv_response(Some(timeout())),
+        };
+        let limit = size.map_or(timeout(), deadline);
+        let response = request.build().call().map_err(|e| network(e, limit))?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response)),
+            404 => Ok(None),
+            status => Err(status_fault(status)),
+        }
     }
 
     /// Upload `len` bytes from `body` as the artifact `hash`.
@@ -326,6 +312,38 @@ fn copy_body(
         };
         into.write_all(&buf[..n]).map_err(CopyFault::Write)?;
         bytes += n as u64;
+    }
+}
+
+/// The fault of a download whose body was not copied whole: `size` as
+/// far as it is known, `started` when its GET was made.
+fn download_fault(fault: CopyFault, size: Option<u64>, started: Instant) -> Fault {
+    match fault {
+        CopyFault::Stopped => Fault::Stopped,
+        CopyFault::Write(e) => Fault::Local(format!("cannot keep the download: {e}")),
+        CopyFault::Late(bytes) => Fault::Late(format!(
+            "the download fell behind its deadline of {} plus 1s per MiB: {} in {}",
+            seconds(timeout()),
+            super::human_bytes(bytes),
+            seconds(started.elapsed())
+        )),
+        CopyFault::Read(e, bytes) => {
+            let of = match size {
+                Some(size) => super::human_bytes(size),
+                None => format!("{} so far", super::human_bytes(bytes)),
+            };
+            match ureq::Error::from(e) {
+                ureq::Error::Timeout(ureq::Timeout::Global) => Fault::Late(format!(
+                    "the download of {of} did not end within its deadline of {}",
+                    seconds(size.map_or(timeout(), deadline))
+                )),
+                ureq::Error::Timeout(_) => Fault::Late(format!(
+                    "the download of {of} stalled: nothing came for {}",
+                    seconds(timeout())
+                )),
+                other => Fault::BrokeOff(other.to_string()),
+            }
+        }
     }
 }
 
