@@ -382,7 +382,12 @@ fn a_tampered_signed_artifact_is_refused() {
 fn raw_header(name: &str, kind: u8, link: &str, size: usize) -> [u8; 512] {
     let mut h = [0u8; 512];
     h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..108].copy_from_slice(b"0000644\0");
+    let mode: &[u8] = if kind == b'5' {
+        b"0000755\0"
+    } else {
+        b"0000644\0"
+    };
+    h[100..108].copy_from_slice(mode);
     h[108..116].copy_from_slice(b"0000000\0");
     h[116..124].copy_from_slice(b"0000000\0");
     h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
@@ -399,6 +404,16 @@ fn raw_header(name: &str, kind: u8, link: &str, size: usize) -> [u8; 512] {
 
 /// A zstd-compressed tar archive: a valid meta.json, then `entry`.
 fn crafted(name: &str, kind: u8, link: &str) -> Vec<u8> {
+    crafted_entries(&[(name, kind, link)])
+}
+
+/// An archive entry: its name, its kind (a tar type flag) and where it
+/// links to.
+type Entry<'a> = (&'a str, u8, &'a str);
+
+/// A zstd-compressed tar archive: a valid meta.json, then `entries`; a
+/// file holds `pwned`.
+fn crafted_entries(entries: &[Entry]) -> Vec<u8> {
     let meta = br#"{"format":"tasker-artifact-1","run":"build","results":{}}"#;
     let mut tar = Vec::new();
     let mut add = |name: &str, kind: u8, link: &str, body: &[u8]| {
@@ -407,8 +422,10 @@ fn crafted(name: &str, kind: u8, link: &str) -> Vec<u8> {
         tar.resize(tar.len().div_ceil(512) * 512, 0);
     };
     add("tasker/meta.json", b'0', "", meta);
-    let body: &[u8] = if kind == b'0' { b"pwned\n" } else { b"" };
-    add(name, kind, link, body);
+    for (name, kind, link) in entries {
+        let body: &[u8] = if *kind == b'0' { b"pwned\n" } else { b"" };
+        add(name, *kind, link, body);
+    }
     tar.extend_from_slice(&[0u8; 1024]);
     zstd::encode_all(&tar[..], 3).unwrap()
 }
@@ -474,6 +491,124 @@ fn an_archive_entry_outside_the_outputs_is_refused() {
             .collect();
         assert_eq!(left, Vec::<String>::new());
     }
+}
+
+/// Whether anything lies beside the outputs after a restore.
+fn left_beside(test: &Test) -> Vec<String> {
+    std::fs::read_dir(test.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tasker-"))
+        .collect()
+}
+
+#[test]
+fn links_are_judged_by_where_they_lead_on_disk_not_by_their_text() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let artifact = server.artifacts().pop().unwrap();
+    // Each link alone passes a textual check (`s/..` is `dist` as text).
+    let climb = [
+        ("out/dist/s", b'2', "."),
+        ("out/dist/up", b'2', "s/.."),
+        ("out/dist/up2", b'2', "up/.."),
+        ("out/dist/up3", b'2', "up2/.."),
+    ];
+    let mut through_a_link = climb.to_vec();
+    through_a_link.push(("out/dist/up3/escaped.txt", b'0', ""));
+    let mut directory_link_then_file = vec![
+        ("out/dist", b'5', ""),
+        ("out/dist/v1", b'5', ""),
+        ("out/dist/latest", b'2', "v1"),
+    ];
+    directory_link_then_file.push(("out/dist/latest/app", b'0', ""));
+    let cases: [(&[Entry], &str); 4] = [
+        (
+            &climb,
+            "its link `dist/up` (to `s/..`) leads outside the outputs: to the task's directory",
+        ),
+        // A link to a link that leaves, listed before the links it goes
+        // through: every link is judged once everything is staged.
+        (
+            &[
+                ("out/dist/a", b'2', "up"),
+                ("out/dist/s", b'2', "."),
+                ("out/dist/up", b'2', "s/.."),
+            ],
+            "its link `dist/a` (to `up`) leads outside the outputs: to the task's directory",
+        ),
+        (
+            &through_a_link,
+            "its entry `dist/up3/escaped.txt` would be written through the link `dist/up3`",
+        ),
+        (
+            &directory_link_then_file,
+            "its entry `dist/latest/app` would be written through the link `dist/latest`",
+        ),
+    ];
+    for (n, (entries, why)) in cases.into_iter().enumerate() {
+        std::fs::write(&artifact, crafted_entries(entries)).unwrap();
+        let test = checkout(&server.url(), &marker);
+        let ran = test.run_with(&["build"]);
+        ran.code(0)
+            .stderr_has("[build] warning: the remote cache's artifact is refused: ")
+            .stderr_has(why);
+        assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+        assert_eq!(runs(&marker), n + 2, "{why}");
+        // The run made its own outputs.
+        assert_eq!(test.read("dist/app"), "int main(void) { return 0; }\n");
+        assert!(!test.exists("escaped.txt"));
+        assert!(!test.path().join("../escaped.txt").exists());
+        assert_eq!(left_beside(&test), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn links_that_stay_inside_the_outputs_are_restored() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker)
+        .run_with(&["build"])
+        .code(0);
+    let artifact = server.artifacts().pop().unwrap();
+    std::fs::write(
+        &artifact,
+        crafted_entries(&[
+            ("out/dist", b'5', ""),
+            ("out/dist/v1", b'5', ""),
+            ("out/dist/v1/app", b'0', ""),
+            ("out/dist/latest", b'2', "v1"),
+            ("out/dist/a", b'2', "latest/app"),
+            ("out/dist/sub", b'5', ""),
+            ("out/dist/sub/up", b'2', "../v1/app"),
+            ("out/main.o", b'2', "dist/a"),
+        ]),
+    )
+    .unwrap();
+    let test = checkout(&server.url(), &marker);
+    let ran = test.run_with(&["build"]);
+    ran.code(0)
+        .stderr_has("[build] restored from the remote cache");
+    assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
+    assert_eq!(runs(&marker), 1);
+    for path in [
+        "dist/v1/app",
+        "dist/latest/app",
+        "dist/a",
+        "dist/sub/up",
+        "main.o",
+    ] {
+        assert_eq!(test.read(path), "pwned\n", "{path}");
+    }
+    let link = |p: &str| std::fs::read_link(test.path().join(p)).unwrap();
+    assert_eq!(link("dist/latest"), PathBuf::from("v1"));
+    assert_eq!(link("main.o"), PathBuf::from("dist/a"));
+    assert_eq!(left_beside(&test), Vec::<String>::new());
 }
 
 /// A port that accepts connections, counts them, and never answers.
@@ -871,4 +1006,193 @@ fn ctrl_c_while_an_upload_waits_stops_at_once() {
     ran.code(130);
     assert_eq!(runs(&marker), 1);
     assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+}
+
+/// How a misbehaving server answers. Its artifact, when it has one, is
+/// `SLOW_SIZE` bytes, so that a download's deadline is the base (1 s in
+/// these tests) plus 2 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Misbehaviour {
+    /// A HEAD says the size; a GET's headers come one byte at a time.
+    DribbledHeaders,
+    /// A HEAD says the size; a GET's body comes one byte at a time.
+    DribbledBody,
+    /// A HEAD says no size, a GET does, and its body comes one byte at a
+    /// time.
+    SizedOnlyByGet,
+    /// A HEAD says no size, and a GET's body is chunked (as
+    /// turborepo-remote-cache answers), one byte at a time.
+    DribbledChunks,
+    /// A HEAD says the size; a GET sends half the body, then nothing.
+    Stalled,
+    /// No artifact; the answer to an upload comes one byte at a time.
+    DribbledUploadAnswer,
+}
+
+const SLOW_SIZE: usize = 2 << 20;
+
+/// A server that misbehaves `how`, and the methods of the requests it got.
+fn misbehaving(how: Misbehaviour) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let methods = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&methods);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || serve_badly(stream, how, &seen));
+        }
+    });
+    (url, methods)
+}
+
+fn serve_badly(mut stream: TcpStream, how: Misbehaviour, seen: &std::sync::Mutex<Vec<String>>) {
+    use Misbehaviour::*;
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut request = Vec::new();
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let method = String::from_utf8_lossy(&request)
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        seen.lock().unwrap().push(method.clone());
+        let sized = format!("HTTP/1.1 200 OK\r\nContent-Length: {SLOW_SIZE}\r\n\r\n");
+        let answered = match (method.as_str(), how) {
+            ("HEAD", DribbledUploadAnswer) => {
+                stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            }
+            ("HEAD", DribbledChunks | SizedOnlyByGet) => {
+                stream.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+            }
+            ("HEAD", _) => stream.write_all(sized.as_bytes()),
+            ("GET", DribbledHeaders) | ("PUT", DribbledUploadAnswer) => {
+                return dribble(&mut stream, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a")
+            }
+            ("GET", DribbledBody | SizedOnlyByGet) => {
+                return dribble(&mut stream, sized.as_bytes(), b"a")
+            }
+            ("GET", DribbledChunks) => {
+                let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                return dribble(&mut stream, head, b"1\r\na\r\n");
+            }
+            ("GET", Stalled) => {
+                let _ = stream.write_all(sized.as_bytes());
+                let _ = stream.write_all(&vec![0u8; SLOW_SIZE / 2]);
+                // Held open until tasker gives up on it.
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                return;
+            }
+            _ => return,
+        };
+        if answered.is_err() {
+            return;
+        }
+    }
+}
+
+/// Write `head`, then `piece` every 50 ms until the peer goes (or a
+/// minute passed).
+fn dribble(stream: &mut TcpStream, head: &[u8], piece: &[u8]) {
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut sent = stream.write_all(head);
+    while sent.is_ok() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        sent = stream.write_all(piece);
+    }
+}
+
+/// Two runs to ask about (the second after the first), against a server
+/// that misbehaves `how`: tasker ends well within its bound, with one
+/// warning that says `why`, both runs made, and nothing asked after the
+/// request that failed. `asked` is what the server saw.
+#[track_caller]
+fn costs_at_most_the_deadline(how: Misbehaviour, why: &str, asked: &[&str]) {
+    let (url, methods) = misbehaving(how);
+    let test = Test::with(
+        r#"
+        [tasks.first]
+        sources = ["a.txt"]
+        run = "echo first"
+        [tasks.second]
+        sources = ["a.txt"]
+        deps = ["first"]
+        run = "echo second"
+        "#,
+    )
+    .file("a.txt", "a")
+    .env("TASKER_REMOTE_CACHE_URL", &url)
+    .env("TASKER_REMOTE_CACHE_TEAM", TEAM)
+    .env("TASKER_TEST_REMOTE_TIMEOUT_MS", "1000");
+    let started = Instant::now();
+    let target = if how == Misbehaviour::DribbledUploadAnswer {
+        "first"
+    } else {
+        "second"
+    };
+    let ran = test.run_with(&[target]);
+    let took = started.elapsed();
+    ran.stderr_has(why);
+    ran.code(0);
+    assert!(ran.stdout.starts_with("first\n"), "{}", ran.stdout);
+    assert_eq!(
+        count(&ran.stderr, "warning: "),
+        1,
+        "{how:?}: {}",
+        ran.stderr
+    );
+    assert_eq!(*methods.lock().unwrap(), asked, "{how:?}: {}", ran.stderr);
+    // The deadline is about 3 s; the bound leaves room for a loaded machine.
+    assert!(took < Duration::from_secs(30), "{how:?} took {took:?}");
+}
+
+#[test]
+fn a_server_that_dribbles_costs_at_most_the_deadline_of_the_request() {
+    costs_at_most_the_deadline(
+        Misbehaviour::DribbledBody,
+        "is too slow (the download of 2.0 MiB did not end within its deadline of 3s); it is not asked again in this invocation",
+        &["HEAD", "GET"],
+    );
+    // The GET says the size the HEAD did not: asked again, with the
+    // deadline of that size.
+    costs_at_most_the_deadline(
+        Misbehaviour::SizedOnlyByGet,
+        "is too slow (the download of 2.0 MiB did not end within its deadline of 3s)",
+        &["HEAD", "GET", "GET"],
+    );
+    // The size unknown, the deadline grows with the bytes that came.
+    costs_at_most_the_deadline(
+        Misbehaviour::DribbledChunks,
+        "is too slow (the download fell behind its deadline of 1s plus 1s per MiB: ",
+        &["HEAD", "GET"],
+    );
+}
+
+#[test]
+fn a_server_that_never_ends_its_headers_or_stalls_costs_at_most_the_deadline() {
+    costs_at_most_the_deadline(
+        Misbehaviour::DribbledHeaders,
+        "cannot be reached (no answer within 3s); it is not asked again in this invocation",
+        &["HEAD", "GET"],
+    );
+    costs_at_most_the_deadline(
+        Misbehaviour::Stalled,
+        "is too slow (the download of 2.0 MiB stalled: nothing came for 1s)",
+        &["HEAD", "GET"],
+    );
+}
+
+#[test]
+fn an_upload_whose_answer_dribbles_costs_at_most_the_deadline() {
+    costs_at_most_the_deadline(
+        Misbehaviour::DribbledUploadAnswer,
+        "did not end within its deadline of 1s); it is not asked again in this invocation",
+        &["HEAD", "PUT"],
+    );
 }

@@ -14,7 +14,10 @@
 //! A restore unpacks into a directory beside the outputs and renames each
 //! output into place whole (a directory output as one), after every entry
 //! was read and checked: an entry outside the outputs (absolute, `..`, a
-//! link pointing out, a device) refuses the whole artifact.
+//! link pointing out, a device) refuses the whole artifact. Links are
+//! judged on disk, not by their text: once everything is staged, each is
+//! followed through the links staged with it, as the kernel will follow
+//! it once in place, and no entry may be written through a staged link.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -340,6 +343,9 @@ fn unpack(
         paths: Vec::new(),
     };
     let mut mtimes = Vec::new();
+    // Where the entries land: the task's directory, staged.
+    let root = staging.join(OUT);
+    let mut links = Vec::new();
     for entry in archive.entries().map_err(corrupt)? {
         if stopping() {
             return Err(Refusal::Stopped);
@@ -379,6 +385,7 @@ fn unpack(
                 )))
             }
         }
+        check_place(&root, &rel, kind == tar::EntryType::Directory).map_err(Refusal::Bad)?;
         let mtime = entry_mtime(&mut entry);
         match entry.unpack_in(staging) {
             Ok(true) => {}
@@ -391,7 +398,13 @@ fn unpack(
             Err(e) => return Err(Refusal::Bad(format!("cannot unpack it ({e})"))),
         }
         mtimes.push(mtime);
+        if kind == tar::EntryType::Symlink {
+            links.push(rel.clone());
+        }
         out.paths.push(rel);
+    }
+    for link in &links {
+        check_lands(&root, link, patterns).map_err(Refusal::Bad)?;
     }
     // Last, and children before their directories: writing into a
     // directory moves its mtime.
@@ -445,6 +458,130 @@ fn check_link(rel: &Path, target: &Path, patterns: &Patterns) -> Result<(), Stri
             target.display()
         ))
     }
+}
+
+/// An entry is written only where no staged link stands in its way: none
+/// of its parents may be a link (the entry would land wherever that link
+/// leads), and no entry may come twice (then it would replace a link, or
+/// write through it), but a directory that is there already.
+fn check_place(root: &Path, rel: &Path, is_dir: bool) -> Result<(), String> {
+    let mut at = root.to_path_buf();
+    let mut parts = rel.components().peekable();
+    while let Some(part) = parts.next() {
+        at.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&at) else {
+            // Nothing there, so nothing under it either.
+            return Ok(());
+        };
+        let last = parts.peek().is_none();
+        if meta.file_type().is_symlink() && !last {
+            return Err(format!(
+                "its entry `{}` would be written through the link `{}`",
+                rel.display(),
+                at.strip_prefix(root).unwrap_or(&at).display()
+            ));
+        }
+        if last && !(is_dir && meta.is_dir()) {
+            return Err(format!("its entry `{}` comes twice", rel.display()));
+        }
+    }
+    Ok(())
+}
+
+/// How many links one path may lead through: Linux's limit (ELOOP).
+const MAX_LINKS: usize = 40;
+
+/// A staged link must lead, followed on disk, to one of the outputs.
+fn check_lands(root: &Path, link: &Path, patterns: &Patterns) -> Result<(), String> {
+    let target = std::fs::read_link(root.join(link)).unwrap_or_default();
+    let said = |why: String| {
+        format!(
+            "its link `{}` (to `{}`) leads outside the outputs: {why}",
+            link.display(),
+            target.display()
+        )
+    };
+    let lands = resolve_link(root, link).map_err(said)?;
+    if patterns.matches(&lands) {
+        return Ok(());
+    }
+    Err(said(if lands.as_os_str().is_empty() {
+        "to the task's directory".to_string()
+    } else {
+        format!("to `{}`", lands.display())
+    }))
+}
+
+/// Where the link at `link` (relative to `root`, the staged task
+/// directory) leads, relative to `root`: followed as the kernel follows a
+/// path, one name at a time, through the links staged beside it. Past a
+/// name that is not staged (or not a directory), nothing is known of what
+/// the disk will hold there, so the rest of the way may only descend.
+fn resolve_link(root: &Path, link: &Path) -> Result<PathBuf, String> {
+    let mut at = link.parent().map(Path::to_path_buf).unwrap_or_default();
+    // The names still to follow, the next one last.
+    let mut pending = link_steps(root, link)?;
+    let mut followed = 1;
+    let mut known = true;
+    while let Some(step) = pending.pop() {
+        let Some(name) = step else {
+            if !known {
+                return Err(format!(
+                    "it climbs with `..` out of `{}`, which the artifact does not hold as a directory",
+                    at.display()
+                ));
+            }
+            if !at.pop() {
+                return Err("it climbs above the task's directory".into());
+            }
+            continue;
+        };
+        let next = at.join(name);
+        if known {
+            match std::fs::symlink_metadata(root.join(&next)) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    followed += 1;
+                    if followed > MAX_LINKS {
+                        return Err(format!(
+                            "it goes through more than {MAX_LINKS} links (a loop?)"
+                        ));
+                    }
+                    pending.extend(link_steps(root, &next)?);
+                    continue;
+                }
+                Ok(meta) if meta.is_dir() => {}
+                _ => known = false,
+            }
+        }
+        at = next;
+    }
+    Ok(at)
+}
+
+/// The target of the staged link at `link`, as names to follow (`None`
+/// for `..`), the first one last.
+fn link_steps(root: &Path, link: &Path) -> Result<Vec<Option<std::ffi::OsString>>, String> {
+    let target = std::fs::read_link(root.join(link))
+        .map_err(|e| format!("`{}` cannot be read ({e})", link.display()))?;
+    if target.as_os_str().is_empty() {
+        return Err(format!("`{}` is empty", link.display()));
+    }
+    let mut steps = Vec::new();
+    for part in target.components().rev() {
+        match part {
+            Component::Normal(name) => steps.push(Some(name.to_os_string())),
+            Component::ParentDir => steps.push(None),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "`{}` is absolute (`{}`)",
+                    link.display(),
+                    target.display()
+                ))
+            }
+        }
+    }
+    Ok(steps)
 }
 
 /// Move each output from `staged` to its place under `dir`: a directory
@@ -515,6 +652,109 @@ mod tests {
         assert!(link("dist/x", "../src").is_err());
         assert!(link("dist/x", "../../..").is_err());
         assert!(link("dist/x", "").is_err());
+    }
+
+    /// A staged task directory: `dirs`, then `links` as (path, target).
+    fn staged(dirs: &[&str], files: &[&str], links: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for d in dirs {
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        for f in files {
+            std::fs::write(root.path().join(f), "x").unwrap();
+        }
+        for (link, target) in links {
+            std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn a_link_is_followed_through_the_links_staged_with_it() {
+        let root = staged(
+            &["dist/v1", "dist/sub"],
+            &["dist/b.txt", "dist/v1/app"],
+            &[
+                ("dist/latest", "v1"),
+                ("dist/a", "b.txt"),
+                ("dist/to-a", "a"),
+                ("dist/app", "latest/app"),
+                ("dist/sub/up", "../v1"),
+                ("dist/s", "."),
+                ("dist/up", "s/.."),
+                ("dist/up2", "up/.."),
+                ("dist/via", "up/dist/v1"),
+                ("dist/later", "not-yet/x"),
+                ("dist/loop1", "loop2"),
+                ("dist/loop2", "loop1"),
+                ("dist/abs", "/etc"),
+                ("dist/to-abs", "abs/passwd"),
+                ("dist/file-up", "b.txt/../.."),
+                ("dist/gone-up", "missing/../.."),
+            ],
+        );
+        let lands = |link: &str| resolve_link(root.path(), Path::new(link));
+        for (link, to) in [
+            ("dist/latest", "dist/v1"),
+            ("dist/a", "dist/b.txt"),
+            ("dist/to-a", "dist/b.txt"),
+            ("dist/app", "dist/v1/app"),
+            ("dist/sub/up", "dist/v1"),
+            ("dist/s", "dist"),
+            ("dist/up", ""),
+            // Out and back in: it leads where it says, through the task's
+            // directory and the staged `dist`.
+            ("dist/via", "dist/v1"),
+            ("dist/later", "dist/not-yet/x"),
+        ] {
+            assert_eq!(lands(link), Ok(PathBuf::from(to)), "{link}");
+        }
+        for (link, why) in [
+            ("dist/up2", "climbs above the task's directory"),
+            ("dist/loop1", "more than 40 links"),
+            ("dist/to-abs", "is absolute"),
+            ("dist/file-up", "does not hold as a directory"),
+            ("dist/gone-up", "does not hold as a directory"),
+        ] {
+            let err = lands(link).unwrap_err();
+            assert!(err.contains(why), "{link}: {err}");
+        }
+        // Only `dist` is an output: landing in the task's directory leaves.
+        let p = patterns(&["dist"]);
+        assert!(check_lands(root.path(), Path::new("dist/latest"), &p).is_ok());
+        assert!(check_lands(root.path(), Path::new("dist/via"), &p).is_ok());
+        let err = check_lands(root.path(), Path::new("dist/up"), &p).unwrap_err();
+        assert_eq!(
+            err,
+            "its link `dist/up` (to `s/..`) leads outside the outputs: to the task's directory"
+        );
+    }
+
+    #[test]
+    fn no_entry_is_written_through_a_staged_link() {
+        let root = staged(&["dist/v1"], &["dist/a.txt"], &[("dist/latest", "v1")]);
+        let place = |rel: &str, is_dir: bool| check_place(root.path(), Path::new(rel), is_dir);
+        assert!(place("dist/v1/b.txt", false).is_ok());
+        assert!(place("dist/new/b.txt", false).is_ok());
+        assert!(place("dist/v1", true).is_ok());
+        assert_eq!(
+            place("dist/latest/b.txt", false),
+            Err(
+                "its entry `dist/latest/b.txt` would be written through the link `dist/latest`"
+                    .into()
+            )
+        );
+        assert!(place("dist/latest/deeper/b.txt", false).is_err());
+        for (rel, is_dir) in [
+            ("dist/latest", true),
+            ("dist/latest", false),
+            ("dist/a.txt", false),
+        ] {
+            assert_eq!(
+                place(rel, is_dir),
+                Err(format!("its entry `{rel}` comes twice")),
+            );
+        }
     }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {

@@ -5,9 +5,10 @@
 //! `finish` waits for the uploads before tasker exits.
 //!
 //! A fault never fails a build: it is a warning and a miss, and after the
-//! first one that says the server cannot be reached (or refuses the token)
-//! nothing more is asked in this invocation. Until one exchange has
-//! worked, requests go one at a time, so a dead server costs one timeout.
+//! first one that says the server cannot be reached, is too slow (a
+//! request past its deadline) or refuses the token, nothing more is asked
+//! in this invocation. Until one exchange has worked, requests go one at a
+//! time, so a dead server costs one timeout.
 
 mod artifact;
 mod http;
@@ -363,7 +364,7 @@ impl Remote {
         // A refused token is an answer too: `fault` decides what it stops.
         if matches!(
             result,
-            Err(Fault::Network(_) | Fault::BrokeOff(_) | Fault::Server(_))
+            Err(Fault::Network(_) | Fault::BrokeOff(_) | Fault::Late(_) | Fault::Server(_))
         ) {
             state.health = Health::Down;
         } else if state.health == Health::Probing && !matches!(result, Err(Fault::Stopped)) {
@@ -448,6 +449,14 @@ impl Remote {
                 "network",
                 format!(
                     "the remote cache at {} cannot be reached ({why}); it is not asked again in this invocation",
+                    self.url
+                ),
+                true,
+            ),
+            Fault::Late(why) => (
+                "network",
+                format!(
+                    "the remote cache at {} is too slow ({why}); it is not asked again in this invocation",
                     self.url
                 ),
                 true,
