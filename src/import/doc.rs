@@ -17,6 +17,9 @@ pub(crate) struct Keys {
     pub preconditions: bool,
     /// `quiet = true` on one step (just's and make's `@`).
     pub step_quiet: bool,
+    /// An argument `default` that is a template, rendered when the
+    /// argument is not given.
+    pub default_templates: bool,
 }
 
 /// What the loader takes today.
@@ -25,6 +28,7 @@ pub(crate) const KEYS: Keys = Keys {
     status: false,
     preconditions: false,
     step_quiet: false,
+    default_templates: false,
 };
 
 /// A place in one of the files read: where a note points.

@@ -466,6 +466,7 @@ args = [
             status: true,
             preconditions: true,
             step_quiet: true,
+            default_templates: true,
         };
         let later = write(&doc, all);
         assert!(later.text.contains("status = [\"test -f out\"]\n"));
