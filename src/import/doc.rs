@@ -122,6 +122,7 @@ pub(crate) struct Arg {
     /// A template; `None` is a required argument (a list: an empty one).
     pub default: Option<String>,
     pub help: Option<String>,
+    pub choices: Vec<String>,
 }
 
 /// A precondition: a command that must exit 0, and what to say when not.
@@ -190,10 +191,4 @@ pub(crate) struct Doc {
     pub env: Vec<Entry>,
     pub vars: Vec<Entry>,
     pub tasks: Vec<Task>,
-}
-
-impl Doc {
-    pub fn var(&self, name: &str) -> Option<&Entry> {
-        self.vars.iter().find(|v| v.name == name)
-    }
 }

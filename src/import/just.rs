@@ -380,6 +380,7 @@ impl<'a> Parser<'a> {
                 positional: true,
                 default,
                 help: None,
+                choices: Vec::new(),
             });
             names.insert(name.to_string());
         }

@@ -334,6 +334,9 @@ impl Writer {
                 )),
                 (None, _) => {}
             }
+            if !arg.choices.is_empty() {
+                fields.push(format!("choices = {}", strings(&arg.choices)));
+            }
             if let Some(help) = &arg.help {
                 fields.push(format!("help = {}", string(help)));
             }
@@ -418,6 +421,7 @@ mod tests {
             positional: true,
             default: Some(String::new()),
             help: None,
+            choices: Vec::new(),
         });
         doc.tasks = vec![build, test];
         let written = write(&doc, KEYS);
