@@ -147,7 +147,7 @@ impl<'a> Parser<'a> {
             None => (rest.trim(), None),
         };
         let on = value.is_none_or(|v| v == "true");
-        let string = || value.and_then(|v| string_literal(v));
+        let string = || value.and_then(string_literal);
         match name {
             "shell" | "script-interpreter" => {
                 let items = value.and_then(|v| {
@@ -961,7 +961,7 @@ fn call(name: &str, args: Vec<Term>) -> Option<Term> {
         ("replace", 3) => format!("({}) | replace({}, {})", arg(0)?, arg(1)?, arg(2)?),
         ("join", _) if !args.is_empty() => jinja
             .iter()
-            .map(|j| j.clone())
+            .cloned()
             .collect::<Option<Vec<_>>>()?
             .join(" ~ '/' ~ "),
         ("quote", 1) => return Some(Term::Quoted(arg(0)?)),

@@ -741,7 +741,7 @@ impl Make {
                 }
                 Ref::Var(v) if v == "MAKE" => pieces.push(text("make")),
                 Ref::Var(v) if is_name(&v) => {
-                    let splits = self.var(&v).is_none_or(|var| splits_of(var));
+                    let splits = self.var(&v).is_none_or(splits_of);
                     pieces.push(Piece::Value {
                         expr: self.expr_of(&v),
                         splits,

@@ -6,7 +6,7 @@
 //! its callers become its arguments.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
@@ -313,10 +313,7 @@ fn load_includes(
         };
         units.push(child);
         let child_index = units.len() - 1;
-        let child_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(PathBuf::new);
+        let child_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         load_includes(
             units,
             child_index,
