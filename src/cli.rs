@@ -112,6 +112,9 @@ pub struct Cli {
     /// Write a commented starter tasks.toml here
     #[arg(long)]
     pub init: bool,
+    /// Print a tasks.toml made from a justfile, Taskfile.yml, Makefile or package.json
+    #[arg(long, value_name = "FILE")]
+    pub import: Option<PathBuf>,
     /// Print the JSON Schema of tasks.toml
     #[arg(long)]
     pub schema: bool,
@@ -197,6 +200,7 @@ pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
         "--name",
         "--trace",
         "--remote-cache",
+        "--import",
     ];
     const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
     let mut i = 1;

@@ -28,6 +28,7 @@ pub mod fresh;
 pub mod fuzzing;
 mod graph;
 mod hints;
+mod import;
 mod init;
 mod inspect;
 mod lint;
@@ -138,6 +139,7 @@ fn print(text: &str) {
 /// What an invocation does: one action, decided from the options alone.
 enum Action {
     Init,
+    Import(std::path::PathBuf),
     Schema,
     Man,
     Completions(String),
@@ -158,6 +160,8 @@ impl Action {
     fn of(cli: &Cli) -> Action {
         if cli.init {
             Action::Init
+        } else if let Some(path) = &cli.import {
+            Action::Import(path.clone())
         } else if cli.schema {
             Action::Schema
         } else if cli.man {
@@ -189,6 +193,15 @@ fn run(cli: Cli) -> Result<i32> {
     let action = Action::of(&cli);
     match action {
         Action::Init => return init::write_starter(&cwd),
+        Action::Import(path) => {
+            let imported = import::import(&path, &cwd)?;
+            print(&imported.toml);
+            let mut err = std::io::stderr().lock();
+            for note in &imported.notes {
+                let _ = writeln!(err, "{note}");
+            }
+            return Ok(0);
+        }
         Action::Schema => {
             print(&schema::render());
             return Ok(0);

@@ -15,6 +15,7 @@ mod errors;
 mod examples;
 mod fresh;
 mod fuzz_regressions;
+mod import;
 mod includes;
 mod inspect;
 mod limits;
