@@ -106,7 +106,10 @@ fn the_reference_names_the_presentation_only_keys() {
     use crate::file::load::definition::PRESENTATION_KEYS;
     let line = REFERENCE
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Presentation-only keys, left out of the fingerprint: "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Presentation-only keys, left out of the fingerprint: ")
+        })
         .expect("docs/reference.md lists the presentation-only keys");
     let listed: Vec<&str> = line
         .trim_end_matches('.')

@@ -133,7 +133,10 @@ impl Inputs {
 /// The fingerprint of a run from its parts and its source files: paths
 /// relative to the root (`/` separated), sorted, each with the hash of its
 /// content.
-pub fn fingerprint(parts: &Parts, files: &[(String, Digest)]) -> Digest {
+pub fn fingerprint<'a>(
+    parts: &Parts,
+    files: impl ExactSizeIterator<Item = (&'a str, &'a Digest)>,
+) -> Digest {
     let mut f = Framed::new("run");
     for part in [
         parts.declared,
@@ -163,6 +166,10 @@ pub fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fp(parts: &Parts, files: &[(String, Digest)]) -> Digest {
+        fingerprint(parts, files.iter().map(|(p, h)| (p.as_str(), h)))
+    }
 
     fn inputs() -> Inputs {
         Inputs {
@@ -206,8 +213,8 @@ mod tests {
         assert_ne!(one.path(), two.path());
         let parts = inputs().parts();
         assert_eq!(
-            fingerprint(&parts, &files_of(one.path())),
-            fingerprint(&parts, &files_of(two.path()))
+            fp(&parts, &files_of(one.path())),
+            fp(&parts, &files_of(two.path()))
         );
     }
 
@@ -215,7 +222,7 @@ mod tests {
     fn every_input_changes_it() {
         let tree = checkout(&[("src/main.c", "int main;")]);
         let files = files_of(tree.path());
-        let base = fingerprint(&inputs().parts(), &files);
+        let base = fp(&inputs().parts(), &files);
         let changed: [fn(&mut Inputs); 7] = [
             |i| i.definition[0].1 = Digest([2; 32]),
             |i| i.commands[0].push(' '),
@@ -228,13 +235,13 @@ mod tests {
         for change in changed {
             let mut i = inputs();
             change(&mut i);
-            assert_ne!(fingerprint(&i.parts(), &files), base, "{i:?}");
+            assert_ne!(fp(&i.parts(), &files), base, "{i:?}");
         }
         std::fs::write(tree.path().join("src/main.c"), "int main2;").unwrap();
-        assert_ne!(fingerprint(&inputs().parts(), &files_of(tree.path())), base);
+        assert_ne!(fp(&inputs().parts(), &files_of(tree.path())), base);
         std::fs::write(tree.path().join("src/new.c"), "").unwrap();
         std::fs::write(tree.path().join("src/main.c"), "int main;").unwrap();
-        assert_ne!(fingerprint(&inputs().parts(), &files_of(tree.path())), base);
+        assert_ne!(fp(&inputs().parts(), &files_of(tree.path())), base);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::template::Mode;
 use fingerprint::{Digest, Inputs};
 use glob::Patterns;
 pub use record::How;
-use record::{Entry, Record, Stat};
+use record::{Entry, Record, Recorded, Stat};
 
 /// A file changed within this long before it was hashed may change again
 /// within the same timestamp tick (coarse clocks, FAT's 2 s): its stat is
@@ -170,21 +170,17 @@ impl Fresh {
         let inputs = inputs_of(session, task, run, scope, &self.root, dir);
         let parts = inputs.parts();
         let path = record::path_for(&self.root, &run.name, &identity(task, run));
-        let old = if self.force {
-            None
-        } else {
-            record::read(&path)
-        };
+        let (old, walked) = read_and_walk(&path, self.force, &patterns, dir);
         let (files, read) = hash_sources(
-            &patterns,
+            walked,
             dir,
             &inputs.dir,
-            old.as_ref(),
+            old.as_ref().map(|o| &o.files),
             &self.seen,
             racy_from(),
         );
-        let pairs: Vec<(String, Digest)> = files.iter().map(|e| (e.path.clone(), e.hash)).collect();
-        let fingerprint = fingerprint::fingerprint(&parts, &pairs);
+        let fingerprint =
+            fingerprint::fingerprint(&parts, files.iter().map(|e| (e.path.as_str(), &e.hash)));
         let stale = if self.force {
             Some("-B was given".to_string())
         } else {
@@ -219,6 +215,30 @@ impl Fresh {
             record,
         })
     }
+}
+
+/// The old record at `path` (none under `-B`) and the files the patterns
+/// find under `dir`. A large record is read on a thread of its own while
+/// the tree is walked: both cost about as much for a tree of 20,000 files.
+fn read_and_walk(
+    path: &Path,
+    force: bool,
+    patterns: &Patterns,
+    dir: &Path,
+) -> (Option<record::Recorded>, Vec<glob::Found>) {
+    const ASIDE: u64 = 256 * 1024;
+    if force {
+        return (None, patterns.walk(dir));
+    }
+    let large = std::fs::metadata(path).is_ok_and(|m| m.len() >= ASIDE);
+    if !large {
+        return (record::read(path), patterns.walk(dir));
+    }
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(|| record::read(path));
+        let walked = patterns.walk(dir);
+        (reading.join().ok().flatten(), walked)
+    })
 }
 
 /// A run's argument values, matrix values and words after `--`, by name:
@@ -352,58 +372,65 @@ fn relative(root: &Path, path: &Path) -> String {
     }
 }
 
-/// Hash every source file, reusing the old record's hash of each file
-/// whose stat did not change (or the hash this invocation made of it,
-/// kept in `seen` under the same rule). Returns the entries and how many
-/// were read.
+/// Hash every source file found (`walked`, under `dir`), reusing the old
+/// record's hash of each file whose stat did not change (or the hash this
+/// invocation made of it, kept in `seen` under the same rule). Returns the
+/// entries and how many were read.
 /// A file that cannot be read gets a hash of the error, so that it never
 /// matches a content and becomes readable again as a change.
 fn hash_sources(
-    patterns: &Patterns,
+    walked: Vec<glob::Found>,
     dir: &Path,
     rel_dir: &str,
-    old: Option<&Record>,
+    old: Option<&record::Files>,
     seen: &std::sync::Mutex<HashMap<String, (Stat, Digest)>>,
     racy_from: (i64, i64),
 ) -> (Vec<Entry>, usize) {
     // Taken only when the record has no hash for a file, and never while
     // a file is read, so checks in parallel do not wait for each other.
     let seen = || seen.lock().unwrap_or_else(|p| p.into_inner());
-    // Both lists are sorted by path: one pass over the old one finds each
-    // file's entry (a miss only costs a read).
-    let known: &[Entry] = old.map_or(&[], |r| &r.files);
-    let mut next = 0;
-    let mut read = 0;
-    let mut entries = Vec::new();
-    let mut walked: Vec<(String, glob::Found)> = patterns
-        .walk(dir)
+    let empty = record::Files::default();
+    let known = old.unwrap_or(&empty);
+    // A file's path relative to the root, when it is not the path it was
+    // found under (a task in a subdirectory, or a pattern with `..`).
+    let mut walked: Vec<(Option<String>, glob::Found)> = walked
         .into_iter()
         .map(|found| {
-            let path = if rel_dir.is_empty() && !found.path.starts_with("..") {
-                found.path.clone()
-            } else {
-                // Relative to the root: `..` resolved, absolute kept.
-                relative(Path::new(""), &Path::new(rel_dir).join(&found.path))
-            };
-            (path, found)
+            let rooted = (!rel_dir.is_empty() || found.path.starts_with(".."))
+                .then(|| relative(Path::new(""), &Path::new(rel_dir).join(&found.path)));
+            (rooted, found)
         })
         .collect();
-    // Sorted by the recorded path, as the old record's entries are.
-    walked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (path, found) in walked {
-        let stat = Stat::of(&found.meta);
-        while next < known.len() && known[next].path.as_str() < path.as_str() {
+    // Sorted by the recorded path, as the old record's entries are (the
+    // walk sorted them by the path found).
+    if walked.iter().any(|(rooted, _)| rooted.is_some()) {
+        walked.sort_unstable_by(|a, b| {
+            let key = |w: &(Option<String>, glob::Found)| -> String {
+                w.0.clone().unwrap_or_else(|| w.1.path.clone())
+            };
+            key(a).cmp(&key(b))
+        });
+    }
+    // Both lists are sorted by path: one pass over the old one finds each
+    // file's entry (a miss only costs a read).
+    let mut next = 0;
+    let mut read = 0;
+    let mut entries = Vec::with_capacity(walked.len());
+    for (rooted, found) in walked {
+        let stat = found.stat;
+        let path = rooted.as_deref().unwrap_or(&found.path);
+        while next < known.len() && known.path(next) < path.as_bytes() {
             next += 1;
         }
         let trusted = stat.last_change() < racy_from;
-        let cached = known
-            .get(next)
-            .filter(|e| e.path == path && e.stat == Some(stat))
-            .map(|e| e.hash)
-            .or_else(|| {
-                let seen = seen();
-                seen.get(&path).filter(|(s, _)| *s == stat).map(|(_, h)| *h)
-            });
+        let cached = (next < known.len()
+            && known.path(next) == path.as_bytes()
+            && known.stat(next) == Some(stat))
+        .then(|| known.hash(next))
+        .or_else(|| {
+            let seen = seen();
+            seen.get(path).filter(|(s, _)| *s == stat).map(|(_, h)| *h)
+        });
         let hash = match cached {
             Some(hash) => hash,
             None => {
@@ -411,7 +438,7 @@ fn hash_sources(
                 match fingerprint::hash_file(&dir.join(&found.path)) {
                     Ok(hash) => {
                         if trusted {
-                            seen().insert(path.clone(), (stat, hash));
+                            seen().insert(path.to_string(), (stat, hash));
                         }
                         hash
                     }
@@ -422,7 +449,7 @@ fn hash_sources(
             }
         };
         entries.push(Entry {
-            path,
+            path: rooted.unwrap_or(found.path),
             hash,
             stat: trusted.then_some(stat),
         });
@@ -441,7 +468,7 @@ fn racy_from() -> (i64, i64) {
 
 /// The first difference between the old record and now, in words.
 fn why_changed(
-    old: &Record,
+    old: &Recorded,
     parts: &fingerprint::Parts,
     definition: &[(String, Digest)],
     files: &[Entry],
@@ -479,10 +506,13 @@ fn why_changed(
             _ => format!("its {} changed", named.join(", ")),
         });
     }
-    let before: HashMap<&str, Digest> = old
-        .files
+    let old_paths: Vec<String> = (0..old.files.len())
+        .map(|i| String::from_utf8_lossy(old.files.path(i)).into_owned())
+        .collect();
+    let before: HashMap<&str, Digest> = old_paths
         .iter()
-        .map(|e| (e.path.as_str(), e.hash))
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), old.files.hash(i)))
         .collect();
     let mut changes = Vec::new();
     for entry in files {
@@ -493,9 +523,9 @@ fn why_changed(
         }
     }
     let now: std::collections::HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
-    for entry in &old.files {
-        if !now.contains(entry.path.as_str()) {
-            changes.push(format!("`{}` was deleted", entry.path));
+    for path in &old_paths {
+        if !now.contains(path.as_str()) {
+            changes.push(format!("`{path}` was deleted"));
         }
     }
     match changes.len() {
@@ -535,7 +565,8 @@ mod tests {
         let patterns = Patterns::new(&["*.c".to_string()]).unwrap();
         let seen = std::sync::Mutex::default();
         // Trusted as files changed long ago would be.
-        let hash_sources = |p, d, r, o, s| hash_sources(p, d, r, o, s, (i64::MAX, 0));
+        let hash_sources =
+            |p: &Patterns, d: &Path, r, o, s| hash_sources(p.walk(d), d, r, o, s, (i64::MAX, 0));
         let (first, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
         assert_eq!(read, 2);
         let (second, read) = hash_sources(&patterns, dir.path(), "", None, &seen);

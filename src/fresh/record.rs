@@ -5,11 +5,15 @@
 //!
 //! The file is a JSON header line (format, run, fingerprint, parts, the
 //! hash of each key of the definition, how the success came about and the
-//! values the run captured and extracted), then
-//! one line per source file: `HASH SIZE MTIME MTIME_NS CTIME CTIME_NS
-//! INODE DEVICE PATH` (or `HASH - PATH` without a trusted stat), and a
-//! last line `end`, so a truncated file is never mistaken for a whole one.
-//! Plain lines, because a tree of 10,000 files is read on every check.
+//! values the run captured and extracted), then the source files in a
+//! binary form that is read without a parse step: the number of files
+//! (u32), then per file its content hash (32 bytes), a flag byte (1: a
+//! trusted stat follows), the stat (size, mtime s and ns, ctime s and ns,
+//! inode, device: seven 8-byte numbers), the path's length (u32) and the
+//! path; all numbers little-endian. A last `end\n` tells a whole file from
+//! a truncated one. A tree of 20,000 files is read on every check: reading
+//! its record is one read(2) and a walk over the bytes, with no allocation
+//! per file.
 
 use crate::state::write_atomically;
 use std::path::{Path, PathBuf};
@@ -111,6 +115,52 @@ pub struct Record {
     pub files: Vec<Entry>,
 }
 
+/// The source files of a record read from disk: the file's bytes, and
+/// where each entry lies in them (paths are not copied out).
+#[derive(Debug, Default)]
+pub struct Files {
+    bytes: Vec<u8>,
+    entries: Vec<Stored>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    path: (u32, u32),
+    hash: Digest,
+    stat: Option<Stat>,
+}
+
+impl Files {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The path of entry `i`, as bytes (UTF-8, as written).
+    pub fn path(&self, i: usize) -> &[u8] {
+        let (at, len) = self.entries[i].path;
+        &self.bytes[at as usize..(at + len) as usize]
+    }
+
+    pub fn hash(&self, i: usize) -> Digest {
+        self.entries[i].hash
+    }
+
+    pub fn stat(&self, i: usize) -> Option<Stat> {
+        self.entries[i].stat
+    }
+}
+
+/// A record as read back: the header's fields and a view of its files.
+#[derive(Debug)]
+pub struct Recorded {
+    pub fingerprint: Digest,
+    pub parts: Parts,
+    pub definition: Vec<(String, Digest)>,
+    pub how: How,
+    pub values: BTreeMap<String, String>,
+    pub files: Files,
+}
+
 /// The header line.
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -146,25 +196,15 @@ impl Record {
 
 /// The record at `path`. Missing, unreadable, truncated, foreign or of an
 /// older format: none, and the run happens.
-pub fn read(path: &Path) -> Option<Record> {
+pub fn read(path: &Path) -> Option<Recorded> {
     let bytes = std::fs::read(path).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    let mut lines = Lines(text);
-    let header: Header = serde_json::from_str(lines.next()?).ok()?;
+    let end = memchr::memchr(b'\n', &bytes)?;
+    let header: Header = serde_json::from_slice(&bytes[..end]).ok()?;
     if header.format != FORMAT {
         return None;
     }
-    let mut files = Vec::new();
-    loop {
-        let line = lines.next()?;
-        if line == "end" {
-            break;
-        }
-        files.push(parse_entry(line)?);
-    }
-    Some(Record {
-        format: header.format,
-        run: header.run,
+    let files = parse_files(bytes, end + 1)?;
+    Some(Recorded {
         fingerprint: header.fingerprint,
         parts: header.parts,
         definition: header.definition,
@@ -174,61 +214,72 @@ pub fn read(path: &Path) -> Option<Record> {
     })
 }
 
-/// Lines split at `\n` with memchr: a record of 10,000 files is read on
-/// every check.
-struct Lines<'a>(&'a str);
+/// The binary part of a record, from `at` to the end of `bytes`.
+fn parse_files(bytes: Vec<u8>, at: usize) -> Option<Files> {
+    let mut r = Reader { bytes: &bytes, at };
+    let count = r.u32()? as usize;
+    // Each entry takes at least 37 bytes: a count past that is damage.
+    if count > bytes.len() / 37 {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        let hash = Digest(r.take(32)?.try_into().ok()?);
+        let stat = match r.take(1)?[0] {
+            0 => None,
+            1 => {
+                let mut n = [0u64; 7];
+                for field in &mut n {
+                    *field = r.u64()?;
+                }
+                Some(Stat {
+                    size: n[0],
+                    mtime: (n[1] as i64, n[2] as i64),
+                    ctime: (n[3] as i64, n[4] as i64),
+                    inode: n[5],
+                    device: n[6],
+                })
+            }
+            _ => return None,
+        };
+        let len = r.u32()?;
+        let start = r.at as u32;
+        r.take(len as usize)?;
+        entries.push(Stored {
+            path: (start, len),
+            hash,
+            stat,
+        });
+    }
+    if r.take(4)? != b"end\n" || r.at != bytes.len() {
+        return None;
+    }
+    Some(Files { bytes, entries })
+}
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = &'a str;
+/// A cursor over a record's bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
 
-    fn next(&mut self) -> Option<&'a str> {
-        let end = memchr::memchr(b'\n', self.0.as_bytes())?;
-        let line = &self.0[..end];
-        self.0 = &self.0[end + 1..];
-        Some(line)
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let piece = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(piece)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
-/// `text` split at its first space.
-fn split_space(text: &str) -> Option<(&str, &str)> {
-    let at = memchr::memchr(b' ', text.as_bytes())?;
-    Some((&text[..at], &text[at + 1..]))
-}
-
-fn parse_entry(line: &str) -> Option<Entry> {
-    let (hash, rest) = split_space(line)?;
-    let hash = Digest::from_hex(hash)?;
-    let (stat, path) = match rest.strip_prefix("- ") {
-        Some(path) => (None, path),
-        None => {
-            let mut fields = [0i64; 7];
-            let mut rest = rest;
-            for field in &mut fields {
-                let (n, tail) = split_space(rest)?;
-                *field = n.parse().ok()?;
-                rest = tail;
-            }
-            let [size, ms, mns, cs, cns, inode, device] = fields;
-            let stat = Stat {
-                size: size as u64,
-                mtime: (ms, mns),
-                ctime: (cs, cns),
-                inode: inode as u64,
-                device: device as u64,
-            };
-            (Some(stat), rest)
-        }
-    };
-    let path = if path.starts_with('"') {
-        serde_json::from_str(path).ok()?
-    } else {
-        path.to_string()
-    };
-    Some(Entry { path, hash, stat })
-}
-
-fn render(record: &Record) -> Result<String, serde_json::Error> {
-    use std::fmt::Write as _;
+fn render(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
     let header = Header {
         format: record.format.clone(),
         run: record.run.clone(),
@@ -238,35 +289,36 @@ fn render(record: &Record) -> Result<String, serde_json::Error> {
         how: record.how,
         values: record.values.clone(),
     };
-    let mut out = serde_json::to_string(&header)?;
-    out.push('\n');
+    let paths: usize = record.files.iter().map(|e| e.path.len()).sum();
+    let mut out = serde_json::to_vec(&header)?;
+    out.reserve(8 + record.files.len() * 93 + paths);
+    out.push(b'\n');
+    let count = u32::try_from(record.files.len()).map_err(serde::ser::Error::custom)?;
+    out.extend_from_slice(&count.to_le_bytes());
     for e in &record.files {
-        out.push_str(&e.hash.hex());
+        out.extend_from_slice(&e.hash.0);
         match &e.stat {
             Some(s) => {
-                let _ = write!(
-                    out,
-                    " {} {} {} {} {} {} {} ",
+                out.push(1);
+                for n in [
                     s.size,
-                    s.mtime.0,
-                    s.mtime.1,
-                    s.ctime.0,
-                    s.ctime.1,
-                    s.inode as i64,
-                    s.device as i64
-                );
+                    s.mtime.0 as u64,
+                    s.mtime.1 as u64,
+                    s.ctime.0 as u64,
+                    s.ctime.1 as u64,
+                    s.inode,
+                    s.device,
+                ] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
             }
-            None => out.push_str(" - "),
+            None => out.push(0),
         }
-        // A path that could not stand alone on its line is quoted.
-        if e.path.contains(['\n', '\r']) || e.path.starts_with('"') {
-            out.push_str(&serde_json::to_string(&e.path)?);
-        } else {
-            out.push_str(&e.path);
-        }
-        out.push('\n');
+        let len = u32::try_from(e.path.len()).map_err(serde::ser::Error::custom)?;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(e.path.as_bytes());
     }
-    out.push_str("end\n");
+    out.extend_from_slice(b"end\n");
     Ok(out)
 }
 
@@ -298,8 +350,8 @@ pub fn path_for(root: &Path, run: &str, identity: &str) -> PathBuf {
 /// Write `record` to `path` atomically.
 pub fn write(root: &Path, path: &Path, record: &Record) -> std::io::Result<()> {
     records_dir(root)?;
-    let text = render(record).map_err(std::io::Error::other)?;
-    write_atomically(path, text.as_bytes())
+    let bytes = render(record).map_err(std::io::Error::other)?;
+    write_atomically(path, &bytes)
 }
 
 #[cfg(test)]
@@ -348,9 +400,11 @@ mod tests {
         let back = read(&path).unwrap();
         assert_eq!(back.fingerprint, record().fingerprint);
         assert_eq!(back.files.len(), 2);
-        assert_eq!(back.files[1].path, "src/with space\nand newline");
-        assert_eq!(back.files[1].stat, record().files[1].stat);
-        assert_eq!(back.files[0].stat, None);
+        assert_eq!(back.files.path(1), b"src/with space\nand newline");
+        assert_eq!(back.files.stat(1), record().files[1].stat);
+        assert_eq!(back.files.stat(0), None);
+        assert_eq!(back.files.hash(0), Digest([7; 32]));
+        assert_eq!(back.definition, record().definition);
         assert_eq!(
             std::fs::read_to_string(root.path().join(".tasker/.gitignore")).unwrap(),
             "*\n"
@@ -373,9 +427,18 @@ mod tests {
         assert!(read(&path).is_none());
         std::fs::write(&path, b"{\"format\":\"something else\"}").unwrap();
         assert!(read(&path).is_none());
-        // Cut exactly at a line end: the missing `end` tells.
+        // Cut exactly before the end mark: the missing `end` tells.
         let cut = whole.len() - "end\n".len();
         std::fs::write(&path, &whole[..cut]).unwrap();
+        assert!(read(&path).is_none());
+        // Every shorter prefix, and a byte more, read as none too.
+        for cut in (0..whole.len()).step_by(7) {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            assert!(read(&path).is_none(), "cut at {cut}");
+        }
+        let mut longer = whole.clone();
+        longer.push(b'x');
+        std::fs::write(&path, &longer).unwrap();
         assert!(read(&path).is_none());
         std::fs::write(&path, [0xff, 0xfe, 0]).unwrap();
         assert!(read(&path).is_none());
