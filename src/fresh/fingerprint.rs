@@ -71,24 +71,41 @@ pub struct Parts {
 }
 
 /// A hasher that frames every piece with its length, so that no two
-/// different lists of strings feed it the same bytes.
-struct Framed(blake3::Hasher);
+/// different lists of strings feed it the same bytes. Pieces are gathered
+/// in a buffer and hashed 64 KiB at a time: BLAKE3 hashes a large input
+/// several chunks at once, and a run's 20,000 source files are 40,000
+/// small pieces.
+struct Framed {
+    hasher: blake3::Hasher,
+    buffer: Vec<u8>,
+}
+
+const FRAMED_BUFFER: usize = 64 * 1024;
 
 impl Framed {
     fn new(domain: &str) -> Framed {
-        let mut f = Framed(blake3::Hasher::new());
+        let mut f = Framed {
+            hasher: blake3::Hasher::new(),
+            buffer: Vec::new(),
+        };
         f.piece(FORMAT.as_bytes());
         f.piece(domain.as_bytes());
         f
     }
 
     fn piece(&mut self, bytes: &[u8]) {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.buffer
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= FRAMED_BUFFER {
+            self.hasher.update(&self.buffer);
+            self.buffer.clear();
+        }
     }
 
-    fn done(self) -> Digest {
-        Digest(*self.0.finalize().as_bytes())
+    fn done(mut self) -> Digest {
+        self.hasher.update(&self.buffer);
+        Digest(*self.hasher.finalize().as_bytes())
     }
 }
 

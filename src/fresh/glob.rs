@@ -147,7 +147,7 @@ impl Patterns {
     /// Every file the patterns select under `dir`, sorted by path (as
     /// bytes). A missing base or literal selects nothing; unreadable
     /// directories are passed over. Directories are read, and files
-    /// stat'ed, on a few threads once there are several directories to
+    /// stat'ed, on several threads once there are several directories to
     /// read (as git's preload of its index does): a tree of 20,000 files
     /// costs 20,000 stat calls, and one core alone is the bottleneck.
     pub fn walk(&self, dir: &Path) -> Vec<Found> {
@@ -182,8 +182,10 @@ impl Patterns {
                 glob: true,
             });
         }
-        walk_dirs(self, roots, &mut out);
         out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let mut runs = walk_dirs(self, roots);
+        runs.push(out);
+        let mut out = merge(runs);
         // Bases never nest, but a literal may lie under a base.
         if !self.literals.is_empty() {
             out.dedup_by(|a, b| a.path == b.path);
@@ -214,56 +216,98 @@ struct Queue {
 }
 
 /// At most this many threads read directories (the calling one included).
-const MAX_WALKERS: usize = 8;
+/// More than the cores, as git's preload of its index does (up to 20):
+/// a stat waits on the disk when the inode cache is cold, and on a busy
+/// machine each thread is one more share of the processors.
+const MAX_WALKERS: usize = 16;
 
 /// Read the directories of `roots` and all below them, on up to
-/// `MAX_WALKERS` threads (more start only once two directories wait),
-/// adding every selected file to `out`.
-fn walk_dirs(patterns: &Patterns, roots: Vec<Job>, out: &mut Vec<Found>) {
+/// `MAX_WALKERS` threads: one more starts whenever more directories wait
+/// than threads read them. Returns each thread's selected files, each list
+/// sorted by path (the threads sort their own in parallel; `merge` joins
+/// them).
+fn walk_dirs(patterns: &Patterns, roots: Vec<Job>) -> Vec<Vec<Found>> {
     if roots.is_empty() {
-        return;
+        return Vec::new();
     }
-    let walkers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_WALKERS);
     let queue = std::sync::Mutex::new(Queue {
         jobs: roots,
         busy: 0,
     });
     let wake = std::sync::Condvar::new();
-    let started = std::sync::atomic::AtomicBool::new(walkers == 1);
+    let sorted = |mut found: Vec<Found>| {
+        found.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        found
+    };
     std::thread::scope(|scope| {
         let work = || {
             let mut found = Vec::new();
-            walker(patterns, &queue, &wake, &mut found, &mut || {});
-            found
+            walker(patterns, &queue, &wake, &mut found, &mut |_| {});
+            sorted(found)
         };
         let mut helpers = Vec::new();
-        let mut start_helpers = || {
-            if !started.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                for _ in 1..walkers {
-                    helpers.push(scope.spawn(work));
-                }
+        let mut start_helpers = |waiting: usize| {
+            while helpers.len() + 1 < MAX_WALKERS && helpers.len() < waiting {
+                helpers.push(scope.spawn(work));
             }
         };
-        walker(patterns, &queue, &wake, out, &mut start_helpers);
+        let mut mine = Vec::new();
+        walker(patterns, &queue, &wake, &mut mine, &mut start_helpers);
+        let mut runs = vec![sorted(mine)];
         for helper in helpers {
             if let Ok(found) = helper.join() {
-                out.extend(found);
+                runs.push(found);
             }
         }
-    });
+        runs
+    })
+}
+
+/// Lists each sorted by path, joined into one sorted list.
+fn merge(mut runs: Vec<Vec<Found>>) -> Vec<Found> {
+    runs.retain(|r| !r.is_empty());
+    if runs.len() <= 1 {
+        return runs.pop().unwrap_or_default();
+    }
+    let total = runs.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut rest: Vec<std::vec::IntoIter<Found>> = runs.into_iter().map(Vec::into_iter).collect();
+    let mut heads: Vec<Option<Found>> = rest.iter_mut().map(Iterator::next).collect();
+    loop {
+        let mut least: Option<usize> = None;
+        for (i, head) in heads.iter().enumerate() {
+            let Some(found) = head else {
+                continue;
+            };
+            let before = least.is_none_or(|l| {
+                heads[l]
+                    .as_ref()
+                    .is_none_or(|other| found.path < other.path)
+            });
+            if before {
+                least = Some(i);
+            }
+        }
+        let Some(l) = least else {
+            break;
+        };
+        let next = rest[l].next();
+        if let Some(found) = std::mem::replace(&mut heads[l], next) {
+            out.push(found);
+        }
+    }
+    out
 }
 
 /// One thread's share of a walk: take a directory, read it, queue its
 /// subdirectories, keep its selected files; until no directory is left
-/// and none is being read. `more` is called when two or more wait.
+/// and none is being read. `more` is told how many directories wait.
 fn walker(
     patterns: &Patterns,
     queue: &std::sync::Mutex<Queue>,
     wake: &std::sync::Condvar,
     out: &mut Vec<Found>,
-    more: &mut dyn FnMut(),
+    more: &mut dyn FnMut(usize),
 ) {
     let lock = || queue.lock().unwrap_or_else(|p| p.into_inner());
     let mut subdirs = Vec::new();
@@ -292,8 +336,8 @@ fn walker(
             }
             q.jobs.len()
         };
-        if waiting >= 2 {
-            more();
+        if waiting > 0 {
+            more(waiting);
         }
     }
 }
@@ -473,6 +517,62 @@ mod tests {
             .map(|f| f.path)
             .collect();
         assert_eq!(found, ["src/a.rs", "src/b.rs", "src/link.rs", "src/x/c.rs"]);
+    }
+
+    #[test]
+    fn a_walk_over_many_directories_finds_every_file_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut expected = Vec::new();
+        for d in 0..40 {
+            for f in 0..7 {
+                let rel = format!("src/d{d}/sub{}/f{f}.txt", d % 3);
+                let path = dir.path().join(&rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, "x").unwrap();
+                expected.push(rel);
+            }
+        }
+        std::fs::write(dir.path().join("src/top.txt"), "x").unwrap();
+        expected.push("src/top.txt".into());
+        std::fs::write(dir.path().join("src/d1.txt"), "x").unwrap();
+        expected.push("src/d1.txt".into());
+        expected.sort();
+        let found: Vec<String> = patterns(&["src/**/*.txt", "src/d1.txt"])
+            .walk(dir.path())
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn merging_sorted_lists_keeps_the_order() {
+        let stat = Stat {
+            size: 0,
+            mtime: (0, 0),
+            ctime: (0, 0),
+            inode: 0,
+            device: 0,
+        };
+        let list = |paths: &[&str]| -> Vec<Found> {
+            paths
+                .iter()
+                .map(|p| Found {
+                    path: p.to_string(),
+                    stat,
+                })
+                .collect()
+        };
+        let merged: Vec<String> = merge(vec![
+            list(&["a", "c", "e"]),
+            list(&[]),
+            list(&["b", "d"]),
+            list(&["a/b", "f"]),
+        ])
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+        assert_eq!(merged, ["a", "a/b", "b", "c", "d", "e", "f"]);
     }
 
     #[test]

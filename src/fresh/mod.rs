@@ -57,7 +57,12 @@ pub struct Check {
     /// The run's directory (absolute): its `outputs` are relative to it.
     pub dir: PathBuf,
     path: PathBuf,
+    /// The record to write after a success, but its files: those are
+    /// `sources` with `hashes`, joined only when it is written.
     record: Record,
+    sources: Vec<glob::Found>,
+    /// Each source's hash, and whether its stat can be trusted next time.
+    hashes: Vec<(Digest, bool)>,
     /// Why the run must happen; `None` when it is up to date.
     pub stale: Option<String>,
     /// Source files seen, and how many of them were read.
@@ -83,9 +88,20 @@ impl Check {
         how: How,
         values: std::collections::BTreeMap<String, String>,
     ) -> Result<(), String> {
+        let files = self
+            .sources
+            .iter()
+            .zip(&self.hashes)
+            .map(|(found, (hash, trusted))| Entry {
+                path: found.path.clone(),
+                hash: *hash,
+                stat: trusted.then_some(found.stat),
+            })
+            .collect();
         let record = Record {
             how,
             values,
+            files,
             ..self.record.clone()
         };
         record::write(&self.root, &self.path, &record).map_err(|e| {
@@ -171,16 +187,21 @@ impl Fresh {
         let parts = inputs.parts();
         let path = record::path_for(&self.root, &run.name, &identity(task, run));
         let (old, walked) = read_and_walk(&path, self.force, &patterns, dir);
-        let (files, read) = hash_sources(
+        let (sources, hashes, read) = hash_sources(
             walked,
-            dir,
+            &self.root,
             &inputs.dir,
             old.as_ref().map(|o| &o.files),
             &self.seen,
             racy_from(),
         );
-        let fingerprint =
-            fingerprint::fingerprint(&parts, files.iter().map(|e| (e.path.as_str(), &e.hash)));
+        let fingerprint = fingerprint::fingerprint(
+            &parts,
+            sources
+                .iter()
+                .zip(&hashes)
+                .map(|(found, (hash, _))| (found.path.as_str(), hash)),
+        );
         let stale = if self.force {
             Some("-B was given".to_string())
         } else {
@@ -188,7 +209,7 @@ impl Fresh {
                 None => Some("no earlier success is recorded".to_string()),
                 Some(old) if old.fingerprint == fingerprint => missing_output(&task.outputs, dir),
                 Some(old) => Some(
-                    why_changed(old, &parts, &inputs.definition, &files)
+                    why_changed(old, &parts, &inputs.definition, &sources, &hashes)
                         .unwrap_or_else(|| "its inputs changed".into()),
                 ),
             }
@@ -202,17 +223,19 @@ impl Fresh {
             fingerprint,
             parts,
             inputs.definition,
-            files,
+            Vec::new(),
         );
         Ok(Check {
             root: self.root.clone(),
             dir: dir.to_path_buf(),
             path,
             stale,
-            files: record.files.len(),
+            files: sources.len(),
             read,
             recorded,
             record,
+            sources,
+            hashes,
         })
     }
 }
@@ -372,70 +395,57 @@ fn relative(root: &Path, path: &Path) -> String {
     }
 }
 
-/// Hash every source file found (`walked`, under `dir`), reusing the old
-/// record's hash of each file whose stat did not change (or the hash this
-/// invocation made of it, kept in `seen` under the same rule). Returns the
-/// entries and how many were read.
+/// Hash every source file found (`walked`, paths relative to the task's
+/// directory `rel_dir` under `root`), reusing the old record's hash of
+/// each file whose stat did not change (or the hash this invocation made
+/// of it, kept in `seen` under the same rule). Returns the files with
+/// their paths relative to the root (sorted), each one's hash and whether
+/// its stat can be trusted next time, and how many files were read.
 /// A file that cannot be read gets a hash of the error, so that it never
 /// matches a content and becomes readable again as a change.
 fn hash_sources(
-    walked: Vec<glob::Found>,
-    dir: &Path,
+    mut walked: Vec<glob::Found>,
+    root: &Path,
     rel_dir: &str,
     old: Option<&record::Files>,
     seen: &std::sync::Mutex<HashMap<String, (Stat, Digest)>>,
     racy_from: (i64, i64),
-) -> (Vec<Entry>, usize) {
+) -> (Vec<glob::Found>, Vec<(Digest, bool)>, usize) {
     // Taken only when the record has no hash for a file, and never while
     // a file is read, so checks in parallel do not wait for each other.
     let seen = || seen.lock().unwrap_or_else(|p| p.into_inner());
-    let empty = record::Files::default();
-    let known = old.unwrap_or(&empty);
-    // A file's path relative to the root, when it is not the path it was
-    // found under (a task in a subdirectory, or a pattern with `..`).
-    let mut walked: Vec<(Option<String>, glob::Found)> = walked
-        .into_iter()
-        .map(|found| {
-            let rooted = (!rel_dir.is_empty() || found.path.starts_with(".."))
-                .then(|| relative(Path::new(""), &Path::new(rel_dir).join(&found.path)));
-            (rooted, found)
-        })
-        .collect();
-    // Sorted by the recorded path, as the old record's entries are (the
-    // walk sorted them by the path found).
-    if walked.iter().any(|(rooted, _)| rooted.is_some()) {
-        walked.sort_unstable_by(|a, b| {
-            let key = |w: &(Option<String>, glob::Found)| -> String {
-                w.0.clone().unwrap_or_else(|| w.1.path.clone())
-            };
-            key(a).cmp(&key(b))
-        });
+    // Paths relative to the root (`..` resolved, absolute kept), sorted
+    // as the old record's entries are; the walk sorted them as found.
+    if !rel_dir.is_empty() || walked.iter().any(|f| f.path.starts_with("..")) {
+        for found in &mut walked {
+            found.path = relative(Path::new(""), &Path::new(rel_dir).join(&found.path));
+        }
+        walked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     }
     // Both lists are sorted by path: one pass over the old one finds each
     // file's entry (a miss only costs a read).
-    let mut next = 0;
+    let empty = record::Files::default();
+    let mut known = old.unwrap_or(&empty).iter().peekable();
     let mut read = 0;
-    let mut entries = Vec::with_capacity(walked.len());
-    for (rooted, found) in walked {
-        let stat = found.stat;
-        let path = rooted.as_deref().unwrap_or(&found.path);
-        while next < known.len() && known.path(next) < path.as_bytes() {
-            next += 1;
-        }
+    let mut hashes = Vec::with_capacity(walked.len());
+    for found in &walked {
+        let (path, stat) = (found.path.as_str(), found.stat);
+        while known.next_if(|k| k.path < path.as_bytes()).is_some() {}
         let trusted = stat.last_change() < racy_from;
-        let cached = (next < known.len()
-            && known.path(next) == path.as_bytes()
-            && known.stat(next) == Some(stat))
-        .then(|| known.hash(next))
-        .or_else(|| {
-            let seen = seen();
-            seen.get(path).filter(|(s, _)| *s == stat).map(|(_, h)| *h)
-        });
+        let cached = known
+            .peek()
+            .filter(|k| k.path == path.as_bytes() && k.stat == Some(stat))
+            .map(|k| k.hash)
+            .or_else(|| {
+                let seen = seen();
+                seen.get(path).filter(|(s, _)| *s == stat).map(|(_, h)| *h)
+            });
         let hash = match cached {
             Some(hash) => hash,
             None => {
                 read += 1;
-                match fingerprint::hash_file(&dir.join(&found.path)) {
+                // An absolute path stays as it is in the join.
+                match fingerprint::hash_file(&root.join(path)) {
                     Ok(hash) => {
                         if trusted {
                             seen().insert(path.to_string(), (stat, hash));
@@ -448,13 +458,9 @@ fn hash_sources(
                 }
             }
         };
-        entries.push(Entry {
-            path: rooted.unwrap_or(found.path),
-            hash,
-            stat: trusted.then_some(stat),
-        });
+        hashes.push((hash, trusted));
     }
-    (entries, read)
+    (walked, hashes, read)
 }
 
 /// Files changed since this time (seconds, nanoseconds) are not trusted.
@@ -471,7 +477,8 @@ fn why_changed(
     old: &Recorded,
     parts: &fingerprint::Parts,
     definition: &[(String, Digest)],
-    files: &[Entry],
+    sources: &[glob::Found],
+    hashes: &[(Digest, bool)],
 ) -> Option<String> {
     if old.parts.declared != parts.declared {
         return Some("its sources, outputs, directory or shell changed".into());
@@ -506,24 +513,22 @@ fn why_changed(
             _ => format!("its {} changed", named.join(", ")),
         });
     }
-    let old_paths: Vec<String> = (0..old.files.len())
-        .map(|i| String::from_utf8_lossy(old.files.path(i)).into_owned())
-        .collect();
-    let before: HashMap<&str, Digest> = old_paths
+    let old_files: Vec<(String, Digest)> = old
+        .files
         .iter()
-        .enumerate()
-        .map(|(i, p)| (p.as_str(), old.files.hash(i)))
+        .map(|f| (String::from_utf8_lossy(f.path).into_owned(), f.hash))
         .collect();
+    let before: HashMap<&str, Digest> = old_files.iter().map(|(p, h)| (p.as_str(), *h)).collect();
     let mut changes = Vec::new();
-    for entry in files {
-        match before.get(entry.path.as_str()) {
-            None => changes.push(format!("`{}` is new", entry.path)),
-            Some(h) if *h != entry.hash => changes.push(format!("`{}` changed", entry.path)),
+    for (found, (hash, _)) in sources.iter().zip(hashes) {
+        match before.get(found.path.as_str()) {
+            None => changes.push(format!("`{}` is new", found.path)),
+            Some(h) if h != hash => changes.push(format!("`{}` changed", found.path)),
             Some(_) => {}
         }
     }
-    let now: std::collections::HashSet<&str> = files.iter().map(|e| e.path.as_str()).collect();
-    for path in &old_paths {
+    let now: std::collections::HashSet<&str> = sources.iter().map(|f| f.path.as_str()).collect();
+    for (path, _) in &old_files {
         if !now.contains(path.as_str()) {
             changes.push(format!("`{path}` was deleted"));
         }
@@ -565,20 +570,19 @@ mod tests {
         let patterns = Patterns::new(&["*.c".to_string()]).unwrap();
         let seen = std::sync::Mutex::default();
         // Trusted as files changed long ago would be.
-        let hash_sources =
-            |p: &Patterns, d: &Path, r, o, s| hash_sources(p.walk(d), d, r, o, s, (i64::MAX, 0));
+        let hash_sources = |p: &Patterns, d: &Path, r, o, s| {
+            let (_, hashes, read) = hash_sources(p.walk(d), d, r, o, s, (i64::MAX, 0));
+            (hashes, read)
+        };
         let (first, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
         assert_eq!(read, 2);
         let (second, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
         assert_eq!(read, 0);
-        assert_eq!(
-            first.iter().map(|e| e.hash).collect::<Vec<_>>(),
-            second.iter().map(|e| e.hash).collect::<Vec<_>>()
-        );
+        assert_eq!(first, second);
         // A change moves the stat (ctime at least): that file is read.
         std::fs::write(dir.path().join("a.c"), "changed").unwrap();
         let (third, read) = hash_sources(&patterns, dir.path(), "", None, &seen);
         assert_eq!(read, 1);
-        assert_ne!(third[0].hash, first[0].hash);
+        assert_ne!(third[0].0, first[0].0);
     }
 }

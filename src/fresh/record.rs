@@ -115,38 +115,34 @@ pub struct Record {
     pub files: Vec<Entry>,
 }
 
-/// The source files of a record read from disk: the file's bytes, and
-/// where each entry lies in them (paths are not copied out).
+/// The source files of a record read from disk: the file's bytes, read
+/// entry by entry in order (checked whole when the record was read), so
+/// that nothing is copied out per file.
 #[derive(Debug, Default)]
 pub struct Files {
     bytes: Vec<u8>,
-    entries: Vec<Stored>,
+    /// Where the first entry starts.
+    start: usize,
+    count: usize,
 }
 
-#[derive(Debug)]
-struct Stored {
-    path: (u32, u32),
-    hash: Digest,
-    stat: Option<Stat>,
+/// One entry of `Files`.
+#[derive(Clone, Copy, Debug)]
+pub struct FileRef<'a> {
+    /// The path, as bytes (UTF-8, as written).
+    pub path: &'a [u8],
+    pub hash: Digest,
+    pub stat: Option<Stat>,
 }
 
 impl Files {
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The path of entry `i`, as bytes (UTF-8, as written).
-    pub fn path(&self, i: usize) -> &[u8] {
-        let (at, len) = self.entries[i].path;
-        &self.bytes[at as usize..(at + len) as usize]
-    }
-
-    pub fn hash(&self, i: usize) -> Digest {
-        self.entries[i].hash
-    }
-
-    pub fn stat(&self, i: usize) -> Option<Stat> {
-        self.entries[i].stat
+    /// The entries in order (by path).
+    pub fn iter(&self) -> impl Iterator<Item = FileRef<'_>> {
+        let mut r = Reader {
+            bytes: &self.bytes,
+            at: self.start,
+        };
+        (0..self.count).map_while(move |_| r.entry())
     }
 }
 
@@ -214,7 +210,9 @@ pub fn read(path: &Path) -> Option<Recorded> {
     })
 }
 
-/// The binary part of a record, from `at` to the end of `bytes`.
+/// The binary part of a record, from `at` to the end of `bytes`: checked
+/// whole here (a truncated or damaged list is no record), read in order
+/// later.
 fn parse_files(bytes: Vec<u8>, at: usize) -> Option<Files> {
     let mut r = Reader { bytes: &bytes, at };
     let count = r.u32()? as usize;
@@ -222,39 +220,18 @@ fn parse_files(bytes: Vec<u8>, at: usize) -> Option<Files> {
     if count > bytes.len() / 37 {
         return None;
     }
-    let mut entries = Vec::with_capacity(count);
+    let start = r.at;
     for _ in 0..count {
-        let hash = Digest(r.take(32)?.try_into().ok()?);
-        let stat = match r.take(1)?[0] {
-            0 => None,
-            1 => {
-                let mut n = [0u64; 7];
-                for field in &mut n {
-                    *field = r.u64()?;
-                }
-                Some(Stat {
-                    size: n[0],
-                    mtime: (n[1] as i64, n[2] as i64),
-                    ctime: (n[3] as i64, n[4] as i64),
-                    inode: n[5],
-                    device: n[6],
-                })
-            }
-            _ => return None,
-        };
-        let len = r.u32()?;
-        let start = r.at as u32;
-        r.take(len as usize)?;
-        entries.push(Stored {
-            path: (start, len),
-            hash,
-            stat,
-        });
+        r.entry()?;
     }
     if r.take(4)? != b"end\n" || r.at != bytes.len() {
         return None;
     }
-    Some(Files { bytes, entries })
+    Some(Files {
+        bytes,
+        start,
+        count,
+    })
 }
 
 /// A cursor over a record's bytes.
@@ -276,6 +253,31 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// The next file entry.
+    fn entry(&mut self) -> Option<FileRef<'a>> {
+        let hash = Digest(self.take(32)?.try_into().ok()?);
+        let stat = match self.take(1)?[0] {
+            0 => None,
+            1 => {
+                let mut n = [0u64; 7];
+                for field in &mut n {
+                    *field = self.u64()?;
+                }
+                Some(Stat {
+                    size: n[0],
+                    mtime: (n[1] as i64, n[2] as i64),
+                    ctime: (n[3] as i64, n[4] as i64),
+                    inode: n[5],
+                    device: n[6],
+                })
+            }
+            _ => return None,
+        };
+        let len = self.u32()? as usize;
+        let path = self.take(len)?;
+        Some(FileRef { path, hash, stat })
     }
 }
 
@@ -399,11 +401,12 @@ mod tests {
         write(root.path(), &path, &record()).unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back.fingerprint, record().fingerprint);
-        assert_eq!(back.files.len(), 2);
-        assert_eq!(back.files.path(1), b"src/with space\nand newline");
-        assert_eq!(back.files.stat(1), record().files[1].stat);
-        assert_eq!(back.files.stat(0), None);
-        assert_eq!(back.files.hash(0), Digest([7; 32]));
+        let files: Vec<FileRef> = back.files.iter().collect();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[1].path, b"src/with space\nand newline");
+        assert_eq!(files[1].stat, record().files[1].stat);
+        assert_eq!(files[0].stat, None);
+        assert_eq!(files[0].hash, Digest([7; 32]));
         assert_eq!(back.definition, record().definition);
         assert_eq!(
             std::fs::read_to_string(root.path().join(".tasker/.gitignore")).unwrap(),
