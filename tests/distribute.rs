@@ -184,6 +184,11 @@ impl Worker {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Send `sig` and leave it running.
+    fn signal(&self, sig: &str) {
+        signal(self.pid(), sig);
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -374,8 +379,8 @@ fn a_worker_killed_mid_run_has_its_run_redone_by_another() {
         r#"
         [tasks.slow]
         distribute = true
-        # A lost worker counts as an attempt (SPEC 11).
-        retries = 1
+        # A lost worker is not an attempt of the run (SPEC 11).
+        retries = 0
         run = """
         touch {SHARED}/started-$MACHINE
         while [ ! -e {SHARED}/go ] && [ $MACHINE = w1 ]; do sleep 0.01; done
@@ -990,4 +995,212 @@ fn two_hundred_runs_over_two_workers_each_run_once_while_connections_are_cut() {
     }
     let runs = std::fs::read_dir(&shared).expect("read dir").count();
     assert_eq!(runs, 200);
+}
+
+/// One command to `redis`, its reply as text: a bulk or simple string,
+/// an integer, nil as `(nil)`, an array one element a line.
+fn redis_cmd(redis: &Redis, args: &[&str]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());
+    }
+    s.write_all(&req).expect("write");
+    let mut r = std::io::BufReader::new(s);
+    let mut out = Vec::new();
+    read_reply(&mut r, &mut out);
+    out.join("\n")
+}
+
+fn read_reply(r: &mut impl BufRead, out: &mut Vec<String>) {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("reply");
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "+" | ":" => out.push(rest.to_string()),
+        "-" => out.push(format!("ERR {rest}")),
+        "$" if rest == "-1" => out.push("(nil)".into()),
+        "$" => {
+            let mut buf = vec![0; rest.parse::<usize>().unwrap() + 2];
+            r.read_exact(&mut buf).unwrap();
+            buf.truncate(buf.len() - 2);
+            out.push(String::from_utf8_lossy(&buf).into_owned());
+        }
+        "*" if rest == "-1" => out.push("(nil)".into()),
+        "*" => {
+            for _ in 0..rest.parse::<usize>().unwrap() {
+                read_reply(r, out);
+            }
+        }
+        _ => panic!("reply {line:?}"),
+    }
+}
+
+/// Every key on the server.
+fn all_keys(redis: &Redis) -> Vec<String> {
+    let keys = redis_cmd(redis, &["KEYS", "*"]);
+    keys.lines()
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The namespace (`tasker:PROJECT`) of the live worker's project.
+fn namespace(redis: &Redis) -> String {
+    let key = all_keys(redis)
+        .into_iter()
+        .find(|k| k.ends_with(":workers"))
+        .expect("a workers key");
+    key.trim_end_matches(":workers").to_string()
+}
+
+#[track_caller]
+fn assert_every_key_expires(redis: &Redis) {
+    for key in all_keys(redis) {
+        let ttl = redis_cmd(redis, &["TTL", &key]);
+        assert_ne!(ttl, "-1", "key {key} has no TTL");
+    }
+}
+
+#[test]
+fn a_paused_worker_is_fenced_its_run_redone_and_its_late_result_ignored() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        run = """
+        touch {SHARED}/started-$MACHINE
+        while [ ! -e {SHARED}/go-$MACHINE ]; do sleep 0.01; done
+        echo done on $MACHINE
+        """
+        "#,
+    );
+    let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["-v", "job"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("started-w1"));
+    // A frozen VM: the worker stops, its run goes on.
+    w1.signal("-STOP");
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    wait_for(&shared.join("started-w2"));
+    // w1's run ends while w1 is frozen; w1 wakes to a lapsed lease.
+    std::fs::write(shared.join("go-w1"), "").unwrap();
+    w1.signal("-CONT");
+    w1.wait_for_log("the lease lapsed");
+    std::fs::write(shared.join("go-w2"), "").unwrap();
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout("[job@w2] done on w2\n")
+        .stderr_has("worker `w1` stopped answering; the run goes back to the queue")
+        .stderr_has("the lease of worker `w1` lapsed while it held the run: its result is ignored");
+    assert!(!w1.log().contains("[job] done"), "{}", w1.log());
+}
+
+#[test]
+fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        run = "sleep 600 & echo $! $$ > {SHARED}/pids; wait"
+        "#,
+    );
+    let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["job"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("pids"));
+    std::thread::sleep(Duration::from_millis(50));
+    let pids = pids_in(&shared);
+    // The server goes away: no renewal can succeed. The worker stops the
+    // run before its lease could lapse on the server (4 s + 1 s).
+    let gone = Instant::now();
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    assert!(all_gone(&pids, Duration::from_secs(8)), "{pids:?}");
+    let took = gone.elapsed();
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    w1.wait_for_log("could not renew its lease in time");
+    let _ = t.finish(child);
+}
+
+#[test]
+fn a_run_lost_three_times_fails_naming_the_workers() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.doomed]
+        distribute = true
+        run = "touch {SHARED}/started-$MACHINE; sleep 600"
+        "#,
+    );
+    let child = spawn_with(&t, &["doomed"]);
+    for name in ["w1", "w2", "w3"] {
+        let mut w = Worker::start(&redis, &t.path().join(name), name, &text, 1);
+        wait_for(&t.path().join(format!("shared/started-{name}")));
+        w.kill();
+    }
+    t.finish(child)
+        .code(1)
+        .stderr_has("the run was lost 3 times, with workers `w1`, `w2`, `w3`");
+    assert_every_key_expires(&redis);
+}
+
+#[test]
+fn a_copy_of_a_run_that_is_no_longer_wanted_is_dropped_before_it_starts() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.once]
+        distribute = true
+        run = "touch {SHARED}/ran-$MACHINE"
+        "#,
+    );
+    let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    t.run_with(&["once"]).code(0);
+    let ns = namespace(&redis);
+    std::fs::remove_file(t.path().join("shared/ran-w1")).unwrap();
+    // Copies put back in pending: one whose invocation ended, one whose
+    // result is recorded (its invocation still alive).
+    let spec = |id: &str, coordinator: &str| {
+        serde_json::json!({
+            "id": id, "coordinator": coordinator, "file_hash": "x", "version": "x",
+            "task": "once", "name": "once", "args": {}, "matrix": {}, "extra": [],
+            "set": [], "tasks": {}, "attempts": 1, "echo": false, "verbose": false,
+            "quiet": false,
+        })
+        .to_string()
+    };
+    redis_cmd(
+        &redis,
+        &["SET", &format!("{ns}:coordinator:alive"), "1", "EX", "60"],
+    );
+    redis_cmd(
+        &redis,
+        &["SET", &format!("{ns}:run:done-1:result"), "{}", "EX", "60"],
+    );
+    redis_cmd(
+        &redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec("gone-1", "ended")],
+    );
+    w.wait_for_log("[once] dropped");
+    redis_cmd(
+        &redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec("done-1", "alive")],
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    while w.log().matches("[once] dropped").count() < 2 {
+        assert!(Instant::now() < end, "{}", w.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!t.path().join("shared/ran-w1").exists(), "a copy ran");
+    assert!(!w.log().contains("refused"), "{}", w.log());
+    assert_every_key_expires(&redis);
 }

@@ -415,6 +415,10 @@ impl Watch<'_> {
                 let line = opts.report.note_line(self.printer.name, &text(1));
                 self.printer.own(format!("{line}\n").as_bytes());
             }
+            Some(b"late") if opts.verbose => {
+                let line = opts.report.note_line(self.printer.name, &text(1));
+                self.printer.own(format!("{line}\n").as_bytes());
+            }
             Some(b"end") => self.ended = true,
             _ => {}
         }
