@@ -1204,3 +1204,69 @@ fn a_copy_of_a_run_that_is_no_longer_wanted_is_dropped_before_it_starts() {
     assert!(!w.log().contains("refused"), "{}", w.log());
     assert_every_key_expires(&redis);
 }
+
+#[test]
+fn garbage_in_every_key_neither_freezes_the_server_nor_stops_a_run() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.real]
+        distribute = true
+        run = "echo real on $MACHINE"
+        "#,
+    );
+    let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 2);
+    let ns = namespace(&redis);
+    let k = |rest: &str| format!("{ns}:{rest}");
+    // Worker entries whose lease is gone, with slot counts no one checked.
+    for (name, info) in [
+        ("ghost", r#"{"jobs":1e12}"#),
+        ("huge", r#"{"jobs":1000000000000}"#),
+        ("negative", r#"{"jobs":-5}"#),
+        ("junk", "not json at all"),
+        ("w1x", r#"["jobs", 3]"#),
+    ] {
+        redis_cmd(&redis, &["HSET", &k("workers"), name, info]);
+    }
+    for slot in ["0", "1", "1023"] {
+        let list = k(&format!("working:huge:{slot}"));
+        redis_cmd(
+            &redis,
+            &["LPUSH", &list, "garbage", r#"{"id":"../../etc"}"#, "{}"],
+        );
+    }
+    for junk in ["garbage", r#"{"id":1}"#, "{}", "[1,2,3]", r#"{"id":"a b"}"#] {
+        redis_cmd(&redis, &["LPUSH", &k("pending"), junk]);
+    }
+    redis_cmd(&redis, &["SET", &k("lease:ghost"), "x", "EX", "1"]);
+    redis_cmd(&redis, &["SET", &k("coordinator:junk"), "garbage"]);
+    for what in [
+        "queued", "out", "sent", "read", "begun", "taker", "lost", "result", "cancel",
+    ] {
+        redis_cmd(
+            &redis,
+            &["SET", &k(&format!("run:fake-1:{what}")), "garbage"],
+        );
+    }
+    // The server answers at once while workers look at the entries.
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let asked = Instant::now();
+        assert!(ping(redis.port), "no PONG");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "PING took {:?}",
+            asked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.wait_for_log("dropped the malformed worker entry `junk`");
+    w.wait_for_log("dropped a run that is not tasker's JSON");
+    w.wait_for_log("only the first 1024 are looked at");
+    t.run_with(&["real"])
+        .code(0)
+        .stdout("[real@w1] real on w1\n");
+    assert_eq!(redis_cmd(&redis, &["HEXISTS", &k("workers"), "huge"]), "0");
+    assert_eq!(redis_cmd(&redis, &["EXISTS", &k("working:huge:1023")]), "0");
+}
