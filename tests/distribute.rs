@@ -1090,7 +1090,7 @@ fn a_paused_worker_is_fenced_its_run_redone_and_its_late_result_ignored() {
     // w1's run ends while w1 is frozen; w1 wakes to a lapsed lease.
     std::fs::write(shared.join("go-w1"), "").unwrap();
     w1.signal("-CONT");
-    w1.wait_for_log("the lease lapsed");
+    w1.wait_for_log("so its result is not recorded");
     std::fs::write(shared.join("go-w2"), "").unwrap();
     let ran = t.finish(child);
     ran.code(0)
@@ -1269,4 +1269,158 @@ fn garbage_in_every_key_neither_freezes_the_server_nor_stops_a_run() {
         .stdout("[real@w1] real on w1\n");
     assert_eq!(redis_cmd(&redis, &["HEXISTS", &k("workers"), "huge"]), "0");
     assert_eq!(redis_cmd(&redis, &["EXISTS", &k("working:huge:1023")]), "0");
+}
+
+/// A run written straight into `pending` by someone else, with the
+/// file hash and version the live worker `worker` announced, for an
+/// invocation that is alive; `values` overrides fields. Its result (JSON)
+/// once a worker recorded one.
+fn forge(redis: &Redis, worker: &str, id: &str, values: serde_json::Value) -> serde_json::Value {
+    let ns = namespace(redis);
+    let info: serde_json::Value = serde_json::from_str(&redis_cmd(
+        redis,
+        &["HGET", &format!("{ns}:workers"), worker],
+    ))
+    .expect("worker entry");
+    let mut spec = serde_json::json!({
+        "id": id, "coordinator": "forger", "file_hash": info["file_hash"],
+        "version": info["version"], "task": "rm", "name": "rm", "args": {},
+        "matrix": {}, "extra": [], "set": [], "tasks": {}, "attempts": 1,
+        "echo": false, "verbose": false, "quiet": false,
+    });
+    for (k, v) in values.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    redis_cmd(
+        redis,
+        &["SET", &format!("{ns}:coordinator:forger"), "1", "EX", "60"],
+    );
+    redis_cmd(
+        redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec.to_string()],
+    );
+    let key = format!("{ns}:run:{id}:result");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = redis_cmd(redis, &["GET", &key]);
+        if result != "(nil)" {
+            // Signed: `TAG JSON`.
+            let json = &result[result.find('{').expect("JSON")..];
+            return serde_json::from_str(json).expect("result JSON");
+        }
+        assert!(Instant::now() < end, "no result for {id}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const FORGEABLE: &str = r#"
+    [vars]
+    who = "me"
+
+    [tasks.rm]
+    distribute = true
+    args = [
+      { name = "target", positional = true, choices = ["a", "b"] },
+      { name = "n", type = "int", default = 1 },
+    ]
+    run = "touch {SHARED}/ran-{{ target }}-{{ n }}"
+"#;
+
+#[test]
+fn values_from_the_queue_pass_the_checks_of_the_command_line_or_nothing_runs() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, FORGEABLE);
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    t.run_with(&["rm", "a", "--n", "2"]).code(0);
+    assert!(t.path().join("shared/ran-a-2").exists());
+    let message = |r: &serde_json::Value| {
+        r["outcome"]["failure"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let cases = [
+        (
+            serde_json::json!({"args": {"target": "c", "n": 1}}),
+            "`c` is not a valid value for argument `target` of task `rm`",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": "3"}}),
+            "invalid value for argument `n` of task `rm`: `\"3\"` is not of type int",
+        ),
+        (
+            serde_json::json!({"args": {"target": ["-rf", "/"], "n": 1}}),
+            "is not of type string",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": 1}, "set": [["evil", "x"]]}),
+            "--set evil: there is no var `evil`",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": 1, "other": 1}}),
+            "task `rm` has no argument `other`",
+        ),
+    ];
+    for (i, (values, why)) in cases.into_iter().enumerate() {
+        let result = forge(&redis, "w1", &format!("forged-{i}"), values);
+        assert_eq!(result["outcome"]["failure"]["status"], 2, "{result}");
+        assert!(
+            message(&result).contains("worker `w1` refused the run"),
+            "{result}"
+        );
+        assert!(message(&result).contains(why), "{why}: {result}");
+    }
+    let ran: Vec<_> = std::fs::read_dir(t.path().join("shared"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ran, ["ran-a-2"]);
+}
+
+#[test]
+fn with_a_queue_secret_runs_and_results_are_signed_and_the_unsigned_refused() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, FORGEABLE);
+    let mut signed = Command::new(env!("CARGO_BIN_EXE_tasker"));
+    signed.env("TASKER_QUEUE_SECRET", "team secret");
+    let mut w = Worker::start_with(&redis, &t.path().join("m1"), "w1", &text, 1, signed);
+    let t = t.env("TASKER_QUEUE_SECRET", "team secret");
+    t.run_with(&["rm", "a"]).code(0);
+    assert!(t.path().join("shared/ran-a-1").exists());
+    // A forged run, unsigned or signed with another secret: refused.
+    let result = forge(
+        &redis,
+        "w1",
+        "unsigned-1",
+        serde_json::json!({"args": {"target": "b", "n": 1}}),
+    );
+    let message = result["outcome"]["failure"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("refused the run: it is not signed"),
+        "{result}"
+    );
+    let other = crate::common::output_of(
+        t.command()
+            .env("TASKER_QUEUE_SECRET", "another")
+            .args(["rm", "b"]),
+    );
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{stderr}");
+    // The worker refuses the run, and the coordinator the worker's
+    // answer, which the other secret does not sign.
+    assert!(
+        stderr.contains("refused the run's result from the queue: its signature does not match"),
+        "{stderr}"
+    );
+    w.wait_for_log("refused the run: its signature does not match TASKER_QUEUE_SECRET");
+    assert!(!t.path().join("shared/ran-b-1").exists());
+    // A worker without the secret sends unsigned results: refused.
+    w.kill();
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    t.run_with(&["rm", "b"])
+        .code(2)
+        .stderr_has("refused the run's result from the queue: it is not signed");
 }

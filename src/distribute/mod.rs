@@ -80,6 +80,8 @@ pub struct Project {
     /// The content hash of the file (SPEC 11).
     pub file_hash: String,
     pub version: String,
+    /// `TASKER_QUEUE_SECRET`: runs and results are signed with it.
+    pub secret: Option<wire::Secret>,
 }
 
 impl Project {
@@ -105,6 +107,7 @@ impl Project {
             namespace: format!("{prefix}:{project}"),
             file_hash: file_hash(model),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            secret: wire::Secret::from_env(),
         }
     }
 

@@ -42,6 +42,7 @@ use std::time::Duration;
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{ConnectionLike, IntoConnectionInfo, Script};
 
+use super::wire::{RunResult, Tagged};
 use super::{Project, KEY_TTL, LEASE, LOST_LIMIT, MAX_JOBS};
 
 /// A Redis server and its idle connections.
@@ -495,33 +496,26 @@ pub fn hand_back(
 static LOSE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if ARGV[6] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return 0 end
+        if ARGV[6] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return {'0'} end
         if ARGV[6] == '0' and redis.call('EXISTS', KEYS[5]) == 1 then
           redis.call('XADD', KEYS[5], '*', 'late', ARGV[7])
           redis.call('EXPIRE', KEYS[5], ARGV[3])
         end
-        if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-        if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+        if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {'0'} end
+        if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return {'0'} end
         local n = redis.call('RPUSH', KEYS[6], ARGV[2])
         redis.call('EXPIRE', KEYS[6], ARGV[3])
         local limit = tonumber(ARGV[4])
         if n >= limit then
-          local names = redis.call('LRANGE', KEYS[6], 0, limit - 1)
-          local message = 'the run was lost ' .. limit .. ' times, with workers `'
-            .. table.concat(names, '`, `') .. '`'
-          local result = cjson.encode({worker = ARGV[2], duration_ms = 0,
-            outcome = {kind = 'failed', failure = {status = 1, message = message}}})
-          if redis.call('SET', KEYS[3], result, 'NX', 'EX', ARGV[3]) then
-            redis.call('XADD', KEYS[5], '*', 'end', '1')
-            redis.call('EXPIRE', KEYS[5], ARGV[3])
-          end
-          return 2
+          local failed = redis.call('LRANGE', KEYS[6], 0, limit - 1)
+          table.insert(failed, 1, '2')
+          return failed
         end
         redis.call('RPUSH', KEYS[2], ARGV[1])
         redis.call('EXPIRE', KEYS[2], ARGV[3])
         redis.call('XADD', KEYS[5], '*', 'note', ARGV[5])
         redis.call('EXPIRE', KEYS[5], ARGV[3])
-        return 1
+        return {'1'}
         ",
     )
 });
@@ -556,7 +550,7 @@ pub fn lose(
     } else {
         format!("worker `{worker}` lost its lease; the run goes back to the queue")
     };
-    let n: i64 = again(con, |con| {
+    let reply: Vec<String> = again(con, |con| {
         LOSE.key(list)
             .key(q.key("pending"))
             .key(&keys.result)
@@ -573,10 +567,46 @@ pub fn lose(
             .arg(late_note(worker))
             .invoke(con)
     })?;
-    Ok(match n {
-        1 => Lost::Back,
-        2 => Lost::Failed,
-        _ => Lost::Nothing,
+    match reply.first().map(String::as_str) {
+        Some("1") => Ok(Lost::Back),
+        Some("2") => {
+            let names: Vec<String> = reply[1..]
+                .iter()
+                .map(|n| n.chars().take(80).collect())
+                .collect();
+            let message = format!(
+                "the run was lost {LOST_LIMIT} times, with workers `{}`",
+                names.join("`, `")
+            );
+            let result = RunResult::failed(worker, 1, message).seal(q.project.secret.as_ref());
+            fail(con, &keys, &result)?;
+            Ok(Lost::Failed)
+        }
+        _ => Ok(Lost::Nothing),
+    }
+}
+
+static FAIL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+          redis.call('XADD', KEYS[2], '*', 'end', '1')
+          redis.call('EXPIRE', KEYS[2], ARGV[2])
+        end
+        return 1
+        ",
+    )
+});
+
+/// Record `result` (JSON) as a run's result unless one is, and end its
+/// stream.
+fn fail(con: &mut Connection, keys: &RunKeys, result: &str) -> R<()> {
+    again(con, |con| {
+        FAIL.key(&keys.result)
+            .key(&keys.out)
+            .arg(result)
+            .arg(ttl())
+            .invoke(con)
     })
 }
 
@@ -705,7 +735,8 @@ pub fn run_id(text: &str) -> Option<String> {
     struct Id {
         id: String,
     }
-    let id = serde_json::from_str::<Id>(text).ok()?.id;
+    let json = text.find('{').map_or(text, |at| &text[at..]);
+    let id = serde_json::from_str::<Id>(json).ok()?.id;
     let fits = !id.is_empty()
         && id.len() <= 200
         && id

@@ -22,7 +22,7 @@ use minijinja::value::Value;
 use super::coordinator::NoCalls;
 use super::outbox::Outbox;
 use super::queue::{self, Begun, Connection, Lease, Queue, Recorded, RunSpecRef};
-use super::wire::{self, Ended, RunResult, RunSpec, WireFailure};
+use super::wire::{self, Ended, RunResult, RunSpec, Tagged, WireFailure};
 use super::{Project, FENCE_AFTER, MAX_JOBS, REAP, RENEW};
 use crate::context::{Scope, Session};
 use crate::error::{Error, Result};
@@ -78,7 +78,7 @@ struct Worker<'m> {
     fresh: Arc<crate::fresh::Fresh>,
     cache: Option<crate::fresh::remote::Config>,
     runs: Arc<Runs>,
-    lease: Mutex<LeaseState>,
+    lease: Arc<Mutex<LeaseState>>,
     log: Mutex<()>,
     /// The last fault said, and when: a server that is down is said once
     /// every 30 s, not at every attempt.
@@ -144,11 +144,11 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
         fresh: Arc::new(crate::fresh::Fresh::new(&model.root, false, None)),
         cache: opts.cache,
         runs: Arc::default(),
-        lease: Mutex::new(LeaseState {
+        lease: Arc::new(Mutex::new(LeaseState {
             epoch: queue::token(),
             renewed: Instant::now(),
             valid: false,
-        }),
+        })),
         log: Mutex::new(()),
         fault: Mutex::new(None),
     });
@@ -307,6 +307,7 @@ impl Worker<'_> {
         }
         for run in running.values() {
             run.fenced.store(true, Ordering::SeqCst);
+            run.abandoned.store(true, Ordering::SeqCst);
             run.control.cancel_within(CANCEL_GRACE);
         }
     }
@@ -479,7 +480,7 @@ impl Worker<'_> {
     /// list `list`.
     fn serve_run(&self, con: &mut Connection, list: &str, text: &str) -> bool {
         let q = &self.queue;
-        let Ok(spec) = serde_json::from_str::<RunSpec>(text) else {
+        let Some(spec) = RunSpec::read(text) else {
             self.say("dropped a run that is not tasker's JSON");
             return queue::discard(con, list, text).is_ok();
         };
@@ -523,7 +524,7 @@ impl Worker<'_> {
                 return false;
             }
         }
-        if let Some(why) = self.refusal(&spec) {
+        if let Some(why) = self.refusal(&spec, text) {
             self.say(&format!("[{}] refused: {why}", spec.name));
             let result = RunResult::failed(&self.name, 2, why);
             return self.report(con, &lease, list, text, &spec, &result);
@@ -538,15 +539,12 @@ impl Worker<'_> {
             Disposition::Fenced => {
                 let back = self.put_back_lost(con, list, text, &spec);
                 self.say(&format!(
-                    "[{}] stopped: the lease lapsed; its result is not recorded",
+                    "[{}] stopped: the lease lapsed, so its result is not recorded",
                     spec.name
                 ));
                 back
             }
-            Disposition::Report(result) => {
-                self.say(&format!("[{}] {}", spec.name, word(&result.outcome)));
-                self.report(con, &lease, list, text, &spec, &result)
-            }
+            Disposition::Report(result) => self.report(con, &lease, list, text, &spec, &result),
         }
     }
 
@@ -579,10 +577,13 @@ impl Worker<'_> {
         spec: &RunSpec,
         result: &RunResult,
     ) -> bool {
-        let json = serde_json::to_string(result).unwrap_or_default();
+        let json = result.seal(self.queue.project.secret.as_ref());
         loop {
             match queue::record(con, &self.queue, lease, list, text, &spec.id, &json) {
-                Ok(Recorded::First) => return true,
+                Ok(Recorded::First) => {
+                    self.say(&format!("[{}] {}", spec.name, word(&result.outcome)));
+                    return true;
+                }
                 Ok(Recorded::Second) => {
                     self.say(&format!(
                         "[{}] a result was recorded already; this one is ignored",
@@ -592,7 +593,7 @@ impl Worker<'_> {
                 }
                 Ok(Recorded::Late) => {
                     self.say(&format!(
-                        "[{}] the lease lapsed before the result was recorded; it is ignored",
+                        "[{}] ended after the lease lapsed, so its result is not recorded",
                         spec.name
                     ));
                     return self.put_back_lost(con, list, text, spec);
@@ -608,10 +609,14 @@ impl Worker<'_> {
         }
     }
 
-    /// Why this worker must not run `spec`, if it must not.
-    fn refusal(&self, spec: &RunSpec) -> Option<String> {
+    /// Why this worker must not run `spec` (as queued: `text`), if it
+    /// must not.
+    fn refusal(&self, spec: &RunSpec, text: &str) -> Option<String> {
         let me = &self.queue.project;
         let worker = &self.name;
+        if let Err(why) = RunSpec::verify(text, me.secret.as_ref()) {
+            return Some(format!("worker `{worker}` refused the run: {why}"));
+        }
         if spec.version != me.version {
             return Some(format!(
                 "worker `{worker}` refused the run: it runs tasker {}, the coordinator tasker {}",
@@ -624,13 +629,18 @@ impl Worker<'_> {
                 spec.file_hash, me.file_hash
             ));
         }
-        match self.model.task(&spec.task).map(|i| &self.model.tasks[i]) {
-            Some(task) if task.distribute && task.name == spec.task => None,
-            _ => Some(format!(
-                "worker `{worker}` refused the run: its tasks.toml has no task `{}` with distribute = true",
-                spec.task
-            )),
-        }
+        let task = match self.model.task(&spec.task).map(|i| &self.model.tasks[i]) {
+            Some(task) if task.distribute && task.name == spec.task => task,
+            _ => {
+                return Some(format!(
+                    "worker `{worker}` refused the run: its tasks.toml has no task `{}` with distribute = true",
+                    spec.task
+                ))
+            }
+        };
+        check_values(self.model, task, spec)
+            .err()
+            .map(|why| format!("worker `{worker}` refused the run: {why}"))
     }
 
     /// Run `spec` here, started under the lease `epoch`.
@@ -646,11 +656,20 @@ impl Worker<'_> {
             by_coordinator: AtomicBool::new(false),
             abandoned: Arc::new(AtomicBool::new(false)),
         });
+        // Output of a run whose lease is not fresh is dropped: the run is
+        // being fenced.
+        let lease = Arc::clone(&self.lease);
+        let held = epoch.to_string();
+        let fresh: super::outbox::Fresh = Box::new(move || {
+            let lease = lease.lock().unwrap();
+            lease.valid && lease.epoch == held && lease.renewed.elapsed() < FENCE_AFTER
+        });
         let outbox = Outbox::start(
             Arc::clone(q),
             keys,
             self.name.clone(),
             Arc::clone(&running.abandoned),
+            fresh,
         );
         let mut console = Console::to_sink(outbox.sink(), &format!("@{}", self.name));
         console.quiet = spec.quiet;
@@ -810,6 +829,52 @@ fn cache_of(
     crate::fresh::remote::Remote::new(config, warn, None)
 }
 
+/// The values of a run from the queue, checked as this worker's own
+/// command line and file would check them (SPEC 11, untrusted queues):
+/// each argument's type and `choices`, a list only for a `list`
+/// argument, matrix values the file lists, `--set` only for its vars.
+fn check_values(model: &Model, task: &Task, spec: &RunSpec) -> std::result::Result<(), String> {
+    for name in spec.args.keys() {
+        if !task.args.iter().any(|a| &a.name == name) {
+            return Err(format!("task `{}` has no argument `{name}`", task.name));
+        }
+    }
+    for arg in &task.args {
+        if let Some(v) = spec.args.get(&arg.name) {
+            crate::args::value_from_json(task, arg, v).map_err(|e| e.to_string())?;
+        }
+    }
+    for (name, value) in &spec.matrix {
+        let Some(axis) = task.matrix.iter().find(|a| &a.name == name) else {
+            return Err(format!("task `{}` has no matrix entry `{name}`", task.name));
+        };
+        let fits = match &axis.values {
+            crate::model::MatrixValues::List(values) => {
+                values.iter().any(|v| &wire::to_json(v) == value)
+            }
+            // Rendered on the coordinator: one line of text.
+            crate::model::MatrixValues::Template(_) => {
+                value.as_str().is_some_and(|s| !s.contains('\n'))
+            }
+        };
+        if !fits {
+            let shown: String = value.to_string().chars().take(80).collect();
+            return Err(format!(
+                "`{shown}` is not a value of matrix entry `{name}` of task `{}`",
+                task.name
+            ));
+        }
+    }
+    for (name, _) in &spec.set {
+        if !model.vars.iter().any(|v| &v.name == name) {
+            return Err(format!(
+                "--set {name}: there is no var `{name}` in its tasks.toml"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the run's templates see, built as the coordinator's graph built
 /// it: its file's scope, the task's name, `extra`, the arguments and the
 /// matrix values, then the task's `env` over the environment.
@@ -820,7 +885,7 @@ fn scope_of(session: &Session, task: &Task, spec: &RunSpec) -> Result<Scope> {
     values.insert("extra".into(), Value::from(spec.extra.clone()));
     for arg in &task.args {
         let value = match (spec.args.get(&arg.name), arg.implicit_default()) {
-            (Some(v), _) => wire::from_json(v),
+            (Some(v), _) => crate::args::value_from_json(task, arg, v)?.to_value(),
             (None, Some(default)) => default.to_value(),
             (None, None) => {
                 return Err(Error::usage(format!(
