@@ -89,6 +89,24 @@ impl Redis {
         panic!("redis-server did not start");
     }
 
+    /// Kill the server and start an empty one on the same port.
+    fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !ping(self.port) {
+            assert!(Instant::now() < end, "redis-server did not restart");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -1423,4 +1441,38 @@ fn with_a_queue_secret_runs_and_results_are_signed_and_the_unsigned_refused() {
     t.run_with(&["rm", "b"])
         .code(2)
         .stderr_has("refused the run's result from the queue: it is not signed");
+}
+
+#[test]
+fn a_server_restarted_empty_loses_no_run_and_success_means_recorded() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        matrix = { n = [1, 2] }
+        run = """
+        touch {SHARED}/started-{{ n }}
+        while [ ! -e {SHARED}/go ]; do sleep 0.01; done
+        echo done {{ n }}
+        """
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    // One run is taken, the other pending, when the server loses all.
+    let child = spawn_with(&t, &["-j2", "-v", "job"]);
+    let shared = t.path().join("shared");
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(shared.join("started-1").exists() || shared.join("started-2").exists()) {
+        assert!(Instant::now() < end, "no run started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    redis.restart_empty();
+    std::fs::write(shared.join("go"), "").unwrap();
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout_has("] done 1\n")
+        .stdout_has("] done 2\n")
+        .stderr_has("the run vanished from the queue; it is sent again");
 }

@@ -226,7 +226,36 @@ impl Coordinator {
         let queued = Instant::now();
         let mut cancelled = false;
         let mut checked = Instant::now();
+        let mut looked = Instant::now();
+        let mut missing = 0;
         while !watch.ended {
+            // A server restarted empty lost the run: seen missing twice,
+            // REAP apart (a run is briefly in no place a look can see,
+            // between its taking and its start), it is sent again.
+            if !cancelled && looked.elapsed() >= REAP {
+                looked = Instant::now();
+                // A result whose stream (and end mark) was lost ends the
+                // wait too; while the stream is there, it is read to its end.
+                if queue::result_without_stream(con, run.keys).map_err(lost)? {
+                    watch.ended = true;
+                    continue;
+                }
+                if queue::vanished(con, q, run.keys, run.text).map_err(lost)? {
+                    missing += 1;
+                } else {
+                    missing = 0;
+                }
+                if missing >= 2 {
+                    missing = 0;
+                    if opts.verbose {
+                        opts.report.note(
+                            watch.printer.name,
+                            "the run vanished from the queue; it is sent again",
+                        );
+                    }
+                    queue::push_again(con, q, run.keys, run.text).map_err(lost)?;
+                }
+            }
             if control.is_cancelled() && !cancelled {
                 cancelled = true;
                 if queue::withdraw(con, q, run.id, run.text, true).map_err(lost)? {

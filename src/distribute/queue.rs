@@ -1017,6 +1017,59 @@ pub fn append(con: &mut Connection, keys: &RunKeys, worker: &str, piece: &Piece)
     })
 }
 
+/// Whether a run the coordinator waits for vanished from the server: no
+/// result, and neither pending nor held by a live worker (its `queued`
+/// mark gone, as after a restart without persistence).
+pub fn vanished(con: &mut Connection, q: &Queue, keys: &RunKeys, spec: &str) -> R<bool> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("EXISTS")
+        .arg(&keys.result)
+        .cmd("GET")
+        .arg(&keys.queued)
+        .cmd("LPOS")
+        .arg(q.key("pending"))
+        .arg(spec)
+        .cmd("GET")
+        .arg(&keys.taker);
+    let (result, queued, pending, taker): (i64, Option<String>, Option<i64>, Option<String>) =
+        again(con, |con| pipe.query(con))?;
+    if result == 1 || pending.is_some() {
+        return Ok(false);
+    }
+    if queued.is_none() {
+        return Ok(true);
+    }
+    match taker {
+        Some(worker) => Ok(!alive(con, q, &worker)?),
+        None => Ok(true),
+    }
+}
+
+static PUSH_AGAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+        redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+        redis.call('LPUSH', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+        return 1
+        ",
+    )
+});
+
+/// Put a run that vanished back in pending (unless its result came).
+pub fn push_again(con: &mut Connection, q: &Queue, keys: &RunKeys, spec: &str) -> R<()> {
+    again(con, |con| {
+        PUSH_AGAIN
+            .key(q.key("pending"))
+            .key(&keys.queued)
+            .key(&keys.result)
+            .arg(spec)
+            .arg(ttl())
+            .invoke(con)
+    })
+}
+
 /// Bytes of a run's output the coordinator has read.
 pub fn read_so_far(con: &mut Connection, read: &str) -> R<u64> {
     let n: Option<u64> = again(con, |con| redis::cmd("GET").arg(read).query(con))?;
@@ -1068,6 +1121,17 @@ pub fn acknowledge(con: &mut Connection, keys: &RunKeys, total: u64, last: &str)
         .arg(last)
         .ignore();
     again(con, |con| pipe.query(con))
+}
+
+/// Whether the run has a result and no stream left to read.
+pub fn result_without_stream(con: &mut Connection, keys: &RunKeys) -> R<bool> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("EXISTS")
+        .arg(&keys.result)
+        .cmd("EXISTS")
+        .arg(&keys.out);
+    let (result, out): (i64, i64) = again(con, |con| pipe.query(con))?;
+    Ok(result == 1 && out == 0)
 }
 
 pub fn result(con: &mut Connection, keys: &RunKeys) -> R<Option<String>> {
