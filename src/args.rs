@@ -444,6 +444,39 @@ fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<
     Err(err.with_help(format!("choose one of: {}", choices.join(", "))))
 }
 
+/// A value that came from elsewhere as JSON (a run from the queue, SPEC
+/// 11), checked as the command line checks a word: its type, a list only
+/// for a `list` argument, its `choices`; `null` only for an optional
+/// argument left out.
+pub fn value_from_json(task: &Task, spec: &Arg, json: &serde_json::Value) -> Result<ArgValue> {
+    use serde_json::Value as J;
+    let value = match (spec.ty, json) {
+        (ArgType::String, J::String(s)) => Some(ArgValue::Str(s.clone())),
+        (ArgType::Bool, J::Bool(b)) => Some(ArgValue::Bool(*b)),
+        (ArgType::Int, J::Number(n)) => n.as_i64().map(ArgValue::Int),
+        (ArgType::Float, J::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(ArgValue::Float),
+        (ArgType::Count, J::Number(n)) => n.as_u64().map(ArgValue::Count),
+        (ArgType::List, J::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(ArgValue::List),
+        (_, J::Null) if spec.optional && spec.default.is_none() => Some(ArgValue::Unset),
+        _ => None,
+    };
+    let via = format!("argument `{}`", spec.name);
+    let Some(value) = value else {
+        let shown: String = json.to_string().chars().take(80).collect();
+        return Err(Error::usage(format!(
+            "invalid value for {via} of task `{}`: `{shown}` is not of type {}",
+            task.name,
+            spec.ty.name()
+        )));
+    };
+    check_choice(task, spec, &value, &via)?;
+    Ok(value)
+}
+
 fn twice(task: &Task, spec: &Arg) -> Error {
     Error::usage(format!(
         "`{}` of task `{}` was given twice",

@@ -89,6 +89,24 @@ impl Redis {
         panic!("redis-server did not start");
     }
 
+    /// Kill the server and start an empty one on the same port.
+    fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !ping(self.port) {
+            assert!(Instant::now() < end, "redis-server did not restart");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -182,6 +200,11 @@ impl Worker {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send `sig` and leave it running.
+    fn signal(&self, sig: &str) {
+        signal(self.pid(), sig);
     }
 
     fn kill(&mut self) {
@@ -374,8 +397,8 @@ fn a_worker_killed_mid_run_has_its_run_redone_by_another() {
         r#"
         [tasks.slow]
         distribute = true
-        # A lost worker counts as an attempt (SPEC 11).
-        retries = 1
+        # A lost worker is not an attempt of the run (SPEC 11).
+        retries = 0
         run = """
         touch {SHARED}/started-$MACHINE
         while [ ! -e {SHARED}/go ] && [ $MACHINE = w1 ]; do sleep 0.01; done
@@ -990,4 +1013,466 @@ fn two_hundred_runs_over_two_workers_each_run_once_while_connections_are_cut() {
     }
     let runs = std::fs::read_dir(&shared).expect("read dir").count();
     assert_eq!(runs, 200);
+}
+
+/// One command to `redis`, its reply as text: a bulk or simple string,
+/// an integer, nil as `(nil)`, an array one element a line.
+fn redis_cmd(redis: &Redis, args: &[&str]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());
+    }
+    s.write_all(&req).expect("write");
+    let mut r = std::io::BufReader::new(s);
+    let mut out = Vec::new();
+    read_reply(&mut r, &mut out);
+    out.join("\n")
+}
+
+fn read_reply(r: &mut impl BufRead, out: &mut Vec<String>) {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("reply");
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "+" | ":" => out.push(rest.to_string()),
+        "-" => out.push(format!("ERR {rest}")),
+        "$" if rest == "-1" => out.push("(nil)".into()),
+        "$" => {
+            let mut buf = vec![0; rest.parse::<usize>().unwrap() + 2];
+            r.read_exact(&mut buf).unwrap();
+            buf.truncate(buf.len() - 2);
+            out.push(String::from_utf8_lossy(&buf).into_owned());
+        }
+        "*" if rest == "-1" => out.push("(nil)".into()),
+        "*" => {
+            for _ in 0..rest.parse::<usize>().unwrap() {
+                read_reply(r, out);
+            }
+        }
+        _ => panic!("reply {line:?}"),
+    }
+}
+
+/// Every key on the server.
+fn all_keys(redis: &Redis) -> Vec<String> {
+    let keys = redis_cmd(redis, &["KEYS", "*"]);
+    keys.lines()
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The namespace (`tasker:PROJECT`) of the live worker's project.
+fn namespace(redis: &Redis) -> String {
+    let key = all_keys(redis)
+        .into_iter()
+        .find(|k| k.ends_with(":workers"))
+        .expect("a workers key");
+    key.trim_end_matches(":workers").to_string()
+}
+
+#[track_caller]
+fn assert_every_key_expires(redis: &Redis) {
+    for key in all_keys(redis) {
+        let ttl = redis_cmd(redis, &["TTL", &key]);
+        assert_ne!(ttl, "-1", "key {key} has no TTL");
+    }
+}
+
+#[test]
+fn a_paused_worker_is_fenced_its_run_redone_and_its_late_result_ignored() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        run = """
+        touch {SHARED}/started-$MACHINE
+        while [ ! -e {SHARED}/go-$MACHINE ]; do sleep 0.01; done
+        echo done on $MACHINE
+        """
+        "#,
+    );
+    let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["-v", "job"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("started-w1"));
+    // A frozen VM: the worker stops, its run goes on.
+    w1.signal("-STOP");
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    wait_for(&shared.join("started-w2"));
+    // w1's run ends while w1 is frozen; w1 wakes to a lapsed lease.
+    std::fs::write(shared.join("go-w1"), "").unwrap();
+    w1.signal("-CONT");
+    w1.wait_for_log("so its result is not recorded");
+    std::fs::write(shared.join("go-w2"), "").unwrap();
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout("[job@w2] done on w2\n")
+        .stderr_has("worker `w1` stopped answering; the run goes back to the queue")
+        .stderr_has("the lease of worker `w1` lapsed while it held the run: its result is ignored");
+    assert!(!w1.log().contains("[job] done"), "{}", w1.log());
+}
+
+#[test]
+fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        run = "sleep 600 & echo $! $$ > {SHARED}/pids; wait"
+        "#,
+    );
+    let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["job"]);
+    let shared = t.path().join("shared");
+    wait_for(&shared.join("pids"));
+    std::thread::sleep(Duration::from_millis(50));
+    let pids = pids_in(&shared);
+    // The server goes away: no renewal can succeed. The worker stops the
+    // run before its lease could lapse on the server (4 s + 1 s).
+    let gone = Instant::now();
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    assert!(all_gone(&pids, Duration::from_secs(8)), "{pids:?}");
+    let took = gone.elapsed();
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    w1.wait_for_log("could not renew its lease in time");
+    let _ = t.finish(child);
+}
+
+#[test]
+fn a_run_lost_three_times_fails_naming_the_workers() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.doomed]
+        distribute = true
+        run = "touch {SHARED}/started-$MACHINE; sleep 600"
+        "#,
+    );
+    let child = spawn_with(&t, &["doomed"]);
+    for name in ["w1", "w2", "w3"] {
+        let mut w = Worker::start(&redis, &t.path().join(name), name, &text, 1);
+        wait_for(&t.path().join(format!("shared/started-{name}")));
+        w.kill();
+    }
+    t.finish(child)
+        .code(1)
+        .stderr_has("the run was lost 3 times, with workers `w1`, `w2`, `w3`");
+    assert_every_key_expires(&redis);
+}
+
+#[test]
+fn a_copy_of_a_run_that_is_no_longer_wanted_is_dropped_before_it_starts() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.once]
+        distribute = true
+        run = "touch {SHARED}/ran-$MACHINE"
+        "#,
+    );
+    let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    t.run_with(&["once"]).code(0);
+    let ns = namespace(&redis);
+    std::fs::remove_file(t.path().join("shared/ran-w1")).unwrap();
+    // Copies put back in pending: one whose invocation ended, one whose
+    // result is recorded (its invocation still alive).
+    let spec = |id: &str, coordinator: &str| {
+        serde_json::json!({
+            "id": id, "coordinator": coordinator, "file_hash": "x", "version": "x",
+            "task": "once", "name": "once", "args": {}, "matrix": {}, "extra": [],
+            "set": [], "tasks": {}, "attempts": 1, "echo": false, "verbose": false,
+            "quiet": false,
+        })
+        .to_string()
+    };
+    redis_cmd(
+        &redis,
+        &["SET", &format!("{ns}:coordinator:alive"), "1", "EX", "60"],
+    );
+    redis_cmd(
+        &redis,
+        &["SET", &format!("{ns}:run:done-1:result"), "{}", "EX", "60"],
+    );
+    redis_cmd(
+        &redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec("gone-1", "ended")],
+    );
+    w.wait_for_log("[once] dropped");
+    redis_cmd(
+        &redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec("done-1", "alive")],
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    while w.log().matches("[once] dropped").count() < 2 {
+        assert!(Instant::now() < end, "{}", w.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!t.path().join("shared/ran-w1").exists(), "a copy ran");
+    assert!(!w.log().contains("refused"), "{}", w.log());
+    assert_every_key_expires(&redis);
+}
+
+#[test]
+fn garbage_in_every_key_neither_freezes_the_server_nor_stops_a_run() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.real]
+        distribute = true
+        run = "echo real on $MACHINE"
+        "#,
+    );
+    let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 2);
+    let ns = namespace(&redis);
+    let k = |rest: &str| format!("{ns}:{rest}");
+    // Worker entries whose lease is gone, with slot counts no one checked.
+    for (name, info) in [
+        ("ghost", r#"{"jobs":1e12}"#),
+        ("huge", r#"{"jobs":1000000000000}"#),
+        ("negative", r#"{"jobs":-5}"#),
+        ("junk", "not json at all"),
+        ("w1x", r#"["jobs", 3]"#),
+    ] {
+        redis_cmd(&redis, &["HSET", &k("workers"), name, info]);
+    }
+    for slot in ["0", "1", "1023"] {
+        let list = k(&format!("working:huge:{slot}"));
+        redis_cmd(
+            &redis,
+            &["LPUSH", &list, "garbage", r#"{"id":"../../etc"}"#, "{}"],
+        );
+    }
+    for junk in ["garbage", r#"{"id":1}"#, "{}", "[1,2,3]", r#"{"id":"a b"}"#] {
+        redis_cmd(&redis, &["LPUSH", &k("pending"), junk]);
+    }
+    redis_cmd(&redis, &["SET", &k("lease:ghost"), "x", "EX", "1"]);
+    redis_cmd(&redis, &["SET", &k("coordinator:junk"), "garbage"]);
+    for what in [
+        "queued", "out", "sent", "read", "begun", "taker", "lost", "result", "cancel",
+    ] {
+        redis_cmd(
+            &redis,
+            &["SET", &k(&format!("run:fake-1:{what}")), "garbage"],
+        );
+    }
+    // The server answers at once while workers look at the entries.
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let asked = Instant::now();
+        assert!(ping(redis.port), "no PONG");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "PING took {:?}",
+            asked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.wait_for_log("dropped the malformed worker entry `junk`");
+    w.wait_for_log("dropped a run that is not tasker's JSON");
+    w.wait_for_log("only the first 1024 are looked at");
+    t.run_with(&["real"])
+        .code(0)
+        .stdout("[real@w1] real on w1\n");
+    assert_eq!(redis_cmd(&redis, &["HEXISTS", &k("workers"), "huge"]), "0");
+    assert_eq!(redis_cmd(&redis, &["EXISTS", &k("working:huge:1023")]), "0");
+}
+
+/// A run written straight into `pending` by someone else, with the
+/// file hash and version the live worker `worker` announced, for an
+/// invocation that is alive; `values` overrides fields. Its result (JSON)
+/// once a worker recorded one.
+fn forge(redis: &Redis, worker: &str, id: &str, values: serde_json::Value) -> serde_json::Value {
+    let ns = namespace(redis);
+    let info: serde_json::Value = serde_json::from_str(&redis_cmd(
+        redis,
+        &["HGET", &format!("{ns}:workers"), worker],
+    ))
+    .expect("worker entry");
+    let mut spec = serde_json::json!({
+        "id": id, "coordinator": "forger", "file_hash": info["file_hash"],
+        "version": info["version"], "task": "rm", "name": "rm", "args": {},
+        "matrix": {}, "extra": [], "set": [], "tasks": {}, "attempts": 1,
+        "echo": false, "verbose": false, "quiet": false,
+    });
+    for (k, v) in values.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    redis_cmd(
+        redis,
+        &["SET", &format!("{ns}:coordinator:forger"), "1", "EX", "60"],
+    );
+    redis_cmd(
+        redis,
+        &["LPUSH", &format!("{ns}:pending"), &spec.to_string()],
+    );
+    let key = format!("{ns}:run:{id}:result");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = redis_cmd(redis, &["GET", &key]);
+        if result != "(nil)" {
+            // Signed: `TAG JSON`.
+            let json = &result[result.find('{').expect("JSON")..];
+            return serde_json::from_str(json).expect("result JSON");
+        }
+        assert!(Instant::now() < end, "no result for {id}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const FORGEABLE: &str = r#"
+    [vars]
+    who = "me"
+
+    [tasks.rm]
+    distribute = true
+    args = [
+      { name = "target", positional = true, choices = ["a", "b"] },
+      { name = "n", type = "int", default = 1 },
+    ]
+    run = "touch {SHARED}/ran-{{ target }}-{{ n }}"
+"#;
+
+#[test]
+fn values_from_the_queue_pass_the_checks_of_the_command_line_or_nothing_runs() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, FORGEABLE);
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    t.run_with(&["rm", "a", "--n", "2"]).code(0);
+    assert!(t.path().join("shared/ran-a-2").exists());
+    let message = |r: &serde_json::Value| {
+        r["outcome"]["failure"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let cases = [
+        (
+            serde_json::json!({"args": {"target": "c", "n": 1}}),
+            "`c` is not a valid value for argument `target` of task `rm`",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": "3"}}),
+            "invalid value for argument `n` of task `rm`: `\"3\"` is not of type int",
+        ),
+        (
+            serde_json::json!({"args": {"target": ["-rf", "/"], "n": 1}}),
+            "is not of type string",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": 1}, "set": [["evil", "x"]]}),
+            "--set evil: there is no var `evil`",
+        ),
+        (
+            serde_json::json!({"args": {"target": "a", "n": 1, "other": 1}}),
+            "task `rm` has no argument `other`",
+        ),
+    ];
+    for (i, (values, why)) in cases.into_iter().enumerate() {
+        let result = forge(&redis, "w1", &format!("forged-{i}"), values);
+        assert_eq!(result["outcome"]["failure"]["status"], 2, "{result}");
+        assert!(
+            message(&result).contains("worker `w1` refused the run"),
+            "{result}"
+        );
+        assert!(message(&result).contains(why), "{why}: {result}");
+    }
+    let ran: Vec<_> = std::fs::read_dir(t.path().join("shared"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ran, ["ran-a-2"]);
+}
+
+#[test]
+fn with_a_queue_secret_runs_and_results_are_signed_and_the_unsigned_refused() {
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, FORGEABLE);
+    let mut signed = Command::new(env!("CARGO_BIN_EXE_tasker"));
+    signed.env("TASKER_QUEUE_SECRET", "team secret");
+    let mut w = Worker::start_with(&redis, &t.path().join("m1"), "w1", &text, 1, signed);
+    let t = t.env("TASKER_QUEUE_SECRET", "team secret");
+    t.run_with(&["rm", "a"]).code(0);
+    assert!(t.path().join("shared/ran-a-1").exists());
+    // A forged run, unsigned or signed with another secret: refused.
+    let result = forge(
+        &redis,
+        "w1",
+        "unsigned-1",
+        serde_json::json!({"args": {"target": "b", "n": 1}}),
+    );
+    let message = result["outcome"]["failure"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("refused the run: it is not signed"),
+        "{result}"
+    );
+    let other = crate::common::output_of(
+        t.command()
+            .env("TASKER_QUEUE_SECRET", "another")
+            .args(["rm", "b"]),
+    );
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{stderr}");
+    // The worker refuses the run, and the coordinator the worker's
+    // answer, which the other secret does not sign.
+    assert!(
+        stderr.contains("refused the run's result from the queue: its signature does not match"),
+        "{stderr}"
+    );
+    w.wait_for_log("refused the run: its signature does not match TASKER_QUEUE_SECRET");
+    assert!(!t.path().join("shared/ran-b-1").exists());
+    // A worker without the secret sends unsigned results: refused.
+    w.kill();
+    let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
+    t.run_with(&["rm", "b"])
+        .code(2)
+        .stderr_has("refused the run's result from the queue: it is not signed");
+}
+
+#[test]
+fn a_server_restarted_empty_loses_no_run_and_success_means_recorded() {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.job]
+        distribute = true
+        matrix = { n = [1, 2] }
+        run = """
+        touch {SHARED}/started-{{ n }}
+        while [ ! -e {SHARED}/go ]; do sleep 0.01; done
+        echo done {{ n }}
+        """
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    // One run is taken, the other pending, when the server loses all.
+    let child = spawn_with(&t, &["-j2", "-v", "job"]);
+    let shared = t.path().join("shared");
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(shared.join("started-1").exists() || shared.join("started-2").exists()) {
+        assert!(Instant::now() < end, "no run started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    redis.restart_empty();
+    std::fs::write(shared.join("go"), "").unwrap();
+    let ran = t.finish(child);
+    ran.code(0)
+        .stdout_has("] done 1\n")
+        .stdout_has("] done 2\n")
+        .stderr_has("the run vanished from the queue; it is sent again");
 }

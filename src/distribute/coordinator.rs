@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::queue::{self, Connection, Queue, RunKeys};
-use super::wire::{self, RunResult, RunSpec};
+use super::wire::{self, RunResult, RunSpec, Tagged};
 use super::{Project, COORDINATOR_LEASE, DEFAULT_QUEUE_TIMEOUT, REAP, RENEW};
 use crate::context::Session;
 use crate::error::{Error, Result};
@@ -160,8 +160,8 @@ impl Coordinator {
             Ok(spec) => spec,
             Err(e) => return Ok(Ended::local(Outcome::Failed(Failure::new(e, None)))),
         };
-        let text = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
         let q = &self.queue;
+        let text = spec.seal(q.project.secret.as_ref());
         let mut con = q.connection()?;
         let lost = |e: redis::RedisError| q.lost(&e);
         queue::push(&mut con, q, &spec.id, &text).map_err(lost)?;
@@ -185,9 +185,18 @@ impl Coordinator {
         let result = queue::result(&mut con, &keys).map_err(lost)?;
         let _ = queue::forget(&mut con, &keys);
         q.give_back(con);
-        let result: RunResult = match result.map(|r| serde_json::from_str(&r)) {
-            Some(Ok(result)) => result,
-            _ => return Err("the run's result on the queue is missing or unreadable".into()),
+        let Some(text) = result else {
+            return Err("the run's result on the queue is missing".into());
+        };
+        if let Err(why) = RunResult::verify(&text, q.project.secret.as_ref()) {
+            let why = format!("refused the run's result from the queue: {why}");
+            return Ok(Ended::local(Outcome::Failed(Failure::new(
+                Reason::other(2, why),
+                None,
+            ))));
+        }
+        let Some(result) = RunResult::read(&text) else {
+            return Err("the run's result on the queue is unreadable".into());
         };
         Ok(Ended::remote(session, job, result))
     }
@@ -217,7 +226,36 @@ impl Coordinator {
         let queued = Instant::now();
         let mut cancelled = false;
         let mut checked = Instant::now();
+        let mut looked = Instant::now();
+        let mut missing = 0;
         while !watch.ended {
+            // A server restarted empty lost the run: seen missing twice,
+            // REAP apart (a run is briefly in no place a look can see,
+            // between its taking and its start), it is sent again.
+            if !cancelled && looked.elapsed() >= REAP {
+                looked = Instant::now();
+                // A result whose stream (and end mark) was lost ends the
+                // wait too; while the stream is there, it is read to its end.
+                if queue::result_without_stream(con, run.keys).map_err(lost)? {
+                    watch.ended = true;
+                    continue;
+                }
+                if queue::vanished(con, q, run.keys, run.text).map_err(lost)? {
+                    missing += 1;
+                } else {
+                    missing = 0;
+                }
+                if missing >= 2 {
+                    missing = 0;
+                    if opts.verbose {
+                        opts.report.note(
+                            watch.printer.name,
+                            "the run vanished from the queue; it is sent again",
+                        );
+                    }
+                    queue::push_again(con, q, run.keys, run.text).map_err(lost)?;
+                }
+            }
             if control.is_cancelled() && !cancelled {
                 cancelled = true;
                 if queue::withdraw(con, q, run.id, run.text, true).map_err(lost)? {
@@ -404,6 +442,11 @@ impl Watch<'_> {
                 let worker = text(1);
                 let data = fields.get(3).map_or(&[][..], |d| d);
                 self.read += data.len() as u64;
+                // Only the worker that started the run last is shown: a
+                // worker whose lease lapsed may still send a little.
+                if self.worker.as_ref().is_some_and(|w| *w != worker) {
+                    return;
+                }
                 match fields.get(2).map(Vec::as_slice) {
                     Some(b"o") => self.printer.output(&worker, Stream::Stdout, data),
                     Some(b"e") => self.printer.output(&worker, Stream::Stderr, data),
@@ -412,6 +455,10 @@ impl Watch<'_> {
                 }
             }
             Some(b"note") if !opts.report.quiet => {
+                let line = opts.report.note_line(self.printer.name, &text(1));
+                self.printer.own(format!("{line}\n").as_bytes());
+            }
+            Some(b"late") if opts.verbose => {
                 let line = opts.report.note_line(self.printer.name, &text(1));
                 self.printer.own(format!("{line}\n").as_bytes());
             }

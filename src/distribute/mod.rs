@@ -31,6 +31,14 @@ pub use worker::{serve, Options as WorkerOptions};
 
 use crate::model::Model;
 
+/// A worker that has not renewed its lease for this long stops its runs
+/// and will record none of their results: they are dead before the lease
+/// can lapse on the server, and another worker take them (SPEC 11).
+const FENCE_AFTER: Duration = Duration::from_secs(4);
+/// A run lost with its worker this many times fails, naming the workers.
+const LOST_LIMIT: usize = 3;
+/// A worker's `-j` at most: the bound of every loop over its slots.
+pub const MAX_JOBS: usize = 1024;
 /// How long a worker's lease lives without renewal; it is renewed every
 /// `RENEW`. A dead worker's runs go back to pending at most
 /// `LEASE + REAP` after its death, within the 10 s that SPEC 11 allows.
@@ -72,6 +80,8 @@ pub struct Project {
     /// The content hash of the file (SPEC 11).
     pub file_hash: String,
     pub version: String,
+    /// `TASKER_QUEUE_SECRET`: runs and results are signed with it.
+    pub secret: Option<wire::Secret>,
 }
 
 impl Project {
@@ -97,6 +107,7 @@ impl Project {
             namespace: format!("{prefix}:{project}"),
             file_hash: file_hash(model),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            secret: wire::Secret::from_env(),
         }
     }
 

@@ -14,6 +14,9 @@ use super::queue::{self, Piece, Queue, RunKeys};
 use super::UNREAD_LIMIT;
 use crate::exec::output::{Sink, Stream};
 
+/// Whether the worker's lease is fresh: output is sent only then.
+pub type Fresh = Box<dyn Fn() -> bool + Send>;
+
 /// Bytes a run may have written that are not yet sent.
 const BUFFER: usize = 1024 * 1024;
 /// Small writes are sent together, up to this size per entry.
@@ -46,6 +49,7 @@ impl Outbox {
         keys: RunKeys,
         worker: String,
         abandoned: Arc<AtomicBool>,
+        fresh: Fresh,
     ) -> Outbox {
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
@@ -53,7 +57,7 @@ impl Outbox {
         });
         let shared = Arc::clone(&inner);
         let sender = std::thread::spawn(move || {
-            let sent = send_all(&shared, &queue, &keys, &worker, &abandoned);
+            let sent = send_all(&shared, &queue, &keys, &worker, &abandoned, &fresh);
             let mut state = shared.state.lock().unwrap();
             if let Err(e) = sent {
                 state.failed = Some(e);
@@ -130,6 +134,7 @@ fn send_all(
     keys: &RunKeys,
     worker: &str,
     abandoned: &AtomicBool,
+    fresh: &Fresh,
 ) -> Result<(), String> {
     let mut con = queue.connection()?;
     let lost = |e: redis::RedisError| queue.lost(&e);
@@ -150,6 +155,9 @@ fn send_all(
                 if written + len > seen_read + UNREAD_LIMIT {
                     std::thread::sleep(Duration::from_millis(10));
                 }
+            }
+            if !fresh() {
+                abandoned.store(true, Ordering::SeqCst);
             }
             if abandoned.load(Ordering::SeqCst) {
                 continue;

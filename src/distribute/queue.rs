@@ -5,7 +5,9 @@
 //! - `pending`: a list of runs (JSON) no worker took yet; new runs go in
 //!   on the left, workers take from the right, runs put back go right.
 //! - `working:WORKER:SLOT`: a list, the run slot SLOT of WORKER took.
-//! - `lease:WORKER`: exists while WORKER lives (TTL, renewed).
+//! - `lease:WORKER`: while WORKER lives, its lease epoch (TTL, renewed).
+//!   A run is started and its result recorded only under the epoch the
+//!   worker holds: a worker whose lease lapsed is fenced off.
 //! - `workers`: a hash, WORKER to what `--workers` shows.
 //! - `coordinator:ID`: exists while the invocation ID waits (TTL).
 //! - `run:RUN:queued`: set when the run was pushed (`withdrawn` once the
@@ -13,10 +15,16 @@
 //! - `run:RUN:out`: a stream, the run's output, notes and end mark.
 //! - `run:RUN:sent`: per sender of output, the last piece it added.
 //! - `run:RUN:read`: bytes of output the coordinator has read.
-//! - `run:RUN:attempts`: how many times a worker took the run.
-//! - `run:RUN:begun`: which taking of the run counted the last attempt.
+//! - `run:RUN:begun`: which taking of the run started it last.
+//! - `run:RUN:taker`: the worker that started it last.
+//! - `run:RUN:lost`: a list, the workers that lost their lease while
+//!   they held the run (at most `LOST_LIMIT` are read).
 //! - `run:RUN:result`: how the run ended (JSON); written once.
 //! - `run:RUN:cancel`: set when the coordinator cancels the run.
+//!
+//! Every key gets a TTL when it is created. Everything read from the
+//! server may have been written by someone else: scripts loop only over
+//! bounds tasker passes in, and malformed entries are dropped.
 //!
 //! A reply can be lost: a connection that breaks after the server did
 //! the step and before its answer arrived. A connection that fails is
@@ -34,7 +42,8 @@ use std::time::Duration;
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{ConnectionLike, IntoConnectionInfo, Script};
 
-use super::{Project, KEY_TTL, LEASE};
+use super::wire::{RunResult, Tagged};
+use super::{Project, KEY_TTL, LEASE, LOST_LIMIT, MAX_JOBS};
 
 /// A Redis server and its idle connections.
 pub struct Queue {
@@ -51,8 +60,9 @@ pub struct RunKeys {
     pub out: String,
     pub sent: String,
     pub read: String,
-    pub attempts: String,
     pub begun: String,
+    pub taker: String,
+    pub lost: String,
     pub result: String,
     pub cancel: String,
 }
@@ -225,11 +235,17 @@ impl Queue {
             out: k("out"),
             sent: k("sent"),
             read: k("read"),
-            attempts: k("attempts"),
             begun: k("begun"),
+            taker: k("taker"),
+            lost: k("lost"),
             result: k("result"),
             cancel: k("cancel"),
         }
+    }
+
+    /// A worker's lease.
+    pub fn lease_key(&self, worker: &str) -> String {
+        self.key(&format!("lease:{worker}"))
     }
 
     /// The working list of a worker's slot.
@@ -263,6 +279,7 @@ static PUSH: LazyLock<Script> = LazyLock::new(|| {
         r"
         if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
           redis.call('LPUSH', KEYS[1], ARGV[1])
+          redis.call('EXPIRE', KEYS[1], ARGV[2])
         end
         return 1
         ",
@@ -284,24 +301,38 @@ pub fn push(con: &mut Connection, q: &Queue, run: &str, spec: &str) -> R<()> {
 
 /// Take the next run into the slot's working list `list`, waiting at
 /// most `wait`. Never repeated: when the reply is lost, the run is in
-/// `list` (see `held`).
+/// `list` (see `held`). The list gets its TTL at once (`BLMOVE` cannot
+/// give one); a list left without it, by a worker killed in between,
+/// is emptied by the next look at leases.
 pub fn take(con: &mut Connection, q: &Queue, list: &str, wait: Duration) -> R<Option<String>> {
-    redis::cmd("BLMOVE")
+    let run: Option<String> = redis::cmd("BLMOVE")
         .arg(q.key("pending"))
         .arg(list)
         .arg("RIGHT")
         .arg("LEFT")
         .arg(wait.as_secs_f64())
-        .query(con)
+        .query(con)?;
+    if run.is_some() {
+        let _: R<()> = redis::cmd("EXPIRE").arg(list).arg(ttl()).query(con);
+    }
+    Ok(run)
 }
 
 /// The runs a slot's working list holds: runs the slot took and did not
-/// finish.
+/// finish (at most `MAX_HELD`: anything past that was not put there by
+/// one slot taking one run at a time).
 pub fn held(con: &mut Connection, list: &str) -> R<Vec<String>> {
     again(con, |con| {
-        redis::cmd("LRANGE").arg(list).arg(0).arg(-1).query(con)
+        redis::cmd("LRANGE")
+            .arg(list)
+            .arg(0)
+            .arg(MAX_HELD - 1)
+            .query(con)
     })
 }
+
+/// Runs read from one working list at once.
+const MAX_HELD: usize = 16;
 
 static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -339,51 +370,93 @@ pub fn withdraw(con: &mut Connection, q: &Queue, run: &str, spec: &str, cancel: 
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+        if redis.call('GET', KEYS[4]) ~= ARGV[4] or not redis.call('LPOS', KEYS[3], ARGV[2]) then
+          if redis.call('EXISTS', KEYS[2]) == 1 then
+            redis.call('XADD', KEYS[2], '*', 'late', ARGV[5])
+            redis.call('EXPIRE', KEYS[2], ARGV[3])
+          end
+          return 2
+        end
         local first = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3])
         if first then
           redis.call('XADD', KEYS[2], '*', 'end', '1')
           redis.call('EXPIRE', KEYS[2], ARGV[3])
         end
         redis.call('LREM', KEYS[3], 1, ARGV[2])
-        if first or redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+        if first then return 1 end
         return 0
         ",
     )
 });
 
+/// What became of a result a worker sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// It is the run's result.
+    First,
+    /// Another result was recorded first.
+    Second,
+    /// The worker's lease lapsed since it took the run (or the run left
+    /// its working list): the result is ignored (SPEC 11, fencing).
+    Late,
+}
+
+/// What the coordinator says (with `-v`) of a worker that ran a run
+/// after its lease lapsed.
+fn late_note(worker: &str) -> String {
+    format!("the lease of worker `{worker}` lapsed while it held the run: its result is ignored")
+}
+
+/// The lease a worker holds: its key and its epoch.
+pub struct Lease<'a> {
+    pub worker: &'a str,
+    pub epoch: &'a str,
+}
+
 /// Record a run's result, unless another was recorded already (the first
-/// wins), and drop the run from the slot's working list `list`. True when
-/// this result is the one recorded.
+/// wins) or the worker's lease `lease` lapsed since it took the run, and
+/// drop the run from the slot's working list `list`.
 pub fn record(
     con: &mut Connection,
     q: &Queue,
+    lease: &Lease,
     list: &str,
     spec: &str,
     run: &str,
     result: &str,
-) -> R<bool> {
+) -> R<Recorded> {
     let keys = q.run_keys(run);
+    let late = late_note(lease.worker);
     let first: i64 = again(con, |con| {
         RECORD
             .key(&keys.result)
             .key(&keys.out)
             .key(list)
+            .key(q.lease_key(lease.worker))
             .arg(result)
             .arg(spec)
             .arg(ttl())
+            .arg(lease.epoch)
+            .arg(&late)
             .invoke(con)
     })?;
-    Ok(first == 1)
+    Ok(match first {
+        1 => Recorded::First,
+        2 => Recorded::Late,
+        _ => Recorded::Second,
+    })
 }
 
 static HAND_BACK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 and redis.call('EXISTS', KEYS[4]) == 0 then
+        if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) == 0 then
           redis.call('RPUSH', KEYS[2], ARGV[1])
+          redis.call('EXPIRE', KEYS[2], ARGV[4])
           if ARGV[3] == '1' then
-            redis.call('DECR', KEYS[3])
-            redis.call('XADD', KEYS[5], '*', 'note', ARGV[2])
+            redis.call('XADD', KEYS[4], '*', 'note', ARGV[2])
+            redis.call('EXPIRE', KEYS[4], ARGV[4])
           end
         end
         return 1
@@ -392,7 +465,8 @@ static HAND_BACK: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// A stopping worker puts a run it took back at the front of the queue;
-/// the attempt (`begun`: counted already) does not count.
+/// the attempt does not count. `begun`: the coordinator was told it
+/// started, and is told it goes back.
 pub fn hand_back(
     con: &mut Connection,
     q: &Queue,
@@ -407,7 +481,6 @@ pub fn hand_back(
         HAND_BACK
             .key(list)
             .key(q.key("pending"))
-            .key(&keys.attempts)
             .key(&keys.result)
             .key(&keys.out)
             .arg(spec)
@@ -415,66 +488,281 @@ pub fn hand_back(
                 "worker `{worker}` is stopping; the run goes back to the queue"
             ))
             .arg(if begun { "1" } else { "0" })
+            .arg(ttl())
             .invoke(con)
     })
 }
 
-static REAP: LazyLock<Script> = LazyLock::new(|| {
+static LOSE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local ns = ARGV[1]
-        local back = 0
-        local workers = redis.call('HGETALL', KEYS[1])
-        for i = 1, #workers, 2 do
-          local name = workers[i]
-          if redis.call('EXISTS', ns .. ':lease:' .. name) == 0 then
-            local ok, info = pcall(cjson.decode, workers[i + 1])
-            local slots = ok and type(info) == 'table' and tonumber(info.jobs) or 0
-            for slot = 0, slots - 1 do
-              local working = ns .. ':working:' .. name .. ':' .. slot
-              while true do
-                local job = redis.call('RPOP', working)
-                if not job then break end
-                local ok, spec = pcall(cjson.decode, job)
-                if ok and type(spec) == 'table' and spec.id then
-                  local run = ns .. ':run:' .. spec.id
-                  local tried = tonumber(redis.call('GET', run .. ':attempts') or '0')
-                  local gone = redis.call('EXISTS', run .. ':result') == 1
-                    or redis.call('EXISTS', run .. ':cancel') == 1
-                  if gone then
-                  elseif tried >= (tonumber(spec.attempts) or 1) then
-                    local message = 'worker `' .. name .. '` stopped answering, and the run was attempted '
-                      .. tried .. ' time(s) in all'
-                    local result = cjson.encode({worker = name, duration_ms = 0,
-                      outcome = {kind = 'failed', failure = {status = 1, message = message}}})
-                    if redis.call('SET', run .. ':result', result, 'NX', 'EX', ARGV[2]) then
-                      redis.call('XADD', run .. ':out', '*', 'end', '1')
-                    end
-                  else
-                    redis.call('RPUSH', KEYS[2], job)
-                    redis.call('XADD', run .. ':out', '*', 'note',
-                      'worker `' .. name .. '` stopped answering; the run goes back to the queue')
-                    back = back + 1
-                  end
-                end
-              end
-            end
-            redis.call('HDEL', KEYS[1], name)
-          end
+        if ARGV[6] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return {'0'} end
+        if ARGV[6] == '0' and redis.call('EXISTS', KEYS[5]) == 1 then
+          redis.call('XADD', KEYS[5], '*', 'late', ARGV[7])
+          redis.call('EXPIRE', KEYS[5], ARGV[3])
         end
-        return back
+        if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {'0'} end
+        if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return {'0'} end
+        local n = redis.call('RPUSH', KEYS[6], ARGV[2])
+        redis.call('EXPIRE', KEYS[6], ARGV[3])
+        local limit = tonumber(ARGV[4])
+        if n >= limit then
+          local failed = redis.call('LRANGE', KEYS[6], 0, limit - 1)
+          table.insert(failed, 1, '2')
+          return failed
+        end
+        redis.call('RPUSH', KEYS[2], ARGV[1])
+        redis.call('EXPIRE', KEYS[2], ARGV[3])
+        redis.call('XADD', KEYS[5], '*', 'note', ARGV[5])
+        redis.call('EXPIRE', KEYS[5], ARGV[3])
+        return {'1'}
         ",
     )
 });
 
-/// Put the runs of every worker whose lease expired back on the queue
-/// (or fail those out of attempts). Returns how many went back.
-pub fn reap(con: &mut Connection, q: &Queue) -> R<i64> {
-    again(con, |con| {
-        REAP.key(q.key("workers"))
+/// What became of a run whose worker lost its lease.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// It was not in the list any more, or is done or cancelled.
+    Nothing,
+    /// Back in pending for another worker.
+    Back,
+    /// Lost `LOST_LIMIT` times: it failed, naming the workers.
+    Failed,
+}
+
+/// Put a run whose worker lost its lease back in pending: not an attempt
+/// of the run, unless it is the `LOST_LIMIT`th loss, which fails it.
+/// `dead_only`: only when `worker` has no lease (the reaper's view, taken
+/// in the same step as the move).
+pub fn lose(
+    con: &mut Connection,
+    q: &Queue,
+    worker: &str,
+    list: &str,
+    spec: &str,
+    run: &str,
+    dead_only: bool,
+) -> R<Lost> {
+    let keys = q.run_keys(run);
+    let note = if dead_only {
+        format!("worker `{worker}` stopped answering; the run goes back to the queue")
+    } else {
+        format!("worker `{worker}` lost its lease; the run goes back to the queue")
+    };
+    let reply: Vec<String> = again(con, |con| {
+        LOSE.key(list)
             .key(q.key("pending"))
-            .arg(&q.project.namespace)
+            .key(&keys.result)
+            .key(&keys.cancel)
+            .key(&keys.out)
+            .key(&keys.lost)
+            .key(q.lease_key(worker))
+            .arg(spec)
+            .arg(worker)
             .arg(ttl())
+            .arg(LOST_LIMIT)
+            .arg(&note)
+            .arg(if dead_only { "1" } else { "0" })
+            .arg(late_note(worker))
+            .invoke(con)
+    })?;
+    match reply.first().map(String::as_str) {
+        Some("1") => Ok(Lost::Back),
+        Some("2") => {
+            let names: Vec<String> = reply[1..]
+                .iter()
+                .map(|n| n.chars().take(80).collect())
+                .collect();
+            let message = format!(
+                "the run was lost {LOST_LIMIT} times, with workers `{}`",
+                names.join("`, `")
+            );
+            let result = RunResult::failed(worker, 1, message).seal(q.project.secret.as_ref());
+            fail(con, &keys, &result)?;
+            Ok(Lost::Failed)
+        }
+        _ => Ok(Lost::Nothing),
+    }
+}
+
+static FAIL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+          redis.call('XADD', KEYS[2], '*', 'end', '1')
+          redis.call('EXPIRE', KEYS[2], ARGV[2])
+        end
+        return 1
+        ",
+    )
+});
+
+/// Record `result` (JSON) as a run's result unless one is, and end its
+/// stream.
+fn fail(con: &mut Connection, keys: &RunKeys, result: &str) -> R<()> {
+    again(con, |con| {
+        FAIL.key(&keys.result)
+            .key(&keys.out)
+            .arg(result)
+            .arg(ttl())
+            .invoke(con)
+    })
+}
+
+/// What a look at leases did.
+#[derive(Default)]
+pub struct Reaped {
+    /// Runs put back in pending.
+    pub back: usize,
+    /// What was dropped as malformed, said by the caller.
+    pub dropped: Vec<String>,
+}
+
+/// Worker entries looked at in one pass, at most (a pass is a loop in
+/// tasker: what others wrote to the server bounds nothing in it).
+const REAP_ENTRIES: usize = 10_000;
+
+/// Put the runs of every worker whose lease expired back on the queue
+/// (or fail those lost `LOST_LIMIT` times), and drop their entries. The
+/// loop runs here, over bounds tasker checks: a worker's slots are at
+/// most `MAX_JOBS`, a list is read `MAX_HELD` runs at a time.
+pub fn reap(con: &mut Connection, q: &Queue) -> R<Reaped> {
+    let mut reaped = Reaped::default();
+    let workers = q.key("workers");
+    let mut cursor = 0u64;
+    let mut seen = 0;
+    loop {
+        let (next, batch): (u64, Vec<(String, String)>) = again(con, |con| {
+            redis::cmd("HSCAN")
+                .arg(&workers)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(100)
+                .query(con)
+        })?;
+        seen += batch.len();
+        let mut pipe = redis::pipe();
+        for (name, _) in &batch {
+            pipe.cmd("EXISTS").arg(q.lease_key(name));
+        }
+        let live: Vec<i64> = if batch.is_empty() {
+            Vec::new()
+        } else {
+            again(con, |con| pipe.query(con))?
+        };
+        for ((name, info), live) in batch.iter().zip(live) {
+            if live == 0 {
+                reap_worker(con, q, name, info, &mut reaped)?;
+            }
+        }
+        cursor = next;
+        if cursor == 0 || seen >= REAP_ENTRIES {
+            return Ok(reaped);
+        }
+    }
+}
+
+/// One worker whose lease is gone: its slots' runs go back, its entry
+/// goes.
+fn reap_worker(
+    con: &mut Connection,
+    q: &Queue,
+    name: &str,
+    info: &str,
+    reaped: &mut Reaped,
+) -> R<()> {
+    let jobs = serde_json::from_str::<serde_json::Value>(info)
+        .ok()
+        .and_then(|v| v.get("jobs").and_then(serde_json::Value::as_u64));
+    let shown: String = name.chars().take(80).collect();
+    let Some(jobs) = jobs else {
+        reaped
+            .dropped
+            .push(format!("dropped the malformed worker entry `{shown}`"));
+        return forget_worker(con, q, name);
+    };
+    if jobs as usize > MAX_JOBS {
+        reaped.dropped.push(format!(
+            "worker entry `{shown}` says {jobs} slots; only the first {MAX_JOBS} are looked at"
+        ));
+    }
+    let slots = (jobs as usize).min(MAX_JOBS);
+    let lists: Vec<String> = (0..slots).map(|slot| q.working(name, slot)).collect();
+    let mut pipe = redis::pipe();
+    for list in &lists {
+        pipe.cmd("LLEN").arg(list);
+    }
+    let lens: Vec<i64> = if lists.is_empty() {
+        Vec::new()
+    } else {
+        again(con, |con| pipe.query(con))?
+    };
+    for (list, len) in lists.iter().zip(lens) {
+        if len > 0 {
+            reap_list(con, q, name, list, reaped)?;
+        }
+    }
+    forget_worker(con, q, name)
+}
+
+/// The runs of one working list of a dead worker.
+fn reap_list(
+    con: &mut Connection,
+    q: &Queue,
+    name: &str,
+    list: &str,
+    reaped: &mut Reaped,
+) -> R<()> {
+    for text in held(con, list)? {
+        let Some(id) = run_id(&text) else {
+            reaped
+                .dropped
+                .push(format!("dropped a malformed run from `{list}`"));
+            discard(con, list, &text)?;
+            continue;
+        };
+        if lose(con, q, name, list, &text, &id, true)? == Lost::Back {
+            reaped.back += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The id of a run as queued, when it reads as one.
+pub fn run_id(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let json = text.find('{').map_or(text, |at| &text[at..]);
+    let id = serde_json::from_str::<Id>(json).ok()?.id;
+    let fits = !id.is_empty()
+        && id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    fits.then_some(id)
+}
+
+static FORGET_WORKER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          redis.call('HDEL', KEYS[2], ARGV[1])
+        end
+        return 1
+        ",
+    )
+});
+
+/// Drop a worker's entry, unless it came back meanwhile.
+fn forget_worker(con: &mut Connection, q: &Queue, name: &str) -> R<()> {
+    again(con, |con| {
+        FORGET_WORKER
+            .key(q.lease_key(name))
+            .key(q.key("workers"))
+            .arg(name)
             .invoke(con)
     })
 }
@@ -486,31 +774,58 @@ pub fn discard(con: &mut Connection, list: &str, spec: &str) -> R<()> {
     })
 }
 
-/// Announce or renew a worker: its lease, and what `--workers` shows.
-pub fn renew_worker(con: &mut Connection, q: &Queue, worker: &str, info: &str) -> R<()> {
-    redis::pipe()
-        .cmd("SET")
-        .arg(q.key(&format!("lease:{worker}")))
-        .arg("1")
-        .arg("PX")
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local held = redis.call('GET', KEYS[1])
+        if held == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        elseif ARGV[6] == '1' and (not held or held == ARGV[7]) then
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        else
+          return 0
+        end
+        redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+        redis.call('EXPIRE', KEYS[2], ARGV[5])
+        return 1
+        ",
+    )
+});
+
+/// Renew a worker's lease under `epoch`, with what `--workers` shows.
+/// `fresh`: a new epoch, which replaces `old` or no lease. False when the
+/// lease is not the worker's any more (it lapsed, or another took it).
+pub fn renew_worker(
+    con: &mut Connection,
+    q: &Queue,
+    lease: &Lease,
+    fresh: Option<&str>,
+    info: &str,
+) -> R<bool> {
+    let renewed: i64 = RENEW
+        .key(q.lease_key(lease.worker))
+        .key(q.key("workers"))
+        .arg(lease.epoch)
         .arg(LEASE.as_millis() as u64)
-        .ignore()
-        .cmd("HSET")
-        .arg(q.key("workers"))
-        .arg(worker)
+        .arg(lease.worker)
         .arg(info)
-        .ignore()
-        .query(con)
+        .arg(ttl())
+        .arg(if fresh.is_some() { "1" } else { "0" })
+        .arg(fresh.unwrap_or(""))
+        .invoke(con)?;
+    Ok(renewed == 1)
 }
 
 static RETIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        redis.call('DEL', KEYS[1])
-        for i = 1, #ARGV - 1 do
+        if redis.call('GET', KEYS[1]) == ARGV[#ARGV] then
+          redis.call('DEL', KEYS[1])
+        end
+        for i = 1, #ARGV - 2 do
           if redis.call('EXISTS', ARGV[i]) == 1 then return 0 end
         end
-        redis.call('HDEL', KEYS[2], ARGV[#ARGV])
+        redis.call('HDEL', KEYS[2], ARGV[#ARGV - 1])
         return 1
         ",
     )
@@ -519,13 +834,14 @@ static RETIRE: LazyLock<Script> = LazyLock::new(|| {
 /// A worker that stopped cleanly: no lease, and no entry unless one of
 /// its working lists (`lists`) still holds a run, which the next look at
 /// leases then puts back.
-pub fn retire_worker(con: &mut Connection, q: &Queue, worker: &str, lists: &[String]) -> R<()> {
+pub fn retire_worker(con: &mut Connection, q: &Queue, lease: &Lease, lists: &[String]) -> R<()> {
     again(con, |con| {
         RETIRE
-            .key(q.key(&format!("lease:{worker}")))
+            .key(q.lease_key(lease.worker))
             .key(q.key("workers"))
             .arg(lists)
-            .arg(worker)
+            .arg(lease.worker)
+            .arg(lease.epoch)
             .invoke(con)
     })
 }
@@ -569,34 +885,82 @@ pub fn stopped(con: &mut Connection, q: &Queue, runs: &[(String, String)]) -> R<
 static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('GET', KEYS[3]) == ARGV[1] then
-          return tonumber(redis.call('GET', KEYS[1]) or '1')
+        if redis.call('GET', KEYS[6]) == ARGV[3] then return 1 end
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 2 end
+        if not redis.call('LPOS', KEYS[2], ARGV[2]) then return 3 end
+        if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[5]) == 0 then
+          redis.call('LREM', KEYS[2], 1, ARGV[2])
+          return 3
         end
-        redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
-        local attempt = redis.call('INCR', KEYS[1])
-        redis.call('EXPIRE', KEYS[1], ARGV[3])
-        redis.call('XADD', KEYS[2], '*', 'start', ARGV[2])
-        redis.call('EXPIRE', KEYS[2], ARGV[3])
-        return attempt
+        if redis.call('EXISTS', KEYS[4]) == 1 then return 4 end
+        redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[5])
+        redis.call('SET', KEYS[7], ARGV[4], 'EX', ARGV[5])
+        redis.call('XADD', KEYS[8], '*', 'start', ARGV[4])
+        redis.call('EXPIRE', KEYS[8], ARGV[5])
+        return 1
         ",
     )
 });
 
-/// A worker starts a run: count the attempt, and tell the coordinator.
+/// Whether a run may start (SPEC 11: a run is started only while it is
+/// wanted, and only under the lease that holds it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begun {
+    /// Started: the coordinator is told.
+    Started,
+    /// The worker's lease is not the one it took the run under: the run
+    /// goes back, not counted.
+    NotMine,
+    /// Its result is recorded, its invocation ended, or it left the
+    /// working list: dropped, nothing runs.
+    Unwanted,
+    /// Its coordinator cancelled it: reported cancelled.
+    Cancelled,
+}
+
+/// A worker starts a run, if it is still wanted and its lease holds.
 /// `taking` (a `token`) names this taking of the run: asked again, the
-/// server counts it once.
-pub fn begin(con: &mut Connection, q: &Queue, run: &str, worker: &str, taking: &str) -> R<u32> {
-    let keys = q.run_keys(run);
-    again(con, |con| {
+/// server starts it once.
+pub fn begin(
+    con: &mut Connection,
+    q: &Queue,
+    lease: &Lease,
+    list: &str,
+    spec: &RunSpecRef,
+    taking: &str,
+) -> R<Begun> {
+    let keys = q.run_keys(spec.id);
+    let n: i64 = again(con, |con| {
         BEGIN
-            .key(&keys.attempts)
-            .key(&keys.out)
+            .key(q.lease_key(lease.worker))
+            .key(list)
+            .key(&keys.result)
+            .key(&keys.cancel)
+            .key(q.key(&format!("coordinator:{}", spec.coordinator)))
             .key(&keys.begun)
+            .key(&keys.taker)
+            .key(&keys.out)
+            .arg(lease.epoch)
+            .arg(spec.text)
             .arg(taking)
-            .arg(worker)
+            .arg(lease.worker)
             .arg(ttl())
             .invoke(con)
+    })?;
+    Ok(match n {
+        1 => Begun::Started,
+        2 => Begun::NotMine,
+        4 => Begun::Cancelled,
+        _ => Begun::Unwanted,
     })
+}
+
+/// A run as a worker holds it: its id, its coordinator, its JSON as
+/// queued.
+pub struct RunSpecRef<'a> {
+    pub id: &'a str,
+    pub coordinator: &'a str,
+    pub text: &'a str,
 }
 
 /// One piece of output: `stream` is `o` or `e`. `sender` (a `token`) and
@@ -638,11 +1002,71 @@ pub fn append(con: &mut Connection, keys: &RunKeys, worker: &str, piece: &Piece)
             .arg(&keys.sent)
             .arg(piece.sender)
             .arg(piece.seq)
+            .ignore()
+            // Each time: the coordinator may have forgotten the run's
+            // keys, and a key is never left without a TTL.
+            .cmd("EXPIRE")
+            .arg(&keys.sent)
+            .arg(ttl())
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&keys.out)
+            .arg(ttl())
             .ignore();
-        if piece.seq == 1 {
-            pipe.cmd("EXPIRE").arg(&keys.sent).arg(ttl()).ignore();
-        }
         pipe.query(con)
+    })
+}
+
+/// Whether a run the coordinator waits for vanished from the server: no
+/// result, and neither pending nor held by a live worker (its `queued`
+/// mark gone, as after a restart without persistence).
+pub fn vanished(con: &mut Connection, q: &Queue, keys: &RunKeys, spec: &str) -> R<bool> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("EXISTS")
+        .arg(&keys.result)
+        .cmd("GET")
+        .arg(&keys.queued)
+        .cmd("LPOS")
+        .arg(q.key("pending"))
+        .arg(spec)
+        .cmd("GET")
+        .arg(&keys.taker);
+    let (result, queued, pending, taker): (i64, Option<String>, Option<i64>, Option<String>) =
+        again(con, |con| pipe.query(con))?;
+    if result == 1 || pending.is_some() {
+        return Ok(false);
+    }
+    if queued.is_none() {
+        return Ok(true);
+    }
+    match taker {
+        Some(worker) => Ok(!alive(con, q, &worker)?),
+        None => Ok(true),
+    }
+}
+
+static PUSH_AGAIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+        redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+        redis.call('LPUSH', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+        return 1
+        ",
+    )
+});
+
+/// Put a run that vanished back in pending (unless its result came).
+pub fn push_again(con: &mut Connection, q: &Queue, keys: &RunKeys, spec: &str) -> R<()> {
+    again(con, |con| {
+        PUSH_AGAIN
+            .key(q.key("pending"))
+            .key(&keys.queued)
+            .key(&keys.result)
+            .arg(spec)
+            .arg(ttl())
+            .invoke(con)
     })
 }
 
@@ -699,6 +1123,17 @@ pub fn acknowledge(con: &mut Connection, keys: &RunKeys, total: u64, last: &str)
     again(con, |con| pipe.query(con))
 }
 
+/// Whether the run has a result and no stream left to read.
+pub fn result_without_stream(con: &mut Connection, keys: &RunKeys) -> R<bool> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("EXISTS")
+        .arg(&keys.result)
+        .cmd("EXISTS")
+        .arg(&keys.out);
+    let (result, out): (i64, i64) = again(con, |con| pipe.query(con))?;
+    Ok(result == 1 && out == 0)
+}
+
 pub fn result(con: &mut Connection, keys: &RunKeys) -> R<Option<String>> {
     again(con, |con| redis::cmd("GET").arg(&keys.result).query(con))
 }
@@ -706,9 +1141,7 @@ pub fn result(con: &mut Connection, keys: &RunKeys) -> R<Option<String>> {
 /// Whether `worker` still holds its lease.
 pub fn alive(con: &mut Connection, q: &Queue, worker: &str) -> R<bool> {
     again(con, |con| {
-        redis::cmd("EXISTS")
-            .arg(q.key(&format!("lease:{worker}")))
-            .query(con)
+        redis::cmd("EXISTS").arg(q.lease_key(worker)).query(con)
     })
 }
 
@@ -720,8 +1153,9 @@ pub fn forget(con: &mut Connection, keys: &RunKeys) -> R<()> {
             .arg(&keys.out)
             .arg(&keys.sent)
             .arg(&keys.read)
-            .arg(&keys.attempts)
             .arg(&keys.begun)
+            .arg(&keys.taker)
+            .arg(&keys.lost)
             .arg(&keys.result)
             .arg(&keys.cancel)
             .query(con)

@@ -1,10 +1,14 @@
 //! What travels through the queue (SPEC 11): a run as names and values
-//! (never commands), and its result back. Both are JSON.
+//! (never commands), and its result back. Both are JSON. With
+//! `TASKER_QUEUE_SECRET`, each carries an HMAC-SHA256 tag over its
+//! content (`tag`), as Celery's message signing does (SPEC 11).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::outcome::{Failure, Outcome, Reason};
 
@@ -171,6 +175,118 @@ impl RunResult {
     }
 }
 
+/// The shared secret of a queue (`TASKER_QUEUE_SECRET`).
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Secret {
+    pub fn from_env() -> Option<Secret> {
+        std::env::var("TASKER_QUEUE_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|s| Secret(s.into_bytes()))
+    }
+
+    /// The tag of `body`, for what `kind` says it is: a run's tag never
+    /// passes for a result's.
+    fn tag(&self, kind: &str, body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new_from_slice(&[]).unwrap());
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(body);
+        mac
+    }
+}
+
+/// A message that may carry a tag: sent as `TAG JSON` with a secret (the
+/// tag over the JSON's exact bytes), as `JSON` without.
+pub trait Tagged: Serialize + serde::de::DeserializeOwned {
+    const KIND: &'static str;
+
+    /// The text to send.
+    fn seal(&self, secret: Option<&Secret>) -> String {
+        let body = serde_json::to_string(self).unwrap_or_default();
+        match secret {
+            Some(secret) => {
+                let tag = secret
+                    .tag(Self::KIND, body.as_bytes())
+                    .finalize()
+                    .into_bytes();
+                format!("{} {body}", hex(&tag))
+            }
+            None => body,
+        }
+    }
+
+    /// The message in `text`, whether signed or not.
+    fn read(text: &str) -> Option<Self> {
+        serde_json::from_str(split(text).1).ok()
+    }
+
+    /// Whether `text` carries the right tag (always, without a secret);
+    /// compared in constant time.
+    fn verify(text: &str, secret: Option<&Secret>) -> Result<(), &'static str> {
+        let Some(secret) = secret else {
+            return Ok(());
+        };
+        let (tag, body) = split(text);
+        let Some(tag) = tag else {
+            return Err("it is not signed, and TASKER_QUEUE_SECRET is set");
+        };
+        match unhex(tag) {
+            Some(bytes)
+                if secret
+                    .tag(Self::KIND, body.as_bytes())
+                    .verify_slice(&bytes)
+                    .is_ok() =>
+            {
+                Ok(())
+            }
+            _ => Err("its signature does not match TASKER_QUEUE_SECRET"),
+        }
+    }
+}
+
+/// The tag and the JSON of a message.
+fn split(text: &str) -> (Option<&str>, &str) {
+    if text.starts_with('{') {
+        return (None, text);
+    }
+    match text.split_once(' ') {
+        Some((tag, body)) => (Some(tag), body),
+        None => (None, text),
+    }
+}
+
+impl Tagged for RunSpec {
+    const KIND: &'static str = "tasker-run";
+}
+
+impl Tagged for RunResult {
+    const KIND: &'static str = "tasker-result";
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
 /// A template value as JSON, and back.
 pub fn to_json(value: &minijinja::Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
@@ -202,6 +318,26 @@ mod tests {
         assert_eq!(f.step.as_deref(), Some("false"));
         let timed = Failure::new(Reason::TimedOut(Duration::from_secs(2)), None);
         assert_eq!(WireFailure::of(&timed).to_failure(), timed);
+    }
+
+    #[test]
+    fn a_tag_covers_the_content_and_the_kind() {
+        let secret = Secret(b"s3cret".to_vec());
+        let mut result = RunResult::failed("w1", 1, "no".into());
+        result.values = Some(serde_json::json!({"t": 0.1 + 0.2}));
+        let text = result.seal(Some(&secret));
+        assert_eq!(RunResult::verify(&text, Some(&secret)), Ok(()));
+        assert!(RunResult::read(&text).is_some());
+        assert!(RunResult::verify(&text, Some(&Secret(b"other".to_vec()))).is_err());
+        assert!(
+            RunSpec::verify(&text, Some(&secret)).is_err(),
+            "a result is no run"
+        );
+        let bent = text.replace("w1", "w2");
+        assert!(RunResult::verify(&bent, Some(&secret)).is_err());
+        let unsigned = result.seal(None);
+        assert!(RunResult::verify(&unsigned, Some(&secret)).is_err());
+        assert_eq!(RunResult::verify(&unsigned, None), Ok(()));
     }
 
     #[test]

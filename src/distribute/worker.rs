@@ -4,6 +4,11 @@
 //! A run planned with another file or another tasker is refused. On a
 //! stop signal the worker takes nothing new, stops its runs as fail-fast
 //! does, hands them back to the queue and exits 0.
+//!
+//! Fencing (SPEC 11): the worker holds a lease under an epoch. When it
+//! cannot renew the lease in time, it stops the runs it holds within 1 s
+//! and records none of their results; the server refuses a result or a
+//! start under any epoch but the live one.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,9 +21,9 @@ use minijinja::value::Value;
 
 use super::coordinator::NoCalls;
 use super::outbox::Outbox;
-use super::queue::{self, Connection, Queue};
-use super::wire::{self, Ended, RunResult, RunSpec, WireFailure};
-use super::{Project, REAP, RENEW};
+use super::queue::{self, Begun, Connection, Lease, Queue, Recorded, RunSpecRef};
+use super::wire::{self, Ended, RunResult, RunSpec, Tagged, WireFailure};
+use super::{Project, FENCE_AFTER, MAX_JOBS, REAP, RENEW};
 use crate::context::{Scope, Session};
 use crate::error::{Error, Result};
 use crate::exec::{self, Console, Control, Finished, Job, Outcome, RunOptions};
@@ -45,9 +50,17 @@ pub struct Options {
     pub cache: Option<crate::fresh::remote::Config>,
 }
 
+/// How long a coordinator's lease must stay missing before its runs are
+/// stopped: a server restarted empty has none until the next renewal.
+const GONE_FOR: Duration = Duration::from_secs(3);
+
 /// A run in progress here.
 struct Running {
     coordinator: String,
+    /// The lease lapsed: the run is stopped and its result not recorded.
+    fenced: AtomicBool,
+    /// Since when its coordinator's lease has been missing.
+    gone_since: Mutex<Option<Instant>>,
     control: Arc<Control>,
     /// The coordinator cancelled it (or is gone): report, do not hand back.
     by_coordinator: AtomicBool,
@@ -65,10 +78,22 @@ struct Worker<'m> {
     fresh: Arc<crate::fresh::Fresh>,
     cache: Option<crate::fresh::remote::Config>,
     runs: Arc<Runs>,
+    lease: Arc<Mutex<LeaseState>>,
     log: Mutex<()>,
     /// The last fault said, and when: a server that is down is said once
     /// every 30 s, not at every attempt.
     fault: Mutex<Option<(String, Instant)>>,
+}
+
+/// The worker's lease as it knows it.
+struct LeaseState {
+    epoch: String,
+    /// When the last renewal that succeeded was sent.
+    renewed: Instant,
+    /// The epoch is the server's, as far as the worker knows; false until
+    /// the first renewal, and once the lease lapsed (a new epoch is then
+    /// taken).
+    valid: bool,
 }
 
 /// The runs in progress, and whether the worker is stopping: shared with
@@ -103,16 +128,27 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
     let name = opts
         .name
         .unwrap_or_else(|| format!("{}:{}", super::host_name(), std::process::id()));
+    if opts.jobs > MAX_JOBS && !opts.quiet {
+        eprintln!(
+            "worker `{name}`: -j{} is more than {MAX_JOBS} slots; it serves {MAX_JOBS}",
+            opts.jobs
+        );
+    }
     let worker = Arc::new(Worker {
         model,
         queue: Arc::new(queue),
         name,
-        jobs: opts.jobs,
+        jobs: opts.jobs.min(MAX_JOBS),
         quiet: opts.quiet,
         cwd: opts.cwd,
         fresh: Arc::new(crate::fresh::Fresh::new(&model.root, false, None)),
         cache: opts.cache,
         runs: Arc::default(),
+        lease: Arc::new(Mutex::new(LeaseState {
+            epoch: queue::token(),
+            renewed: Instant::now(),
+            valid: false,
+        })),
         log: Mutex::new(()),
         fault: Mutex::new(None),
     });
@@ -127,6 +163,7 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let beat = scope.spawn(|| worker.heartbeat(&done));
+        let watch = scope.spawn(|| worker.watch_lease(&done));
         let takers: Vec<_> = (0..worker.jobs)
             .map(|slot| {
                 let worker = &worker;
@@ -138,13 +175,19 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
         }
         done.store(true, Ordering::SeqCst);
         let _ = beat.join();
+        let _ = watch.join();
     });
     drop(listening);
     if let Ok(mut con) = worker.queue.connection() {
         let lists: Vec<String> = (0..worker.jobs)
             .map(|slot| worker.queue.working(&worker.name, slot))
             .collect();
-        let _ = queue::retire_worker(&mut con, &worker.queue, &worker.name, &lists);
+        let epoch = worker.lease.lock().unwrap().epoch.clone();
+        let lease = Lease {
+            worker: &worker.name,
+            epoch: &epoch,
+        };
+        let _ = queue::retire_worker(&mut con, &worker.queue, &lease, &lists);
     }
     worker.say(&format!("worker `{}` stopped", worker.name));
     Ok(0)
@@ -188,10 +231,91 @@ impl Worker<'_> {
 
     fn heartbeat_once(&self) -> std::result::Result<(), String> {
         let mut con = self.queue.connection()?;
-        queue::renew_worker(&mut con, &self.queue, &self.name, &self.info())
-            .map_err(|e| self.queue.lost(&e))?;
+        self.renew(&mut con).map_err(|e| self.queue.lost(&e))?;
         self.queue.give_back(con);
+        if !self.lease.lock().unwrap().valid {
+            self.say(&format!(
+                "worker `{}`: another worker of that name holds the lease; waiting for it to lapse",
+                self.name
+            ));
+        }
         Ok(())
+    }
+
+    /// Renew the lease, or take a new epoch when it lapsed.
+    fn renew(&self, con: &mut Connection) -> redis::RedisResult<()> {
+        let (epoch, valid) = {
+            let lease = self.lease.lock().unwrap();
+            (lease.epoch.clone(), lease.valid)
+        };
+        let sent = Instant::now();
+        let next = if valid { epoch.clone() } else { queue::token() };
+        let old = (!valid).then_some(epoch.as_str());
+        let lease = Lease {
+            worker: &self.name,
+            epoch: &next,
+        };
+        let renewed = queue::renew_worker(con, &self.queue, &lease, old, &self.info())?;
+        let mut state = self.lease.lock().unwrap();
+        // The watch may have fenced the epoch while the renewal was on its
+        // way: that epoch stays fenced.
+        if state.epoch != epoch || state.valid != valid {
+            return Ok(());
+        }
+        match (renewed, valid) {
+            (true, _) => {
+                *state = LeaseState {
+                    epoch: next,
+                    renewed: sent,
+                    valid: true,
+                };
+            }
+            (false, true) => {
+                state.valid = false;
+                drop(state);
+                self.fence("its lease lapsed on the server");
+            }
+            (false, false) => {}
+        }
+        Ok(())
+    }
+
+    /// Fence the lease when it was not renewed in time, whatever the
+    /// server does (a renewal may hang on a frozen server), until `done`.
+    fn watch_lease(&self, done: &AtomicBool) {
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut lease = self.lease.lock().unwrap();
+            if lease.valid && lease.renewed.elapsed() >= FENCE_AFTER {
+                lease.valid = false;
+                drop(lease);
+                self.fence("it could not renew its lease in time");
+            }
+        }
+    }
+
+    /// The lease was lost: stop every run (their process trees within
+    /// 1 s), and record none of their results.
+    fn fence(&self, why: &str) {
+        let running = self.runs.running.lock().unwrap();
+        if !running.is_empty() {
+            self.say(&format!(
+                "worker `{}`: {why}; stopping {} run(s), whose results will not be recorded",
+                self.name,
+                running.len()
+            ));
+        }
+        for run in running.values() {
+            run.fenced.store(true, Ordering::SeqCst);
+            run.abandoned.store(true, Ordering::SeqCst);
+            run.control.cancel_within(CANCEL_GRACE);
+        }
+    }
+
+    /// The live epoch, when the worker holds its lease.
+    fn epoch(&self) -> Option<String> {
+        let lease = self.lease.lock().unwrap();
+        lease.valid.then(|| lease.epoch.clone())
     }
 
     /// Renew the lease, stop cancelled runs, and put back the runs of
@@ -214,16 +338,22 @@ impl Worker<'_> {
             };
             let mut c = c;
             let beat = (|| -> redis::RedisResult<()> {
-                self.cancel_stopped(&mut c)?;
-                if renewed.elapsed() >= RENEW {
+                if renewed.elapsed() >= RENEW || self.epoch().is_none() {
                     renewed = Instant::now();
-                    queue::renew_worker(&mut c, &self.queue, &self.name, &self.info())?;
+                    self.renew(&mut c)?;
                 }
+                self.cancel_stopped(&mut c)?;
                 if reaped.elapsed() >= REAP {
                     reaped = Instant::now();
-                    let back = queue::reap(&mut c, &self.queue)?;
-                    if back > 0 {
-                        self.say(&format!("put {back} run(s) of a stopped worker back"));
+                    let reap = queue::reap(&mut c, &self.queue)?;
+                    for line in &reap.dropped {
+                        self.say(&format!("worker `{}`: {line}", self.name));
+                    }
+                    if reap.back > 0 {
+                        self.say(&format!(
+                            "put {} run(s) of a stopped worker back",
+                            reap.back
+                        ));
                     }
                 }
                 Ok(())
@@ -251,6 +381,22 @@ impl Worker<'_> {
             .collect();
         let stopped = queue::stopped(con, &self.queue, &ids)?;
         for ((_, running), (cancelled, gone)) in runs.iter().zip(stopped) {
+            // A coordinator whose lease is missing for a moment (a server
+            // restarted empty) is not gone yet.
+            let gone = {
+                let mut since = running.gone_since.lock().unwrap();
+                match (gone, *since) {
+                    (false, _) => {
+                        *since = None;
+                        false
+                    }
+                    (true, None) => {
+                        *since = Some(Instant::now());
+                        false
+                    }
+                    (true, Some(at)) => at.elapsed() >= GONE_FOR,
+                }
+            };
             if !(cancelled || gone) || running.control.is_cancelled() {
                 continue;
             }
@@ -329,20 +475,41 @@ impl Worker<'_> {
     }
 
     /// A run taken from the queue, from refusal or start to its report.
-    /// False when the queue failed on the way: the run is still in the
-    /// slot's working list `list`.
+    /// False when the queue failed on the way, or the worker has no
+    /// lease to start it under: the run is still in the slot's working
+    /// list `list`.
     fn serve_run(&self, con: &mut Connection, list: &str, text: &str) -> bool {
         let q = &self.queue;
-        let Ok(spec) = serde_json::from_str::<RunSpec>(text) else {
+        let Some(spec) = RunSpec::read(text) else {
             self.say("dropped a run that is not tasker's JSON");
             return queue::discard(con, list, text).is_ok();
         };
         if self.runs.stopping() {
             return queue::hand_back(con, q, &self.name, list, text, &spec.id, false).is_ok();
         }
-        let pair = [(spec.id.clone(), spec.coordinator.clone())];
-        if let Ok(stopped) = queue::stopped(con, q, &pair) {
-            if stopped.first().is_some_and(|(c, gone)| *c || *gone) {
+        let Some(epoch) = self.epoch() else {
+            return false;
+        };
+        let lease = Lease {
+            worker: &self.name,
+            epoch: &epoch,
+        };
+        let run = RunSpecRef {
+            id: &spec.id,
+            coordinator: &spec.coordinator,
+            text,
+        };
+        match queue::begin(con, q, &lease, list, &run, &queue::token()) {
+            Ok(Begun::Started) => {}
+            Ok(Begun::NotMine) => return false,
+            Ok(Begun::Unwanted) => {
+                self.say(&format!(
+                    "[{}] dropped: its result is recorded or its invocation ended",
+                    spec.name
+                ));
+                return true;
+            }
+            Ok(Begun::Cancelled) => {
                 let result = RunResult {
                     worker: self.name.clone(),
                     outcome: Ended::Cancelled,
@@ -350,40 +517,52 @@ impl Worker<'_> {
                     values: None,
                     finally: None,
                 };
-                return self.report(con, list, text, &spec, &result);
+                return self.report(con, &lease, list, text, &spec, &result);
             }
-        }
-        if let Some(why) = self.refusal(&spec) {
-            self.say(&format!("[{}] refused: {why}", spec.name));
-            let result = RunResult::failed(&self.name, 2, why);
-            return self.report(con, list, text, &spec, &result);
-        }
-        let attempt = match queue::begin(con, q, &spec.id, &self.name, &queue::token()) {
-            Ok(n) => n,
             Err(e) => {
                 self.fault(&q.lost(&e));
                 return false;
             }
-        };
-        self.say(&format!("[{}] started", spec.name));
-        let (result, handed_back) = self.execute(&spec, attempt.saturating_sub(1));
-        if handed_back {
-            let back = queue::hand_back(con, q, &self.name, list, text, &spec.id, true);
-            self.say(&format!("[{}] handed back", spec.name));
-            return back.is_ok();
         }
-        let word = match &result.outcome {
-            Ended::Success => "done".to_string(),
-            Ended::Skipped { why } => why.clone(),
-            Ended::Failed { failure } => format!("failed: {}", failure.message),
-            Ended::Cancelled => "cancelled".to_string(),
-            Ended::NotRun { why } => why.clone(),
-            Ended::Stopped => "stopped".to_string(),
-            Ended::Restored => "restored from the remote cache".to_string(),
-            Ended::UpToDate => "up to date".to_string(),
-        };
-        self.say(&format!("[{}] {word}", spec.name));
-        self.report(con, list, text, &spec, &result)
+        if let Some(why) = self.refusal(&spec, text) {
+            self.say(&format!("[{}] refused: {why}", spec.name));
+            let result = RunResult::failed(&self.name, 2, why);
+            return self.report(con, &lease, list, text, &spec, &result);
+        }
+        self.say(&format!("[{}] started", spec.name));
+        match self.execute(&spec, &epoch) {
+            Disposition::HandBack => {
+                let back = queue::hand_back(con, q, &self.name, list, text, &spec.id, true);
+                self.say(&format!("[{}] handed back", spec.name));
+                back.is_ok()
+            }
+            Disposition::Fenced => {
+                let back = self.put_back_lost(con, list, text, &spec);
+                self.say(&format!(
+                    "[{}] stopped: the lease lapsed, so its result is not recorded",
+                    spec.name
+                ));
+                back
+            }
+            Disposition::Report(result) => self.report(con, &lease, list, text, &spec, &result),
+        }
+    }
+
+    /// A run whose lease lapsed goes back for another worker (unless the
+    /// look at leases of another process did that already).
+    fn put_back_lost(&self, con: &mut Connection, list: &str, text: &str, spec: &RunSpec) -> bool {
+        loop {
+            match queue::lose(con, &self.queue, &self.name, list, text, &spec.id, false) {
+                Ok(_) => return true,
+                Err(e) => {
+                    self.fault(&self.queue.lost(&e));
+                    if self.runs.stopping() {
+                        return false;
+                    }
+                    std::thread::sleep(TAKE_WAIT);
+                }
+            }
+        }
     }
 
     /// Record the result; while the queue fails, try again (the
@@ -392,21 +571,32 @@ impl Worker<'_> {
     fn report(
         &self,
         con: &mut Connection,
+        lease: &Lease,
         list: &str,
         text: &str,
         spec: &RunSpec,
         result: &RunResult,
     ) -> bool {
-        let json = serde_json::to_string(result).unwrap_or_default();
+        let json = result.seal(self.queue.project.secret.as_ref());
         loop {
-            match queue::record(con, &self.queue, list, text, &spec.id, &json) {
-                Ok(true) => return true,
-                Ok(false) => {
+            match queue::record(con, &self.queue, lease, list, text, &spec.id, &json) {
+                Ok(Recorded::First) => {
+                    self.say(&format!("[{}] {}", spec.name, word(&result.outcome)));
+                    return true;
+                }
+                Ok(Recorded::Second) => {
                     self.say(&format!(
                         "[{}] a result was recorded already; this one is ignored",
                         spec.name
                     ));
                     return true;
+                }
+                Ok(Recorded::Late) => {
+                    self.say(&format!(
+                        "[{}] ended after the lease lapsed, so its result is not recorded",
+                        spec.name
+                    ));
+                    return self.put_back_lost(con, list, text, spec);
                 }
                 Err(e) => {
                     self.fault(&self.queue.lost(&e));
@@ -419,10 +609,14 @@ impl Worker<'_> {
         }
     }
 
-    /// Why this worker must not run `spec`, if it must not.
-    fn refusal(&self, spec: &RunSpec) -> Option<String> {
+    /// Why this worker must not run `spec` (as queued: `text`), if it
+    /// must not.
+    fn refusal(&self, spec: &RunSpec, text: &str) -> Option<String> {
         let me = &self.queue.project;
         let worker = &self.name;
+        if let Err(why) = RunSpec::verify(text, me.secret.as_ref()) {
+            return Some(format!("worker `{worker}` refused the run: {why}"));
+        }
         if spec.version != me.version {
             return Some(format!(
                 "worker `{worker}` refused the run: it runs tasker {}, the coordinator tasker {}",
@@ -435,31 +629,47 @@ impl Worker<'_> {
                 spec.file_hash, me.file_hash
             ));
         }
-        match self.model.task(&spec.task).map(|i| &self.model.tasks[i]) {
-            Some(task) if task.distribute && task.name == spec.task => None,
-            _ => Some(format!(
-                "worker `{worker}` refused the run: its tasks.toml has no task `{}` with distribute = true",
-                spec.task
-            )),
-        }
+        let task = match self.model.task(&spec.task).map(|i| &self.model.tasks[i]) {
+            Some(task) if task.distribute && task.name == spec.task => task,
+            _ => {
+                return Some(format!(
+                    "worker `{worker}` refused the run: its tasks.toml has no task `{}` with distribute = true",
+                    spec.task
+                ))
+            }
+        };
+        check_values(self.model, task, spec)
+            .err()
+            .map(|why| format!("worker `{worker}` refused the run: {why}"))
     }
 
-    /// Run `spec` here; its result, and whether it was handed back.
-    fn execute(&self, spec: &RunSpec, attempts_made: u32) -> (RunResult, bool) {
+    /// Run `spec` here, started under the lease `epoch`.
+    fn execute(&self, spec: &RunSpec, epoch: &str) -> Disposition {
         let started = Instant::now();
         let q = &self.queue;
         let keys = q.run_keys(&spec.id);
         let running = Arc::new(Running {
             coordinator: spec.coordinator.clone(),
+            fenced: AtomicBool::new(false),
+            gone_since: Mutex::new(None),
             control: Arc::new(Control::default()),
             by_coordinator: AtomicBool::new(false),
             abandoned: Arc::new(AtomicBool::new(false)),
+        });
+        // Output of a run whose lease is not fresh is dropped: the run is
+        // being fenced.
+        let lease = Arc::clone(&self.lease);
+        let held = epoch.to_string();
+        let fresh: super::outbox::Fresh = Box::new(move || {
+            let lease = lease.lock().unwrap();
+            lease.valid && lease.epoch == held && lease.renewed.elapsed() < FENCE_AFTER
         });
         let outbox = Outbox::start(
             Arc::clone(q),
             keys,
             self.name.clone(),
             Arc::clone(&running.abandoned),
+            fresh,
         );
         let mut console = Console::to_sink(outbox.sink(), &format!("@{}", self.name));
         console.quiet = spec.quiet;
@@ -472,6 +682,11 @@ impl Worker<'_> {
         if self.runs.stopping() {
             running.control.cancel();
         }
+        // A fence between the start and the line above did not see it.
+        if self.epoch().as_deref() != Some(epoch) {
+            running.fenced.store(true, Ordering::SeqCst);
+            running.control.cancel_within(CANCEL_GRACE);
+        }
         let remote = self.cache.clone().map(|config| cache_of(config, &report));
         let opts = RunOptions {
             echo: spec.echo && self.model.settings.echo,
@@ -482,7 +697,9 @@ impl Worker<'_> {
             fresh: Arc::clone(&self.fresh),
             remote: remote.clone(),
             fleet: None,
-            attempts_made,
+            // Only attempts that ended with a result count (SPEC 11), and
+            // a run has one result: a run taken again was lost.
+            attempts_made: 0,
         };
         let (finished, values) = self.run_here(spec, &opts, &running.control);
         // The coordinator may restore the run's outputs from the cache as
@@ -493,6 +710,9 @@ impl Worker<'_> {
         self.runs.running.lock().unwrap().remove(&spec.id);
         drop(opts);
         let lost = outbox.close();
+        if running.fenced.load(Ordering::SeqCst) {
+            return Disposition::Fenced;
+        }
         let handed_back = self.runs.stopping()
             && !running.by_coordinator.load(Ordering::SeqCst)
             && running.control.is_cancelled();
@@ -509,7 +729,10 @@ impl Worker<'_> {
             values,
             finally: finished.finally.as_ref().map(WireFailure::of),
         };
-        (result, handed_back)
+        if handed_back {
+            return Disposition::HandBack;
+        }
+        Disposition::Report(Box::new(result))
     }
 
     /// The run through the normal path of a run, in a session of its own
@@ -566,6 +789,29 @@ impl Worker<'_> {
     }
 }
 
+/// What becomes of a run that ran here.
+enum Disposition {
+    Report(Box<RunResult>),
+    /// The worker stops: the run goes back to the queue.
+    HandBack,
+    /// The lease lapsed: the run goes back, its result unrecorded.
+    Fenced,
+}
+
+/// How the worker's log says a run ended.
+fn word(outcome: &Ended) -> String {
+    match outcome {
+        Ended::Success => "done".to_string(),
+        Ended::Skipped { why } => why.clone(),
+        Ended::Failed { failure } => format!("failed: {}", failure.message),
+        Ended::Cancelled => "cancelled".to_string(),
+        Ended::NotRun { why } => why.clone(),
+        Ended::Stopped => "stopped".to_string(),
+        Ended::Restored => "restored from the remote cache".to_string(),
+        Ended::UpToDate => "up to date".to_string(),
+    }
+}
+
 /// The worker's remote cache for one run: its warnings go to the
 /// coordinator with the run's output.
 fn cache_of(
@@ -583,6 +829,52 @@ fn cache_of(
     crate::fresh::remote::Remote::new(config, warn, None)
 }
 
+/// The values of a run from the queue, checked as this worker's own
+/// command line and file would check them (SPEC 11, untrusted queues):
+/// each argument's type and `choices`, a list only for a `list`
+/// argument, matrix values the file lists, `--set` only for its vars.
+fn check_values(model: &Model, task: &Task, spec: &RunSpec) -> std::result::Result<(), String> {
+    for name in spec.args.keys() {
+        if !task.args.iter().any(|a| &a.name == name) {
+            return Err(format!("task `{}` has no argument `{name}`", task.name));
+        }
+    }
+    for arg in &task.args {
+        if let Some(v) = spec.args.get(&arg.name) {
+            crate::args::value_from_json(task, arg, v).map_err(|e| e.to_string())?;
+        }
+    }
+    for (name, value) in &spec.matrix {
+        let Some(axis) = task.matrix.iter().find(|a| &a.name == name) else {
+            return Err(format!("task `{}` has no matrix entry `{name}`", task.name));
+        };
+        let fits = match &axis.values {
+            crate::model::MatrixValues::List(values) => {
+                values.iter().any(|v| &wire::to_json(v) == value)
+            }
+            // Rendered on the coordinator: one line of text.
+            crate::model::MatrixValues::Template(_) => {
+                value.as_str().is_some_and(|s| !s.contains('\n'))
+            }
+        };
+        if !fits {
+            let shown: String = value.to_string().chars().take(80).collect();
+            return Err(format!(
+                "`{shown}` is not a value of matrix entry `{name}` of task `{}`",
+                task.name
+            ));
+        }
+    }
+    for (name, _) in &spec.set {
+        if !model.vars.iter().any(|v| &v.name == name) {
+            return Err(format!(
+                "--set {name}: there is no var `{name}` in its tasks.toml"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the run's templates see, built as the coordinator's graph built
 /// it: its file's scope, the task's name, `extra`, the arguments and the
 /// matrix values, then the task's `env` over the environment.
@@ -593,7 +885,7 @@ fn scope_of(session: &Session, task: &Task, spec: &RunSpec) -> Result<Scope> {
     values.insert("extra".into(), Value::from(spec.extra.clone()));
     for arg in &task.args {
         let value = match (spec.args.get(&arg.name), arg.implicit_default()) {
-            (Some(v), _) => wire::from_json(v),
+            (Some(v), _) => crate::args::value_from_json(task, arg, v)?.to_value(),
             (None, Some(default)) => default.to_value(),
             (None, None) => {
                 return Err(Error::usage(format!(
