@@ -14,7 +14,10 @@
 #   - the same tree checked cold: no record, every file read and hashed
 #     (`tasker -B build`, whose run is `true`);
 #   - 4 files of 256 MiB (BENCH_BIG=256M), hashed cold (`-B`): the hashing
-#     speed, in GiB/s, page cache warm.
+#     speed, in GiB/s, page cache warm;
+#   - 20,000 files (BENCH_GIT_FILES) committed to a git repository, unchanged:
+#     `tasker build` and `git status --porcelain` on the same tree, timed in
+#     turn by bench/paired.py (paired medians; target: ratio <= 1.0).
 # Prints a markdown table. Targets: unchanged 10,000-file check under 50 ms
 # and within 3x the find floor; cold hashing of the large files >= 1 GiB/s.
 #
@@ -95,6 +98,36 @@ cd "$bigtree"
 time_it "4 x $big cold (-B)" tasker "$tasker" -q -B build
 bytes=$(du -sb data | cut -f1)
 
+# 20,000 files in a git repository: tasker's check against git's index.
+gitfiles=${BENCH_GIT_FILES:-20000}
+gittree=$work/git
+mkdir -p "$gittree"
+python3 - "$gittree" "$gitfiles" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, "src", f"d{i % 200:03}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:05}.txt"), "w") as f:
+        f.write(f"file {i}\n" * 8)
+PY
+cat >"$gittree/tasks.toml" <<'TOML'
+[tasks.build]
+sources = ["src/**/*.txt"]
+run = "true"
+TOML
+printf '.tasker\n' >"$gittree/.gitignore"
+(
+    cd "$gittree"
+    git init -q .
+    git add -A
+    git -c user.email=bench@localhost -c user.name=bench commit -qm tree
+    sleep 3
+    "$tasker" -q build && "$tasker" -q build
+)
+paired_table=$(cd "$gittree" && python3 "$here/paired.py" --rounds "${BENCH_GIT_ROUNDS:-60}" --header \
+    "$gitfiles unchanged, in git" -- tasker "$tasker" -q build -- git git status --porcelain)
+
 python3 - "$results" "$bytes" "$big" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -117,3 +150,6 @@ for r in rows:
         note = f"{bytes_ / (r['ms'] / 1000) / 2**30:.2f} GiB/s (target: >= 1 GiB/s)"
     print(f"| {r['case']} | {r['tool']} | {r['ms']:.1f} | {note} |")
 PY
+
+echo
+echo "$paired_table"

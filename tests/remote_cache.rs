@@ -775,6 +775,14 @@ fn dry_run_says_which_runs_would_ask_and_listing_and_timings_show_the_cache() {
     assert!(table[0].ends_with("result     cache"), "{}", ran.stderr);
     let build = table.iter().find(|l| l.starts_with("build")).unwrap();
     assert!(build.ends_with("restored   hit"), "{}", ran.stderr);
+    // Up to date now, and the listing says how its success came about.
+    let json: serde_json::Value =
+        serde_json::from_str(&second.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["up_to_date"], true);
+    assert_eq!(json["tasks"][0]["recorded"], "restored");
+    let json: serde_json::Value =
+        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["recorded"], "ran");
 }
 
 #[test]
