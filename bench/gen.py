@@ -10,9 +10,11 @@
     gen.py mib DIR         one task `t` writing 1 MiB to the inherited stdout
     gen.py fanout N DIR    task `all` depending on N independent `true` tasks
                            (justfile: `[parallel]` on `all`)
-    gen.py output DIR      plain.toml and failon.toml: one task `out` writing
-                           $BENCH_BYTES bytes of 100-byte lines
-                           (the second with fail_on = ["NEVER_MATCHES_xyz"])
+    gen.py output DIR      plain.toml, failon.toml and extract.toml: one task
+                           `out` writing $BENCH_BYTES bytes of 100-byte lines
+                           (the second with fail_on = ["NEVER_MATCHES_xyz"],
+                           the third with an `extract` that only the last
+                           line, `version 1.2.3`, matches)
 
 Files for tasker use only the basics of SPEC sections 2-3 (help, args, deps,
 run), so each benchmark works as soon as those are implemented.
@@ -138,6 +140,9 @@ def gen_output(d):
     write(os.path.join(d, "plain.toml"), "[tasks.out]\n" + run)
     write(os.path.join(d, "failon.toml"),
           "[tasks.out]\n" + run + "fail_on = [\"NEVER_MATCHES_xyz\"]\n")
+    write(os.path.join(d, "extract.toml"),
+          "[tasks.out]\nrun = 'yes %s | head -c \"$BENCH_BYTES\"; echo version 1.2.3'\n" % LINE
+          + "extract = { version = 'version (\\S+)' }\n")
     write(os.path.join(d, "producer.sh"), "yes %s | head -c \"$BENCH_BYTES\"\n" % LINE)
 
 

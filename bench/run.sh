@@ -337,6 +337,14 @@ paired() {
             -- tasker "$tasker" -f "$d/tasks.toml" -j2 all \
             -- make "$make" --no-print-directory -j2 -f "$d/Makefile" all
     done
+    # extract against fail_on over the same 256 MiB of lines: both search
+    # a block of lines at once and cut lines only where a pattern matches
+    d=$tmp/p-output
+    mkdir -p "$d"
+    python3 "$here/gen.py" output "$d"
+    BENCH_BYTES=$((256 * 1024 * 1024)) pair --rounds $((10 * k)) "\`extract\` over 256 MiB of lines" \
+        -- extract "$tasker" -f "$d/extract.toml" out \
+        -- fail_on "$tasker" -f "$d/failon.toml" out
     echo
 }
 

@@ -78,6 +78,26 @@ fn extract_takes_group_one_or_the_whole_match_from_stdout_or_stderr() {
     .expect("tool v1.25.3 built 2024-05\n1.25.3 2024-05 W42\n", "W42 deprecated\n", 0);
 }
 
+/// Over many lines, each `extract` takes the first line it matches on its
+/// own, wherever it lies in a block of output, and `^`/`$` are that line's
+/// ends; a value found early stops nothing else from looking.
+#[test]
+fn extract_over_many_lines_takes_each_first_match() {
+    Test::with(
+        r#"
+        [tasks.probe]
+        extract = { late = '^line (19999)$', early = 'line (7\d)$', mid = '^(line 1234\d)\r?$' }
+        expect = ['^line 15000$']
+        hide = "stdout"
+        run = "seq -f 'line %g' 1 20000"
+        [tasks.use]
+        run = [{ task = "probe" }, "echo {{ tasks.probe.early }} {{ tasks.probe.mid }} {{ tasks.probe.late }}"]
+        "#,
+    )
+    .args(&["-q", "use"])
+    .expect("70 line 12340 19999\n", "", 0);
+}
+
 #[test]
 fn extract_that_never_matches_fails_the_run_naming_it() {
     let ran = Test::with(

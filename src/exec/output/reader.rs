@@ -18,10 +18,14 @@ pub(super) struct KeysView {
     pub(super) ready: Option<crate::model::Pattern>,
     /// The run is a service: its last lines are kept.
     pub(super) service: bool,
-    /// Every `fail_on` pattern at once, over a whole block (`block_regex`),
-    /// built at the first block.
-    fail_on_block: std::sync::OnceLock<Option<regex::bytes::Regex>>,
+    /// The patterns still looking at once, over a whole block
+    /// (`block_regex`), with which of them it was built for: rebuilt only
+    /// when one of them stops looking (an `extract` found its value).
+    pending_block: PendingBlock,
 }
+
+/// See `KeysView::pending_block`.
+type PendingBlock = Arc<Mutex<Option<(Vec<bool>, Option<regex::bytes::Regex>)>>>;
 
 impl KeysView {
     pub(super) fn of(keys: &OutputKeys, sends: Vec<Vec<u8>>, pty: bool) -> KeysView {
@@ -41,15 +45,39 @@ impl KeysView {
             pty,
             ready: None,
             service: false,
-            fail_on_block: std::sync::OnceLock::new(),
+            pending_block: Arc::default(),
         }
     }
 
-    /// `block_regex` of the `fail_on` patterns, built once.
-    pub(super) fn fail_on_block(&self) -> Option<&regex::bytes::Regex> {
-        self.fail_on_block
-            .get_or_init(|| block_regex(&self.fail_on))
-            .as_ref()
+    /// `block_regex` of the patterns `looking` selects: the `extract`
+    /// patterns, the `expect` patterns, `ready`, then all of `fail_on` as
+    /// one, in that order. Built once per selection.
+    pub(super) fn pending_block(&self, looking: &[bool]) -> Option<regex::bytes::Regex> {
+        let mut cached = self.pending_block.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, regex)) = cached.as_ref().filter(|(mask, _)| mask == looking) {
+            return regex.clone();
+        }
+        let (n_extract, n_expect) = (self.extract.len(), self.expect.len());
+        let mut patterns: Vec<crate::model::Pattern> = Vec::new();
+        for (i, (_, p)) in self.extract.iter().enumerate() {
+            if looking[i] {
+                patterns.push(p.clone());
+            }
+        }
+        for (i, p) in self.expect.iter().enumerate() {
+            if looking[n_extract + i] {
+                patterns.push(p.clone());
+            }
+        }
+        if looking[n_extract + n_expect] {
+            patterns.extend(self.ready.iter().cloned());
+        }
+        if looking[n_extract + n_expect + 1] {
+            patterns.extend(self.fail_on.iter().cloned());
+        }
+        let regex = block_regex(&patterns);
+        *cached = Some((looking.to_vec(), regex.clone()));
+        regex
     }
 
     pub(super) fn hidden(&self, stream: Stream) -> bool {
@@ -299,20 +327,29 @@ impl StreamReader<'_> {
         let mut shared = self.shared.lock().unwrap();
         // `finally` output is never read by expect and extract.
         let matching = !self.in_finally;
-        // Only `fail_on` still looks, and no line of the block can match
-        // it: the block need not be cut into lines (one pass over it, where
-        // a regex call per line cost a third more than `cat` over 1 GiB).
-        let others = (matching
-            && (shared.extracted.iter().any(Option::is_none)
-                || shared.expected.iter().any(|seen| !seen)))
-            || (self.keys.ready.is_some() && shared.service.as_ref().is_some_and(|s| !s.ready));
-        if !others && shared.failed_on.is_none() && !self.keys.fail_on.is_empty() {
-            if let Some(any) = self.keys.fail_on_block() {
-                if !any.is_match(block) {
-                    return;
-                }
-            }
+        // Which patterns still look (see `pending_block` for the order).
+        let mut looking: Vec<bool> = Vec::new();
+        looking.extend(shared.extracted.iter().map(|v| matching && v.is_none()));
+        looking.extend(shared.expected.iter().map(|seen| matching && !seen));
+        looking
+            .push(self.keys.ready.is_some() && shared.service.as_ref().is_some_and(|s| !s.ready));
+        looking.push(shared.failed_on.is_none() && !self.keys.fail_on.is_empty());
+        if !looking.iter().any(|l| *l) {
+            return;
         }
+        // No line before the first place where one of them matches the
+        // block can match it: those lines are not cut out one by one (one
+        // pass over the block, where a regex call per line cost a third
+        // more than `cat` over 1 GiB, and `extract`'s captures per line
+        // three times `fail_on`).
+        let from = match self.keys.pending_block(&looking) {
+            Some(any) => match any.find(block) {
+                None => return,
+                Some(m) => memchr_last(&block[..m.start()]).map_or(0, |at| at + 1),
+            },
+            None => 0,
+        };
+        let block = &block[from..];
         for line in lines_of(block, complete) {
             let mut pending = false;
             if matching {
