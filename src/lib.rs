@@ -243,9 +243,16 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
     }
+    if matches!(action, Action::List) && !cli.json {
+        let style = Style::for_stdout();
+        let render = |model: &model::Model| list::render(model, cli.all, style);
+        print(&file::listing(&path, &cwd, cli.all, style.color, &render)?);
+        return Ok(0);
+    }
     let model = std::mem::ManuallyDrop::new(file::load(&path, &cwd)?);
     match action {
-        Action::List if cli.json => {
+        // `-l` alone returned above, through the listing cache.
+        Action::List => {
             // Whether a task is up to date needs its commands rendered:
             // `sh` vars may run, and a stop signal stops them.
             stop::install();
@@ -264,7 +271,6 @@ fn run(cli: Cli) -> Result<i32> {
             let freshness = |task| listed_freshness(&session, &fresh, remote.as_deref(), task);
             print(&list::render_json(&model, cli.all, &freshness))
         }
-        Action::List => print(&list::render(&model, cli.all, Style::for_stdout())),
         Action::Summary => print(&inspect::summary(&model)),
         Action::Show(word) => print(&inspect::show(&model, &word)?),
         Action::Evaluate(only) => {

@@ -168,3 +168,60 @@ fn a_broken_index_is_never_trusted_and_never_waited_for() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.contains("base hello"), "{}", ran.stdout);
 }
+
+fn listing_cache(test: &Test) -> Option<String> {
+    std::fs::read_to_string(test.path().join(".tasker/list-cache")).ok()
+}
+
+/// `-l` of a large file prints from the listing cache while the file's
+/// bytes are the ones it was made from, and exactly what a whole load
+/// prints; any change of the file, `--all`, or a damaged cache, and the
+/// listing comes from the file again.
+#[test]
+fn the_listing_of_a_large_file_is_cached_and_always_exact() {
+    let test = Test::with(&large(TAIL));
+    let first = test.run_with(&["-l"]);
+    first.code(0);
+    assert!(
+        first.stdout.contains("build [--release]"),
+        "{}",
+        first.stdout
+    );
+    assert!(listing_cache(&test).is_some());
+    // From the cache: the same bytes.
+    let second = test.run_with(&["-l"]);
+    assert_eq!(
+        (second.stdout.as_str(), second.code),
+        (first.stdout.as_str(), 0)
+    );
+    // `--all` is its own listing.
+    let all = test.run_with(&["-l", "--all"]);
+    all.code(0);
+    assert_eq!(all.stdout, first.stdout, "no private task: the same text");
+    // A changed file lists anew.
+    let changed = large(TAIL).replace("help = \"Build it\"", "help = \"Build it all\"");
+    std::fs::write(test.path().join("tasks.toml"), &changed).unwrap();
+    let third = test.run_with(&["-l"]);
+    third.code(0);
+    assert!(third.stdout.contains("Build it all"), "{}", third.stdout);
+    // A damaged cache is no listing.
+    std::fs::write(test.path().join(".tasker/list-cache"), "garbage").unwrap();
+    assert_eq!(test.run_with(&["-l"]).stdout, third.stdout);
+    // A broken file is an error, whatever the cache holds.
+    std::fs::write(
+        test.path().join("tasks.toml"),
+        changed.replace("[tasks.base]", "[tasks.base]\nbogus = 1"),
+    )
+    .unwrap();
+    test.run_with(&["-l"]).code(2).stderr_has("bogus");
+}
+
+#[test]
+fn a_large_file_with_includes_is_never_listed_from_the_cache() {
+    let test = Test::with(&format!("[include]\nlib = \"lib.toml\"\n\n{}", large(TAIL)))
+        .file("lib.toml", "[tasks.one]\nhelp = \"One\"\nrun = \"true\"\n");
+    let first = test.run_with(&["-l"]);
+    first.code(0);
+    assert!(first.stdout.contains("lib:one"), "{}", first.stdout);
+    assert!(listing_cache(&test).is_none());
+}

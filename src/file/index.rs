@@ -405,12 +405,18 @@ impl Part {
 /// The index beside the file in `root`, if there is one and it is a
 /// regular file (opened without blocking: a FIFO there never holds a run).
 pub fn read(root: &Path) -> Option<String> {
+    read_state(root, NAME)
+}
+
+/// The file `name` of `.tasker/` in `root`, if it is a regular file
+/// (opened without blocking: a FIFO there never holds tasker).
+pub(super) fn read_state(root: &Path, name: &str) -> Option<String> {
     use std::io::Read;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let mut file = options.open(root.join(".tasker").join(NAME)).ok()?;
+    let mut file = options.open(root.join(".tasker").join(name)).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }

@@ -3,6 +3,7 @@
 //! checks every key, so that nothing later meets a malformed file.
 
 mod index;
+pub mod listing;
 pub(crate) mod load;
 mod toml_walk;
 
@@ -96,6 +97,37 @@ pub fn load_to_run(path: &Path, cwd: &Path, words: &[String]) -> Result<(Model, 
         index::write(&root, &index);
     }
     Ok((model, None))
+}
+
+/// What `tasker -l` prints for the file at `path`: from the listing cache
+/// when the file's bytes (and the rest of the key) are the ones it was
+/// made from, else rendered by `render` from a whole load, and kept.
+pub fn listing(
+    path: &Path,
+    cwd: &Path,
+    all: bool,
+    color: bool,
+    render: &dyn Fn(&Model) -> String,
+) -> Result<String> {
+    let Some(text) = listing::worth_it(path) else {
+        return Ok(render(&load(path, cwd)?));
+    };
+    let root = root_of(path);
+    let display = display_path(path, cwd);
+    let key = listing::Key::new(&text, &display, all, color);
+    if let Some(cached) = listing::cached(&root, &key) {
+        return Ok(cached);
+    }
+    let file = SourceFile {
+        display,
+        path: path.to_path_buf(),
+        text,
+    };
+    let model =
+        std::mem::ManuallyDrop::new(load::load(Arc::new(file), root.clone(), cwd, true, None)?);
+    let out = render(&model);
+    listing::store(&root, &key, &model, &out);
+    Ok(out)
 }
 
 fn read(path: &Path, cwd: &Path) -> Result<SourceFile> {
