@@ -7,14 +7,27 @@
 //! things of that set-up tasker relies on are done by `tasker::start`:
 //! closed standard descriptors are opened on /dev/null, and SIGPIPE is
 //! ignored so that a closed output is an error tasker handles.
+//!
+//! The arguments are read from `main`'s own `argv`: glibc also hands them
+//! to std's initialiser (so `std::env::args` sees them), but musl does not,
+//! and a static musl build would see none.
 #![no_main]
 
+use std::ffi::{CStr, OsString};
 use std::os::raw::{c_char, c_int};
+use std::os::unix::ffi::OsStringExt;
 
 #[no_mangle]
-extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     tasker::start();
-    // std reads the arguments itself (glibc hands them to every program's
-    // initialisers), so they are the same as under std's own `main`.
-    tasker::main_with_args(std::env::args_os().collect())
+    let count = usize::try_from(argc).unwrap_or(0);
+    let args = (0..count)
+        .map(|i| {
+            // SAFETY: the C runtime passes `argc` pointers in `argv`, each to
+            // a NUL-terminated string that lives as long as the process.
+            let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
+            OsString::from_vec(arg.to_bytes().to_vec())
+        })
+        .collect();
+    tasker::main_with_args(args)
 }
