@@ -17,6 +17,12 @@ use std::ffi::{CStr, OsString};
 use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 
+/// The static (musl) build's allocator: musl's own takes one lock per
+/// allocation, and the check of a large tree allocates on many threads.
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[no_mangle]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     tasker::start();
