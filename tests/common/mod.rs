@@ -202,7 +202,12 @@ impl Test {
     /// Wait for a tasker started by `spawn` to end (at most 60 s; then it
     /// is killed and the test fails on what it printed).
     pub fn finish(&self, child: std::process::Child) -> Ran {
-        self.ran(wait_bounded(child, Duration::from_secs(60)))
+        self.finish_within(child, Duration::from_secs(60))
+    }
+
+    /// As `finish`, killing tasker (status -1) after `limit`.
+    pub fn finish_within(&self, child: std::process::Child, limit: Duration) -> Ran {
+        self.ran(wait_bounded(child, limit))
     }
 
     /// Wait until the run has created `name`, at most 20 s (then fail).
