@@ -848,8 +848,8 @@ fn task_steps_calling_each_other_are_an_error_not_a_deadlock() {
     .expect(
         "",
         r#"
-        error: a failed at `task b`: task `b` failed: cycle: `b` calls `a`, which waits for it
         error: b failed at `task a`: cycle: `b` calls `a`, which waits for it
+          called as a -> b
         "#,
         2,
     );
