@@ -15,6 +15,10 @@ pub struct Invocation {
     pub extra: Vec<String>,
     /// `-h`/`--help` was given after the task name.
     pub help: bool,
+    /// The arguments left to a templated `default`: their value is still
+    /// the template's text, rendered when the run is built (it needs the
+    /// vars).
+    pub defaults: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +105,8 @@ impl<'m> Current<'m> {
 
     fn finish(self) -> Result<Invocation> {
         let mut values = Vec::with_capacity(self.values.len());
-        for (spec, value) in self.task.args.iter().zip(self.values) {
+        let mut defaults = Vec::new();
+        for (i, (spec, value)) in self.task.args.iter().zip(self.values).enumerate() {
             let value = match value {
                 Some(v) => v,
                 None if self.help => spec
@@ -109,9 +114,13 @@ impl<'m> Current<'m> {
                     .unwrap_or(ArgValue::Str(String::new())),
                 None => match from_env(self.task, spec)? {
                     Some(v) => v,
-                    None => spec
-                        .implicit_default()
-                        .ok_or_else(|| missing(self.task, spec))?,
+                    None => {
+                        if spec.default_template.is_some() {
+                            defaults.push(i);
+                        }
+                        spec.implicit_default()
+                            .ok_or_else(|| missing(self.task, spec))?
+                    }
                 },
             };
             values.push(value);
@@ -121,6 +130,7 @@ impl<'m> Current<'m> {
             values,
             extra: self.extra,
             help: self.help,
+            defaults,
         })
     }
 }
@@ -418,7 +428,7 @@ fn looks_like_number(task: &Task, word: &str) -> bool {
             .any(|a| a.short.is_some_and(|s| s.is_ascii_digit()))
 }
 
-fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<()> {
+pub(crate) fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<()> {
     if spec.choices.is_empty() {
         return Ok(());
     }

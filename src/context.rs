@@ -56,6 +56,40 @@ pub struct Scope {
     /// `TASKER_ROOT`): kept beside the shared map rather than in a copy of
     /// it, which every run would pay for.
     pub added: Vec<(&'static str, String)>,
+    /// The `vars` of the run's task, evaluated once per run when used.
+    pub task_vars: Option<Arc<TaskVars>>,
+}
+
+/// A run's task `vars`: the scope they are rendered in (the run's
+/// arguments and matrix values, the file's vars, the environment below the
+/// task's `env`) and their values once known.
+pub struct TaskVars {
+    task: usize,
+    base: Scope,
+    values: Lazies,
+}
+
+impl TaskVars {
+    /// The vars of task `task` for a run whose values `base` holds.
+    pub fn new(model: &Model, task: usize, base: &Scope) -> Option<Arc<TaskVars>> {
+        let count = model.tasks[task].vars.len();
+        (count > 0).then(|| {
+            Arc::new(TaskVars {
+                task,
+                base: Scope {
+                    task_vars: None,
+                    ..base.clone()
+                },
+                values: Lazies::new(count),
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for TaskVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TaskVars(task {})", self.task)
+    }
 }
 
 impl Scope {
@@ -260,6 +294,7 @@ impl<'m> Session<'m> {
             env,
             unit: ROOT_UNIT,
             added: Vec::new(),
+            task_vars: None,
         }
     }
 
@@ -361,8 +396,14 @@ impl<'m> Session<'m> {
                     );
                 }
                 _ => {
+                    let task_var = scope.task_vars.as_ref().and_then(|vars| {
+                        let own = &self.model.tasks[vars.task].vars;
+                        own.iter().position(|v| v.name == top).map(|i| (vars, i))
+                    });
                     if let Some(value) = scope.values.get(top) {
                         context.insert(top.to_string(), value.clone());
+                    } else if let Some((vars, i)) = task_var {
+                        context.insert(top.to_string(), self.task_var(vars, i)?);
                     } else if let Some(index) = self.model.var_in(scope.unit, top) {
                         context.insert(top.to_string(), self.var_at(index)?);
                     } else {
@@ -376,6 +417,14 @@ impl<'m> Session<'m> {
 
     fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
+        if let Some(vars) = &scope.task_vars {
+            known.extend(
+                self.model.tasks[vars.task]
+                    .vars
+                    .iter()
+                    .map(|v| v.name.as_str()),
+            );
+        }
         let vars = self.model.vars_seen_from(scope.unit);
         known.extend(vars.iter().map(|v| v.name.as_str()));
         known.extend(crate::template::SCOPE_NAMES);
@@ -423,6 +472,37 @@ impl<'m> Session<'m> {
                     ))
                 }
             })
+    }
+
+    /// The value of var `index` of a run's task `vars`, evaluated on first
+    /// use in the run's scope.
+    fn task_var(&self, vars: &Arc<TaskVars>, index: usize) -> Result<Value> {
+        if let Some(value) = vars.values.done(index) {
+            return Ok(value);
+        }
+        let task = &self.model.tasks[vars.task];
+        let var = &task.vars[index];
+        let what = format!("var `{}` of task `{}`", var.name, task.name);
+        vars.values.get_or_eval(index, &what, || {
+            // Task vars may read each other: the scope sees them all.
+            let scope = Scope {
+                task_vars: Some(Arc::clone(vars)),
+                ..vars.base.clone()
+            };
+            match &var.value {
+                VarValue::Literal(v) => Ok(v.clone()),
+                VarValue::Template(t) => {
+                    Ok(Value::from(self.render(t, Mode::Plain, &scope, &what)?))
+                }
+                VarValue::Sh(t) => {
+                    let script = self.render(t, Mode::Shell, &scope, &what)?;
+                    let dir = &self.model.units[task.unit].dir;
+                    Ok(Value::from(self.run_sh_var(
+                        &var.name, &script, &scope.env, dir, &var.span,
+                    )?))
+                }
+            }
+        })
     }
 
     fn run_sh_var(

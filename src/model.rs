@@ -280,6 +280,14 @@ pub struct TaskMore {
     pub output: OutputKeys,
     /// With a queue, runs go to workers on other machines (SPEC 11).
     pub distribute: bool,
+    /// `vars`: the task's own vars, over `[vars]`, evaluated once per run
+    /// and only when used; they may read the task's arguments.
+    pub vars: Vec<Var>,
+    /// `status`: after its deps, the run is up to date when every one of
+    /// these commands exits 0 (go-task's `status`).
+    pub status: Vec<Template>,
+    /// `preconditions`: each must exit 0 before the first step.
+    pub preconditions: Vec<Precondition>,
     /// For a task with `sources`: the hash of each fingerprinted key's
     /// value as written (every task key but the presentation ones), in
     /// the order of the task keys (SPEC 7).
@@ -317,8 +325,19 @@ pub static NO_MORE: TaskMore = TaskMore {
         hide: Hide::None,
     },
     distribute: false,
+    vars: Vec::new(),
+    status: Vec::new(),
+    preconditions: Vec::new(),
     definition: Vec::new(),
 };
+
+/// A command that must succeed before a run's first step, and what to
+/// say when it does not.
+#[derive(Debug)]
+pub struct Precondition {
+    pub sh: Template,
+    pub msg: Option<Template>,
+}
 
 impl std::ops::Deref for Task {
     type Target = TaskMore;
@@ -482,6 +501,8 @@ impl Platform {
 pub struct Step {
     pub kind: StepKind,
     pub ignore_failure: bool,
+    /// `quiet = true`: this step's command is not echoed (just's `@`).
+    pub quiet: bool,
     pub dir: Option<Template>,
     pub span: Span,
 }
@@ -510,7 +531,12 @@ pub struct Arg {
     pub span: Span,
     pub ty: ArgType,
     pub help: Option<String>,
+    /// As written; for a templated default, its text.
     pub default: Option<ArgValue>,
+    /// A `default` that is a template: rendered when the argument is not
+    /// given, with the vars and the arguments before it in scope, then
+    /// typed as if typed on the command line.
+    pub default_template: Option<Template>,
     pub positional: bool,
     pub short: Option<char>,
     pub choices: Vec<ArgValue>,

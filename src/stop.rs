@@ -98,10 +98,9 @@ pub fn request(sig: i32) {
 }
 
 /// How long tasker may take to end after a stop request that no scheduler
-/// handles: the grace a stopped process group gets (an `sh` var's), and a
-/// little more.
-const LAST_CHANCE: std::time::Duration =
-    crate::process::GRACE.saturating_add(std::time::Duration::from_secs(2));
+/// handles: the grace a stopped process group gets (an `sh` var's, 3 s),
+/// and a little more.
+const LAST_CHANCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Outside a scheduler (which stops its runs and lets `finally` steps run
 /// for as long as they take), every wait of tasker gives up at a stop

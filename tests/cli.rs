@@ -391,3 +391,25 @@ fn check_warns_where_a_value_sits_inside_quotes_in_a_command() {
     assert_eq!(ran.stderr.matches("warning:").count(), 2, "{}", ran.stderr);
     insta::assert_snapshot!(ran.stderr);
 }
+
+#[test]
+fn in_a_call_fixed_words_in_quotes_and_a_value_after_them_make_one_word() {
+    // What the warning advises works: one argument, with the spaces.
+    Test::with(
+        r#"
+        [tasks.greet]
+        deps = ["say 'hello '{{ name }}"]
+        run = "true"
+        [[tasks.greet.args]]
+        name = "name"
+        default = "big world"
+        [tasks.say]
+        run = "echo [{{ words }}]"
+        [[tasks.say.args]]
+        name = "words"
+        positional = true
+        "#,
+    )
+    .args(&["-q", "greet"])
+    .expect("[hello big world]\n", "", 0);
+}

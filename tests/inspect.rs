@@ -221,7 +221,8 @@ const READ_EACH_OTHER: &str = r#"
 
     [tasks.build]
     help = "Build it"
-    run = "echo {{ label }} $APP_SHA"
+    vars = { stamp = { sh = "echo {{ label }}+$APP_LOG" }, shown = "[{{ stamp }}]" }
+    run = "echo {{ shown }} $APP_SHA"
     "#;
 
 /// Run with a bound: a tasker that waits on itself is killed after 20 s
@@ -253,12 +254,12 @@ fn inspection_never_waits_on_itself() {
     let ran = ends(Test::with(READ_EACH_OTHER).args(&["-n", "build"]));
     assert_eq!(
         (ran.stderr.as_str(), ran.code),
-        ("[build] $ echo abc--warn $APP_SHA\n", 0)
+        ("[build] $ echo '[abc--warn+warn]' $APP_SHA\n", 0)
     );
     let ran = ends(Test::with(READ_EACH_OTHER).args(&["--show", "build"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let ran = ends(Test::with(READ_EACH_OTHER).arg("--summary"));
     assert_eq!(ran.stdout, "build\n");
     let ran = ends(Test::with(READ_EACH_OTHER).args(&["build"]));
-    assert_eq!(ran.stdout, "abc--warn abc-\n", "{}", ran.stderr);
+    assert_eq!(ran.stdout, "[abc--warn+warn] abc-\n", "{}", ran.stderr);
 }

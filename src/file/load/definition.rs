@@ -101,8 +101,8 @@ mod tests {
     use super::*;
 
     fn hash_of(toml_text: &str, key: &str) -> Option<[u8; 32]> {
-        let doc = DeValue::parse(toml_text).unwrap();
-        let table = doc.get_ref().as_table().unwrap();
+        let doc = toml::de::DeTable::parse(toml_text).unwrap();
+        let table = doc.get_ref();
         let found = definition(|k| table.get(k));
         found.into_iter().find(|(k, _)| *k == key).map(|(_, h)| h)
     }

@@ -61,6 +61,9 @@ pub(crate) const TASK_KEYS: &[&str] = &[
     "respond",
     "hide",
     "distribute",
+    "vars",
+    "status",
+    "preconditions",
 ];
 pub(crate) const ARG_KEYS: &[&str] = &[
     "name",
@@ -73,9 +76,18 @@ pub(crate) const ARG_KEYS: &[&str] = &[
     "required",
     "env",
 ];
-pub(crate) const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_failure", "dir"];
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "sh",
+    "cmd",
+    "pipe",
+    "task",
+    "ignore_failure",
+    "dir",
+    "quiet",
+];
 const STEP_KINDS: &[&str] = &["sh", "cmd", "pipe", "task"];
 const RESPOND_KEYS: &[&str] = &["on", "send"];
+const PRECONDITION_KEYS: &[&str] = &["sh", "msg"];
 
 pub use crate::template::RESERVED_NAMES;
 
