@@ -308,6 +308,25 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
             question.source.trim()
         );
     }
+    if !task.vars.is_empty() {
+        let names: Vec<&str> = task.vars.iter().map(|v| v.name.as_str()).collect();
+        let _ = writeln!(out, "\n{} {}", style.bold("Vars:"), names.join(", "));
+    }
+    if !task.status.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Up to date when these succeed:"));
+        for status in &task.status {
+            let _ = writeln!(out, "  {}", status.source.trim());
+        }
+    }
+    if !task.preconditions.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Preconditions:"));
+        for pre in &task.preconditions {
+            let _ = match &pre.msg {
+                Some(msg) => writeln!(out, "  {}  ({})", pre.sh.source.trim(), msg.source.trim()),
+                None => writeln!(out, "  {}", pre.sh.source.trim()),
+            };
+        }
+    }
     for (title, steps) in [("Steps:", &task.run), ("Finally:", &task.finally)] {
         if steps.is_empty() {
             continue;

@@ -40,6 +40,9 @@ pub struct Unit {
     /// The directory holding the file: its tasks' default `dir` (a `dir`
     /// they set is relative to the root, as every task's is).
     pub dir: std::path::PathBuf,
+    /// Other beginnings its task names have, through include `aliases`:
+    /// `d:` for a file included as `docs` with `aliases = ["d"]`.
+    pub other_prefixes: Vec<String>,
     /// The unit that includes this one.
     pub parent: Option<usize>,
     /// Its `[env]`, over the includer's for its own tasks.

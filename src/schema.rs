@@ -161,7 +161,9 @@ pub fn render() -> String {
                 { "type": "string" },
                 { "type": "object", "required": ["path"], "additionalProperties": false,
                   "properties": { "path": { "type": "string",
-                    "description": "The included file, relative to the including file" } } }
+                    "description": "The included file, relative to the including file" },
+                    "aliases": { "type": "array", "items": { "type": "string" },
+                    "description": "Other namespaces for its tasks: `d` makes `docs:build` also `d:build`" } } }
             ] } },
             "tasks": {
                 "type": "object",
