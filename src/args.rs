@@ -326,7 +326,11 @@ fn unexpected(model: &Model, unit: usize, task: &Task, word: &str) -> Error {
 
 fn find_long(task: &Task, name: &str) -> Result<(usize, bool)> {
     let normal = name.replace('-', "_");
-    if let Some(i) = task.args.iter().position(|a| a.name == normal) {
+    if let Some(i) = task
+        .args
+        .iter()
+        .position(|a| a.name == normal && !a.short_only())
+    {
         return Ok((i, false));
     }
     if let Some(rest) = normal.strip_prefix("no_") {
@@ -356,7 +360,7 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
     let mut flags: Vec<String> = task.args.iter().map(Arg::flag).collect();
     for arg in &task.args {
         if arg.ty == ArgType::Bool {
-            flags.push(format!("--no-{}", &arg.flag()[2..]));
+            flags.push(format!("--no-{}", arg.long_name()));
         }
     }
     let err = match closest(flag, flags.iter().map(String::as_str)) {
@@ -367,8 +371,8 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
         .args
         .iter()
         .map(|a| match a.short {
-            Some(s) => format!("-{s}/{}", a.flag()),
-            None => a.flag(),
+            Some(s) if !a.short_only() => format!("-{s}/{}", a.flag()),
+            _ => a.flag(),
         })
         .collect();
     err.with_help(format!(

@@ -282,10 +282,13 @@ fn flag_of<'m>(task: &'m Task, word: &str) -> Option<(&'m Arg, bool)> {
             Some((name, _)) => (name, true),
             None => (long, false),
         };
-        let plain = task.args.iter().find(|a| a.flag()[2..] == *name);
+        let plain = task
+            .args
+            .iter()
+            .find(|a| !a.short_only() && a.long_name() == *name);
         let negated = name
             .strip_prefix("no-")
-            .and_then(|n| task.args.iter().find(|a| a.flag()[2..] == *n))
+            .and_then(|n| task.args.iter().find(|a| a.long_name() == *n))
             .filter(|a| a.ty == ArgType::Bool);
         let arg = plain.or(negated)?;
         return Some((arg, !inline && takes_value(arg) && plain.is_some()));
@@ -369,9 +372,11 @@ fn task_candidates(model: &Model, words: &[String], cur: &str) -> Vec<String> {
         }
         let mut flags = Vec::new();
         for arg in &task.args {
-            flags.push(arg.flag());
+            if !arg.short_only() {
+                flags.push(arg.flag());
+            }
             if arg.ty == ArgType::Bool {
-                flags.push(format!("--no-{}", &arg.flag()[2..]));
+                flags.push(format!("--no-{}", arg.long_name()));
             }
             if let Some(c) = arg.short {
                 flags.push(format!("-{c}"));

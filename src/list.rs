@@ -393,7 +393,7 @@ fn default_text(value: &ArgValue) -> String {
 /// `<target>, --target TARGET` / `-t, --tag TAG` / `--release`.
 fn arg_form(arg: &Arg) -> String {
     let long = match arg.ty {
-        ArgType::Bool => format!("{}, --no-{}", arg.flag(), &arg.flag()[2..]),
+        ArgType::Bool => format!("{}, --no-{}", arg.flag(), arg.long_name()),
         ArgType::Count => arg.flag(),
         _ => format!("{} {}", arg.flag(), arg.metavar()),
     };
@@ -402,7 +402,7 @@ fn arg_form(arg: &Arg) -> String {
         // The same bare form as the usage line: `<a>`, `[a]` or `[a]...`.
         let _ = write!(form, "{}, ", arg_usage(arg, false));
     }
-    if let Some(c) = arg.short {
+    if let Some(c) = arg.short.filter(|_| !arg.short_only()) {
         let _ = write!(form, "-{c}, ");
     }
     form.push_str(&long);

@@ -555,9 +555,25 @@ impl Arg {
             && !matches!(self.ty, ArgType::Bool | ArgType::Count | ArgType::List)
     }
 
-    /// The flag as written on the command line: underscores become dashes.
+    /// The flag as written on the command line: underscores become
+    /// dashes; a one-letter name is a short flag only (`-k`), as invoke
+    /// has it.
     pub fn flag(&self) -> String {
-        format!("--{}", self.name.replace('_', "-"))
+        if self.short_only() {
+            format!("-{}", self.name)
+        } else {
+            format!("--{}", self.long_name())
+        }
+    }
+
+    /// The name as a long flag spells it (`dry-run`), without the dashes.
+    pub fn long_name(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// A one-letter argument: `-k`, and no `--k` beside it.
+    pub fn short_only(&self) -> bool {
+        self.name.len() == 1 && self.short == self.name.chars().next()
     }
 
     /// The value an argument has when nothing sets it.

@@ -123,6 +123,8 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
                 }
             }
         }
+        // A one-letter argument is its own short flag (SPEC 1: `-k`).
+        None if name.len() == 1 && name != "h" => name.chars().next(),
         None => None,
     };
     let help = table
