@@ -353,12 +353,12 @@ mod quoting_property {
             let t = super::Test::with(
                 r#"
                 [tasks.show]
-                run = "printf '%s' {{ v }}"
+                run = "printf '%s' {{ val }}"
                 [[tasks.show.args]]
-                name = "v"
+                name = "val"
                 "#,
             )
-            .args(&["-q", "show", &format!("--v={v}")]);
+            .args(&["-q", "show", &format!("--val={v}")]);
             let ran = t.run();
             prop_assert_eq!(ran.code, 0, "stderr: {}", ran.stderr);
             prop_assert_eq!(ran.stdout, v);
