@@ -15,6 +15,10 @@ pub struct Invocation {
     pub extra: Vec<String>,
     /// `-h`/`--help` was given after the task name.
     pub help: bool,
+    /// The arguments left to a templated `default`: their value is still
+    /// the template's text, rendered when the run is built (it needs the
+    /// vars).
+    pub defaults: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +105,8 @@ impl<'m> Current<'m> {
 
     fn finish(self) -> Result<Invocation> {
         let mut values = Vec::with_capacity(self.values.len());
-        for (spec, value) in self.task.args.iter().zip(self.values) {
+        let mut defaults = Vec::new();
+        for (i, (spec, value)) in self.task.args.iter().zip(self.values).enumerate() {
             let value = match value {
                 Some(v) => v,
                 None if self.help => spec
@@ -109,9 +114,13 @@ impl<'m> Current<'m> {
                     .unwrap_or(ArgValue::Str(String::new())),
                 None => match from_env(self.task, spec)? {
                     Some(v) => v,
-                    None => spec
-                        .implicit_default()
-                        .ok_or_else(|| missing(self.task, spec))?,
+                    None => {
+                        if spec.default_template.is_some() {
+                            defaults.push(i);
+                        }
+                        spec.implicit_default()
+                            .ok_or_else(|| missing(self.task, spec))?
+                    }
                 },
             };
             values.push(value);
@@ -121,6 +130,7 @@ impl<'m> Current<'m> {
             values,
             extra: self.extra,
             help: self.help,
+            defaults,
         })
     }
 }
@@ -316,7 +326,11 @@ fn unexpected(model: &Model, unit: usize, task: &Task, word: &str) -> Error {
 
 fn find_long(task: &Task, name: &str) -> Result<(usize, bool)> {
     let normal = name.replace('-', "_");
-    if let Some(i) = task.args.iter().position(|a| a.name == normal) {
+    if let Some(i) = task
+        .args
+        .iter()
+        .position(|a| a.name == normal && !a.short_only())
+    {
         return Ok((i, false));
     }
     if let Some(rest) = normal.strip_prefix("no_") {
@@ -346,7 +360,7 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
     let mut flags: Vec<String> = task.args.iter().map(Arg::flag).collect();
     for arg in &task.args {
         if arg.ty == ArgType::Bool {
-            flags.push(format!("--no-{}", &arg.flag()[2..]));
+            flags.push(format!("--no-{}", arg.long_name()));
         }
     }
     let err = match closest(flag, flags.iter().map(String::as_str)) {
@@ -357,8 +371,8 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
         .args
         .iter()
         .map(|a| match a.short {
-            Some(s) => format!("-{s}/{}", a.flag()),
-            None => a.flag(),
+            Some(s) if !a.short_only() => format!("-{s}/{}", a.flag()),
+            _ => a.flag(),
         })
         .collect();
     err.with_help(format!(
@@ -418,7 +432,7 @@ fn looks_like_number(task: &Task, word: &str) -> bool {
             .any(|a| a.short.is_some_and(|s| s.is_ascii_digit()))
 }
 
-fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<()> {
+pub(crate) fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str) -> Result<()> {
     if spec.choices.is_empty() {
         return Ok(());
     }

@@ -69,6 +69,18 @@ pub fn check_task(engine: &Engine, model: &Model, task: &Task) -> Result<()> {
     for (template, what) in task_templates(task) {
         check_template(engine, model, task.unit, Some(task), template, &what)?;
     }
+    for (key, templates) in [
+        ("status", task.status.iter().collect::<Vec<_>>()),
+        (
+            "preconditions",
+            task.preconditions.iter().map(|p| &p.sh).collect(),
+        ),
+    ] {
+        for t in templates {
+            reaches_a_process(t, &format!("`{key}` of task `{}`", task.name))?;
+        }
+    }
+    check_task_var_cycles(engine, task)?;
     Ok(())
 }
 
@@ -170,7 +182,66 @@ fn task_templates(task: &Task) -> Vec<(&Template, String)> {
             ));
         }
     }
+    for var in &task.vars {
+        if let VarValue::Template(t) | VarValue::Sh(t) = &var.value {
+            templates.push((t, format!("var `{}` of task `{}`", var.name, task.name)));
+        }
+    }
+    for status in &task.status {
+        templates.push((status, what("status")));
+    }
+    for pre in &task.preconditions {
+        templates.push((&pre.sh, what("preconditions")));
+        if let Some(msg) = &pre.msg {
+            templates.push((msg, what("preconditions")));
+        }
+    }
+    for arg in &task.args {
+        if let Some(t) = &arg.default_template {
+            templates.push((
+                t,
+                format!(
+                    "the default of argument `{}` of task `{}`",
+                    arg.name, task.name
+                ),
+            ));
+        }
+    }
     templates
+}
+
+/// Task vars may read each other, never in a cycle.
+fn check_task_var_cycles(engine: &Engine, task: &Task) -> Result<()> {
+    let vars = &task.vars;
+    let mut uses: Vec<Vec<usize>> = Vec::with_capacity(vars.len());
+    for var in vars {
+        let used = match &var.value {
+            VarValue::Template(t) | VarValue::Sh(t) => engine
+                .names(t, &format!("var `{}` of task `{}`", var.name, task.name))?
+                .iter()
+                .filter_map(|n| {
+                    let top = n.split('.').next().unwrap_or(n);
+                    vars.iter().position(|v| v.name == top)
+                })
+                .collect(),
+            VarValue::Literal(_) => Vec::new(),
+        };
+        uses.push(used);
+    }
+    if let Some(cycle) = crate::cycles::find_cycle(vars.len(), |i| uses[i].clone()) {
+        let mut path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
+        path.push(path[0]);
+        return Err(Error::at(
+            &vars[cycle[0]].span,
+            format!(
+                "cycle among the vars of task `{}`: {}",
+                task.name,
+                path.join(" -> ")
+            ),
+        )
+        .with_label("this var depends on itself"));
+    }
+    Ok(())
 }
 
 /// A text that becomes an argument, a script or an environment value
@@ -226,7 +297,11 @@ fn check_template(
         let top = path.split('.').next().unwrap_or(&path);
         let known = crate::template::SCOPE_NAMES.contains(&top)
             || model.var_in(unit, top).is_some()
-            || task.is_some_and(|t| t.arg(top).is_some() || t.matrix.iter().any(|m| m.name == top));
+            || task.is_some_and(|t| {
+                t.arg(top).is_some()
+                    || t.matrix.iter().any(|m| m.name == top)
+                    || t.vars.iter().any(|v| v.name == top)
+            });
         if !known {
             let mut candidates: Vec<&str> = crate::template::SCOPE_NAMES.to_vec();
             let vars = model.vars_seen_from(unit);
@@ -234,6 +309,7 @@ fn check_template(
             if let Some(t) = task {
                 candidates.extend(t.args.iter().map(|a| a.name.as_str()));
                 candidates.extend(t.matrix.iter().map(|m| m.name.as_str()));
+                candidates.extend(t.vars.iter().map(|v| v.name.as_str()));
             }
             return Err(crate::template::unknown_name(
                 template, top, candidates, what,

@@ -57,7 +57,7 @@ pub struct Cli {
     /// Use the remote cache to read and write (the default when one is configured), only to read, or not at all
     #[arg(long, value_name = "MODE", value_parser = ["readwrite", "read", "off"])]
     pub remote_cache: Option<String>,
-    /// Run again whenever a source changes (not supported yet)
+    /// Run, then run again whenever a source of the named tasks changes
     #[arg(short = 'w', long)]
     pub watch: bool,
     /// Answer yes to every confirm prompt

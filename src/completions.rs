@@ -119,13 +119,28 @@ pub fn complete(args: &[String], cwd: &Path) -> String {
     let mut out = String::new();
     // Bash replaces only the part of the word after its last `:` or `=`.
     let strip = cur.len().saturating_sub(fragment.len());
-    for candidate in candidates(before, cur, cwd) {
+    let (found, model) = candidates(before, cur, cwd);
+    for candidate in found {
         if candidate.starts_with(cur) {
             out.push_str(&candidate[strip..]);
+            // fish shows a description after a tab: a task's help.
+            if let (true, Some(help)) = (
+                shell == "fish",
+                model.as_ref().and_then(|m| help_of(m, &candidate)),
+            ) {
+                out.push('\t');
+                out.push_str(help);
+            }
             out.push('\n');
         }
     }
     out
+}
+
+/// The first line of the help of the task `name` names, when it has one.
+fn help_of<'m>(model: &'m Model, name: &str) -> Option<&'m str> {
+    let task = &model.tasks[model.task(name)?];
+    Some(task.help_first_line()).filter(|h| !h.is_empty())
 }
 
 /// Bash splits a word at `:` and `=` (`ns:build` is `ns`, `:`, `build`):
@@ -155,29 +170,28 @@ fn rejoin_bash_words(words: &[String], index: usize) -> (Vec<String>, usize, Str
 
 /// Everything that may stand at the word after `before` (the words typed
 /// so far, the program name first).
-fn candidates(before: &[String], cur: &str, cwd: &Path) -> Vec<String> {
+fn candidates(before: &[String], cur: &str, cwd: &Path) -> (Vec<String>, Option<Model>) {
     let os: Vec<std::ffi::OsString> = before.iter().map(Into::into).collect();
     let first_task = crate::cli::first_task_word(&os).min(before.len());
     let options = &before[1.min(before.len())..first_task];
     // A `--` before the first task is skipped, as on a real command line.
     let first_task = first_task + usize::from(before.get(first_task).is_some_and(|w| w == "--"));
     let model = load(options, cwd);
-    if first_task == before.len() {
+    let found = if first_task == before.len() {
         if let Some(values) = option_values(options.last().map(String::as_str), model.as_ref()) {
-            return values;
+            values
+        } else if cur.starts_with('-') {
+            core_flags()
+        } else {
+            model.as_ref().map(task_names).unwrap_or_default()
         }
-        if cur.starts_with('-') {
-            return core_flags();
+    } else {
+        match &model {
+            Some(model) => task_candidates(model, &before[first_task..], cur),
+            None => Vec::new(),
         }
-        return model.as_ref().map(task_names).unwrap_or_default();
-    }
-    if first_task == before.len() {
-        return model.as_ref().map(task_names).unwrap_or_default();
-    }
-    match &model {
-        Some(model) => task_candidates(model, &before[first_task..], cur),
-        None => Vec::new(),
-    }
+    };
+    (found, model)
 }
 
 /// The file the command line would use (`-f`, `-C` among the options
@@ -282,10 +296,13 @@ fn flag_of<'m>(task: &'m Task, word: &str) -> Option<(&'m Arg, bool)> {
             Some((name, _)) => (name, true),
             None => (long, false),
         };
-        let plain = task.args.iter().find(|a| a.flag()[2..] == *name);
+        let plain = task
+            .args
+            .iter()
+            .find(|a| !a.short_only() && a.long_name() == *name);
         let negated = name
             .strip_prefix("no-")
-            .and_then(|n| task.args.iter().find(|a| a.flag()[2..] == *n))
+            .and_then(|n| task.args.iter().find(|a| a.long_name() == *n))
             .filter(|a| a.ty == ArgType::Bool);
         let arg = plain.or(negated)?;
         return Some((arg, !inline && takes_value(arg) && plain.is_some()));
@@ -369,9 +386,11 @@ fn task_candidates(model: &Model, words: &[String], cur: &str) -> Vec<String> {
         }
         let mut flags = Vec::new();
         for arg in &task.args {
-            flags.push(arg.flag());
+            if !arg.short_only() {
+                flags.push(arg.flag());
+            }
             if arg.ty == ArgType::Bool {
-                flags.push(format!("--no-{}", &arg.flag()[2..]));
+                flags.push(format!("--no-{}", arg.long_name()));
             }
             if let Some(c) = arg.short {
                 flags.push(format!("-{c}"));

@@ -6,7 +6,9 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::ThreadId;
+use std::time::Duration;
 
 use minijinja::value::{Object, Value};
 
@@ -35,7 +37,7 @@ pub struct Session<'m> {
     /// root file and of each includer down to the unit's own on top.
     unit_envs: Vec<OnceLock<Result<Arc<Env>>>>,
     var_order: OnceLock<Result<()>>,
-    var_values: Vec<Mutex<Option<Value>>>,
+    var_values: Lazies,
     results: Mutex<BTreeMap<String, Value>>,
     /// Dotenv files that were read, for `-v`.
     pub dotenv_read: Mutex<Vec<String>>,
@@ -54,6 +56,40 @@ pub struct Scope {
     /// `TASKER_ROOT`): kept beside the shared map rather than in a copy of
     /// it, which every run would pay for.
     pub added: Vec<(&'static str, String)>,
+    /// The `vars` of the run's task, evaluated once per run when used.
+    pub task_vars: Option<Arc<TaskVars>>,
+}
+
+/// A run's task `vars`: the scope they are rendered in (the run's
+/// arguments and matrix values, the file's vars, the environment below the
+/// task's `env`) and their values once known.
+pub struct TaskVars {
+    task: usize,
+    base: Scope,
+    values: Lazies,
+}
+
+impl TaskVars {
+    /// The vars of task `task` for a run whose values `base` holds.
+    pub fn new(model: &Model, task: usize, base: &Scope) -> Option<Arc<TaskVars>> {
+        let count = model.tasks[task].vars.len();
+        (count > 0).then(|| {
+            Arc::new(TaskVars {
+                task,
+                base: Scope {
+                    task_vars: None,
+                    ..base.clone()
+                },
+                values: Lazies::new(count),
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for TaskVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TaskVars(task {})", self.task)
+    }
 }
 
 impl Scope {
@@ -146,7 +182,7 @@ impl<'m> Session<'m> {
             root_values: OnceLock::new(),
             unit_envs: model.units.iter().map(|_| OnceLock::new()).collect(),
             var_order: OnceLock::new(),
-            var_values: model.vars.iter().map(|_| Mutex::new(None)).collect(),
+            var_values: Lazies::new(model.vars.len()),
             results: Mutex::new(BTreeMap::new()),
             dotenv_read: Mutex::new(Vec::new()),
         };
@@ -258,6 +294,7 @@ impl<'m> Session<'m> {
             env,
             unit: ROOT_UNIT,
             added: Vec::new(),
+            task_vars: None,
         }
     }
 
@@ -359,8 +396,14 @@ impl<'m> Session<'m> {
                     );
                 }
                 _ => {
+                    let task_var = scope.task_vars.as_ref().and_then(|vars| {
+                        let own = &self.model.tasks[vars.task].vars;
+                        own.iter().position(|v| v.name == top).map(|i| (vars, i))
+                    });
                     if let Some(value) = scope.values.get(top) {
                         context.insert(top.to_string(), value.clone());
+                    } else if let Some((vars, i)) = task_var {
+                        context.insert(top.to_string(), self.task_var(vars, i)?);
                     } else if let Some(index) = self.model.var_in(scope.unit, top) {
                         context.insert(top.to_string(), self.var_at(index)?);
                     } else {
@@ -374,6 +417,14 @@ impl<'m> Session<'m> {
 
     fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
         let mut known: Vec<&str> = scope.values.keys().map(String::as_str).collect();
+        if let Some(vars) = &scope.task_vars {
+            known.extend(
+                self.model.tasks[vars.task]
+                    .vars
+                    .iter()
+                    .map(|v| v.name.as_str()),
+            );
+        }
         let vars = self.model.vars_seen_from(scope.unit);
         known.extend(vars.iter().map(|v| v.name.as_str()));
         known.extend(crate::template::SCOPE_NAMES);
@@ -399,23 +450,59 @@ impl<'m> Session<'m> {
             return Ok(Value::from(value.as_str()));
         }
         self.check_var_cycles()?;
-        let mut slot = self.var_values[index].lock().unwrap();
-        if let Some(value) = &*slot {
-            return Ok(value.clone());
+        if let Some(value) = self.var_values.done(index) {
+            return Ok(value);
         }
-        let what = format!("var `{name}`");
+        // The scope before the claim: building the file's `[env]` may read
+        // this very var (which then sees the environment below `[env]`),
+        // and no template renders while a claim waits on it.
         let scope = self.unit_scope(var.unit)?;
-        let value = match &var.value {
-            VarValue::Literal(v) => v.clone(),
-            VarValue::Template(t) => Value::from(self.render(t, Mode::Plain, &scope, &what)?),
-            VarValue::Sh(t) => {
-                let script = self.render(t, Mode::Shell, &scope, &what)?;
-                let dir = &self.model.units[var.unit].dir;
-                Value::from(self.run_sh_var(name, &script, &scope.env, dir, &var.span)?)
+        let what = format!("var `{name}`");
+        self.var_values
+            .get_or_eval(index, &what, || match &var.value {
+                VarValue::Literal(v) => Ok(v.clone()),
+                VarValue::Template(t) => {
+                    Ok(Value::from(self.render(t, Mode::Plain, &scope, &what)?))
+                }
+                VarValue::Sh(t) => {
+                    let script = self.render(t, Mode::Shell, &scope, &what)?;
+                    let dir = &self.model.units[var.unit].dir;
+                    Ok(Value::from(
+                        self.run_sh_var(name, &script, &scope.env, dir, &var.span)?,
+                    ))
+                }
+            })
+    }
+
+    /// The value of var `index` of a run's task `vars`, evaluated on first
+    /// use in the run's scope.
+    fn task_var(&self, vars: &Arc<TaskVars>, index: usize) -> Result<Value> {
+        if let Some(value) = vars.values.done(index) {
+            return Ok(value);
+        }
+        let task = &self.model.tasks[vars.task];
+        let var = &task.vars[index];
+        let what = format!("var `{}` of task `{}`", var.name, task.name);
+        vars.values.get_or_eval(index, &what, || {
+            // Task vars may read each other: the scope sees them all.
+            let scope = Scope {
+                task_vars: Some(Arc::clone(vars)),
+                ..vars.base.clone()
+            };
+            match &var.value {
+                VarValue::Literal(v) => Ok(v.clone()),
+                VarValue::Template(t) => {
+                    Ok(Value::from(self.render(t, Mode::Plain, &scope, &what)?))
+                }
+                VarValue::Sh(t) => {
+                    let script = self.render(t, Mode::Shell, &scope, &what)?;
+                    let dir = &self.model.units[task.unit].dir;
+                    Ok(Value::from(self.run_sh_var(
+                        &var.name, &script, &scope.env, dir, &var.span,
+                    )?))
+                }
             }
-        };
-        *slot = Some(value.clone());
-        Ok(value)
+        })
     }
 
     fn run_sh_var(
@@ -536,6 +623,112 @@ pub fn check_var_cycles(
         )));
     }
     Ok(())
+}
+
+/// Values computed on first use, once each, by whichever thread needs one
+/// first. No lock is held while a value is computed: computing renders
+/// templates, which may need other lazy values (SPEC 6: no command of
+/// tasker waits on itself). A thread that needs a value another thread is
+/// computing waits for it, and gives up at a stop request.
+pub struct Lazies {
+    slots: Mutex<Vec<Lazy>>,
+    changed: Condvar,
+}
+
+#[derive(Clone)]
+enum Lazy {
+    Empty,
+    /// Being computed by this thread.
+    Busy(ThreadId),
+    Done(Value),
+}
+
+impl Lazies {
+    pub fn new(len: usize) -> Lazies {
+        Lazies {
+            slots: Mutex::new(vec![Lazy::Empty; len]),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Lazy>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value at `index`, when it is known.
+    pub fn done(&self, index: usize) -> Option<Value> {
+        match &self.slots()[index] {
+            Lazy::Done(value) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// The value at `index`, computed with `eval` when nobody has yet.
+    /// `eval` runs with no lock held; a failure leaves the slot empty.
+    pub fn get_or_eval(
+        &self,
+        index: usize,
+        what: &str,
+        eval: impl FnOnce() -> Result<Value>,
+    ) -> Result<Value> {
+        let me = std::thread::current().id();
+        {
+            let mut slots = self.slots();
+            loop {
+                match &slots[index] {
+                    Lazy::Done(value) => return Ok(value.clone()),
+                    Lazy::Empty => break,
+                    // Cycles are found before anything is evaluated; this is
+                    // the last line of defence, an error rather than a hang.
+                    Lazy::Busy(owner) if *owner == me => {
+                        return Err(Error::usage(format!("{what} needs its own value")));
+                    }
+                    Lazy::Busy(_) => {
+                        if let Some(sig) = crate::stop::requested() {
+                            return Err(Error::run(
+                                128 + sig,
+                                format!("{what}: stopped while waiting for its value"),
+                            ));
+                        }
+                        slots = self
+                            .changed
+                            .wait_timeout(slots, Duration::from_millis(50))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+            }
+            slots[index] = Lazy::Busy(me);
+        }
+        // Released however `eval` ends, a panic included: a slot left busy
+        // would keep every other thread that needs it waiting.
+        let mut claim = Claim {
+            lazies: self,
+            index,
+            value: None,
+        };
+        let value = eval()?;
+        claim.value = Some(value.clone());
+        Ok(value)
+    }
+}
+
+/// A slot being computed; dropping it records the value (or frees the
+/// slot) and wakes the threads waiting for it.
+struct Claim<'a> {
+    lazies: &'a Lazies,
+    index: usize,
+    value: Option<Value>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.lazies.slots()[self.index] = match self.value.take() {
+            Some(value) => Lazy::Done(value),
+            None => Lazy::Empty,
+        };
+        self.lazies.changed.notify_all();
+    }
 }
 
 /// How deep vars may read each other (SPEC 6, Limits).

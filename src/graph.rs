@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use minijinja::value::Value;
 
 use crate::args::{self, Invocation};
-use crate::context::{Scope, Session};
+use crate::context::{Scope, Session, TaskVars};
 use crate::cycles::{find_cycle, longest_chain};
 use crate::error::{Error, Result};
 use crate::model::{matrix_size, Call, MatrixValues, Model, StepKind, Task, MAX_MATRIX_RUNS};
@@ -102,9 +102,7 @@ impl Graph {
         let values = std::sync::Arc::make_mut(&mut scope.values);
         values.insert("task".into(), Value::from(task.name.as_str()));
         values.insert("extra".into(), Value::from(inv.extra.clone()));
-        for (arg, value) in task.args.iter().zip(&inv.values) {
-            values.insert(arg.name.clone(), value.to_value());
-        }
+        let inv = &resolve_defaults(session, inv, &mut scope)?;
         let combos = matrix_combinations(session, task, &scope)?;
         let mut ids = Vec::with_capacity(combos.len());
         for combo in combos {
@@ -128,6 +126,7 @@ impl Graph {
                 ids.push(id);
                 continue;
             }
+            scope.task_vars = TaskVars::new(session.model, inv.task, &scope);
             scope.env =
                 session.layer_env(&scope, &task.env, &format!("`env` of task `{}`", task.name))?;
             let id = self.runs.len();
@@ -440,6 +439,41 @@ fn matrix_combinations(
         combos = next;
     }
     Ok(combos)
+}
+
+/// The invocation with its templated defaults rendered (SPEC 2), each
+/// with the vars, the task's vars and the arguments before it in scope,
+/// then typed as if typed on the command line; every argument lands in
+/// `scope`.
+fn resolve_defaults(session: &Session, inv: &Invocation, scope: &mut Scope) -> Result<Invocation> {
+    let task = &session.model.tasks[inv.task];
+    let mut inv = inv.clone();
+    for (i, arg) in task.args.iter().enumerate() {
+        if let (true, Some(template)) = (inv.defaults.contains(&i), &arg.default_template) {
+            let what = format!(
+                "the default of argument `{}` of task `{}`",
+                arg.name, task.name
+            );
+            let mut before = scope.clone();
+            before.task_vars = TaskVars::new(session.model, inv.task, scope);
+            let text = session.render(template, Mode::Plain, &before, &what)?;
+            let value = arg.ty.parse_value(&text).map_err(|why| {
+                Error::at(&template.span, format!("{what} renders to `{text}`: {why}"))
+                    .with_label("this default")
+            })?;
+            crate::args::check_choice(
+                task,
+                arg,
+                &value,
+                &format!("the default of {}", arg.flag()),
+            )?;
+            inv.values[i] = value;
+        }
+        std::sync::Arc::make_mut(&mut scope.values)
+            .insert(arg.name.clone(), inv.values[i].to_value());
+    }
+    inv.defaults.clear();
+    Ok(inv)
 }
 
 #[cfg(test)]

@@ -397,9 +397,10 @@ fn check(cli: &Cli, model: &model::Model) -> Result<()> {
     if !cli.quiet {
         let _ = writeln!(
             std::io::stderr(),
-            "{}: ok ({} tasks)",
+            "{}: ok ({} task{})",
             model.file.display,
-            model.tasks.len()
+            model.tasks.len(),
+            if model.tasks.len() == 1 { "" } else { "s" }
         );
     }
     Ok(())

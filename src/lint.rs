@@ -13,6 +13,8 @@ pub struct Warning {
     /// The `{{ ... }}` as written in the template.
     value: String,
     task: String,
+    /// In a task call, where quotes group words (not a shell command).
+    in_call: bool,
 }
 
 /// Every `{{ value }}` inside quotes in text that is split like a shell
@@ -20,22 +22,28 @@ pub struct Warning {
 pub fn quoted_values(model: &Model) -> Vec<Warning> {
     let mut warnings = Vec::new();
     for task in &model.tasks {
-        let mut templates: Vec<&Template> = Vec::new();
+        let mut templates: Vec<(&Template, bool)> = Vec::new();
         for step in task.run.iter().chain(&task.finally) {
             match &step.kind {
-                StepKind::Sh(t) => templates.push(t),
-                StepKind::Pipe(stages) => templates.extend(stages),
-                StepKind::Task(call) => templates.push(&call.template),
+                StepKind::Sh(t) => templates.push((t, false)),
+                StepKind::Pipe(stages) => templates.extend(stages.iter().map(|t| (t, false))),
+                StepKind::Task(call) => templates.push((&call.template, true)),
                 StepKind::Cmd(_) => {}
             }
         }
-        templates.extend(task.deps.iter().chain(&task.post).map(|c| &c.template));
-        for template in templates {
+        templates.extend(
+            task.deps
+                .iter()
+                .chain(&task.post)
+                .map(|c| (&c.template, true)),
+        );
+        for (template, in_call) in templates {
             for value in values_in_quotes(&template.source) {
                 warnings.push(Warning {
                     template: template.clone(),
                     value,
                     task: task.name.clone(),
+                    in_call,
                 });
             }
         }
@@ -102,7 +110,14 @@ impl Warning {
             Some(at) => span.range.start + at..span.range.start + at + self.value.len(),
             None => span.range.clone(),
         };
-        let title = format!("a value inside quotes in a command of task `{}`", self.task);
+        let title = if self.in_call {
+            format!(
+                "a value inside quotes in a task call of task `{}`",
+                self.task
+            )
+        } else {
+            format!("a value inside quotes in a command of task `{}`", self.task)
+        };
         let group = Level::WARNING.primary_title(title.as_str()).element(
             Snippet::source(file.text.as_str())
                 .path(file.display.as_str())
@@ -125,10 +140,21 @@ impl Warning {
         } else {
             "help: "
         });
-        out.push_str(&format!(
-            "tasker quotes every value for the shell, so these quotes would show in the output (`hello 'big world'`); write `{}` outside the quotes",
-            self.value
-        ));
+        let help = if self.in_call {
+            // In a call, quotes group fixed words into one argument; the
+            // value is one word already, and joins them when written
+            // right after the closing quote.
+            format!(
+                "tasker quotes every value, so its quotes end these and the value splits (`big world` becomes two words); quotes in a call group fixed words, and a value written right after them joins that word: `'fixed words '{}`",
+                self.value
+            )
+        } else {
+            format!(
+                "tasker quotes every value for the shell, so these quotes would show in the output (`hello 'big world'`); write `{}` outside the quotes",
+                self.value
+            )
+        };
+        out.push_str(&help);
         out
     }
 }

@@ -308,6 +308,25 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
             question.source.trim()
         );
     }
+    if !task.vars.is_empty() {
+        let names: Vec<&str> = task.vars.iter().map(|v| v.name.as_str()).collect();
+        let _ = writeln!(out, "\n{} {}", style.bold("Vars:"), names.join(", "));
+    }
+    if !task.status.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Up to date when these succeed:"));
+        for status in &task.status {
+            let _ = writeln!(out, "  {}", status.source.trim());
+        }
+    }
+    if !task.preconditions.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Preconditions:"));
+        for pre in &task.preconditions {
+            let _ = match &pre.msg {
+                Some(msg) => writeln!(out, "  {}  ({})", pre.sh.source.trim(), msg.source.trim()),
+                None => writeln!(out, "  {}", pre.sh.source.trim()),
+            };
+        }
+    }
     for (title, steps) in [("Steps:", &task.run), ("Finally:", &task.finally)] {
         if steps.is_empty() {
             continue;
@@ -374,7 +393,7 @@ fn default_text(value: &ArgValue) -> String {
 /// `<target>, --target TARGET` / `-t, --tag TAG` / `--release`.
 fn arg_form(arg: &Arg) -> String {
     let long = match arg.ty {
-        ArgType::Bool => format!("{}, --no-{}", arg.flag(), &arg.flag()[2..]),
+        ArgType::Bool => format!("{}, --no-{}", arg.flag(), arg.long_name()),
         ArgType::Count => arg.flag(),
         _ => format!("{} {}", arg.flag(), arg.metavar()),
     };
@@ -383,7 +402,7 @@ fn arg_form(arg: &Arg) -> String {
         // The same bare form as the usage line: `<a>`, `[a]` or `[a]...`.
         let _ = write!(form, "{}, ", arg_usage(arg, false));
     }
-    if let Some(c) = arg.short {
+    if let Some(c) = arg.short.filter(|_| !arg.short_only()) {
         let _ = write!(form, "-{c}, ");
     }
     form.push_str(&long);

@@ -40,6 +40,9 @@ pub struct Unit {
     /// The directory holding the file: its tasks' default `dir` (a `dir`
     /// they set is relative to the root, as every task's is).
     pub dir: std::path::PathBuf,
+    /// Other beginnings its task names have, through include `aliases`:
+    /// `d:` for a file included as `docs` with `aliases = ["d"]`.
+    pub other_prefixes: Vec<String>,
     /// The unit that includes this one.
     pub parent: Option<usize>,
     /// Its `[env]`, over the includer's for its own tasks.
@@ -280,6 +283,14 @@ pub struct TaskMore {
     pub output: OutputKeys,
     /// With a queue, runs go to workers on other machines (SPEC 11).
     pub distribute: bool,
+    /// `vars`: the task's own vars, over `[vars]`, evaluated once per run
+    /// and only when used; they may read the task's arguments.
+    pub vars: Vec<Var>,
+    /// `status`: after its deps, the run is up to date when every one of
+    /// these commands exits 0 (go-task's `status`).
+    pub status: Vec<Template>,
+    /// `preconditions`: each must exit 0 before the first step.
+    pub preconditions: Vec<Precondition>,
     /// For a task with `sources`: the hash of each fingerprinted key's
     /// value as written (every task key but the presentation ones), in
     /// the order of the task keys (SPEC 7).
@@ -317,8 +328,19 @@ pub static NO_MORE: TaskMore = TaskMore {
         hide: Hide::None,
     },
     distribute: false,
+    vars: Vec::new(),
+    status: Vec::new(),
+    preconditions: Vec::new(),
     definition: Vec::new(),
 };
+
+/// A command that must succeed before a run's first step, and what to
+/// say when it does not.
+#[derive(Debug)]
+pub struct Precondition {
+    pub sh: Template,
+    pub msg: Option<Template>,
+}
 
 impl std::ops::Deref for Task {
     type Target = TaskMore;
@@ -482,6 +504,8 @@ impl Platform {
 pub struct Step {
     pub kind: StepKind,
     pub ignore_failure: bool,
+    /// `quiet = true`: this step's command is not echoed (just's `@`).
+    pub quiet: bool,
     pub dir: Option<Template>,
     pub span: Span,
 }
@@ -510,7 +534,12 @@ pub struct Arg {
     pub span: Span,
     pub ty: ArgType,
     pub help: Option<String>,
+    /// As written; for a templated default, its text.
     pub default: Option<ArgValue>,
+    /// A `default` that is a template: rendered when the argument is not
+    /// given, with the vars and the arguments before it in scope, then
+    /// typed as if typed on the command line.
+    pub default_template: Option<Template>,
     pub positional: bool,
     pub short: Option<char>,
     pub choices: Vec<ArgValue>,
@@ -526,9 +555,25 @@ impl Arg {
             && !matches!(self.ty, ArgType::Bool | ArgType::Count | ArgType::List)
     }
 
-    /// The flag as written on the command line: underscores become dashes.
+    /// The flag as written on the command line: underscores become
+    /// dashes; a one-letter name is a short flag only (`-k`), as invoke
+    /// has it.
     pub fn flag(&self) -> String {
-        format!("--{}", self.name.replace('_', "-"))
+        if self.short_only() {
+            format!("-{}", self.name)
+        } else {
+            format!("--{}", self.long_name())
+        }
+    }
+
+    /// The name as a long flag spells it (`dry-run`), without the dashes.
+    pub fn long_name(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// A one-letter argument: `-k`, and no `--k` beside it.
+    pub fn short_only(&self) -> bool {
+        self.name.len() == 1 && self.short == self.name.chars().next()
     }
 
     /// The value an argument has when nothing sets it.

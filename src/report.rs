@@ -12,8 +12,18 @@ pub use crate::outcome::human_duration;
 /// One line per run that failed or was cancelled (and, verbose, per run
 /// that did not start because a run it needs failed), in graph order; a
 /// failed `finally` gets a line of its own after its run's.
+///
+/// An error deep in a chain of `task` steps is reported once (SPEC 6): by
+/// the run where it happened, with the chain of calls that led there. The
+/// callers that failed or were cancelled only because of it get no line.
 pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
+    let in_chain = callers_of_failures(summary);
     for (id, (name, outcome, _)) in summary.runs.iter().enumerate() {
+        let chain = if in_chain[id] {
+            continue;
+        } else {
+            call_chain(summary, id)
+        };
         let line = match outcome {
             // A full diagnostic (a template that did not render) already
             // names the task and the step: it is the summary, shown whole.
@@ -32,6 +42,14 @@ pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
         if let Some(line) = line {
             report.line(&format!("{} {line}", report.err_style.red("error:")));
         }
+        if matches!(outcome, Outcome::Failed(_)) && chain.len() > 1 {
+            let names: Vec<&str> = chain.iter().map(|&r| summary.runs[r].0.as_str()).collect();
+            report.line(&format!(
+                "  {} {}",
+                report.err_style.dim("called as"),
+                shorten_chain(&names)
+            ));
+        }
         if let Outcome::Failed(Failure {
             reason: Reason::Service { tail, .. },
             ..
@@ -44,6 +62,67 @@ pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
             report.line(&format!("{} {line}", report.err_style.red("error:")));
         }
     }
+}
+
+/// Per run: whether it is the caller (however far up) of a failed run
+/// and itself failed because of that call or was cancelled meanwhile.
+fn callers_of_failures(summary: &Summary) -> Vec<bool> {
+    let mut quiet = vec![false; summary.runs.len()];
+    for (id, (_, outcome, _)) in summary.runs.iter().enumerate() {
+        let failed_here =
+            matches!(outcome, Outcome::Failed(f) if !matches!(f.reason, Reason::Called { .. }));
+        if !failed_here {
+            continue;
+        }
+        let mut at = caller(summary, id);
+        while let Some(c) = at {
+            let outcome = &summary.runs[c].1;
+            let because = matches!(outcome, Outcome::Cancelled)
+                || matches!(outcome, Outcome::Failed(f) if matches!(f.reason, Reason::Called { .. }));
+            if !because || std::mem::replace(&mut quiet[c], true) {
+                break;
+            }
+            at = caller(summary, c);
+        }
+    }
+    quiet
+}
+
+/// The run whose `task` step called `id`.
+fn caller(summary: &Summary, id: usize) -> Option<usize> {
+    summary.timings.get(id)?.as_ref()?.caller
+}
+
+/// The runs from the outermost caller down to `id`.
+fn call_chain(summary: &Summary, id: usize) -> Vec<usize> {
+    let mut chain = vec![id];
+    // Bounded by the number of runs: callers form no cycle, and a bound
+    // costs nothing.
+    while let Some(c) = caller(summary, chain[chain.len() - 1]) {
+        if chain.len() > summary.runs.len() {
+            break;
+        }
+        chain.push(c);
+    }
+    chain.reverse();
+    chain
+}
+
+/// How many links of a long call chain are shown at each end.
+const CHAIN_ENDS: usize = 3;
+
+/// `a -> b -> c`, or for a long chain its first and last few links with
+/// the count of those left out between.
+fn shorten_chain(names: &[&str]) -> String {
+    if names.len() <= 2 * CHAIN_ENDS + 1 {
+        return names.join(" -> ");
+    }
+    let left_out = names.len() - 2 * CHAIN_ENDS;
+    format!(
+        "{} -> ... ({left_out} more) ... -> {}",
+        names[..CHAIN_ENDS].join(" -> "),
+        names[names.len() - CHAIN_ENDS..].join(" -> ")
+    )
 }
 
 /// A failed service's last lines of output, under its summary line.

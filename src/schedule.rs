@@ -1053,17 +1053,19 @@ impl<T: Send> Pool<T> {
         let idle = Arc::clone(&self.idle);
         let queue = Arc::clone(&self.queue);
         let first = job;
-        std::thread::Builder::new().spawn_scoped(scope, move || {
-            work(first);
-            loop {
-                idle.fetch_add(1, Ordering::SeqCst);
-                let next = queue.lock().unwrap().recv();
-                match next {
-                    Ok(job) => work(job),
-                    Err(_) => break,
+        std::thread::Builder::new()
+            .stack_size(RUN_STACK)
+            .spawn_scoped(scope, move || {
+                work(first);
+                loop {
+                    idle.fetch_add(1, Ordering::SeqCst);
+                    let next = queue.lock().unwrap().recv();
+                    match next {
+                        Ok(job) => work(job),
+                        Err(_) => break,
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(())
     }
 
@@ -1072,3 +1074,8 @@ impl<T: Send> Pool<T> {
         self.jobs.lock().unwrap().take();
     }
 }
+
+/// The stack of a run's thread: as large as the main thread's, so that a
+/// chain of vars as deep as the limit allows (SPEC 6, Limits) renders on
+/// any thread. Only the pages a run touches are ever committed.
+const RUN_STACK: usize = 8 << 20;

@@ -22,7 +22,8 @@ fn duration() -> Value {
 fn step() -> Value {
     let options = json!({
         "ignore_failure": { "type": "boolean" },
-        "dir": { "type": "string" }
+        "dir": { "type": "string" },
+        "quiet": { "type": "boolean" }
     });
     let one = |key: &str, value: Value| {
         let mut props = options.clone();
@@ -103,7 +104,17 @@ fn task() -> Value {
                 "type": "object", "required": ["on", "send"], "additionalProperties": false,
                 "properties": { "on": { "type": "string" }, "send": { "type": "string" } } } },
             "hide": { "oneOf": [{ "type": "boolean" }, { "enum": ["stdout", "stderr"] }] },
-            "distribute": { "type": "boolean" }
+            "distribute": { "type": "boolean" },
+            "vars": { "type": "object", "additionalProperties": { "oneOf": [
+                { "type": ["string", "number", "boolean", "array"] },
+                { "type": "object", "required": ["sh"], "additionalProperties": false, "properties": { "sh": { "type": "string" } } }
+            ] } },
+            "status": strings(),
+            "preconditions": { "type": "array", "items": { "oneOf": [
+                { "type": "string" },
+                { "type": "object", "required": ["sh"], "additionalProperties": false,
+                  "properties": { "sh": { "type": "string" }, "msg": { "type": "string" } } }
+            ] } }
         }
     })
 }
@@ -150,7 +161,9 @@ pub fn render() -> String {
                 { "type": "string" },
                 { "type": "object", "required": ["path"], "additionalProperties": false,
                   "properties": { "path": { "type": "string",
-                    "description": "The included file, relative to the including file" } } }
+                    "description": "The included file, relative to the including file" },
+                    "aliases": { "type": "array", "items": { "type": "string" },
+                    "description": "Other namespaces for its tasks: `d` makes `docs:build` also `d:build`" } } }
             ] } },
             "tasks": {
                 "type": "object",
@@ -266,8 +279,12 @@ mod tests {
         let mut missing = Vec::new();
         for (path, props) in maps {
             for (key, value) in props.as_object().unwrap() {
-                // `respond`'s two keys are described by `respond` itself.
-                if path.contains("/respond/") {
+                // The keys inside `respond`, `preconditions` and a task's
+                // `vars` are described by those keys themselves.
+                if ["/respond/", "/preconditions/", "/vars/"]
+                    .iter()
+                    .any(|k| path.contains(k))
+                {
                     continue;
                 }
                 if !value["description"].is_string() {

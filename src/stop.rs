@@ -91,9 +91,28 @@ pub fn request(sig: i32) {
     };
     // Called without the lock: the listener cancels runs, whose controls
     // take their own lock and then this one (to forget a process).
-    if let Some(listener) = listener {
-        listener(sig);
+    match listener {
+        Some(listener) => listener(sig),
+        None => watchdog(sig),
     }
+}
+
+/// How long tasker may take to end after a stop request that no scheduler
+/// handles: the grace a stopped process group gets (an `sh` var's, 3 s),
+/// and a little more.
+const LAST_CHANCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Outside a scheduler (which stops its runs and lets `finally` steps run
+/// for as long as they take), every wait of tasker gives up at a stop
+/// request. Should one not, in a state nobody foresaw, tasker still ends:
+/// the first signal is a request, and this makes sure it is obeyed.
+fn watchdog(sig: i32) {
+    let _ = std::thread::Builder::new()
+        .name("stop-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(LAST_CHANCE);
+            hard_exit(sig);
+        });
 }
 
 /// Stop the runs in progress as SIGTERM would (process groups, grace,

@@ -104,8 +104,9 @@ pub fn html(summary: &Summary, title: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "<p>{} runs on {lanes} lanes in {}. Colours: {}.</p>",
-        runs.len(),
+        "<p>{} on {} in {}. Colours: {}.</p>",
+        counted(runs.len(), "run"),
+        counted(lanes, "lane"),
         human_duration(total),
         ["ok", "skipped", "failed", "cancelled", "stopped"]
             .map(|w| format!("<span class=\"key {w}\">{w}</span>"))
@@ -227,3 +228,12 @@ table { border-collapse: collapse; }
 td, th { padding: 0.2em 0.8em; text-align: left; border-bottom: 1px solid #eee; }
 td.ok, td.skipped, td.failed, td.cancelled, td.stopped { color: #fff; }
 ";
+
+/// `1 run`, `2 runs`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

@@ -267,9 +267,10 @@ fn help_prints_usage() {
     ran.code(0)
         .stdout_has("Usage: tasker")
         .stdout_has("--dry-run");
-    // What does not work yet says so.
-    ran.stdout_has("Run again whenever a source changes (not supported yet)")
+    // Help says only what is true: nothing is "not supported yet".
+    ran.stdout_has("Run, then run again whenever a source of the named tasks changes")
         .stdout_has("Run tasks with sources even when they are up to date");
+    assert!(!ran.stdout.contains("not supported"), "{}", ran.stdout);
     insta::assert_snapshot!(ran.stdout);
 }
 
@@ -277,7 +278,7 @@ fn help_prints_usage() {
 fn check_accepts_a_good_file() {
     Test::with(HELLO)
         .args(&["--check"])
-        .expect("", "./tasks.toml: ok (1 tasks)\n", 0);
+        .expect("", "./tasks.toml: ok (1 task)\n", 0);
 }
 
 #[test]
@@ -390,4 +391,62 @@ fn check_warns_where_a_value_sits_inside_quotes_in_a_command() {
     assert_eq!(ran.stdout, "");
     assert_eq!(ran.stderr.matches("warning:").count(), 2, "{}", ran.stderr);
     insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn in_a_call_fixed_words_in_quotes_and_a_value_after_them_make_one_word() {
+    // What the warning advises works: one argument, with the spaces.
+    Test::with(
+        r#"
+        [tasks.greet]
+        deps = ["say 'hello '{{ name }}"]
+        run = "true"
+        [[tasks.greet.args]]
+        name = "name"
+        default = "big world"
+        [tasks.say]
+        run = "echo [{{ words }}]"
+        [[tasks.say.args]]
+        name = "words"
+        positional = true
+        "#,
+    )
+    .args(&["-q", "greet"])
+    .expect("[hello big world]\n", "", 0);
+}
+
+#[test]
+fn a_one_letter_argument_is_a_short_flag_only() {
+    let t = Test::with(
+        r#"
+        [tasks.t]
+        run = "echo {{ k }} {{ v }}"
+        [[tasks.t.args]]
+        name = "k"
+        default = "x"
+        [[tasks.t.args]]
+        name = "v"
+        type = "count"
+        "#,
+    );
+    let ran = t.run_with(&["-q", "t", "-k", "3", "-vv"]);
+    assert_eq!(
+        (ran.stdout.as_str(), ran.code),
+        ("3 2\n", 0),
+        "{}",
+        ran.stderr
+    );
+    let ran = t.run_with(&["-q", "t", "--k", "3"]);
+    assert_eq!(
+        (ran.stderr.as_str(), ran.code),
+        (
+            "error: unknown flag `--k` for task `t`\nhelp: the flags of `t` are: -k, -v\n",
+            2
+        )
+    );
+    let ran = t.run_with(&["t", "--help"]);
+    assert_eq!(
+        ran.stdout,
+        "Usage: tasker t [-k K] [-v]...\n\nArguments:\n  -k K   [string, default: \"x\"]\n  -v     [count]\n\nSteps:\n  $ echo {{ k }} {{ v }}\n"
+    );
 }

@@ -571,3 +571,74 @@ fn tasker_task_and_root_reach_programs_pipes_and_templates() {
     .args(&["-q", "t"])
     .expect("t\nt\nt\n[TMP]\n", "", 0);
 }
+
+// ------------------------------------------- status, preconditions, quiet
+
+#[test]
+fn status_makes_a_run_up_to_date_when_every_command_succeeds() {
+    let file = r#"
+        [tasks.gen]
+        status = ["test -f out.txt", "true"]
+        run = "echo made >> out.txt"
+        "#;
+    let t = Test::with(file);
+    let ran = t.run_with(&["gen"]);
+    assert_eq!(
+        (ran.stderr.as_str(), ran.code),
+        ("[gen] $ echo made >> out.txt\n", 0)
+    );
+    let ran = t.run_with(&["gen"]);
+    assert_eq!((ran.stderr.as_str(), ran.code), ("[gen] up to date\n", 0));
+    assert_eq!(t.read("out.txt"), "made\n");
+    // -B runs it anyway; -n says what it would check and runs nothing.
+    t.run_with(&["-B", "gen"]).code(0);
+    assert_eq!(t.read("out.txt"), "made\nmade\n");
+    let ran = t.run_with(&["-n", "gen"]);
+    assert_eq!(
+        ran.stderr,
+        "[gen] up to date when `test -f out.txt` succeeds\n[gen] up to date when `true` succeeds\n[gen] $ echo made >> out.txt\n"
+    );
+}
+
+#[test]
+fn a_failing_precondition_fails_the_run_with_its_message_and_no_step_runs() {
+    let file = r#"
+        [tasks.deploy]
+        preconditions = ["true", { sh = "test -f key", msg = "no key for {{ target }}: run setup" }]
+        run = "echo deploy {{ target }}"
+        [[tasks.deploy.args]]
+        name = "target"
+        default = "prod"
+        [tasks.plain]
+        preconditions = ["exit 3"]
+        run = "echo never"
+        "#;
+    Test::with(file).args(&["-q", "deploy"]).expect(
+        "",
+        "error: deploy failed: no key for prod: run setup\n",
+        1,
+    );
+    Test::with(file).args(&["-q", "plain"]).expect(
+        "",
+        "error: plain failed: precondition `exit 3` failed with status 3\n",
+        1,
+    );
+    Test::with(file)
+        .file("key", "")
+        .args(&["-q", "deploy"])
+        .expect("deploy prod\n", "", 0);
+}
+
+#[test]
+fn a_quiet_step_is_not_echoed_but_dry_run_prints_it() {
+    let file = r#"
+        [tasks.t]
+        run = [{ sh = "echo one", quiet = true }, "echo two"]
+        "#;
+    Test::with(file)
+        .arg("t")
+        .expect("one\ntwo\n", "[t] $ echo two\n", 0);
+    Test::with(file)
+        .args(&["-n", "t"])
+        .expect("", "[t] $ echo one\n[t] $ echo two\n", 0);
+}

@@ -168,13 +168,13 @@ fn a_dep_shared_by_two_tasks_runs_once() {
     let t = test(
         r#"
         [tasks.top]
-        deps = ["a", "b", "c --n 2"]
+        deps = ["a", "b", "c -n 2"]
         run = "true"
         [tasks.a]
         deps = ["c"]
         run = "true"
         [tasks.b]
-        deps = ["c --n 1"]
+        deps = ["c -n 1"]
         run = "true"
         [tasks.c]
         run = "echo c{{ n }} >> count"
@@ -186,7 +186,7 @@ fn a_dep_shared_by_two_tasks_runs_once() {
     )
     .args(&["-q", "top", "c"]);
     t.expect("", "", 0);
-    // `c` and `c --n 1` are one run (same values); `c --n 2` another.
+    // `c` and `c -n 1` are one run (same values); `c -n 2` another.
     assert_eq!(sorted_lines(&t.read("count")), ["c1", "c2"]);
 }
 
@@ -848,8 +848,8 @@ fn task_steps_calling_each_other_are_an_error_not_a_deadlock() {
     .expect(
         "",
         r#"
-        error: a failed at `task b`: task `b` failed: cycle: `b` calls `a`, which waits for it
         error: b failed at `task a`: cycle: `b` calls `a`, which waits for it
+          called as a -> b
         "#,
         2,
     );

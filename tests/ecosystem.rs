@@ -346,13 +346,13 @@ const EVERY_KEY: &str = r#"
 
     [include]
     docs = "docs/tasks.toml"
-    more = { path = "more/tasks.toml" }
+    more = { path = "more/tasks.toml", aliases = ["m"] }
 
     [tasks.build]
     help = "Compile"
     run = [
         "echo {{ version }}",
-        { sh = "echo sh", ignore_failure = true, dir = "." },
+        { sh = "echo sh", ignore_failure = true, dir = ".", quiet = true },
         { cmd = ["echo", "cmd"], dir = "." },
         { pipe = ["echo pipe", "cat"], ignore_failure = false },
         { task = "gen --release", dir = "." },
@@ -406,7 +406,10 @@ const EVERY_KEY: &str = r#"
     type = "bool"
 
     [tasks.deploy]
-    confirm = "Deploy?"
+    confirm = "Deploy {{ who }}?"
+    vars = { who = "it" }
+    status = ["false"]
+    preconditions = ["true", { sh = "true", msg = "never" }]
     interactive = true
     pty = false
     run = "echo deploy"
@@ -539,4 +542,25 @@ fn the_zsh_and_fish_scripts_parse_where_those_shells_are_installed() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn fish_completions_carry_task_descriptions() {
+    let t = Test::with(
+        r#"
+        [tasks.build]
+        help = "Compile the project\nwith every feature"
+        aliases = ["b"]
+        run = "true"
+        [tasks.bare]
+        run = "true"
+        "#,
+    );
+    // fish shows what follows a tab as the candidate's description.
+    assert_eq!(
+        complete(&t, "fish", 1, &[""]),
+        "build\tCompile the project\nb\tCompile the project\nbare\n"
+    );
+    // Other shells get names alone.
+    assert_eq!(complete(&t, "bash", 1, &[""]), "build\nb\nbare\n");
 }

@@ -324,3 +324,26 @@ fn keys_from_other_runners_point_to_ours() {
     }
     insta::assert_snapshot!(all);
 }
+
+#[test]
+fn a_colon_in_a_task_name_points_at_include_namespaces() {
+    Test::with(
+        r#"
+        [tasks."lint:fix"]
+        run = "true"
+        "#,
+    )
+    .arg("--check")
+    .expect(
+        "",
+        r#"
+        error: invalid task name `lint:fix`: `:` separates an include namespace
+         --> ./tasks.toml:1:8
+          |
+        1 | [tasks."lint:fix"]
+          |        ^^^^^^^^^^ `:` in a task name
+        help: name it `lint-fix`, or put its tasks in a file of their own and include it: [include] lint = "lint.toml" makes its task `fix` run as `lint:fix`
+        "#,
+        2,
+    );
+}

@@ -509,6 +509,9 @@ fn every_task_key_but_presentation_is_fingerprinted() {
         ),
         ("hide", false, "", "false", "true"),
         ("distribute", false, "", "false", "true"),
+        ("vars", false, "", "{ v = '1' }", "{ v = '2' }"),
+        ("status", false, "", "['true']", "['true', 'true']"),
+        ("preconditions", false, "", "['true']", "['true', 'true']"),
     ];
     let keys = task_keys();
     let listed: Vec<&str> = cases.iter().map(|c| c.0).collect();

@@ -349,3 +349,51 @@ fn includes_nest_at_most_64_deep() {
         "{text}"
     );
 }
+
+#[test]
+fn an_include_with_aliases_answers_to_each_namespace() {
+    let t = Test::with(
+        r#"
+        [include]
+        docs = { path = "docs/tasks.toml", aliases = ["d"] }
+        [tasks.all]
+        deps = ["d:site"]
+        run = "echo all"
+        "#,
+    )
+    .file(
+        "docs/tasks.toml",
+        r#"
+        [include]
+        api = { path = "api.toml", aliases = ["a"] }
+        [tasks.site]
+        aliases = ["s"]
+        run = "echo site"
+        "#,
+    )
+    .file("docs/api.toml", "[tasks.ref]\nrun = 'echo ref'\n");
+    for (name, out) in [
+        ("docs:site", "site\n"),
+        ("d:site", "site\n"),
+        ("d:s", "site\n"),
+        ("d:a:ref", "ref\n"),
+        ("docs:a:ref", "ref\n"),
+        ("d:api:ref", "ref\n"),
+        ("all", "site\nall\n"),
+    ] {
+        let ran = t.run_with(&["-q", name]);
+        assert_eq!(
+            (ran.stdout.as_str(), ran.code),
+            (out, 0),
+            "{name}: {}",
+            ran.stderr
+        );
+    }
+    t.run_with(&["--check"]).code(0);
+    Test::with("[include]\ndocs = { path = 'x.toml', aliases = ['a:b'] }\n")
+        .file("x.toml", "")
+        .arg("--check")
+        .run()
+        .code(2)
+        .stderr_has("invalid include namespace `a:b`");
+}

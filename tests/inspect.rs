@@ -205,3 +205,61 @@ fn choose_does_not_ask_for_an_argument_its_environment_variable_gives() {
     assert!(out.contains("deploy qa"), "{out}");
     assert!(!out.contains("target:"), "{out}");
 }
+
+/// Vars, `[env]` and `sh` vars that read each other, in every order a
+/// first use can come in. A var that `[env]` reads sees the environment
+/// below `[env]` (`sha` is `abc-`), whichever use comes first.
+const READ_EACH_OTHER: &str = r#"
+    [env]
+    APP_LOG = "{{ log }}"
+    APP_SHA = "{{ sha }}"
+
+    [vars]
+    log = "warn"
+    sha = { sh = "echo abc-$APP_LOG" }
+    label = "{{ sha }}-{{ env.APP_LOG }}"
+
+    [tasks.build]
+    help = "Build it"
+    vars = { stamp = { sh = "echo {{ label }}+$APP_LOG" }, shown = "[{{ stamp }}]" }
+    run = "echo {{ shown }} $APP_SHA"
+    "#;
+
+/// Run with a bound: a tasker that waits on itself is killed after 20 s
+/// and the test fails, rather than hanging.
+fn ends(test: Test) -> common::Ran {
+    let child = test.spawn();
+    let ran = test.finish_within(child, std::time::Duration::from_secs(20));
+    assert_ne!(ran.code, -1, "tasker hung (killed):\n{}", ran.stderr);
+    ran
+}
+
+#[test]
+fn inspection_never_waits_on_itself() {
+    let ran = ends(Test::with(READ_EACH_OTHER).arg("--evaluate"));
+    assert_eq!(
+        (ran.stdout.as_str(), ran.code),
+        (
+            "log   = \"warn\"\nsha   = \"abc-\"\nlabel = \"abc--warn\"\n",
+            0
+        ),
+        "{}",
+        ran.stderr
+    );
+    // Each var first, alone: the one `[env]` reads starts the chain too.
+    for (var, value) in [("log", "warn"), ("sha", "abc-"), ("label", "abc--warn")] {
+        let ran = ends(Test::with(READ_EACH_OTHER).args(&["--evaluate", var]));
+        assert_eq!(ran.stdout, format!("{value}\n"), "{}", ran.stderr);
+    }
+    let ran = ends(Test::with(READ_EACH_OTHER).args(&["-n", "build"]));
+    assert_eq!(
+        (ran.stderr.as_str(), ran.code),
+        ("[build] $ echo '[abc--warn+warn]' $APP_SHA\n", 0)
+    );
+    let ran = ends(Test::with(READ_EACH_OTHER).args(&["--show", "build"]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ran = ends(Test::with(READ_EACH_OTHER).arg("--summary"));
+    assert_eq!(ran.stdout, "build\n");
+    let ran = ends(Test::with(READ_EACH_OTHER).args(&["build"]));
+    assert_eq!(ran.stdout, "[abc--warn+warn] abc-\n", "{}", ran.stderr);
+}

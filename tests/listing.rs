@@ -450,3 +450,36 @@ fn the_echo_drops_the_blanks_that_empty_template_blocks_leave() {
     .arg("t")
     .expect("a c d  e\n", "[t] $ echo a c 'd  e'\n", 0);
 }
+
+#[test]
+fn task_help_shows_vars_status_and_preconditions() {
+    Test::with(
+        r#"
+        [tasks.gen]
+        vars = { out = "gen.go" }
+        status = ["test -f {{ out }}"]
+        preconditions = [{ sh = "command -v go", msg = "install Go" }, "true"]
+        run = "go generate"
+        "#,
+    )
+    .args(&["gen", "--help"])
+    .expect(
+        "
+        Usage: tasker gen
+
+        Vars: out
+
+        Up to date when these succeed:
+          test -f {{ out }}
+
+        Preconditions:
+          command -v go  (install Go)
+          true
+
+        Steps:
+          $ go generate
+        ",
+        "",
+        0,
+    );
+}

@@ -416,13 +416,47 @@ fn task_steps_nest_at_most_256_deep() {
         r#"
         [tasks.r]
         args = [{ name = "n", type = "int", default = 0 }]
-        run = [{ task = "r --n={{ n + 1 }}" }]
+        run = [{ task = "r -n {{ n + 1 }}" }]
         "#,
     )
     .args(&["-q", "r"]);
     let (code, _, stderr) = finish(spawn(&t), Duration::from_secs(60));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("nest more than 256 deep"), "{stderr}");
+    // Once, with the chain shortened; the 256 callers waiting on it are
+    // not listed one by one (SPEC 6).
+    assert_eq!(
+        stderr,
+        common::dedent(
+            "
+            error: calls nest more than 256 deep at task `r`: do its calls expand forever?
+             --> ./tasks.toml:1:8
+              |
+            1 | [tasks.r]
+              |        ^
+              called as r -> r -> r -> ... (251 more) ... -> r -> r -> r
+            "
+        )
+    );
+}
+
+#[test]
+fn a_failure_deep_in_task_steps_is_reported_once_with_its_chain() {
+    let file = r#"
+        [tasks.top]
+        run = [{ task = "middle" }, "echo never"]
+        [tasks.middle]
+        run = [{ task = "bottom" }]
+        [tasks.bottom]
+        run = "exit 3"
+        "#;
+    let stderr = "
+        error: bottom failed at `exit 3`: exit status 3
+          called as top -> middle -> bottom
+        ";
+    Test::with(file).args(&["-q", "top"]).expect("", stderr, 3);
+    Test::with(file)
+        .args(&["-q", "-k", "top"])
+        .expect("", stderr, 3);
 }
 
 // ------------------------------------------------------------- terminals
@@ -514,6 +548,59 @@ fn concurrent_confirms_ask_one_at_a_time_and_bind_the_answer() {
     let (yes, no) = if a < b { ("a", "b") } else { ("b", "a") };
     assert!(t.path().join(format!("{yes}.deployed")).exists(), "{out}");
     assert!(!t.path().join(format!("{no}.deployed")).exists(), "{out}");
+}
+
+/// While one run waits at its question, a run whose question was answered
+/// goes on at once: its command starts (the file appears before the
+/// second answer is typed); only its output waits for the question to go,
+/// and then comes whole, never inside the question's line (SPEC 6).
+#[test]
+fn a_pending_question_holds_only_the_output_of_an_answered_run() {
+    let file = r#"
+        [tasks.both]
+        deps = ["a", "b"]
+        run = "true"
+        [tasks.a]
+        confirm = "Deploy A?"
+        run = "sleep 0.5; touch answered; echo deployed A"
+        [tasks.b]
+        confirm = "Deploy B?"
+        run = "sleep 0.5; touch answered; echo deployed B"
+        "#;
+    // The second answer typed late: only once the first run's command ran.
+    let t = Test::with(file).env("NO_COLOR", "1");
+    let (out, code) = on_a_terminal(
+        &t,
+        &["-j2", "both"],
+        &[
+            ("[y/N] ", b"y\n"),
+            ("@file:answered", b""),
+            ("[y/N] ", b"y\n"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("NEVER"), "{out}");
+    let second = out.rfind("[y/N] y").expect("two answers");
+    // The first run's output (after its command's short sleep, by which
+    // time the second question is up) waited for that question to go; its
+    // command ran meanwhile: the file appeared before the second answer.
+    let first_out = out.find("| deployed ").unwrap_or_else(|| panic!("{out}"));
+    assert!(first_out > second, "{out}");
+    assert_eq!(out.matches("| deployed ").count(), 2, "{out}");
+    // Typed at once: the same, without waiting.
+    let t = Test::with(file).env("NO_COLOR", "1");
+    let (out, code) = on_a_terminal(
+        &t,
+        &["-j2", "both"],
+        &[("[y/N] ", b"y\n"), ("[y/N] ", b"y\n")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("| deployed ").count(), 2, "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.contains("[y/N]") && l.contains("deployed")),
+        "{out}"
+    );
 }
 
 /// Ctrl-Z stops the run that holds the terminal and tasker with it, as a

@@ -353,15 +353,146 @@ mod quoting_property {
             let t = super::Test::with(
                 r#"
                 [tasks.show]
-                run = "printf '%s' {{ v }}"
+                run = "printf '%s' {{ val }}"
                 [[tasks.show.args]]
-                name = "v"
+                name = "val"
                 "#,
             )
-            .args(&["-q", "show", &format!("--v={v}")]);
+            .args(&["-q", "show", &format!("--val={v}")]);
             let ran = t.run();
             prop_assert_eq!(ran.code, 0, "stderr: {}", ran.stderr);
             prop_assert_eq!(ran.stdout, v);
         }
     }
+}
+
+// ---------------------------------------------------- task vars, defaults
+
+#[test]
+fn task_vars_read_arguments_and_vars_and_are_evaluated_once_only_when_used() {
+    let file = r#"
+        [vars]
+        major = "1"
+
+        [tasks.release]
+        vars = { version = { sh = "echo run >> evaluated; echo {{ major }}.{{ level }}" }, tag = "v{{ version }}" }
+        confirm = "Release {{ tag }}?"
+        run = ["echo {{ tag }}", "echo {{ version }}"]
+        [[tasks.release.args]]
+        name = "level"
+        type = "int"
+        default = 2
+
+        [tasks.other]
+        vars = { never = { sh = "echo no >> evaluated" } }
+        run = "echo other"
+        "#;
+    let t = Test::with(file).args(&["-q", "-y", "release", "--level", "7"]);
+    t.expect("v1.7\n1.7\n", "", 0);
+    assert_eq!(t.read("evaluated"), "run\n");
+    let t = Test::with(file).args(&["-q", "other"]);
+    t.expect("other\n", "", 0);
+    assert!(!t.exists("evaluated"));
+    Test::with(file).args(&["-n", "release"]).expect(
+        "",
+        "
+            [release] would ask: Release v1.2? [y/N]
+            [release] $ echo v1.2
+            [release] $ echo 1.2
+            ",
+        0,
+    );
+}
+
+#[test]
+fn task_vars_are_checked_and_a_cycle_among_them_is_an_error() {
+    Test::with(
+        r#"
+        [tasks.t]
+        vars = { a = "{{ b }}", b = "{{ a }}" }
+        run = "echo {{ a }}"
+        "#,
+    )
+    .arg("--check")
+    .run()
+    .code(2)
+    .stderr_has("error: cycle among the vars of task `t`: a -> b -> a");
+    Test::with(
+        r#"
+        [tasks.t]
+        vars = { a = "{{ nope }}" }
+        run = "echo {{ a }}"
+        "#,
+    )
+    .arg("--check")
+    .run()
+    .code(2)
+    .stderr_has("nope");
+    Test::with(
+        r#"
+        [tasks.t]
+        vars = { n = "1" }
+        run = "echo {{ n }}"
+        [[tasks.t.args]]
+        name = "n"
+        "#,
+    )
+    .arg("--check")
+    .run()
+    .code(2)
+    .stderr_has("error: task `t` has both an argument and a var named `n`");
+}
+
+#[test]
+fn a_templated_default_is_rendered_with_vars_task_vars_and_earlier_arguments() {
+    let file = r#"
+        [vars]
+        branch = { sh = "echo main" }
+
+        [tasks.deploy]
+        vars = { suffix = "-{{ region }}" }
+        run = "echo {{ target }} {{ port }}"
+        [[tasks.deploy.args]]
+        name = "region"
+        default = "eu"
+        [[tasks.deploy.args]]
+        name = "target"
+        default = "{{ branch }}{{ suffix }}"
+        [[tasks.deploy.args]]
+        name = "port"
+        type = "int"
+        default = "{{ 8000 + 80 }}"
+        "#;
+    Test::with(file)
+        .args(&["-q", "deploy"])
+        .expect("main-eu 8080\n", "", 0);
+    Test::with(file)
+        .args(&["-q", "deploy", "--region", "us", "--port", "1"])
+        .expect("main-us 1\n", "", 0);
+    Test::with(file)
+        .args(&["-q", "deploy", "--target", "x"])
+        .expect("x 8080\n", "", 0);
+    // Help shows the default as written.
+    Test::with(file)
+        .args(&["deploy", "--help"])
+        .run()
+        .code(0)
+        .stdout_has("{{ branch }}{{ suffix }}");
+    // A default that renders to a value of the wrong type is a clear error.
+    Test::with(
+        r#"
+        [tasks.t]
+        run = "echo {{ n }}"
+        [[tasks.t.args]]
+        name = "n"
+        type = "int"
+        default = "{{ 'many' }}"
+        "#,
+    )
+    .args(&["t"])
+    .run()
+    .code(2)
+    .stderr_has(
+        "the default of argument `n` of task `t` renders to `many`: `many` is not an integer",
+    );
 }

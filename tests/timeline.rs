@@ -157,3 +157,114 @@ fn timings_is_relative_to_the_directory_of_c_and_takes_only_known_forms() {
     let ran = t.run_with(&["-q", "-C", "sub", "--timings", "x"]);
     ran.code(0).stderr_has("result\n");
 }
+
+/// The browser the page is opened in: Debian's `chromium`.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// Opened in headless Chromium, the page shows, through its DOM, one bar
+/// per run, failed runs in the colour of failure, and no script errors.
+/// A probe added to a copy of the page reads the DOM once it is built
+/// (with the colours the browser computed) and writes what it found into
+/// the page, which `--dump-dom` prints.
+#[test]
+fn the_timeline_page_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium for the browser test (.ci/run installs it)"
+        );
+        eprintln!("skipped: no chromium on PATH (apt-get install chromium); CI runs this test");
+        return;
+    };
+    let t = Test::with(TASKS).args(&["-q", "-k", "-j2", "--timings=html", "outer", "bad"]);
+    let ran = t.run();
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let html = t.read("tasker-timings.html");
+    // Errors are caught from the first script on; the probe runs last.
+    let catch = r#"<script>
+window.__errors = [];
+window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
+var __consoleError = console.error;
+console.error = function () { window.__errors.push(Array.prototype.join.call(arguments, " ")); __consoleError.apply(console, arguments); };
+</script>"#;
+    let probe = r#"<script>
+(function () {
+  var bars = Array.prototype.map.call(document.querySelectorAll(".chart .bar"), function (b) {
+    return { run: b.getAttribute("data-run"), classes: b.className,
+             colour: getComputedStyle(b).backgroundColor,
+             width: b.getBoundingClientRect().width };
+  });
+  var key = function (w) {
+    var k = document.querySelector(".key." + w);
+    return k ? getComputedStyle(k).backgroundColor : null;
+  };
+  var out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({ bars: bars, failed: key("failed"), ok: key("ok"), errors: window.__errors });
+  document.body.appendChild(out);
+})();
+</script>"#;
+    assert!(html.contains("<head>") && html.contains("</body>"));
+    let probed = html
+        .replacen("<head>", &format!("<head>\n{catch}"), 1)
+        .replacen("</body>", &format!("{probe}\n</body>"), 1);
+    let page = t.path().join("probed.html");
+    std::fs::write(&page, probed).unwrap();
+    let profile = t.path().join("chromium-profile");
+    let mut cmd = std::process::Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg("--dump-dom")
+    .arg(format!("file://{}", page.display()));
+    let out = common::output_of(&mut cmd);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let json = dom
+        .split("<pre id=\"probe\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the probe did not run:\n{dom}\n{log}"))
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let found: serde_json::Value = serde_json::from_str(&json).expect("the probe's JSON");
+    // No script errors, in the page or in the browser's console log.
+    assert_eq!(found["errors"], serde_json::json!([]), "{json}");
+    assert!(!log.contains("Uncaught"), "{log}");
+    // One bar per run, each drawn (a width on the screen).
+    let bars = found["bars"].as_array().expect("bars");
+    let mut runs: Vec<&str> = bars.iter().map(|b| b["run"].as_str().unwrap()).collect();
+    runs.sort_unstable();
+    assert_eq!(runs, ["a", "b", "bad", "inner", "outer"], "{json}");
+    assert!(
+        bars.iter().all(|b| b["width"].as_f64().unwrap() > 0.0),
+        "{json}"
+    );
+    // The failed run has the colour the legend gives failure; the others
+    // that of success, and the two differ.
+    let (failed, ok) = (&found["failed"], &found["ok"]);
+    assert_ne!(failed, ok, "{json}");
+    for bar in bars {
+        let want = if bar["run"] == "bad" { failed } else { ok };
+        assert_eq!(&bar["colour"], want, "{json}");
+    }
+}

@@ -905,6 +905,11 @@ fn scope_of(session: &Session, task: &Task, spec: &RunSpec) -> Result<Scope> {
         };
         values.insert(axis.name.clone(), wire::from_json(v));
     }
+    scope.task_vars = crate::context::TaskVars::new(
+        session.model,
+        session.model.task(&task.name).unwrap_or_default(),
+        &scope,
+    );
     scope.env = session.layer_env(&scope, &task.env, &format!("`env` of task `{}`", task.name))?;
     Ok(scope)
 }

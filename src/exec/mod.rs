@@ -318,12 +318,39 @@ fn prelude(
     if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
         return Err(failed(Reason::other(1, why)));
     }
+    // `status` says "up to date" only when every command exits 0; with
+    // `sources`, both must say so. Never under -n or -B.
+    let status_fresh = |sink: &mut output::RunOutput| -> Result<bool, Outcome> {
+        if task.status.is_empty() || opts.dry_run || opts.fresh.forced() {
+            return Ok(false);
+        }
+        for (i, t) in task.status.iter().enumerate() {
+            let what = format!("`status` {} of task `{}`", i + 1, task.name);
+            let code = check_command(session, task, &step_scope, &dir, t, &what, false)?;
+            if opts.verbose {
+                sink.note(&format!("status {}: exit status {code}", i + 1));
+            }
+            if code != 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    if opts.dry_run {
+        for t in &task.status {
+            sink.note(&format!("up to date when `{}` succeeds", t.source));
+        }
+    }
+    if task.sources.is_empty() && status_fresh(sink)? {
+        sink.note("up to date");
+        return Err(Outcome::UpToDate);
+    }
     if !task.sources.is_empty() {
         let mut c = opts
             .fresh
             .check(session, task, &job.run, &step_scope, &dir)
             .map_err(|why| failed(Reason::other(2, why)))?;
-        if c.stale.is_none() {
+        if c.stale.is_none() && (task.status.is_empty() || status_fresh(sink)?) {
             sink.note(&if opts.verbose {
                 format!(
                     "up to date ({} source{}, {} read)",
@@ -346,12 +373,35 @@ fn prelude(
                 c.stale.as_deref().unwrap_or_default()
             ));
         }
-        let asked = cache::ask(opts, job, control, sink, &c);
+        // Sources unchanged but `status` said no: the run happens, and no
+        // cache holds a result for it.
+        let asked = if c.stale.is_none() {
+            cache::Asked::Run
+        } else {
+            cache::ask(opts, job, control, sink, &c)
+        };
         *check = Some(c);
         match asked {
             cache::Asked::Run => {}
             cache::Asked::Restored => return Err(Outcome::Restored),
             cache::Asked::Cancelled => return Err(Outcome::Cancelled),
+        }
+    }
+    for (i, pre) in task.preconditions.iter().enumerate() {
+        if opts.dry_run {
+            sink.note(&format!("requires `{}` to succeed", pre.sh.source));
+            continue;
+        }
+        let what = format!("`preconditions` {} of task `{}`", i + 1, task.name);
+        let code = check_command(session, task, &step_scope, &dir, &pre.sh, &what, true)?;
+        if code != 0 {
+            let why = match &pre.msg {
+                Some(msg) => session
+                    .render(msg, Mode::Plain, &step_scope, &what)
+                    .map_err(|e| failed(e.into()))?,
+                None => format!("precondition `{}` failed with status {code}", pre.sh.source),
+            };
+            return Err(failed(Reason::other(1, why)));
         }
     }
     if let Some(question) = &task.confirm {
@@ -372,6 +422,45 @@ fn prelude(
         }
     }
     Ok((step_scope, dir))
+}
+
+/// Run a `status` or `preconditions` command the way the task's scripts
+/// run (its shell, directory and environment), unechoed, its output
+/// dropped (a precondition's stderr shown): its exit status.
+fn check_command(
+    session: &Session,
+    task: &Task,
+    scope: &crate::context::Scope,
+    dir: &Path,
+    template: &crate::model::Template,
+    what: &str,
+    show_stderr: bool,
+) -> Result<i32, Outcome> {
+    let failed = |reason: Reason| Outcome::Failed(Failure::new(reason, None));
+    let script = session
+        .render(template, Mode::Shell, scope, what)
+        .map_err(|e| failed(e.into()))?;
+    let shell = task.shell.as_ref().unwrap_or(&session.model.settings.shell);
+    let mut cmd = std::process::Command::new(&shell[0]);
+    cmd.args(&shell[1..])
+        .arg(&script)
+        .current_dir(dir)
+        .env_clear()
+        .envs(scope.process_env().iter())
+        .stdin(std::process::Stdio::null())
+        .stderr(if show_stderr {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        });
+    match process::run_captured(cmd) {
+        Ok(process::Captured::Exited(status, _)) => Ok(process::status_code(status)),
+        Ok(process::Captured::Stopped(_)) => Err(Outcome::Cancelled),
+        Err(e) => Err(failed(Reason::NotFound(format!(
+            "{} ({what}): {e}",
+            shell[0]
+        )))),
+    }
 }
 
 /// The scope a run's steps render in (its environment with `TASKER_TASK`
@@ -597,7 +686,7 @@ impl StepContext<'_, '_> {
         };
         match prepared {
             Prepared::Calls { echo, invocations } => {
-                if self.echo_on() {
+                if self.echo_on() && (!step.quiet || self.opts.dry_run) {
                     sink.echo(&format!("task {echo}"));
                 }
                 sink.step_started();
@@ -614,7 +703,7 @@ impl StepContext<'_, '_> {
                 }
             }
             Prepared::Processes { echo, argvs } => {
-                if self.echo_on() {
+                if self.echo_on() && (!step.quiet || self.opts.dry_run) {
                     sink.echo(&echo);
                 }
                 if self.opts.dry_run {

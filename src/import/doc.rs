@@ -24,11 +24,11 @@ pub(crate) struct Keys {
 
 /// What the loader takes today.
 pub(crate) const KEYS: Keys = Keys {
-    task_vars: false,
-    status: false,
-    preconditions: false,
-    step_quiet: false,
-    default_templates: false,
+    task_vars: true,
+    status: true,
+    preconditions: true,
+    step_quiet: true,
+    default_templates: true,
 };
 
 /// A place in one of the files read: where a note points.

@@ -863,9 +863,12 @@ impl Go {
         };
         for (var, value) in node.get("vars").map(Node::entries).unwrap_or_default() {
             let value = value.text().unwrap_or("");
+            let name = text::value_name(var);
+            // A one-letter argument is a short flag only (`-A`).
+            let dashes = if name.chars().count() == 1 { "-" } else { "--" };
             call.push_str(&format!(
-                " --{} {}",
-                text::value_name(var).replace('_', "-"),
+                " {dashes}{} {}",
+                name.replace('_', "-"),
                 word(value, scope, at, notes)
             ));
         }

@@ -446,7 +446,7 @@ args = [
     }
 
     #[test]
-    fn keys_not_taken_yet_become_their_nearest_equivalent() {
+    fn keys_a_tasker_lacks_become_their_nearest_equivalent() {
         let mut doc = Doc::default();
         let mut task = Task::new("gen", &place());
         task.status.push("test -f out".into());
@@ -459,7 +459,14 @@ args = [
         quiet.quiet = true;
         task.run = vec![quiet, Step::sh("gen")];
         doc.tasks.push(task);
-        let today = write(&doc, KEYS);
+        let none = Keys {
+            task_vars: false,
+            status: false,
+            preconditions: false,
+            step_quiet: false,
+            default_templates: false,
+        };
+        let today = write(&doc, none);
         assert!(today.text.contains("# status = [\"test -f out\"]"));
         assert!(today
             .text
@@ -472,6 +479,7 @@ args = [
             step_quiet: true,
             default_templates: true,
         };
+        const { assert!(KEYS.status && KEYS.preconditions && KEYS.step_quiet) };
         let later = write(&doc, all);
         assert!(later.text.contains("status = [\"test -f out\"]\n"));
         assert!(later

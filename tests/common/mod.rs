@@ -202,7 +202,12 @@ impl Test {
     /// Wait for a tasker started by `spawn` to end (at most 60 s; then it
     /// is killed and the test fails on what it printed).
     pub fn finish(&self, child: std::process::Child) -> Ran {
-        self.ran(wait_bounded(child, Duration::from_secs(60)))
+        self.finish_within(child, Duration::from_secs(60))
+    }
+
+    /// As `finish`, killing tasker (status -1) after `limit`.
+    pub fn finish_within(&self, child: std::process::Child, limit: Duration) -> Ran {
+        self.ran(wait_bounded(child, limit))
     }
 
     /// Wait until the run has created `name`, at most 20 s (then fail).
@@ -362,7 +367,8 @@ fn is_zombie(pid: u32) -> bool {
 
 /// Run tasker with `args` on a pseudo-terminal of its own (python's `pty`
 /// module), in the test's directory and environment. For each step, wait
-/// until its text has been shown, then type its keys. Returns what the
+/// until its text has been shown (or, for `@file:NAME`, until the run
+/// created that file), then type its keys. Returns what the
 /// terminal showed (CRLF as LF), with a last line `exit N`, and N.
 ///
 /// Every wait is bounded: text that never shows is said in the output
@@ -395,6 +401,16 @@ def read_until(needle, count=1, limit=20.0):
 steps = sys.argv[3:]
 seen = {}
 for i in range(0, len(steps), 2):
+    if steps[i].startswith("@file:"):
+        # Wait until the run created this file (a step that ran).
+        name = steps[i][len("@file:"):]
+        end = time.time() + 20
+        while not os.path.exists(name) and time.time() < end:
+            read_until(None, limit=0.05)
+        if not os.path.exists(name):
+            sys.stdout.write("NEVER CREATED: %s\n" % name)
+        os.write(fd, bytes.fromhex(steps[i + 1]))
+        continue
     needle = steps[i].encode()
     # A prompt given twice waits for its second appearance.
     seen[needle] = seen.get(needle, 0) + 1

@@ -42,7 +42,16 @@ struct Term {
     /// A question is on the terminal: nothing else is written until it is
     /// answered.
     prompting: bool,
+    /// What runs wrote while the question was shown, written once it is
+    /// answered: a run goes on while a question waits, only its output
+    /// waits (SPEC 6). Bounded by `HELD_WHILE_ASKING`; past it a writer
+    /// waits for the answer.
+    held: Vec<(Stream, Vec<u8>)>,
+    held_bytes: usize,
 }
+
+/// The most output held while a question is shown.
+const HELD_WHILE_ASKING: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -110,8 +119,19 @@ impl Console {
         }
         let mut term = self.term.lock().unwrap();
         while term.prompting {
+            if term.held_bytes + bytes.len() <= HELD_WHILE_ASKING {
+                term.held_bytes += bytes.len();
+                term.held.push((stream, bytes.to_vec()));
+                return;
+            }
             term = self.answered.wait(term).unwrap();
         }
+        self.emit(&term, stream, bytes);
+    }
+
+    /// Write now, with `term` locked: clear the status line, write, draw it
+    /// again.
+    fn emit(&self, term: &Term, stream: Stream, bytes: &[u8]) {
         let clear = term.status.is_some();
         if clear {
             let _ = std::io::stderr().write_all(b"\r\x1b[2K");
@@ -229,8 +249,17 @@ impl Console {
     pub fn end_question(&self) {
         let mut term = self.term.lock().unwrap();
         term.prompting = false;
-        if let Some(status) = &term.status {
-            let _ = std::io::stderr().write_all(status.as_bytes());
+        let held = std::mem::take(&mut term.held);
+        term.held_bytes = 0;
+        // Each write draws the status again after it; with none held, it
+        // is drawn here.
+        if held.is_empty() {
+            if let Some(status) = &term.status {
+                let _ = std::io::stderr().write_all(status.as_bytes());
+            }
+        }
+        for (stream, bytes) in held {
+            self.emit(&term, stream, &bytes);
         }
         self.answered.notify_all();
     }

@@ -734,10 +734,10 @@ impl RunOutput {
             if !tail.is_empty() {
                 let header = self.report.note_line(
                     &self.name,
-                    &format!(
-                        "failed; the last {} lines of its hidden output:",
-                        tail.len()
-                    ),
+                    &match tail.len() {
+                        1 => "failed; the last line of its hidden output:".to_string(),
+                        n => format!("failed; the last {n} lines of its hidden output:"),
+                    },
                 );
                 self.own_line(&header);
                 let mut text = Vec::new();

@@ -123,6 +123,8 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
                 }
             }
         }
+        // A one-letter argument is its own short flag (SPEC 1: `-k`).
+        None if name.len() == 1 && name != "h" => name.chars().next(),
         None => None,
     };
     let help = table
@@ -133,9 +135,18 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
         .get("env")
         .map(|v| w.string(v, what("env")))
         .transpose()?;
-    let default = match table.get("default") {
-        Some(v) => Some(typed_value(w, v, ty, what("default"))?),
-        None => None,
+    // A string default with template syntax is rendered when the
+    // argument is not given (SPEC 2); its type is checked then.
+    let default_template = match table.get("default") {
+        Some(v) if matches!(v.get_ref(), DeValue::String(_)) => {
+            Some(w.template(v, what("default"))?).filter(|t| !t.is_literal())
+        }
+        _ => None,
+    };
+    let default = match (table.get("default"), &default_template) {
+        (Some(_), Some(t)) => Some(ArgValue::Str(t.source.clone())),
+        (Some(v), None) => Some(typed_value(w, v, ty, what("default"))?),
+        (None, _) => None,
     };
     let choices = match table.get("choices") {
         Some(v) => {
@@ -172,7 +183,7 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
         }
         None => Vec::new(),
     };
-    if let (Some(default), false) = (&default, choices.is_empty()) {
+    if let (Some(default), false, None) = (&default, choices.is_empty(), &default_template) {
         let fits = match default {
             ArgValue::List(items) => items
                 .iter()
@@ -206,6 +217,7 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
         ty,
         help,
         default,
+        default_template,
         positional,
         short,
         choices,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-pub(crate) const INCLUDE_KEYS: &[&str] = &["path"];
+pub(crate) const INCLUDE_KEYS: &[&str] = &["path", "aliases"];
 
 /// How deep includes may nest: far more than any project needs, and few
 /// enough that loading them never meets the edge of the stack.
@@ -21,6 +21,7 @@ impl Loader {
             let namespace = key.get_ref();
             check_namespace(w, namespace, key.span())?;
             let (written, span) = include_path(w, namespace, entry)?;
+            let aliases = include_aliases(w, namespace, entry)?;
             if self.depth(unit) >= MAX_INCLUDE_DEPTH {
                 return Err(w
                     .error(
@@ -35,8 +36,22 @@ impl Loader {
                 .path
                 .parent()
                 .map_or_else(PathBuf::new, Path::to_path_buf);
-            let prefix = format!("{}{namespace}:", self.units[unit].prefix);
-            self.unit(file, prefix, dir, Some(unit))?;
+            let here = &self.units[unit];
+            let prefix = format!("{}{namespace}:", here.prefix);
+            // Every way to write the namespace: the includer's prefixes,
+            // each with this entry's name or one of its aliases.
+            let mut others = Vec::new();
+            for outer in std::iter::once(&here.prefix).chain(&here.other_prefixes) {
+                for name in
+                    std::iter::once(namespace.as_ref()).chain(aliases.iter().map(String::as_str))
+                {
+                    let other = format!("{outer}{name}:");
+                    if other != prefix && !others.contains(&other) {
+                        others.push(other);
+                    }
+                }
+            }
+            self.unit(file, (prefix, others), dir, Some(unit))?;
         }
         Ok(())
     }
@@ -127,6 +142,21 @@ fn include_path(
             .with_label("empty"));
     }
     Ok((path, value.span()))
+}
+
+/// The `aliases` of an include entry: other namespaces for its tasks.
+fn include_aliases(w: &Walker, namespace: &str, entry: &Value) -> Result<Vec<String>> {
+    let DeValue::Table(table) = entry.get_ref() else {
+        return Ok(Vec::new());
+    };
+    let Some(value) = table.get("aliases") else {
+        return Ok(Vec::new());
+    };
+    let aliases = w.strings(value, format_args!("`aliases` of include `{namespace}`"))?;
+    for (alias, span) in &aliases {
+        check_namespace(w, alias, span.range.clone())?;
+    }
+    Ok(aliases.into_iter().map(|(a, _)| a).collect())
 }
 
 /// A namespace is named like a task (it becomes the start of task names).

@@ -61,6 +61,9 @@ pub(crate) const TASK_KEYS: &[&str] = &[
     "respond",
     "hide",
     "distribute",
+    "vars",
+    "status",
+    "preconditions",
 ];
 pub(crate) const ARG_KEYS: &[&str] = &[
     "name",
@@ -73,9 +76,18 @@ pub(crate) const ARG_KEYS: &[&str] = &[
     "required",
     "env",
 ];
-pub(crate) const STEP_KEYS: &[&str] = &["sh", "cmd", "pipe", "task", "ignore_failure", "dir"];
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "sh",
+    "cmd",
+    "pipe",
+    "task",
+    "ignore_failure",
+    "dir",
+    "quiet",
+];
 const STEP_KINDS: &[&str] = &["sh", "cmd", "pipe", "task"];
 const RESPOND_KEYS: &[&str] = &["on", "send"];
+const PRECONDITION_KEYS: &[&str] = &["sh", "msg"];
 
 pub use crate::template::RESERVED_NAMES;
 
@@ -102,7 +114,7 @@ pub fn load(
         tasks: Vec::new(),
         seen: Vec::new(),
     };
-    loader.unit(file, String::new(), root.clone(), None)?;
+    loader.unit(file, (String::new(), Vec::new()), root.clone(), None)?;
     let Loader {
         settings,
         units,
@@ -110,7 +122,7 @@ pub fn load(
         tasks,
         ..
     } = loader;
-    let lookup = lookup(&tasks)?;
+    let lookup = lookup(&tasks, &units)?;
     let model = Model {
         file: Arc::clone(&units[ROOT_UNIT].file),
         root,
@@ -157,7 +169,7 @@ impl Loader {
     fn unit(
         &mut self,
         file: Arc<SourceFile>,
-        prefix: String,
+        (prefix, other_prefixes): (String, Vec<String>),
         dir: std::path::PathBuf,
         parent: Option<usize>,
     ) -> Result<()> {
@@ -213,6 +225,7 @@ impl Loader {
         self.units.push(Unit {
             file: Arc::clone(&file),
             prefix: prefix.clone(),
+            other_prefixes,
             dir,
             parent,
             env,
@@ -260,13 +273,26 @@ pub(in crate::file) fn without_cr(file: Arc<SourceFile>) -> Arc<SourceFile> {
 
 /// Names and aliases to task indexes; an alias that is already a name is
 /// an error.
-fn lookup(tasks: &[Task]) -> Result<HashMap<String, usize>> {
+fn lookup(tasks: &[Task], units: &[Unit]) -> Result<HashMap<String, usize>> {
     let mut lookup = HashMap::with_capacity(tasks.len());
     for (index, task) in tasks.iter().enumerate() {
         lookup.insert(task.name.clone(), index);
     }
     for (index, task) in tasks.iter().enumerate() {
-        for alias in &task.aliases {
+        // A file included with `aliases` answers to each other namespace
+        // too (SPEC 9): `d:build` beside `docs:build`.
+        let unit = &units[task.unit];
+        let other_names: Vec<String> = unit
+            .other_prefixes
+            .iter()
+            .flat_map(|other| {
+                std::iter::once(&task.name)
+                    .chain(&task.aliases)
+                    .filter_map(|n| n.strip_prefix(unit.prefix.as_str()))
+                    .map(move |short| format!("{other}{short}"))
+            })
+            .collect();
+        for alias in task.aliases.iter().chain(&other_names) {
             if let Some(&other) = lookup.get(alias) {
                 let what = if tasks[other].name == *alias {
                     "a task".to_string()

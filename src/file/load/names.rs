@@ -14,6 +14,19 @@ pub(super) fn check_task_name(
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
+    } else if name.contains(':') {
+        // go-task's `lint:fix`: `:` is where tasker's include namespaces
+        // end, never part of a name.
+        Err(walker
+            .error(span, format!("invalid task name `{name}`: `:` separates an include namespace"))
+            .with_label("`:` in a task name")
+            .with_help(format!(
+                "name it `{}`, or put its tasks in a file of their own and include it: [include] {} = \"{}.toml\" makes its task `{}` run as `{name}`",
+                name.replace(':', "-"),
+                name.split(':').next().unwrap_or(name),
+                name.split(':').next().unwrap_or(name),
+                name.rsplit(':').next().unwrap_or(name),
+            )))
     } else {
         Err(walker
             .error(span, format!("invalid task name `{name}`"))

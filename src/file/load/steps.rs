@@ -11,6 +11,7 @@ pub(super) fn steps(
         DeValue::String(_) => Ok(vec![Step {
             kind: StepKind::Sh(w.template(value, what)?),
             ignore_failure: false,
+            quiet: false,
             dir: None,
             span: w.span(value.span()),
         }]),
@@ -26,6 +27,7 @@ pub(super) fn step(w: &Walker, item: &Value, what: impl std::fmt::Display + Copy
             return Ok(Step {
                 kind: StepKind::Sh(w.template(item, what)?),
                 ignore_failure: false,
+                quiet: false,
                 dir: None,
                 span,
             })
@@ -82,6 +84,9 @@ pub(super) fn step(w: &Walker, item: &Value, what: impl std::fmt::Display + Copy
         ignore_failure: table
             .get("ignore_failure")
             .map_or(Ok(false), |v| w.bool(v, "`ignore_failure` of a step"))?,
+        quiet: table
+            .get("quiet")
+            .map_or(Ok(false), |v| w.bool(v, "`quiet` of a step"))?,
         dir: table
             .get("dir")
             .map(|v| w.template(v, "`dir` of a step"))

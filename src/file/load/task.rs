@@ -276,6 +276,34 @@ pub(super) fn task(
         },
     };
 
+    let vars = match get("vars") {
+        Some(v) => {
+            let vars = vars(w, v)?;
+            if let Some(var) = vars
+                .iter()
+                .find(|var| args.iter().any(|a| a.name == var.name))
+            {
+                return Err(Error::at(
+                    &var.span,
+                    format!(
+                        "task `{name}` has both an argument and a var named `{}`",
+                        var.name
+                    ),
+                )
+                .with_label("also an argument"));
+            }
+            vars
+        }
+        None => Vec::new(),
+    };
+    let status = match get("status") {
+        Some(v) => templates(w, v, key("status"))?,
+        None => Vec::new(),
+    };
+    let preconditions = match get("preconditions") {
+        Some(v) => preconditions(w, v, key("preconditions"))?,
+        None => Vec::new(),
+    };
     let more = TaskMore {
         post,
         finally,
@@ -306,6 +334,9 @@ pub(super) fn task(
             hide,
         },
         distribute: get_bool("distribute")?,
+        vars,
+        status,
+        preconditions,
         // Only a run with sources is ever fingerprinted.
         definition: if get("sources").is_some() {
             definition::definition(get)
@@ -366,6 +397,40 @@ fn check_distributable(
         .error(span, format!("task `{name}` cannot be distributed: {why}"))
         .with_label("distribute = true")
         .with_help("only runs that need nothing of this machine can go to workers; remove `distribute` or the key that ties the task here"))
+}
+
+/// `preconditions`: commands, or `{ sh, msg }` tables.
+fn preconditions(w: &Walker, value: &Value, what: KeyOf) -> Result<Vec<Precondition>> {
+    w.array(value, what)?
+        .iter()
+        .map(|item| match item.get_ref() {
+            DeValue::String(_) => Ok(Precondition {
+                sh: w.template(item, format_args!("each entry of {what}"))?,
+                msg: None,
+            }),
+            DeValue::Table(t) => {
+                w.check_keys(t, PRECONDITION_KEYS, "a `preconditions` entry")?;
+                let sh = t.get("sh").ok_or_else(|| {
+                    w.error(
+                        item.span(),
+                        "a `preconditions` entry needs `sh`, the command that must succeed",
+                    )
+                })?;
+                Ok(Precondition {
+                    sh: w.template(sh, "`sh` of a precondition")?,
+                    msg: t
+                        .get("msg")
+                        .map(|m| w.template(m, "`msg` of a precondition"))
+                        .transpose()?,
+                })
+            }
+            _ => Err(w.wrong_type(
+                item,
+                &format!("each entry of {what}"),
+                "a string or a table `{ sh = \"...\", msg = \"...\" }`",
+            )),
+        })
+        .collect()
 }
 
 pub(super) fn pattern(source: String, span: crate::error::Span) -> Result<Pattern> {
