@@ -75,7 +75,7 @@ mod imp {
         use std::os::fd::FromRawFd;
         let mut ours = -1;
         let mut theirs = -1;
-        let size = libc::winsize {
+        let mut size = libc::winsize {
             ws_row: 24,
             ws_col: 120,
             ws_xpixel: 0,
@@ -88,8 +88,9 @@ mod imp {
                 &mut ours,
                 &mut theirs,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
+                // Mutable on macOS, const on Linux: a null of either.
+                std::ptr::null_mut(),
+                &mut size,
             )
         };
         if rc != 0 {

@@ -1349,7 +1349,7 @@ fn values_from_the_queue_pass_the_checks_of_the_command_line_or_nothing_runs() {
     let redis = Redis::start();
     let (t, text) = coordinator(&redis, FORGEABLE);
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
-    t.run_with(&["rm", "a", "--n", "2"]).code(0);
+    t.run_with(&["rm", "a", "-n", "2"]).code(0);
     assert!(t.path().join("shared/ran-a-2").exists());
     let message = |r: &serde_json::Value| {
         r["outcome"]["failure"]["message"]

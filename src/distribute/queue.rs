@@ -79,6 +79,7 @@ pub struct RunKeys {
 const SILENCE: Duration = Duration::from_secs(5);
 const PROBE: Duration = Duration::from_secs(1);
 const PROBES: u32 = 5;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const UNACKNOWLEDGED: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times a step that can be repeated is tried, on a new
@@ -175,15 +176,16 @@ impl Queue {
         let shown = hide_password(url);
         let invalid = |e: redis::RedisError| format!("the queue URL `{shown}` is not valid: {e}");
         let info = url.into_connection_info().map_err(invalid)?;
-        let tcp = TcpSettings::default()
-            .set_nodelay(true)
-            .set_keepalive(
-                TcpKeepalive::new()
-                    .with_time(SILENCE)
-                    .with_interval(PROBE)
-                    .with_retries(PROBES),
-            )
-            .set_user_timeout(UNACKNOWLEDGED);
+        let tcp = TcpSettings::default().set_nodelay(true).set_keepalive(
+            TcpKeepalive::new()
+                .with_time(SILENCE)
+                .with_interval(PROBE)
+                .with_retries(PROBES),
+        );
+        // Linux alone bounds how long sent data may stay unacknowledged
+        // (TCP_USER_TIMEOUT); elsewhere keepalive finds a dead server.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let tcp = tcp.set_user_timeout(UNACKNOWLEDGED);
         let client = redis::Client::open(info.set_tcp_settings(tcp)).map_err(invalid)?;
         let queue = Queue {
             client,
