@@ -90,7 +90,7 @@ mod imp {
                 std::ptr::null_mut(),
                 // Mutable on macOS, const on Linux: a null of either.
                 std::ptr::null_mut(),
-                &mut size,
+                std::ptr::addr_of_mut!(size),
             )
         };
         if rc != 0 {
