@@ -1476,3 +1476,86 @@ fn a_server_restarted_empty_loses_no_run_and_success_means_recorded() {
         .stdout_has("] done 2\n")
         .stderr_has("the run vanished from the queue; it is sent again");
 }
+
+const WAITS: &str = r#"
+    [tasks.wait]
+    distribute = true
+    run = "echo $$ > {SHARED}/pids-run; touch {SHARED}/started; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+
+    [tasks.local]
+    run = "touch {SHARED}/local; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+
+    [tasks.all]
+    deps = ["wait", "local"]
+"#;
+
+#[test]
+fn a_frozen_server_is_lost_after_ten_seconds_and_the_coordinator_stops_within_fifteen() {
+    // SPEC 11, timeouts: a server that does not answer for 10 s is lost;
+    // the coordinator fails the runs that were out, stops as fail-fast
+    // does and exits non-zero within 15 s, saying why.
+    let redis = Redis::start();
+    let (t, text) = coordinator(&redis, WAITS);
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["-k", "all"]);
+    wait_for(&t.path().join("shared/started"));
+    wait_for(&t.path().join("shared/local"));
+    signal(redis.child.id(), "-STOP");
+    let frozen = Instant::now();
+    let ran = t.finish(child);
+    let took = frozen.elapsed();
+    signal(redis.child.id(), "-CONT");
+    ran.code(1)
+        .stderr_has("error: wait failed: the queue was lost while the run was out: cannot reach the queue at redis://127.0.0.1:")
+        .stderr_has("the server has not answered for 1")
+        .stderr_has("error: local cancelled");
+    assert!(
+        took < Duration::from_secs(15),
+        "the coordinator took {took:?}"
+    );
+    assert!(took >= Duration::from_secs(9), "lost too soon: {took:?}");
+}
+
+/// A worker with a run in progress is sent SIGTERM while its server is
+/// frozen (`freeze`) or dead: it exits 0 within 1 s, its run's process
+/// gone.
+fn a_worker_stops_within_a_second(freeze: bool) {
+    let mut redis = Redis::start();
+    let (t, text) = coordinator(&redis, WAITS);
+    let mut w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 2);
+    let mut child = spawn_with(&t, &["wait"]);
+    wait_for(&t.path().join("shared/started"));
+    let run = pids_in(&t.path().join("shared"));
+    if freeze {
+        signal(redis.child.id(), "-STOP");
+    } else {
+        let _ = redis.child.kill();
+        let _ = redis.child.wait();
+    }
+    // Let the worker's commands be under way against the silent server.
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    let code = w.stop("-TERM");
+    let took = sent.elapsed();
+    if freeze {
+        signal(redis.child.id(), "-CONT");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(code, 0, "{}", w.log());
+    assert!(took < Duration::from_secs(1), "took {took:?}:\n{}", w.log());
+    assert!(
+        all_gone(&run, Duration::from_millis(100)),
+        "the run lives on"
+    );
+}
+
+#[test]
+fn a_worker_obeys_sigterm_within_a_second_while_its_server_is_frozen() {
+    a_worker_stops_within_a_second(true);
+}
+
+#[test]
+fn a_worker_obeys_sigterm_within_a_second_while_its_server_is_dead() {
+    a_worker_stops_within_a_second(false);
+}

@@ -54,7 +54,7 @@ pub fn coordinator(
     if dry_run {
         return Ok(Some(Arc::new(DryRun)));
     }
-    let queue = Queue::connect(&url, Project::of(model)).map_err(|why| {
+    let queue = Queue::connect(&url, Project::of(model), true).map_err(|why| {
         Error::usage(why).with_help(
             "start the Redis server, or check --queue, TASKER_QUEUE and [settings] queue",
         )
@@ -338,7 +338,7 @@ impl Ended {
         };
         Ended {
             outcome,
-            duration: Some(Duration::from_millis(result.duration_ms)),
+            duration: result.duration_ms.map(Duration::from_millis),
             finally: result.finally.map(|f| on_worker(f.to_failure())),
         }
     }
@@ -356,7 +356,7 @@ impl Fleet for Coordinator {
         // A queue lost midway fails this run and stops the invocation as
         // fail-fast does, even under -k: nothing more can go out.
         let (ended, halt) = match self.remote(session, opts, job, control) {
-            Ok(ended) => (ended, false),
+            Ok(ended) => (unasked(ended, control), false),
             Err(why) => {
                 let why = format!("the queue was lost while the run was out: {why}");
                 let failure = Failure::new(Reason::other(1, why), None);
@@ -372,6 +372,29 @@ impl Fleet for Coordinator {
             finally: ended.finally,
             halt,
         }
+    }
+}
+
+/// A run reported cancelled (or stopped, or not run) that this invocation
+/// never cancelled did not succeed: it fails, so that the invocation
+/// cannot exit 0 without every run's success (SPEC 11). A worker that saw
+/// the invocation's lease gone (a server restarted empty) reports so.
+fn unasked(ended: Ended, control: &Control) -> Ended {
+    if control.is_cancelled() {
+        return ended;
+    }
+    let what = match &ended.outcome {
+        Outcome::Cancelled => "cancelled",
+        Outcome::Stopped => "stopped",
+        Outcome::NotRun(_) => "not run",
+        _ => return ended,
+    };
+    let why = format!(
+        "the run was reported {what} on its worker, though this invocation did not cancel it"
+    );
+    Ended {
+        outcome: Outcome::Failed(Failure::new(Reason::other(1, why), None)),
+        ..ended
     }
 }
 
