@@ -178,16 +178,21 @@ impl Coordinator {
             text: &text,
             keys: &keys,
         };
-        if let Some(early) = self.follow(&mut con, &run, &mut watch, opts, control)? {
-            return Ok(early);
-        }
+        let text = loop {
+            if let Some(early) = self.follow(&mut con, &run, &mut watch, opts, control)? {
+                return Ok(early);
+            }
+            match queue::result(&mut con, &keys).map_err(lost)? {
+                Some(text) => break text,
+                // Its end was read, and the server lost the run since (a
+                // restart, empty or from a file that missed the last
+                // second): it is followed on, and sent again as vanished.
+                None => watch.ended = false,
+            }
+        };
         watch.printer.finish();
-        let result = queue::result(&mut con, &keys).map_err(lost)?;
         let _ = queue::forget(&mut con, &keys);
         q.give_back(con);
-        let Some(text) = result else {
-            return Err("the run's result on the queue is missing".into());
-        };
         if let Err(why) = RunResult::verify(&text, q.project.secret.as_ref()) {
             let why = format!("refused the run's result from the queue: {why}");
             return Ok(Ended::local(Outcome::Failed(Failure::new(
@@ -232,7 +237,7 @@ impl Coordinator {
             // A server restarted empty lost the run: seen missing twice,
             // REAP apart (a run is briefly in no place a look can see,
             // between its taking and its start), it is sent again.
-            if !cancelled && looked.elapsed() >= REAP {
+            if looked.elapsed() >= REAP {
                 looked = Instant::now();
                 // A result whose stream (and end mark) was lost ends the
                 // wait too; while the stream is there, it is read to its end.
@@ -241,6 +246,10 @@ impl Coordinator {
                     continue;
                 }
                 if queue::vanished(con, q, run.keys, run.text).map_err(lost)? {
+                    // A cancelled run that no one holds will never answer.
+                    if cancelled {
+                        return Ok(Some(Ended::local(Outcome::Cancelled)));
+                    }
                     missing += 1;
                 } else {
                     missing = 0;
