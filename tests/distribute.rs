@@ -1824,3 +1824,63 @@ fn chaos_workers_killed_and_paused_connections_cut_and_the_server_restarted() {
     assert_every_key_expires(&redis);
     drop(scratch);
 }
+
+#[test]
+fn the_keys_of_a_run_whose_coordinator_died_expire_sent_included() {
+    // The coordinator deletes a run's keys once it has the result; when it
+    // dies first, they must expire on their own (run:RUN:sent once had no
+    // TTL).
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.talks]
+        distribute = true
+        run = "echo hello; touch {SHARED}/said; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let mut child = spawn_with(&t, &["talks"]);
+    wait_for(&t.path().join("shared/said"));
+    let end = Instant::now() + Duration::from_secs(20);
+    let sent = loop {
+        if let Some(key) = all_keys(&redis).into_iter().find(|k| k.ends_with(":sent")) {
+            break key;
+        }
+        assert!(Instant::now() < end, "no sent key: {:?}", all_keys(&redis));
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let ttl: i64 = redis_cmd(&redis, &["TTL", &sent]).parse().expect("a TTL");
+    assert!(ttl > 0, "{sent} has TTL {ttl}");
+    assert_every_key_expires(&redis);
+}
+
+#[test]
+fn a_cancel_this_invocation_never_asked_for_is_a_failure_not_exit_0() {
+    // Someone else sets the run's cancel key (or a worker saw the
+    // invocation's lease vanish): the worker stops the run and reports it
+    // cancelled, which must not pass for success.
+    let redis = Redis::start();
+    let (t, text) = coordinator(
+        &redis,
+        r#"
+        [tasks.long]
+        distribute = true
+        run = "touch {SHARED}/started; while [ ! -e {SHARED}/never ]; do sleep 0.01; done"
+        "#,
+    );
+    let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
+    let child = spawn_with(&t, &["long"]);
+    wait_for(&t.path().join("shared/started"));
+    let taker = all_keys(&redis)
+        .into_iter()
+        .find(|k| k.ends_with(":taker"))
+        .expect("a taker key");
+    let cancel = format!("{}:cancel", taker.trim_end_matches(":taker"));
+    redis_cmd(&redis, &["SET", &cancel, "1", "EX", "60"]);
+    t.finish(child).code(1).stderr_has(
+        "the run was reported cancelled on its worker, though this invocation did not cancel it",
+    );
+}
