@@ -5,14 +5,18 @@
 #
 #   bench/distribute.sh
 #
-# Cases:
+# Cases, each timed in turn with bench/paired.py (one invocation of each
+# side per round, so that a shared machine's drift slows both alike):
 #   - overhead per run: a matrix of 200 `true` runs, `tasker -q -jJ many`
-#     locally and through the queue (`--queue`, the same -j); the median
-#     whole invocation divided by 200, and the difference per run;
-#   - throughput: 1 GiB of 100-byte lines (`yes ... | head -c`) from one
-#     run, stdout to /dev/null: the producer alone, a local run whose
-#     output passes through tasker (`--output prefixed`), and the run on a
-#     worker (its output streamed back and printed `[NAME@WORKER]`); GiB/s;
+#     locally and through the queue (`--queue`, the same -j); the paired
+#     medians of the whole invocation, and their difference per run
+#     (target: at most 0.3 ms, issue 29);
+#   - throughput: 256 MiB of 100-byte lines (`yes ... | head -c`) from one
+#     run, stdout to /dev/null: a local run whose output passes through
+#     tasker (`--output prefixed`), and the run on a worker (its output
+#     streamed back and printed `[NAME@WORKER]`); the paired medians and
+#     the remote run's throughput over the local one's (target: at least
+#     0.8x, issue 29);
 #   - worker death: a worker takes a run and is killed with SIGKILL; the
 #     time from the kill to another worker starting the run (the lease
 #     expiring, then the next look at leases), median of BENCH_DEATHS.
@@ -20,7 +24,8 @@
 #
 # Environment: TASKER (binary; default target/release/tasker, built when
 # missing or older than src/), BENCH_WORKERS=4 (slots per worker:
-# BENCH_SLOTS=8), BENCH_JOBS=32, BENCH_RUNS=5 (timed invocations per case),
+# BENCH_SLOTS=8), BENCH_JOBS=32, BENCH_ROUNDS=31 (paired rounds of the
+# overhead case), BENCH_BIG_ROUNDS=7 (of the throughput case),
 # BENCH_DEATHS=3. Needs redis-server (Debian: apt-get install redis-server).
 
 set -euo pipefail
@@ -34,7 +39,8 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2
 workers=${BENCH_WORKERS:-4}
 slots=${BENCH_SLOTS:-8}
 jobs=${BENCH_JOBS:-32}
-runs=${BENCH_RUNS:-5}
+rounds=${BENCH_ROUNDS:-31}
+big_rounds=${BENCH_BIG_ROUNDS:-7}
 deaths=${BENCH_DEATHS:-3}
 work=$(mktemp -d)
 pids=()
@@ -68,11 +74,11 @@ run = "true"
 [tasks.big]
 distribute = true
 quiet = true
-run = "yes $line | head -c 1073741824"
+run = "yes $line | head -c 268435456"
 
 [tasks.big_local]
 quiet = true
-run = "yes $line | head -c 1073741824"
+run = "yes $line | head -c 268435456"
 
 [tasks.dies]
 distribute = true
@@ -89,18 +95,16 @@ start_worker() { # dir name slots
     last_worker=$!
 }
 
-median_ms() { # command... : median wall time of $runs runs, in ms
-    python3 "$here/timeit.py" --runs "$runs" --warmup 1 -- "$@" | grep -Eo '[0-9]+(\.[0-9]+)?' | head -1
+# The medians (ms) of a paired.py row: "| case | A ms | B ms | ratio | rounds |".
+paired() { # rounds case -- label cmd... -- label cmd...
+    python3 "$here/paired.py" --rounds "$@" | awk -F'|' '{ gsub(/[ ms]/, "", $3); gsub(/[ ms]/, "", $4); print $3, $4 }'
 }
 
 for i in $(seq 1 "$workers"); do start_worker "w$i" "w$i" "$slots"; done
 sleep 1
 
-local_many=$(median_ms "$tasker" -q -j"$jobs" many_local)
-remote_many=$(median_ms "$tasker" -q -j"$jobs" many)
-yes_alone=$(median_ms sh -c "yes $line | head -c 1073741824")
-local_big=$(median_ms "$tasker" -q --output prefixed big_local)
-remote_big=$(median_ms "$tasker" -q big)
+read -r remote_many local_many < <(paired "$rounds" many -- queue "$tasker" -q -j"$jobs" many -- local "$tasker" -q -j"$jobs" many_local)
+read -r remote_big local_big < <(paired "$big_rounds" big -- queue "$tasker" -q big -- local "$tasker" -q --output prefixed big_local)
 
 for i in $(seq 1 "$workers"); do kill -TERM "${pids[$i]}"; done
 wait "${pids[@]:1}" 2>/dev/null || true
@@ -127,16 +131,15 @@ for d in $(seq 1 "$deaths"); do
 done
 death_ms=$(printf '%s\n' "${death[@]}" | sort -n | sed -n "$(( (deaths + 1) / 2 ))p")
 
-python3 - "$local_many" "$remote_many" "$yes_alone" "$local_big" "$remote_big" "$death_ms" "$workers" "$slots" "$jobs" <<'PY'
+python3 - "$local_many" "$remote_many" "$local_big" "$remote_big" "$death_ms" "$workers" "$slots" "$jobs" "$rounds" "$big_rounds" <<'PY'
 import sys
-lm, rm, ya, lb, rb, death = map(float, sys.argv[1:7])
-workers, slots, jobs = sys.argv[7:10]
-gib = lambda ms: 1000.0 / ms
-print(f"Running across machines: {workers} local workers x {slots} slots, -j{jobs}, one local redis-server\n")
-print("| case | local | through the queue | note |")
-print("|---|---|---|---|")
-print(f"| 200 `true` runs, whole invocation | {lm:.0f} ms | {rm:.0f} ms | |")
-print(f"| per run | {lm / 200:.2f} ms | {rm / 200:.2f} ms | +{(rm - lm) / 200:.2f} ms per run |")
-print(f"| 1 GiB of output from one run | {gib(lb):.2f} GiB/s (prefixed) | {gib(rb):.2f} GiB/s | producer alone: {gib(ya):.2f} GiB/s |")
-print(f"| SIGKILL of a worker to its run taken again | | {death:.0f} ms | median of the runs; lease 5 s, looked at every 2 s |")
+lm, rm, lb, rb, death = map(float, sys.argv[1:6])
+workers, slots, jobs, rounds, big_rounds = sys.argv[6:11]
+mib = lambda ms: 256 * 1000.0 / ms
+print(f"Running across machines: {workers} local workers x {slots} slots, -j{jobs}, one local redis-server; paired medians\n")
+print("| case | local | through the queue | result | target |")
+print("|---|---:|---:|---|---|")
+print(f"| 200 `true` runs, whole invocation ({rounds} rounds) | {lm:.1f} ms | {rm:.1f} ms | +{(rm - lm) / 200:.2f} ms per run | +0.3 ms at most |")
+print(f"| 256 MiB of output from one run ({big_rounds} rounds) | {mib(lb):.0f} MiB/s (prefixed) | {mib(rb):.0f} MiB/s | {lb / rb:.2f}x local | 0.8x at least |")
+print(f"| SIGKILL of a worker to its run taken again | | {death:.0f} ms | median of the runs | lease 5 s, looked at every 2 s |")
 PY

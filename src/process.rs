@@ -357,8 +357,41 @@ mod imp {
         signal(proc, libc::SIGKILL)
     }
 
+    /// Whether something of `proc` still lives. Zombies do not count: a
+    /// process whose parent died waits for the system's init to reap it,
+    /// which some containers' init does only now and then.
     pub fn alive(proc: Proc) -> bool {
-        signal(proc, 0)
+        signal(proc, 0) && !all_zombies(proc)
+    }
+
+    /// Whether every process of `proc` is a zombie (Linux: read from
+    /// /proc; elsewhere never said).
+    fn all_zombies(proc: Proc) -> bool {
+        if !cfg!(target_os = "linux") {
+            return false;
+        }
+        // (state, process group) of a process, from /proc/PID/stat: the
+        // fields after the command name, which may hold anything but ')'.
+        let stat = |pid: &str| -> Option<(u8, u32)> {
+            let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+            let after = text.iter().rposition(|&b| b == b')')? + 2;
+            let mut fields = text.get(after..)?.split(|&b| b == b' ');
+            let state = *fields.next()?.first()?;
+            let group = std::str::from_utf8(fields.nth(1)?).ok()?.parse().ok()?;
+            Some((state, group))
+        };
+        if !proc.group {
+            return stat(&proc.pid.to_string()).is_some_and(|(state, _)| state == b'Z');
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        !dir.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.bytes().all(|b| b.is_ascii_digit())
+                && stat(&name).is_some_and(|(state, group)| group == proc.pid && state != b'Z')
+        })
     }
 }
 

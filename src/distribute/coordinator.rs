@@ -54,7 +54,7 @@ pub fn coordinator(
     if dry_run {
         return Ok(Some(Arc::new(DryRun)));
     }
-    let queue = Queue::connect(&url, Project::of(model)).map_err(|why| {
+    let queue = Queue::connect(&url, Project::of(model), true).map_err(|why| {
         Error::usage(why).with_help(
             "start the Redis server, or check --queue, TASKER_QUEUE and [settings] queue",
         )
@@ -178,16 +178,21 @@ impl Coordinator {
             text: &text,
             keys: &keys,
         };
-        if let Some(early) = self.follow(&mut con, &run, &mut watch, opts, control)? {
-            return Ok(early);
-        }
+        let text = loop {
+            if let Some(early) = self.follow(&mut con, &run, &mut watch, opts, control)? {
+                return Ok(early);
+            }
+            match queue::result(&mut con, &keys).map_err(lost)? {
+                Some(text) => break text,
+                // Its end was read, and the server lost the run since (a
+                // restart, empty or from a file that missed the last
+                // second): it is followed on, and sent again as vanished.
+                None => watch.ended = false,
+            }
+        };
         watch.printer.finish();
-        let result = queue::result(&mut con, &keys).map_err(lost)?;
         let _ = queue::forget(&mut con, &keys);
         q.give_back(con);
-        let Some(text) = result else {
-            return Err("the run's result on the queue is missing".into());
-        };
         if let Err(why) = RunResult::verify(&text, q.project.secret.as_ref()) {
             let why = format!("refused the run's result from the queue: {why}");
             return Ok(Ended::local(Outcome::Failed(Failure::new(
@@ -232,7 +237,7 @@ impl Coordinator {
             // A server restarted empty lost the run: seen missing twice,
             // REAP apart (a run is briefly in no place a look can see,
             // between its taking and its start), it is sent again.
-            if !cancelled && looked.elapsed() >= REAP {
+            if looked.elapsed() >= REAP {
                 looked = Instant::now();
                 // A result whose stream (and end mark) was lost ends the
                 // wait too; while the stream is there, it is read to its end.
@@ -241,6 +246,10 @@ impl Coordinator {
                     continue;
                 }
                 if queue::vanished(con, q, run.keys, run.text).map_err(lost)? {
+                    // A cancelled run that no one holds will never answer.
+                    if cancelled {
+                        return Ok(Some(Ended::local(Outcome::Cancelled)));
+                    }
                     missing += 1;
                 } else {
                     missing = 0;
@@ -338,7 +347,7 @@ impl Ended {
         };
         Ended {
             outcome,
-            duration: Some(Duration::from_millis(result.duration_ms)),
+            duration: result.duration_ms.map(Duration::from_millis),
             finally: result.finally.map(|f| on_worker(f.to_failure())),
         }
     }
@@ -356,7 +365,7 @@ impl Fleet for Coordinator {
         // A queue lost midway fails this run and stops the invocation as
         // fail-fast does, even under -k: nothing more can go out.
         let (ended, halt) = match self.remote(session, opts, job, control) {
-            Ok(ended) => (ended, false),
+            Ok(ended) => (unasked(ended, control), false),
             Err(why) => {
                 let why = format!("the queue was lost while the run was out: {why}");
                 let failure = Failure::new(Reason::other(1, why), None);
@@ -372,6 +381,29 @@ impl Fleet for Coordinator {
             finally: ended.finally,
             halt,
         }
+    }
+}
+
+/// A run reported cancelled (or stopped, or not run) that this invocation
+/// never cancelled did not succeed: it fails, so that the invocation
+/// cannot exit 0 without every run's success (SPEC 11). A worker that saw
+/// the invocation's lease gone (a server restarted empty) reports so.
+fn unasked(ended: Ended, control: &Control) -> Ended {
+    if control.is_cancelled() {
+        return ended;
+    }
+    let what = match &ended.outcome {
+        Outcome::Cancelled => "cancelled",
+        Outcome::Stopped => "stopped",
+        Outcome::NotRun(_) => "not run",
+        _ => return ended,
+    };
+    let why = format!(
+        "the run was reported {what} on its worker, though this invocation did not cancel it"
+    );
+    Ended {
+        outcome: Outcome::Failed(Failure::new(Reason::other(1, why), None)),
+        ..ended
     }
 }
 

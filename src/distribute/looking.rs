@@ -15,7 +15,7 @@ pub fn list_workers(option: Option<&str>, model: &Model) -> Result<String> {
         Error::usage("--workers needs a queue")
             .with_help("give --queue redis://HOST:PORT, set TASKER_QUEUE, or [settings] queue")
     })?;
-    let q = Queue::connect(&url, Project::of(model)).map_err(Error::usage)?;
+    let q = Queue::connect(&url, Project::of(model), true).map_err(Error::usage)?;
     let mut con = q.connection().map_err(Error::usage)?;
     let (workers, pending) = queue::fleet(&mut con, &q).map_err(|e| Error::usage(q.lost(&e)))?;
     let now = super::now_ms();

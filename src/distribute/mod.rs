@@ -2,7 +2,12 @@
 //! go through a Redis server to workers, which render and run them from
 //! their own `tasks.toml`.
 //!
-//! - `queue`: the connection, the key layout and the atomic steps (Lua).
+//! - `queue`: connections, the key layout and the steps that must be
+//!   atomic (Lua scripts, and transactions where a script would copy
+//!   output).
+//! - `link`: one connection, whose commands have deadlines and whose
+//!   reads survive signals; `health`: those deadlines, and when the
+//!   server counts as lost.
 //! - `wire`: what travels: a run's names and values out, its result back.
 //! - `coordinator`: the `exec::Fleet` of an invocation with `--queue`.
 //! - `worker`: `tasker --worker`, which serves runs until stopped.
@@ -17,6 +22,8 @@
 //! worker's runs back.
 
 mod coordinator;
+mod health;
+mod link;
 mod looking;
 mod outbox;
 mod queue;

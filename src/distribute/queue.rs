@@ -1,5 +1,6 @@
 //! The Redis side: connections, the key layout, and every step that must
-//! be atomic, as a Lua script the server runs whole.
+//! be atomic: a Lua script the server runs whole, or (for a piece of
+//! output, which a script would copy) a `MULTI` transaction.
 //!
 //! Keys, under `NAMESPACE` (`PREFIX:PROJECT`):
 //! - `pending`: a list of runs (JSON) no worker took yet; new runs go in
@@ -36,18 +37,19 @@
 //! working list, which the slot reads back after any fault.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{ConnectionLike, IntoConnectionInfo, Script};
 
+use super::health::Health;
+use super::link::{Link, Target};
 use super::wire::{RunResult, Tagged};
 use super::{Project, KEY_TTL, LEASE, LOST_LIMIT, MAX_JOBS};
 
 /// A Redis server and its idle connections.
 pub struct Queue {
-    client: redis::Client,
+    target: Arc<Target>,
     /// The URL as messages show it, without a password.
     pub shown: String,
     pub project: Project,
@@ -67,42 +69,38 @@ pub struct RunKeys {
     pub cancel: String,
 }
 
-/// How a server that went away is noticed. Sockets have no read or write
-/// timeout: Linux never restarts a socket call that a signal handler
-/// interrupted when the socket has one (whatever `SA_RESTART` says), and
-/// tasker handles signals on any thread, so a busy worker or coordinator
-/// lost replies to `EINTR`. Every command answers soon anyway (a blocking
-/// one waits at most 1 s), so a long silence is a dead peer or a broken
-/// network, which TCP finds: five keepalive probes after 5 s of silence,
-/// 1 s apart, and at most 10 s for sent data to be acknowledged
-/// (`TCP_USER_TIMEOUT`). A server whose process ends is noticed at once.
-const SILENCE: Duration = Duration::from_secs(5);
-const PROBE: Duration = Duration::from_secs(1);
-const PROBES: u32 = 5;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const UNACKNOWLEDGED: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times a step that can be repeated is tried, on a new
-/// connection each time, and the first pause before the next try (then
-/// doubled): about 1.5 s in all before the queue counts as lost.
-const TRIES: u32 = 5;
+/// connection each time, is bounded by time, not by count: until the
+/// server counts as lost (`health`). The first pause before the next try,
+/// then doubled up to `MAX_PAUSE`.
 const PAUSE: Duration = Duration::from_millis(100);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// One connection to the server, opened when first used and opened again
 /// after any failure: a connection whose command failed may still owe
 /// that command's reply, and is never used again.
 pub struct Connection {
-    client: redis::Client,
-    open: Option<redis::Connection>,
+    target: Arc<Target>,
+    open: Option<Link>,
+    /// The block time of the command in progress.
+    block: Duration,
 }
 
 impl Connection {
-    fn open(&mut self) -> R<&mut redis::Connection> {
-        let con = match self.open.take() {
-            Some(con) => con,
-            None => self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?,
+    fn open(&mut self) -> R<&mut Link> {
+        let link = match self.open.take() {
+            Some(link) => link,
+            None if self.target.health.gave_up() => {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "the queue is not asked any more",
+                )))
+            }
+            None => Link::open(&self.target)?,
         };
-        Ok(self.open.insert(con))
+        let link = self.open.insert(link);
+        link.block = self.block;
+        Ok(link)
     }
 
     /// Keep the outcome; forget the connection when it failed.
@@ -110,6 +108,15 @@ impl Connection {
         if reply.is_err() {
             self.open = None;
         }
+        reply
+    }
+
+    /// `step`, a command that blocks the server for `block`: its deadline
+    /// is that much later.
+    fn blocking<T>(&mut self, block: Duration, step: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        self.block = block;
+        let reply = step(self);
+        self.block = Duration::ZERO;
         reply
     }
 }
@@ -147,15 +154,19 @@ impl ConnectionLike for Connection {
 }
 
 /// Run `step` again, on a new connection, when the connection failed
-/// (not when the server said no): only for steps that do nothing more
-/// when repeated.
+/// (not when the server said no), until the server counts as lost: only
+/// for steps that do nothing more when repeated.
 fn again<T>(con: &mut Connection, mut step: impl FnMut(&mut Connection) -> R<T>) -> R<T> {
-    let mut tried = 1;
+    let mut pause = PAUSE;
     loop {
         match step(con) {
-            Err(e) if tried < TRIES && !matches!(e.kind(), redis::ErrorKind::Server(_)) => {
-                std::thread::sleep(PAUSE * (1 << (tried - 1)));
-                tried += 1;
+            Err(e) if !matches!(e.kind(), redis::ErrorKind::Server(_)) => {
+                let health = &con.target.health;
+                if !health.retry() {
+                    return Err(health.why(e));
+                }
+                std::thread::sleep(health.pause(pause));
+                pause = (pause * 2).min(MAX_PAUSE);
             }
             reply => return reply,
         }
@@ -172,33 +183,31 @@ pub fn token() -> String {
 
 impl Queue {
     /// Connect (and ask once) or say why not.
-    pub fn connect(url: &str, project: Project) -> Result<Queue, String> {
+    /// `final_loss`: a server lost once is never asked again (a
+    /// coordinator stops then; a worker waits for it).
+    pub fn connect(url: &str, project: Project, final_loss: bool) -> Result<Queue, String> {
         let shown = hide_password(url);
-        let invalid = |e: redis::RedisError| format!("the queue URL `{shown}` is not valid: {e}");
-        let info = url.into_connection_info().map_err(invalid)?;
-        let tcp = TcpSettings::default().set_nodelay(true).set_keepalive(
-            TcpKeepalive::new()
-                .with_time(SILENCE)
-                .with_interval(PROBE)
-                .with_retries(PROBES),
-        );
-        // Linux alone bounds how long sent data may stay unacknowledged
-        // (TCP_USER_TIMEOUT); elsewhere keepalive finds a dead server.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let tcp = tcp.set_user_timeout(UNACKNOWLEDGED);
-        let client = redis::Client::open(info.set_tcp_settings(tcp)).map_err(invalid)?;
+        let invalid =
+            |e: &dyn std::fmt::Display| format!("the queue URL `{shown}` is not valid: {e}");
+        let info = url.into_connection_info().map_err(|e| invalid(&e))?;
+        let health = Arc::new(Health::new(final_loss));
+        let target = Target::new(info, health).map_err(|e| invalid(&e))?;
         let queue = Queue {
-            client,
+            target: Arc::new(target),
             shown,
             project,
             idle: Mutex::new(Vec::new()),
         };
         let mut con = queue.connection()?;
-        let _: String = redis::cmd("PING")
-            .query(&mut con)
-            .map_err(|e| queue.lost(&e))?;
+        let _: String =
+            again(&mut con, |con| redis::cmd("PING").query(con)).map_err(|e| queue.lost(&e))?;
         queue.give_back(con);
         Ok(queue)
+    }
+
+    /// How the server answers, as this process sees it.
+    pub fn health(&self) -> &Health {
+        &self.target.health
     }
 
     /// The message for a server that does not answer.
@@ -212,8 +221,9 @@ impl Queue {
             return Ok(con);
         }
         let mut con = Connection {
-            client: self.client.clone(),
+            target: Arc::clone(&self.target),
             open: None,
+            block: Duration::ZERO,
         };
         again(&mut con, |con| con.open().map(|_| ())).map_err(|e| self.lost(&e))?;
         Ok(con)
@@ -307,13 +317,15 @@ pub fn push(con: &mut Connection, q: &Queue, run: &str, spec: &str) -> R<()> {
 /// give one); a list left without it, by a worker killed in between,
 /// is emptied by the next look at leases.
 pub fn take(con: &mut Connection, q: &Queue, list: &str, wait: Duration) -> R<Option<String>> {
-    let run: Option<String> = redis::cmd("BLMOVE")
-        .arg(q.key("pending"))
-        .arg(list)
-        .arg("RIGHT")
-        .arg("LEFT")
-        .arg(wait.as_secs_f64())
-        .query(con)?;
+    let run: Option<String> = con.blocking(wait, |con| {
+        redis::cmd("BLMOVE")
+            .arg(q.key("pending"))
+            .arg(list)
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(wait.as_secs_f64())
+            .query(con)
+    })?;
     if run.is_some() {
         let _: R<()> = redis::cmd("EXPIRE").arg(list).arg(ttl()).query(con);
     }
@@ -1090,15 +1102,17 @@ pub fn entries(
     count: usize,
 ) -> R<Vec<Entry>> {
     let reply: Option<Vec<(String, Vec<Entry>)>> = again(con, |con| {
-        redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(block.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(out)
-            .arg(last)
-            .query(con)
+        con.blocking(block, |con| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(count)
+                .arg("BLOCK")
+                .arg(block.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(out)
+                .arg(last)
+                .query(con)
+        })
     })?;
     Ok(reply
         .into_iter()

@@ -45,7 +45,11 @@ pub struct RunSpec {
 pub struct RunResult {
     pub worker: String,
     pub outcome: Ended,
-    pub duration_ms: u64,
+    /// How long the run took on its worker; none when no worker ran it
+    /// to its end (refused, or lost with its workers): the coordinator
+    /// then shows the time it waited.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
     /// What `tasks.NAME` shows.
     #[serde(default)]
     pub values: Option<serde_json::Value>,
@@ -168,7 +172,7 @@ impl RunResult {
             outcome: Ended::Failed {
                 failure: WireFailure::message(status, message),
             },
-            duration_ms: 0,
+            duration_ms: None,
             values: None,
             finally: None,
         }

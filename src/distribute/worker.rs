@@ -116,6 +116,19 @@ impl Runs {
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
+
+    /// Wait `pause` before trying the queue again, or less when the
+    /// worker stops meanwhile: a stop is obeyed within 1 s (SPEC 11).
+    fn nap(&self, pause: Duration) {
+        let end = Instant::now() + pause;
+        while !self.stopping() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+    }
 }
 
 /// Serve runs until a stop signal; the exit status.
@@ -124,7 +137,7 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
         Error::usage("--worker needs a queue")
             .with_help("give --queue redis://HOST:PORT, set TASKER_QUEUE, or [settings] queue")
     })?;
-    let queue = Queue::connect(&url, Project::of(model)).map_err(Error::usage)?;
+    let queue = Queue::connect(&url, Project::of(model), false).map_err(Error::usage)?;
     let name = opts
         .name
         .unwrap_or_else(|| format!("{}:{}", super::host_name(), std::process::id()));
@@ -155,7 +168,13 @@ pub fn serve(model: &Model, opts: Options) -> Result<i32> {
     crate::stop::install();
     worker.heartbeat_once().map_err(Error::usage)?;
     let listener = Arc::clone(&worker.runs);
-    let listening = crate::stop::listen(Arc::new(move |_sig| listener.stop()));
+    let queue = Arc::clone(&worker.queue);
+    // Whatever the server does, the worker is gone within 1 s of a stop
+    // signal: the server gets `STOP_GRACE`, then nothing.
+    let listening = crate::stop::listen(Arc::new(move |_sig| {
+        queue.health().stopping();
+        listener.stop();
+    }));
     worker.say(&format!(
         "worker `{}` serving {} (at most {} at once)",
         worker.name, worker.queue.shown, worker.jobs
@@ -437,7 +456,7 @@ impl Worker<'_> {
                         if last {
                             break;
                         }
-                        std::thread::sleep(TAKE_WAIT);
+                        self.runs.nap(TAKE_WAIT);
                         continue;
                     }
                 },
@@ -448,12 +467,12 @@ impl Worker<'_> {
                         // A stopping worker hands these back.
                         look_back = !held.iter().all(|text| self.serve_run(&mut c, &list, text));
                         if look_back {
-                            std::thread::sleep(TAKE_WAIT);
+                            self.runs.nap(TAKE_WAIT);
                         }
                     }
                     Err(e) => {
                         self.fault(&self.queue.lost(&e));
-                        std::thread::sleep(TAKE_WAIT);
+                        self.runs.nap(TAKE_WAIT);
                     }
                 }
                 if last {
@@ -513,7 +532,7 @@ impl Worker<'_> {
                 let result = RunResult {
                     worker: self.name.clone(),
                     outcome: Ended::Cancelled,
-                    duration_ms: 0,
+                    duration_ms: None,
                     values: None,
                     finally: None,
                 };
@@ -559,7 +578,7 @@ impl Worker<'_> {
                     if self.runs.stopping() {
                         return false;
                     }
-                    std::thread::sleep(TAKE_WAIT);
+                    self.runs.nap(TAKE_WAIT);
                 }
             }
         }
@@ -603,7 +622,7 @@ impl Worker<'_> {
                     if self.runs.stopping() {
                         return false;
                     }
-                    std::thread::sleep(TAKE_WAIT);
+                    self.runs.nap(TAKE_WAIT);
                 }
             }
         }
@@ -725,7 +744,7 @@ impl Worker<'_> {
         let result = RunResult {
             worker: self.name.clone(),
             outcome,
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms: Some(started.elapsed().as_millis() as u64),
             values,
             finally: finished.finally.as_ref().map(WireFailure::of),
         };
