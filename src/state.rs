@@ -19,6 +19,26 @@ pub fn dir(root: &Path, sub: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The bytes of `path` when it is a regular file: opened without blocking,
+/// so that a FIFO (or a device) put in `.tasker/` never holds tasker. Any
+/// other kind of file, or a failure, is none: the caller treats it as no
+/// state at all.
+pub fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let mut file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// Write to a temporary file beside `path` (unique to this process and
 /// call), flush it to disk, then rename it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

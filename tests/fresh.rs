@@ -676,3 +676,42 @@ fn temporary_files_of_killed_writers_are_removed_by_the_next_write() {
     assert!(!killed_left, "the killed writer's file is still there");
     assert!(writing_left, "the live writer's file was removed");
 }
+
+/// A FIFO where a record or a source should be never holds tasker: a record
+/// that is a FIFO is no record (the run happens), and a FIFO named as a
+/// source is not read.
+#[test]
+fn a_fifo_for_a_record_or_a_source_never_blocks() {
+    let t = Test::with(
+        r#"
+        [tasks.build]
+        sources = ["src/*.txt", "pipe"]
+        run = "true"
+        "#,
+    )
+    .file("src/a.txt", "a\n");
+    let mkfifo = |path: &std::path::Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mkfifo {}", path.display());
+    };
+    mkfifo(&t.path().join("pipe"));
+    let first = t.run_with(&["-v", "build"]);
+    first.code(0).stderr_has("no earlier success is recorded");
+    t.run_with(&["-v", "build"])
+        .code(0)
+        .stderr_has("[build] up to date (1 source, ");
+    let records: Vec<_> = std::fs::read_dir(t.path().join(".tasker/fresh"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    std::fs::remove_file(&records[0]).unwrap();
+    mkfifo(&records[0]);
+    t.run_with(&["-v", "build"])
+        .code(0)
+        .stderr_has("no earlier success is recorded");
+}

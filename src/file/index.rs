@@ -408,21 +408,11 @@ pub fn read(root: &Path) -> Option<String> {
     read_state(root, NAME)
 }
 
-/// The file `name` of `.tasker/` in `root`, if it is a regular file
-/// (opened without blocking: a FIFO there never holds tasker).
+/// The file `name` of `.tasker/` in `root`, as text, if it is a regular
+/// file (`state::read_regular`).
 pub(super) fn read_state(root: &Path, name: &str) -> Option<String> {
-    use std::io::Read;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-    let mut file = options.open(root.join(".tasker").join(name)).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    Some(text)
+    let bytes = crate::state::read_regular(&root.join(".tasker").join(name))?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Write the index; a failure only costs the next run the whole load.

@@ -38,13 +38,6 @@ impl Key {
     }
 }
 
-/// The file at `path` when it is large enough for the cache to pay: its
-/// text (read once, for the key and for a load if the cache misses).
-pub fn worth_it(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    (text.len() >= index::MIN_BYTES).then_some(text)
-}
-
 /// The listing cached for `key` beside the file in `root`.
 pub fn cached(root: &Path, key: &Key) -> Option<String> {
     let text = index::read_state(root, NAME)?;

@@ -109,20 +109,17 @@ pub fn listing(
     color: bool,
     render: &dyn Fn(&Model) -> String,
 ) -> Result<String> {
-    let Some(text) = listing::worth_it(path) else {
-        return Ok(render(&load(path, cwd)?));
-    };
+    // Read once: the key needs the bytes, and a miss loads the same text.
+    let file = read(path, cwd)?;
     let root = root_of(path);
-    let display = display_path(path, cwd);
-    let key = listing::Key::new(&text, &display, all, color);
+    if file.text.len() < index::MIN_BYTES {
+        let model = std::mem::ManuallyDrop::new(load::load(Arc::new(file), root, cwd, true, None)?);
+        return Ok(render(&model));
+    }
+    let key = listing::Key::new(&file.text, &file.display, all, color);
     if let Some(cached) = listing::cached(&root, &key) {
         return Ok(cached);
     }
-    let file = SourceFile {
-        display,
-        path: path.to_path_buf(),
-        text,
-    };
     let model =
         std::mem::ManuallyDrop::new(load::load(Arc::new(file), root.clone(), cwd, true, None)?);
     let out = render(&model);

@@ -167,7 +167,9 @@ impl Patterns {
                     rel,
                     glob: false,
                 });
-            } else {
+            } else if meta.is_file() {
+                // A FIFO or a device named as a source is not read: its
+                // hash would wait for a writer for ever.
                 out.push(Found {
                     path: rel,
                     stat: Stat::of(&meta),
@@ -251,7 +253,12 @@ fn walk_dirs(patterns: &Patterns, roots: Vec<Job>) -> Vec<Vec<Found>> {
         let mut helpers = Vec::new();
         let mut start_helpers = |waiting: usize| {
             while helpers.len() + 1 < MAX_WALKERS && helpers.len() < waiting {
-                helpers.push(scope.spawn(work));
+                // A thread the system refuses (a process limit) is one
+                // walker less: the others, this one included, do its share.
+                match std::thread::Builder::new().spawn_scoped(scope, work) {
+                    Ok(helper) => helpers.push(helper),
+                    Err(_) => break,
+                }
             }
         };
         let mut mine = Vec::new();

@@ -258,7 +258,10 @@ fn read_and_walk(
         return (record::read(path), patterns.walk(dir));
     }
     std::thread::scope(|scope| {
-        let reading = scope.spawn(|| record::read(path));
+        let Ok(reading) = std::thread::Builder::new().spawn_scoped(scope, || record::read(path))
+        else {
+            return (record::read(path), patterns.walk(dir));
+        };
         let walked = patterns.walk(dir);
         (reading.join().ok().flatten(), walked)
     })

@@ -193,7 +193,7 @@ impl Record {
 /// The record at `path`. Missing, unreadable, truncated, foreign or of an
 /// older format: none, and the run happens.
 pub fn read(path: &Path) -> Option<Recorded> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::state::read_regular(path)?;
     let end = memchr::memchr(b'\n', &bytes)?;
     let header: Header = serde_json::from_slice(&bytes[..end]).ok()?;
     if header.format != FORMAT {
