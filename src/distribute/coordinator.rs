@@ -22,7 +22,7 @@ use crate::model::{Model, OutputMode};
 /// looks at its cancel and its deadline again.
 const POLL: Duration = Duration::from_millis(100);
 /// Stream entries read at once (each at most 256 KiB of output).
-const BATCH: usize = 8;
+const BATCH: usize = 16;
 /// A line longer than this is printed in pieces.
 const MAX_LINE: usize = 1024 * 1024;
 

@@ -10,17 +10,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::queue::{self, Piece, Queue, RunKeys};
+use super::queue::{self, Batch, Piece, Queue, RunKeys};
 use super::UNREAD_LIMIT;
 use crate::exec::output::{Sink, Stream};
 
 /// Whether the worker's lease is fresh: output is sent only then.
 pub type Fresh = Box<dyn Fn() -> bool + Send>;
 
-/// Bytes a run may have written that are not yet sent.
-const BUFFER: usize = 1024 * 1024;
+/// Bytes a run may have written that are not yet sent: all of them go
+/// in one transaction, one round trip.
+const BUFFER: usize = 4 * 1024 * 1024;
 /// Small writes are sent together, up to this size per entry.
 const ENTRY: usize = 256 * 1024;
+/// The longest pause between two looks at what the coordinator read.
+const MAX_PAUSE: Duration = Duration::from_millis(10);
 
 pub struct Outbox {
     inner: Arc<Inner>,
@@ -107,7 +110,13 @@ impl Inner {
             Some((s, last)) if *s == stream && last.len() + bytes.len() <= ENTRY => {
                 last.extend_from_slice(bytes)
             }
-            _ => state.chunks.push_back((stream, bytes.to_vec())),
+            _ => {
+                // Room for some later writes, so that a growing entry is
+                // copied less often; small enough for interleaved streams.
+                let mut chunk = Vec::with_capacity(bytes.len().max(ENTRY / 4));
+                chunk.extend_from_slice(bytes);
+                state.chunks.push_back((stream, chunk));
+            }
         }
         self.changed.notify_all();
     }
@@ -145,38 +154,43 @@ fn send_all(
     let mut written: u64 = 0;
     let mut seen_read: u64 = 0;
     while let Some(chunks) = inner.next() {
-        for (stream, bytes) in chunks {
-            let len = bytes.len() as u64;
-            while written + len > seen_read + UNREAD_LIMIT {
-                if abandoned.load(Ordering::SeqCst) {
-                    break;
-                }
-                seen_read = queue::read_so_far(&mut con, &keys.read).map_err(lost)?;
-                if written + len > seen_read + UNREAD_LIMIT {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+        let len: u64 = chunks.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+        // Wait for the coordinator to read, looking often at first: it
+        // reads as fast as it prints, and a long first pause would leave
+        // it idle.
+        let mut pause = Duration::from_micros(500);
+        while written + len > seen_read + UNREAD_LIMIT && !abandoned.load(Ordering::SeqCst) {
+            seen_read = queue::read_so_far(&mut con, &keys.read).map_err(lost)?;
+            if written + len > seen_read + UNREAD_LIMIT {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_PAUSE);
             }
-            if !fresh() {
-                abandoned.store(true, Ordering::SeqCst);
-            }
-            if abandoned.load(Ordering::SeqCst) {
-                continue;
-            }
-            let tag = match stream {
-                Some(Stream::Stdout) => "o",
-                Some(Stream::Stderr) => "e",
-                None => "t",
-            };
-            seq += 1;
-            let piece = Piece {
-                sender: &sender,
-                seq,
-                stream: tag,
-                bytes: &bytes,
-            };
-            queue::append(&mut con, keys, worker, &piece).map_err(lost)?;
-            written += len;
         }
+        if !fresh() {
+            abandoned.store(true, Ordering::SeqCst);
+        }
+        if abandoned.load(Ordering::SeqCst) {
+            continue;
+        }
+        let pieces: Vec<Piece> = chunks
+            .into_iter()
+            .map(|(stream, bytes)| Piece {
+                stream: match stream {
+                    Some(Stream::Stdout) => "o",
+                    Some(Stream::Stderr) => "e",
+                    None => "t",
+                },
+                bytes,
+            })
+            .collect();
+        seq += pieces.len() as u64;
+        let batch = Batch {
+            sender: &sender,
+            seq,
+            pieces: &pieces,
+        };
+        queue::append(&mut con, keys, worker, &batch).map_err(lost)?;
+        written += len;
     }
     queue.give_back(con);
     Ok(())

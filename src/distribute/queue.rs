@@ -977,56 +977,66 @@ pub struct RunSpecRef<'a> {
     pub text: &'a str,
 }
 
-/// One piece of output: `stream` is `o` or `e`. `sender` (a `token`) and
-/// `seq` (1, 2, ... per sender) make a piece asked twice appear once.
-pub struct Piece<'a> {
-    pub sender: &'a str,
-    pub seq: u64,
-    pub stream: &'a str,
-    pub bytes: &'a [u8],
+/// One piece of output: `stream` is `o`, `e` or `t` (tasker's own).
+pub struct Piece {
+    pub stream: &'static str,
+    pub bytes: Vec<u8>,
 }
 
-/// Add a piece to the run's stream, and note its number for its sender,
-/// in one transaction: asked again after a failure, the number says
-/// whether it is there already. (Not a script: a Lua call copying each
-/// piece halved the throughput of a run's output.)
-pub fn append(con: &mut Connection, keys: &RunKeys, worker: &str, piece: &Piece) -> R<()> {
+/// Pieces of output sent together: `sender` (a `token`) and `seq` (the
+/// number of the last piece, counted 1, 2, ... per sender) make pieces
+/// asked twice appear once.
+pub struct Batch<'a> {
+    pub sender: &'a str,
+    pub seq: u64,
+    pub pieces: &'a [Piece],
+}
+
+/// Add a batch of pieces to the run's stream, and note the number of its
+/// last for its sender, in one transaction: one round trip for all of
+/// them, and, asked again after a failure, the number says whether they
+/// are there already (all or none: the transaction is atomic). (Not a
+/// script: a Lua call copying each piece halved the throughput of a run's
+/// output.)
+pub fn append(con: &mut Connection, keys: &RunKeys, worker: &str, batch: &Batch) -> R<()> {
     let mut first = true;
-    again(con, |con| {
-        if !std::mem::take(&mut first) {
-            let last: Option<u64> = redis::cmd("HGET")
-                .arg(&keys.sent)
-                .arg(piece.sender)
-                .query(con)?;
-            if last.is_some_and(|n| n >= piece.seq) {
-                return Ok(());
-            }
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("XADD")
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for piece in batch.pieces {
+        pipe.cmd("XADD")
             .arg(&keys.out)
             .arg("*")
             .arg("w")
             .arg(worker)
             .arg(piece.stream)
-            .arg(piece.bytes)
-            .ignore()
-            .cmd("HSET")
-            .arg(&keys.sent)
-            .arg(piece.sender)
-            .arg(piece.seq)
-            .ignore()
-            // Each time: the coordinator may have forgotten the run's
-            // keys, and a key is never left without a TTL.
-            .cmd("EXPIRE")
-            .arg(&keys.sent)
-            .arg(ttl())
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(&keys.out)
-            .arg(ttl())
+            .arg(&piece.bytes)
             .ignore();
+    }
+    pipe.cmd("HSET")
+        .arg(&keys.sent)
+        .arg(batch.sender)
+        .arg(batch.seq)
+        .ignore()
+        // Each time: the coordinator may have forgotten the run's keys,
+        // and a key is never left without a TTL.
+        .cmd("EXPIRE")
+        .arg(&keys.sent)
+        .arg(ttl())
+        .ignore()
+        .cmd("EXPIRE")
+        .arg(&keys.out)
+        .arg(ttl())
+        .ignore();
+    again(con, |con| {
+        if !std::mem::take(&mut first) {
+            let last: Option<u64> = redis::cmd("HGET")
+                .arg(&keys.sent)
+                .arg(batch.sender)
+                .query(con)?;
+            if last.is_some_and(|n| n >= batch.seq) {
+                return Ok(());
+            }
+        }
         pipe.query(con)
     })
 }
