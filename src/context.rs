@@ -1,32 +1,28 @@
 //! What templates see (SPEC 4): the invocation-wide `Session` (vars,
 //! environment layers, results of finished runs) and a run's `Scope`
 //! (arguments, matrix values, `extra`). Vars are evaluated only when a
-//! template that is about to be rendered reads them, at most once each.
+//! template that is about to be rendered reads them, at most once each,
+//! by the one evaluator in `resolve`.
 
-use std::cell::Cell;
-use std::collections::{BTreeMap, HashSet};
+mod resolve;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread::ThreadId;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Object, Value};
 
 use crate::error::{closest, Error, Result};
-use crate::model::{EnvEntry, Model, Template, VarValue, ROOT_UNIT};
-use crate::template::{Engine, Mode};
+use crate::model::{EnvEntry, Model, Template, ROOT_UNIT};
+use crate::template::Mode;
+pub use resolve::check_var_cycles;
+use resolve::{EnvReads, Lazies, Node, VarGraph};
 
 pub type Env = BTreeMap<String, String>;
 
-thread_local! {
-    /// Set while this thread builds the `[env]` layer: vars evaluated then
-    /// see the environment below `[env]`.
-    static BUILDING_ENV: Cell<bool> = const { Cell::new(false) };
-}
-
 pub struct Session<'m> {
     pub model: &'m Model,
-    pub engine: Engine,
+    pub engine: crate::template::Engine,
     pub dry_run: bool,
     pub invocation_dir: PathBuf,
     overrides: BTreeMap<String, String>,
@@ -35,9 +31,11 @@ pub struct Session<'m> {
     root_values: OnceLock<Arc<BTreeMap<String, Value>>>,
     /// Per unit (file): the base environment with the `[env]` of the
     /// root file and of each includer down to the unit's own on top.
-    unit_envs: Vec<OnceLock<Result<Arc<Env>>>>,
-    var_order: OnceLock<Result<()>>,
-    var_values: Lazies,
+    env_values: Lazies<Arc<Env>>,
+    /// Per unit: what its `[env]` reads.
+    env_reads: Vec<OnceLock<Result<EnvReads>>>,
+    var_graph: OnceLock<Result<VarGraph>>,
+    var_values: Lazies<Value>,
     results: Mutex<BTreeMap<String, Value>>,
     /// Dotenv files that were read, for `-v`.
     pub dotenv_read: Mutex<Vec<String>>,
@@ -66,7 +64,7 @@ pub struct Scope {
 pub struct TaskVars {
     task: usize,
     base: Scope,
-    values: Lazies,
+    values: Lazies<Value>,
 }
 
 impl TaskVars {
@@ -83,6 +81,16 @@ impl TaskVars {
                 values: Lazies::new(count),
             })
         })
+    }
+}
+
+impl TaskVars {
+    /// The scope task vars render in: the run's values, and each other.
+    fn scope(self: &Arc<Self>) -> Scope {
+        Scope {
+            task_vars: Some(Arc::clone(self)),
+            ..self.base.clone()
+        }
     }
 }
 
@@ -174,20 +182,21 @@ impl<'m> Session<'m> {
         }
         let session = Session {
             model,
-            engine: Engine::new(),
+            engine: crate::template::Engine::new(),
             dry_run,
             invocation_dir,
             overrides: map,
             base_env: OnceLock::new(),
             root_values: OnceLock::new(),
-            unit_envs: model.units.iter().map(|_| OnceLock::new()).collect(),
-            var_order: OnceLock::new(),
+            env_values: Lazies::new(model.units.len()),
+            env_reads: model.units.iter().map(|_| OnceLock::new()).collect(),
+            var_graph: OnceLock::new(),
             var_values: Lazies::new(model.vars.len()),
             results: Mutex::new(BTreeMap::new()),
             dotenv_read: Mutex::new(Vec::new()),
         };
         // Found now, so that a cycle stops the invocation before any run.
-        session.check_var_cycles()?;
+        session.var_graph()?;
         Ok(session)
     }
 
@@ -220,29 +229,8 @@ impl<'m> Session<'m> {
     /// The environment of the tasks of `unit`: the base environment, the
     /// root file's `[env]`, and each included file's down to the unit's.
     pub fn unit_env(&self, unit: usize) -> Result<Arc<Env>> {
-        if BUILDING_ENV.with(Cell::get) {
-            return self.base_env();
-        }
-        self.unit_envs[unit]
-            .get_or_init(|| {
-                let below = match self.model.units[unit].parent {
-                    Some(parent) => self.unit_env(parent)?,
-                    None => self.base_env()?,
-                };
-                BUILDING_ENV.with(|b| b.set(true));
-                let scope = Scope {
-                    unit,
-                    ..self.root_scope(below)
-                };
-                let what = match unit {
-                    ROOT_UNIT => "[env]".to_string(),
-                    _ => format!("[env] of {}", self.model.units[unit].file.display),
-                };
-                let result = self.layer_env(&scope, &self.model.units[unit].env, &what);
-                BUILDING_ENV.with(|b| b.set(false));
-                result
-            })
-            .clone()
+        let known = self.resolve(vec![Node::Env(unit)], &Scope::default())?;
+        Ok(known.env(unit).unwrap_or_default())
     }
 
     /// The scope of templates of `unit` outside any task: its vars and
@@ -317,7 +305,7 @@ impl<'m> Session<'m> {
     }
 
     /// Render a template of a run: check every top-level name it reads,
-    /// evaluate the vars it uses, then render.
+    /// evaluate the lazy values it uses, then render.
     pub fn render(
         &self,
         template: &Template,
@@ -328,8 +316,7 @@ impl<'m> Session<'m> {
         if template.is_literal() {
             return Ok(template.source.clone());
         }
-        let context = self.context_for(template, scope, what)?;
-        self.engine.render(template, mode, &context, what)
+        self.render_resolved(template, mode, scope, what)
     }
 
     /// A `cmd` element as its arguments: a list value is one per item.
@@ -342,77 +329,7 @@ impl<'m> Session<'m> {
         if template.is_literal() {
             return Ok(vec![template.source.clone()]);
         }
-        let context = self.context_for(template, scope, what)?;
-        self.engine.render_words(template, &context, what)
-    }
-
-    fn context_for(
-        &self,
-        template: &Template,
-        scope: &Scope,
-        what: &str,
-    ) -> Result<BTreeMap<String, Value>> {
-        let names = self.engine.names(template, what)?;
-        let mut context = BTreeMap::new();
-        let mut seen = HashSet::new();
-        let mut names: Vec<String> = names.into_iter().collect();
-        names.sort();
-        for path in &names {
-            let top = path.split('.').next().unwrap_or(path);
-            if !seen.insert(top.to_string()) && top != "tasks" {
-                continue;
-            }
-            match top {
-                "env" => {
-                    context.insert("env".into(), Value::from(scope.process_env().to_map()));
-                }
-                "tasks" => {
-                    if self.dry_run {
-                        context.insert(
-                            "tasks".into(),
-                            Value::from_object(crate::template::Placeholder("tasks".into())),
-                        );
-                        continue;
-                    }
-                    let results = self.results.lock().unwrap().clone();
-                    let prefix = self.model.units[scope.unit].prefix.clone();
-                    if let Some(name) = path.split('.').nth(1) {
-                        if !results.contains_key(name)
-                            && !results.contains_key(&format!("{prefix}{name}"))
-                        {
-                            return Err(Error::at(
-                                &template.span,
-                                format!("{what} reads `tasks.{name}`, but task `{name}` has not run in this invocation"),
-                            )
-                            .with_label("no such run yet")
-                            .with_help(format!(
-                                "run `{name}` first, e.g. as a step before this one: {{ task = \"{name}\" }}"
-                            )));
-                        }
-                    }
-                    context.insert(
-                        "tasks".into(),
-                        Value::from_object(TaskResults(results, prefix)),
-                    );
-                }
-                _ => {
-                    let task_var = scope.task_vars.as_ref().and_then(|vars| {
-                        let own = &self.model.tasks[vars.task].vars;
-                        own.iter().position(|v| v.name == top).map(|i| (vars, i))
-                    });
-                    if let Some(value) = scope.values.get(top) {
-                        context.insert(top.to_string(), value.clone());
-                    } else if let Some((vars, i)) = task_var {
-                        context.insert(top.to_string(), self.task_var(vars, i)?);
-                    } else if let Some(index) = self.model.var_in(scope.unit, top) {
-                        context.insert(top.to_string(), self.var_at(index)?);
-                    } else {
-                        return Err(self.unknown_name(template, top, scope, what));
-                    }
-                }
-            }
-        }
-        Ok(context)
+        self.render_words_resolved(template, scope, what)
     }
 
     fn unknown_name(&self, template: &Template, name: &str, scope: &Scope, what: &str) -> Error {
@@ -438,71 +355,8 @@ impl<'m> Session<'m> {
             .model
             .var_in(ROOT_UNIT, name)
             .expect("caller checked the var exists");
-        self.var_at(index)
-    }
-
-    /// The value of the var at `index` of `model.vars` (after `--set`),
-    /// evaluating it on first use in the scope of the file declaring it.
-    fn var_at(&self, index: usize) -> Result<Value> {
-        let var = &self.model.vars[index];
-        let name = var.name.as_str();
-        if let Some(value) = self.overrides.get(name) {
-            return Ok(Value::from(value.as_str()));
-        }
-        self.check_var_cycles()?;
-        if let Some(value) = self.var_values.done(index) {
-            return Ok(value);
-        }
-        // The scope before the claim: building the file's `[env]` may read
-        // this very var (which then sees the environment below `[env]`),
-        // and no template renders while a claim waits on it.
-        let scope = self.unit_scope(var.unit)?;
-        let what = format!("var `{name}`");
-        self.var_values
-            .get_or_eval(index, &what, || match &var.value {
-                VarValue::Literal(v) => Ok(v.clone()),
-                VarValue::Template(t) => {
-                    Ok(Value::from(self.render(t, Mode::Plain, &scope, &what)?))
-                }
-                VarValue::Sh(t) => {
-                    let script = self.render(t, Mode::Shell, &scope, &what)?;
-                    let dir = &self.model.units[var.unit].dir;
-                    Ok(Value::from(
-                        self.run_sh_var(name, &script, &scope.env, dir, &var.span)?,
-                    ))
-                }
-            })
-    }
-
-    /// The value of var `index` of a run's task `vars`, evaluated on first
-    /// use in the run's scope.
-    fn task_var(&self, vars: &Arc<TaskVars>, index: usize) -> Result<Value> {
-        if let Some(value) = vars.values.done(index) {
-            return Ok(value);
-        }
-        let task = &self.model.tasks[vars.task];
-        let var = &task.vars[index];
-        let what = format!("var `{}` of task `{}`", var.name, task.name);
-        vars.values.get_or_eval(index, &what, || {
-            // Task vars may read each other: the scope sees them all.
-            let scope = Scope {
-                task_vars: Some(Arc::clone(vars)),
-                ..vars.base.clone()
-            };
-            match &var.value {
-                VarValue::Literal(v) => Ok(v.clone()),
-                VarValue::Template(t) => {
-                    Ok(Value::from(self.render(t, Mode::Plain, &scope, &what)?))
-                }
-                VarValue::Sh(t) => {
-                    let script = self.render(t, Mode::Shell, &scope, &what)?;
-                    let dir = &self.model.units[task.unit].dir;
-                    Ok(Value::from(self.run_sh_var(
-                        &var.name, &script, &scope.env, dir, &var.span,
-                    )?))
-                }
-            }
-        })
+        let known = self.resolve(vec![Node::Var(index)], &Scope::default())?;
+        Ok(known.var(index).unwrap_or_default())
     }
 
     fn run_sh_var(
@@ -549,190 +403,7 @@ impl<'m> Session<'m> {
         let text = String::from_utf8_lossy(&stdout);
         Ok(text.trim().to_string())
     }
-
-    /// Vars may read vars; a cycle among them is an error, found once for
-    /// the whole table before the first var is evaluated.
-    fn check_var_cycles(&self) -> Result<()> {
-        self.var_order
-            .get_or_init(|| {
-                check_var_cycles(&self.engine, self.model, |name| {
-                    self.overrides.contains_key(name)
-                })
-            })
-            .clone()
-    }
 }
-
-/// A cycle among the vars of `model` is an error (vars set with `--set`,
-/// `overridden`, read nothing). Checked when a session starts, before any
-/// run, and by `--check`.
-pub fn check_var_cycles(
-    engine: &Engine,
-    model: &Model,
-    overridden: impl Fn(&str) -> bool,
-) -> Result<()> {
-    let vars = &model.vars;
-    let mut uses: Vec<Vec<usize>> = Vec::with_capacity(vars.len());
-    for var in vars {
-        let template = match &var.value {
-            VarValue::Template(t) | VarValue::Sh(t) if !overridden(&var.name) => t,
-            _ => {
-                uses.push(Vec::new());
-                continue;
-            }
-        };
-        let names = engine.names(template, &format!("var `{}`", var.name))?;
-        let mut used: Vec<usize> = names
-            .iter()
-            .filter_map(|n| {
-                let top = n.split('.').next().unwrap_or(n);
-                model.var_in(var.unit, top)
-            })
-            .collect();
-        used.sort_unstable();
-        used.dedup();
-        uses.push(used);
-    }
-    if let Some(cycle) = crate::cycles::find_cycle(vars.len(), |i| uses[i].clone()) {
-        let mut path: Vec<&str> = cycle.iter().map(|&i| vars[i].name.as_str()).collect();
-        // Close the loop, as run cycles print: `a -> b -> a`.
-        path.push(path[0]);
-        return Err(Error::at(
-            &vars[cycle[0]].span,
-            format!("cycle among vars: {}", path.join(" -> ")),
-        )
-        .with_label("this var depends on itself"));
-    }
-    // Evaluating a var evaluates the vars it reads first, one level of
-    // nesting each: a bounded depth keeps that off the edge of the stack.
-    let chain = crate::cycles::longest_chain(vars.len(), |i| uses[i].clone());
-    if chain.len() > MAX_VAR_DEPTH {
-        return Err(Error::at(
-            &vars[chain[0]].span,
-            format!(
-                "var `{}` starts a chain of {} vars that read each other; at most {MAX_VAR_DEPTH} may",
-                vars[chain[0]].name,
-                chain.len()
-            ),
-        )
-        .with_label("reads a var that reads a var ...")
-        .with_help(format!(
-            "the chain: {} -> ... -> {}",
-            vars[chain[0]].name,
-            vars[chain[chain.len() - 1]].name
-        )));
-    }
-    Ok(())
-}
-
-/// Values computed on first use, once each, by whichever thread needs one
-/// first. No lock is held while a value is computed: computing renders
-/// templates, which may need other lazy values (SPEC 6: no command of
-/// tasker waits on itself). A thread that needs a value another thread is
-/// computing waits for it, and gives up at a stop request.
-pub struct Lazies {
-    slots: Mutex<Vec<Lazy>>,
-    changed: Condvar,
-}
-
-#[derive(Clone)]
-enum Lazy {
-    Empty,
-    /// Being computed by this thread.
-    Busy(ThreadId),
-    Done(Value),
-}
-
-impl Lazies {
-    pub fn new(len: usize) -> Lazies {
-        Lazies {
-            slots: Mutex::new(vec![Lazy::Empty; len]),
-            changed: Condvar::new(),
-        }
-    }
-
-    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Lazy>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The value at `index`, when it is known.
-    pub fn done(&self, index: usize) -> Option<Value> {
-        match &self.slots()[index] {
-            Lazy::Done(value) => Some(value.clone()),
-            _ => None,
-        }
-    }
-
-    /// The value at `index`, computed with `eval` when nobody has yet.
-    /// `eval` runs with no lock held; a failure leaves the slot empty.
-    pub fn get_or_eval(
-        &self,
-        index: usize,
-        what: &str,
-        eval: impl FnOnce() -> Result<Value>,
-    ) -> Result<Value> {
-        let me = std::thread::current().id();
-        {
-            let mut slots = self.slots();
-            loop {
-                match &slots[index] {
-                    Lazy::Done(value) => return Ok(value.clone()),
-                    Lazy::Empty => break,
-                    // Cycles are found before anything is evaluated; this is
-                    // the last line of defence, an error rather than a hang.
-                    Lazy::Busy(owner) if *owner == me => {
-                        return Err(Error::usage(format!("{what} needs its own value")));
-                    }
-                    Lazy::Busy(_) => {
-                        if let Some(sig) = crate::stop::requested() {
-                            return Err(Error::run(
-                                128 + sig,
-                                format!("{what}: stopped while waiting for its value"),
-                            ));
-                        }
-                        slots = self
-                            .changed
-                            .wait_timeout(slots, Duration::from_millis(50))
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
-                }
-            }
-            slots[index] = Lazy::Busy(me);
-        }
-        // Released however `eval` ends, a panic included: a slot left busy
-        // would keep every other thread that needs it waiting.
-        let mut claim = Claim {
-            lazies: self,
-            index,
-            value: None,
-        };
-        let value = eval()?;
-        claim.value = Some(value.clone());
-        Ok(value)
-    }
-}
-
-/// A slot being computed; dropping it records the value (or frees the
-/// slot) and wakes the threads waiting for it.
-struct Claim<'a> {
-    lazies: &'a Lazies,
-    index: usize,
-    value: Option<Value>,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        self.lazies.slots()[self.index] = match self.value.take() {
-            Some(value) => Lazy::Done(value),
-            None => Lazy::Empty,
-        };
-        self.lazies.changed.notify_all();
-    }
-}
-
-/// How deep vars may read each other (SPEC 6, Limits).
-pub const MAX_VAR_DEPTH: usize = 256;
 
 /// `tasks`: the results of runs that finished in this invocation.
 #[derive(Debug)]

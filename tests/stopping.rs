@@ -327,7 +327,9 @@ fn sigkill_of_taskers_group_leaves_no_run_behind() {
         .unwrap();
     wait_for_file(&t, "one.here", &mut child);
     wait_for_file(&t, "two.here", &mut child);
-    while !t.path().join("one.gc.pid").exists() {
+    // Created before it is written: wait for the pid in it.
+    while std::fs::read_to_string(t.path().join("one.gc.pid")).map_or(true, |s| !s.ends_with('\n'))
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     signal(child.id(), "-KILL");

@@ -180,6 +180,59 @@ fn vars_use_vars_and_env() {
 }
 
 #[test]
+fn a_var_that_env_reads_sees_the_environment_below_env_whoever_reads_it_first() {
+    // `who` is read by `[env]` (through `greeting`), so it sees the
+    // environment below `[env]`: GREETING unset. The first step reads it
+    // before anything built `[env]`, the second only through `$GREETING`;
+    // both see the same values, and each `sh` runs once.
+    let test = Test::with(
+        r#"
+        [env]
+        GREETING = "hi {{ greeting }}"
+        [vars]
+        who = { sh = "echo ran >> sh.log; echo ${GREETING:-unset}" }
+        greeting = "{{ who }}!"
+        other = { sh = "echo $GREETING" }
+        [tasks.first]
+        run = "echo {{ who }} / $GREETING / {{ other }}"
+        [tasks.second]
+        run = "echo $GREETING / {{ who }}"
+        "#,
+    )
+    .args(&["-q", "first", "second"]);
+    test.expect("unset / hi unset! / hi unset!\nhi unset! / unset\n", "", 0);
+    assert_eq!(test.read("sh.log"), "ran\n");
+}
+
+#[test]
+fn an_included_files_env_reads_a_root_var_in_the_roots_environment() {
+    // The included file's `[env]` reads the root's var `base`, which reads
+    // `env`: it sees the root's `[env]` (below the included one), not only
+    // the environment tasker started with.
+    Test::with(
+        r#"
+        [env]
+        LEVEL = "root"
+        [vars]
+        base = "level-{{ env.LEVEL }}"
+        [include]
+        sub = "sub/tasks.toml"
+        "#,
+    )
+    .file(
+        "sub/tasks.toml",
+        r#"
+        [env]
+        FROM = "{{ base }}"
+        [tasks.show]
+        run = "echo $FROM"
+        "#,
+    )
+    .args(&["-q", "sub:show"])
+    .expect("level-root\n", "", 0);
+}
+
+#[test]
 fn builtin_values_are_in_scope() {
     Test::with(
         r#"
