@@ -298,41 +298,48 @@ pub struct TaskMore {
 }
 
 /// What a task that sets none of the `TaskMore` keys has.
-pub static NO_MORE: TaskMore = TaskMore {
-    post: Vec::new(),
-    finally: Vec::new(),
-    env: Vec::new(),
-    dir: None,
-    shell: None,
-    confirm: None,
-    platforms: Vec::new(),
-    timeout: None,
-    retries: 0,
-    retry_delay: Duration::ZERO,
-    ignore_failure: false,
-    interactive: false,
-    pty: false,
-    background: false,
-    ready: None,
-    ready_timeout: None,
-    matrix: Vec::new(),
-    sources: Vec::new(),
-    outputs: Vec::new(),
-    cache: true,
-    output: OutputKeys {
-        capture: false,
-        extract: Vec::new(),
-        expect: Vec::new(),
-        fail_on: Vec::new(),
-        respond: Vec::new(),
-        hide: Hide::None,
-    },
-    distribute: false,
-    vars: Vec::new(),
-    status: Vec::new(),
-    preconditions: Vec::new(),
-    definition: Vec::new(),
-};
+pub static NO_MORE: TaskMore = TaskMore::empty();
+
+impl TaskMore {
+    /// Every key at its default.
+    pub const fn empty() -> TaskMore {
+        TaskMore {
+            post: Vec::new(),
+            finally: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            shell: None,
+            confirm: None,
+            platforms: Vec::new(),
+            timeout: None,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            ignore_failure: false,
+            interactive: false,
+            pty: false,
+            background: false,
+            ready: None,
+            ready_timeout: None,
+            matrix: Vec::new(),
+            sources: Vec::new(),
+            outputs: Vec::new(),
+            cache: true,
+            output: OutputKeys {
+                capture: false,
+                extract: Vec::new(),
+                expect: Vec::new(),
+                fail_on: Vec::new(),
+                respond: Vec::new(),
+                hide: Hide::None,
+            },
+            distribute: false,
+            vars: Vec::new(),
+            status: Vec::new(),
+            preconditions: Vec::new(),
+            definition: Vec::new(),
+        }
+    }
+}
 
 /// A command that must succeed before a run's first step, and what to
 /// say when it does not.
