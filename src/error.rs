@@ -107,8 +107,22 @@ impl Error {
     /// Add "did you mean" when a near name exists.
     pub fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Error {
         match closest(wrong, candidates) {
-            Some(near) => self.with_help(format!("did you mean `{near}`?")),
+            Some(near) => self.with_help(did_you_mean(near)),
             None => self,
+        }
+    }
+
+    /// Add "did you mean" when a near name exists, and `otherwise` as the
+    /// help when none does.
+    pub fn suggest_or<'a>(
+        self,
+        wrong: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl Into<String>,
+    ) -> Error {
+        match closest(wrong, candidates) {
+            Some(near) => self.with_help(did_you_mean(near)),
+            None => self.with_help(otherwise),
         }
     }
 
@@ -190,6 +204,11 @@ pub(crate) fn widen_to_chars(text: &str, range: std::ops::Range<usize>) -> std::
         end += 1;
     }
     start..end
+}
+
+/// The one wording of a suggestion: "did you mean `NEAR`?".
+pub fn did_you_mean(near: impl fmt::Display) -> String {
+    format!("did you mean `{near}`?")
 }
 
 /// The candidate nearest to `wrong`, when it is near enough to be a likely
