@@ -211,6 +211,18 @@ pub fn did_you_mean(near: impl fmt::Display) -> String {
     format!("did you mean `{near}`?")
 }
 
+/// "a, b and c": names in a sentence.
+pub fn listed(names: &[impl AsRef<str>]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// The candidate nearest to `wrong`, when it is near enough to be a likely
 /// typo.
 pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

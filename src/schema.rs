@@ -26,7 +26,7 @@ pub fn render() -> String {
                     "dotenv": string_or_strings(),
                     "default": { "type": "string" },
                     "jobs": { "type": "integer", "minimum": 1 },
-                    "output": { "enum": ["interleaved", "prefixed", "grouped"] },
+                    "output": { "enum": crate::model::OutputMode::names() },
                     "echo": { "type": "boolean" },
                     "remote_cache": {
                         "type": "object",
