@@ -10,7 +10,7 @@ use std::sync::Arc;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 /// A file whose text is kept for error messages.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct SourceFile {
     /// The path as shown to the user (relative to where tasker was started
     /// when that is shorter).
@@ -20,7 +20,7 @@ pub struct SourceFile {
 }
 
 /// A place in a source file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     pub file: Arc<SourceFile>,
     pub range: Range<usize>,
@@ -56,7 +56,7 @@ pub enum Kind {
     Run(i32),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,

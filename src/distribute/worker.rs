@@ -735,7 +735,7 @@ impl Worker<'_> {
         let handed_back = self.runs.stopping()
             && !running.by_coordinator.load(Ordering::SeqCst)
             && running.control.is_cancelled();
-        let mut outcome = Ended::of(&finished.outcome);
+        let mut outcome = Ended::of(&finished.outcome, self.model);
         if let (Some(why), Ended::Success) = (lost, &outcome) {
             outcome = Ended::Failed {
                 failure: WireFailure::message(1, format!("its output was lost: {why}")),
@@ -746,7 +746,10 @@ impl Worker<'_> {
             outcome,
             duration_ms: Some(started.elapsed().as_millis() as u64),
             values,
-            finally: finished.finally.as_ref().map(WireFailure::of),
+            finally: finished
+                .finally
+                .as_ref()
+                .map(|f| WireFailure::of(f, self.model)),
         };
         if handed_back {
             return Disposition::HandBack;
