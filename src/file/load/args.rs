@@ -172,14 +172,13 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
         choices: Vec::new(),
         env: None,
         optional: false,
-        name: String::new(),
+        name: name.clone(),
     };
     let entries: Vec<(&str, &Value)> = table
         .iter()
         .map(|(k, v)| (k.get_ref().as_ref(), v))
         .collect();
     keys::read_keys(w, ARG_KEYS, &entries, ("argument", &name), &mut arg)?;
-    arg.name = name;
     Ok(arg)
 }
 
