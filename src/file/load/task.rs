@@ -297,7 +297,7 @@ pub(super) fn task(
     };
     keys::read_keys(w, TASK_KEYS, &entries, ("task", &name), &mut task)?;
     let get = |k: &str| entries.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    check_task(w, &name, &task, get)?;
+    check_task(w, &name, &task, &entries)?;
     if let Some(more) = &mut task.more {
         // Only a run with sources is ever fingerprinted.
         if get("sources").is_some() {
@@ -311,23 +311,24 @@ pub(super) fn task(
 /// What no single key decides: keys that only a service takes, names
 /// shared by arguments, vars and matrix entries, and what a distributed
 /// task may not be.
-fn check_task<'v, 'i: 'v>(
-    w: &Walker,
-    name: &str,
-    task: &Task,
-    get: impl Fn(&str) -> Option<&'v Value<'i>>,
-) -> Result<()> {
+fn check_task(w: &Walker, name: &str, task: &Task, entries: &[(&str, &Value)]) -> Result<()> {
+    let get = |k: &str| entries.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
     let key = |k: &'static str| KeyOf {
         key: k,
         owner: "task",
         name,
     };
     // `ready` and `ready_timeout` describe a service; on any other task
-    // they would be silently ignored.
+    // they would be silently ignored. The first in the file is named.
     if !task.background {
-        if let Some((k, v)) = ["ready", "ready_timeout"]
-            .into_iter()
-            .find_map(|k| Some((k, get(k)?)))
+        let service_key = |k: &str| match k {
+            "ready" => Some("ready"),
+            "ready_timeout" => Some("ready_timeout"),
+            _ => None,
+        };
+        if let Some((k, v)) = entries
+            .iter()
+            .find_map(|(k, v)| Some((service_key(k)?, *v)))
         {
             return Err(w
                 .error(v.span(), format!("{} only applies to a service", key(k)))
