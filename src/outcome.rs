@@ -115,6 +115,12 @@ pub enum Reason {
     ResultRefused(String),
     /// The worker reported an end this invocation did not ask for.
     WorkerSaid(String),
+    /// A worker refused the run (another file, another version).
+    Refused(String),
+    /// The run was lost with its workers too many times.
+    LostTooOften(String),
+    /// A worker ran the run but could not send all its output.
+    OutputLost(String),
     /// A failure a worker reported, in its words, with the status it gave
     /// there.
     Remote { status: i32, message: String },
@@ -144,14 +150,17 @@ impl Reason {
             | Reason::CallUnfinished(_)
             | Reason::NotTaken(_)
             | Reason::QueueLost(_)
-            | Reason::WorkerSaid(_) => 1,
+            | Reason::WorkerSaid(_)
+            | Reason::LostTooOften(_)
+            | Reason::OutputLost(_) => 1,
             // What the file or the invocation asked cannot be done, as a
             // usage error.
             Reason::Unreachable(_)
             | Reason::TooBig(_)
             | Reason::Sources(_)
             | Reason::Cycle(_)
-            | Reason::ResultRefused(_) => 2,
+            | Reason::ResultRefused(_)
+            | Reason::Refused(_) => 2,
             // EX_SOFTWARE
             Reason::Internal(_) => 70,
             Reason::Called { reason, .. } => reason.status(),
@@ -203,6 +212,7 @@ impl fmt::Display for Reason {
                 write!(f, "refused the run's result from the queue: {why}")
             }
             Reason::Internal(why) => write!(f, "internal error in tasker: {why}"),
+            Reason::OutputLost(why) => write!(f, "its output was lost: {why}"),
             Reason::Dir(text)
             | Reason::Precondition(text)
             | Reason::CannotAsk(text)
@@ -212,6 +222,8 @@ impl fmt::Display for Reason {
             | Reason::Cycle(text)
             | Reason::NotTaken(text)
             | Reason::WorkerSaid(text)
+            | Reason::Refused(text)
+            | Reason::LostTooOften(text)
             | Reason::Remote { message: text, .. } => f.write_str(text),
         }
     }

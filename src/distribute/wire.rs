@@ -183,11 +183,12 @@ impl WireFailure {
         }
     }
 
-    /// A failure with only a message.
-    pub fn message(status: i32, message: String) -> WireFailure {
+    /// A failure that points at no file (any reason but a diagnostic),
+    /// made by a worker or the queue rather than by a run.
+    pub fn plain(reason: &Reason) -> WireFailure {
         WireFailure {
-            status,
-            message,
+            status: reason.status(),
+            message: reason.to_string(),
             error: None,
             step: None,
             in_finally: false,
@@ -244,11 +245,11 @@ impl Ended {
 
 impl RunResult {
     /// A run that failed before it could start, saying why.
-    pub fn failed(worker: &str, status: i32, message: String) -> RunResult {
+    pub fn failed(worker: &str, reason: &Reason) -> RunResult {
         RunResult {
             worker: worker.to_string(),
             outcome: Ended::Failed {
-                failure: WireFailure::message(status, message),
+                failure: WireFailure::plain(reason),
             },
             duration_ms: None,
             values: None,
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn a_tag_covers_the_content_and_the_kind() {
         let secret = Secret(b"s3cret".to_vec());
-        let mut result = RunResult::failed("w1", 1, "no".into());
+        let mut result = RunResult::failed("w1", &Reason::Refused("no".into()));
         result.values = Some(serde_json::json!({"t": 0.1 + 0.2}));
         let text = result.seal(Some(&secret));
         assert_eq!(RunResult::verify(&text, Some(&secret)), Ok(()));
