@@ -2,7 +2,7 @@
 //! tasker's own options into task invocations, each with typed values. The
 //! same parser reads the calls in `deps`, `post` and `task` steps.
 
-use crate::error::{closest, Error, Result};
+use crate::error::{Error, Result};
 use crate::model::{Arg, ArgType, ArgValue, Model, Task};
 
 /// One task named on the command line (or in a call) with its values.
@@ -302,10 +302,11 @@ fn lookup_task(model: &Model, unit: usize, word: &str) -> Result<usize> {
 fn with_task_suggestion(model: &Model, unit: usize, err: Error, word: &str) -> Error {
     let mut names = model.names_in(unit);
     names.sort_unstable();
-    match closest(word, names.iter().map(String::as_str)) {
-        Some(near) => err.with_help(format!("did you mean `{near}`?")),
-        None => err.with_help("run `tasker -l` to see the tasks"),
-    }
+    err.suggest_or(
+        word,
+        names.iter().map(String::as_str),
+        "run `tasker -l` to see the tasks",
+    )
 }
 
 fn unexpected(model: &Model, unit: usize, task: &Task, word: &str) -> Error {
@@ -363,10 +364,7 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
             flags.push(format!("--no-{}", arg.long_name()));
         }
     }
-    let err = match closest(flag, flags.iter().map(String::as_str)) {
-        Some(near) => err.with_help(format!("did you mean `{near}`?")),
-        None => err,
-    };
+    let err = err.suggest(flag, flags.iter().map(String::as_str));
     let listed: Vec<String> = task
         .args
         .iter()
@@ -451,10 +449,7 @@ pub(crate) fn check_choice(task: &Task, spec: &Arg, value: &ArgValue, via: &str)
         "`{shown}` is not a valid value for {via} of task `{}`",
         task.name
     ));
-    let err = match closest(&shown, choices.iter().map(String::as_str)) {
-        Some(near) => err.with_help(format!("did you mean `{near}`?")),
-        None => err,
-    };
+    let err = err.suggest(&shown, choices.iter().map(String::as_str));
     Err(err.with_help(format!("choose one of: {}", choices.join(", "))))
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::model::{CacheUse, OutputMode};
 use crate::style::ColorChoice;
 
 #[derive(Debug, Parser)]
@@ -55,8 +56,8 @@ pub struct Cli {
     #[arg(short = 'B', long)]
     pub force: bool,
     /// Use the remote cache to read and write (the default when one is configured), only to read, or not at all
-    #[arg(long, value_name = "MODE", value_parser = ["readwrite", "read", "off"])]
-    pub remote_cache: Option<String>,
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub remote_cache: Option<CacheUse>,
     /// Run, then run again whenever a source of the named tasks changes
     #[arg(short = 'w', long)]
     pub watch: bool,
@@ -64,8 +65,8 @@ pub struct Cli {
     #[arg(short = 'y', long)]
     pub yes: bool,
     /// How output of overlapping runs is shown
-    #[arg(long, value_name = "MODE", value_parser = ["interleaved", "prefixed", "grouped"])]
-    pub output: Option<String>,
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub output: Option<OutputMode>,
     /// Override a [vars] entry (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     pub set: Vec<(String, String)>,
@@ -88,9 +89,9 @@ pub struct Cli {
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "table",
-        value_parser = ["table", "html"]
+        value_enum
     )]
-    pub timings: Option<String>,
+    pub timings: Option<Timings>,
     /// Write the runs as Chrome trace-event JSON to FILE (Perfetto, chrome://tracing)
     #[arg(long, value_name = "FILE")]
     pub trace: Option<std::path::PathBuf>,
@@ -124,13 +125,33 @@ pub struct Cli {
     /// When to colour tasker's own output (auto honours NO_COLOR, CLICOLOR, CLICOLOR_FORCE)
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Print a completion script (bash, zsh, fish, powershell, elvish) that asks tasker at each TAB
-    #[arg(long, value_name = "SHELL")]
-    pub completions: Option<String>,
+    /// Print a completion script that asks tasker at each TAB
+    #[arg(long, value_name = "SHELL", value_enum)]
+    pub completions: Option<Shell>,
     // Filled by `first_task_word`, never by clap: see `main_with_args`.
     /// The tasks to run, each followed by its own arguments
     #[arg(value_name = "TASK")]
     pub tasks: Vec<String>,
+}
+
+/// The shells `--completions` writes a script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+/// `--timings`: what is made of the runs' durations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Timings {
+    // A table on stderr at the end (a doc comment here would be help
+    // text, and turn `--help` into its long form).
+    Table,
+    // A timeline page (tasker-timings.html).
+    Html,
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
@@ -185,48 +206,58 @@ pub fn color_of(options: &[std::ffi::OsString]) -> ColorChoice {
 }
 
 /// The index of the first word after tasker's own options (the first task
-/// name), skipping the values of options that take one.
+/// name), skipping the values of options that take one. Which options
+/// take a value, and how, is read from the one declaration above.
 pub fn first_task_word(args: &[std::ffi::OsString]) -> usize {
-    const LONG_WITH_VALUE: &[&str] = &[
-        "--file",
-        "--dir",
-        "--jobs",
-        "--output",
-        "--set",
-        "--completions",
-        "--show",
-        "--color",
-        "--queue",
-        "--name",
-        "--trace",
-        "--remote-cache",
-        "--import",
-    ];
-    const SHORT_WITH_VALUE: &[char] = &['f', 'C', 'j'];
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Built, every argument knows how many values it takes.
+    command.build();
+    let long = |name: &str| command.get_arguments().find(|a| a.get_long() == Some(name));
+    let short = |c: char| command.get_arguments().find(|a| a.get_short() == Some(c));
     let mut i = 1;
     while i < args.len() {
         let word = args[i].to_string_lossy();
         if word == "--" || !word.starts_with('-') || word == "-" {
             return i;
         }
-        let takes_next = if word == "--evaluate" {
-            // Its VAR is optional: a next word that is no option is it.
+        let next_is_value = || {
             args.get(i + 1)
                 .is_some_and(|next| !next.to_string_lossy().starts_with('-'))
-        } else if let Some(long) = word.strip_prefix("--") {
-            !long.contains('=') && LONG_WITH_VALUE.contains(&word.as_ref())
+        };
+        let takes_next = if let Some(name) = word.strip_prefix("--") {
+            !name.contains('=') && long(name).is_some_and(|a| takes_next_word(a, next_is_value))
         } else {
             // A cluster like `-qj 4` or `-j4`: the first value-taking
             // letter takes the rest of the cluster, or the next word.
             let cluster: Vec<char> = word[1..].chars().collect();
-            match cluster.iter().position(|c| SHORT_WITH_VALUE.contains(c)) {
-                Some(at) => at + 1 == cluster.len(),
-                None => false,
+            let taking = cluster
+                .iter()
+                .position(|c| short(*c).is_some_and(|a| a.get_action().takes_values()));
+            match taking {
+                Some(at) if at + 1 == cluster.len() => {
+                    short(cluster[at]).is_some_and(|a| takes_next_word(a, next_is_value))
+                }
+                _ => false,
             }
         };
         i += if takes_next { 2 } else { 1 };
     }
     args.len()
+}
+
+/// Whether `arg`, written alone, takes the next word as its value: an
+/// option that needs one always does; one whose value is optional
+/// (`--evaluate [VAR]`) does when the next word is no option; one whose
+/// value must follow `=` (`--timings=html`) never does.
+fn takes_next_word(arg: &clap::Arg, next_is_value: impl Fn() -> bool) -> bool {
+    if !arg.get_action().takes_values() || arg.is_require_equals_set() {
+        return false;
+    }
+    match arg.get_num_args() {
+        Some(range) if range.min_values() == 0 => next_is_value(),
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -254,5 +285,10 @@ mod tests {
         assert_eq!(split(&["--evaluate", "version"]), 2);
         assert_eq!(split(&["--evaluate", "-q"]), 2);
         assert_eq!(split(&["--evaluate"]), 1);
+        assert_eq!(split(&["--timings", "build"]), 1);
+        assert_eq!(split(&["--timings=html", "build"]), 1);
+        assert_eq!(split(&["--color", "never", "--output", "grouped", "a"]), 4);
+        assert_eq!(split(&["--import", "Makefile"]), 2);
+        assert_eq!(split(&["-qC", "dir", "a"]), 2);
     }
 }

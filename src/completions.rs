@@ -9,31 +9,21 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use crate::cli::Cli;
-use crate::error::{Error, Result};
+use crate::cli::{Cli, Shell};
 use crate::model::{Arg, ArgType, Model, Task};
-
-pub const SHELLS: [&str; 5] = ["bash", "zsh", "fish", "powershell", "elvish"];
 
 /// The hidden entry the scripts call: `--complete SHELL INDEX -- WORDS...`.
 pub const ENTRY: &str = "--complete";
 
 /// The script for `shell`.
-pub fn render(shell: &str) -> Result<String> {
-    Ok(match shell {
-        "bash" => BASH.to_string(),
-        "zsh" => ZSH.to_string(),
-        "fish" => FISH.to_string(),
-        "powershell" => POWERSHELL.to_string(),
-        "elvish" => ELVISH.to_string(),
-        other => {
-            return Err(
-                Error::usage(format!("--completions: unknown shell `{other}`"))
-                    .suggest(other, SHELLS)
-                    .with_help(format!("the shells are {}", SHELLS.join(", "))),
-            )
-        }
-    })
+pub fn render(shell: Shell) -> &'static str {
+    match shell {
+        Shell::Bash => BASH,
+        Shell::Zsh => ZSH,
+        Shell::Fish => FISH,
+        Shell::Powershell => POWERSHELL,
+        Shell::Elvish => ELVISH,
+    }
 }
 
 const BASH: &str = r#"# tasker completions for bash: eval "$(tasker --completions bash)"
@@ -237,7 +227,6 @@ fn option_values(option: Option<&str>, model: Option<&Model>) -> Option<Vec<Stri
         return None;
     }
     Some(match long.as_str() {
-        "--completions" => SHELLS.iter().map(|s| s.to_string()).collect(),
         "--show" => model.map(task_names).unwrap_or_default(),
         _ => arg
             .get_possible_values()

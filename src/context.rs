@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Object, Value};
 
-use crate::error::{closest, Error, Result};
+use crate::error::{Error, Result};
 use crate::model::{EnvEntry, Model, Template, ROOT_UNIT};
 use crate::template::Mode;
 pub use resolve::check_var_cycles;
@@ -163,20 +163,13 @@ impl<'m> Session<'m> {
                     "--set {name}: there is no var `{name}` in {}",
                     model.file.display
                 ));
-                let err = match closest(&name, model.vars.iter().map(|v| v.name.as_str())) {
-                    Some(near) => err.with_help(format!("did you mean `{near}`?")),
-                    None if model.vars.is_empty() => err.with_help("the file declares no [vars]"),
-                    None => err.with_help(format!(
-                        "the vars are: {}",
-                        model
-                            .vars
-                            .iter()
-                            .map(|v| v.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
+                let names: Vec<&str> = model.vars.iter().map(|v| v.name.as_str()).collect();
+                let otherwise = if names.is_empty() {
+                    "the file declares no [vars]".to_string()
+                } else {
+                    format!("the vars are: {}", names.join(", "))
                 };
-                return Err(err);
+                return Err(err.suggest_or(&name, names.iter().copied(), otherwise));
             }
             map.insert(name, value);
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
 /// A file whose text is kept for error messages.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct SourceFile {
     /// The path as shown to the user (relative to where tasker was started
     /// when that is shorter).
@@ -20,7 +20,7 @@ pub struct SourceFile {
 }
 
 /// A place in a source file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     pub file: Arc<SourceFile>,
     pub range: Range<usize>,
@@ -56,7 +56,7 @@ pub enum Kind {
     Run(i32),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
@@ -107,8 +107,22 @@ impl Error {
     /// Add "did you mean" when a near name exists.
     pub fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Error {
         match closest(wrong, candidates) {
-            Some(near) => self.with_help(format!("did you mean `{near}`?")),
+            Some(near) => self.with_help(did_you_mean(near)),
             None => self,
+        }
+    }
+
+    /// Add "did you mean" when a near name exists, and `otherwise` as the
+    /// help when none does.
+    pub fn suggest_or<'a>(
+        self,
+        wrong: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl Into<String>,
+    ) -> Error {
+        match closest(wrong, candidates) {
+            Some(near) => self.with_help(did_you_mean(near)),
+            None => self.with_help(otherwise),
         }
     }
 
@@ -190,6 +204,23 @@ pub(crate) fn widen_to_chars(text: &str, range: std::ops::Range<usize>) -> std::
         end += 1;
     }
     start..end
+}
+
+/// The one wording of a suggestion: "did you mean `NEAR`?".
+pub fn did_you_mean(near: impl fmt::Display) -> String {
+    format!("did you mean `{near}`?")
+}
+
+/// "a, b and c": names in a sentence.
+pub fn listed(names: &[impl AsRef<str>]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
+    }
 }
 
 /// The candidate nearest to `wrong`, when it is near enough to be a likely

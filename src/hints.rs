@@ -36,7 +36,7 @@ pub fn unknown_option(
         let command = Cli::command();
         let longs = command.get_arguments().filter_map(|a| a.get_long());
         if let Some(near) = crate::error::closest(long, longs) {
-            error = error.with_help(format!("did you mean `--{near}`?"));
+            error = error.with_help(crate::error::did_you_mean(format_args!("--{near}")));
         }
     }
     error.with_help(

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use crate::context::Session;
-use crate::error::{closest, Error, Result};
+use crate::error::{Error, Result};
 use crate::model::{ArgType, Model, Task, ROOT_UNIT};
 
 /// `--summary`: the names of the tasks `-l` shows, in file order, on one
@@ -35,10 +35,11 @@ fn find_task<'m>(model: &'m Model, word: &str, option: &str) -> Result<&'m Task>
     let mut names: Vec<&str> = model.callable_names().collect();
     names.sort_unstable();
     let err = Error::usage(format!("{option} {word}: unknown task `{word}`"));
-    Err(match closest(word, names.iter().copied()) {
-        Some(near) => err.with_help(format!("did you mean `{near}`?")),
-        None => err.with_help("run `tasker -l` to see the tasks"),
-    })
+    Err(err.suggest_or(
+        word,
+        names.iter().copied(),
+        "run `tasker -l` to see the tasks",
+    ))
 }
 
 /// `--show TASK`: the lines of the file that declare the task, comments
@@ -203,13 +204,16 @@ pub fn evaluate(session: &Session, only: Option<&str>) -> Result<String> {
                 "--evaluate {name}: there is no var `{name}` in {}",
                 model.file.display
             ));
-            return Err(
-                match closest(name, model.vars.iter().map(|v| v.name.as_str())) {
-                    Some(near) => err.with_help(format!("did you mean `{near}`?")),
-                    None if model.vars.is_empty() => err.with_help("the file declares no [vars]"),
-                    None => err.with_help("`tasker --evaluate` prints them all"),
-                },
-            );
+            let otherwise = if model.vars.is_empty() {
+                "the file declares no [vars]"
+            } else {
+                "`tasker --evaluate` prints them all"
+            };
+            return Err(err.suggest_or(
+                name,
+                model.vars.iter().map(|v| v.name.as_str()),
+                otherwise,
+            ));
         }
         let value = session.var(name)?;
         return Ok(format!("{}\n", plain(&value)));

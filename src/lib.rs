@@ -142,7 +142,7 @@ enum Action {
     Import(std::path::PathBuf),
     Schema,
     Man,
-    Completions(String),
+    Completions(cli::Shell),
     List,
     Summary,
     Show(String),
@@ -166,8 +166,8 @@ impl Action {
             Action::Schema
         } else if cli.man {
             Action::Man
-        } else if let Some(shell) = &cli.completions {
-            Action::Completions(shell.clone())
+        } else if let Some(shell) = cli.completions {
+            Action::Completions(shell)
         } else if cli.list {
             Action::List
         } else if cli.summary {
@@ -211,7 +211,7 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         Action::Completions(shell) => {
-            print(&completions::render(&shell)?);
+            print(completions::render(shell));
             return Ok(0);
         }
         _ => {}
@@ -291,12 +291,8 @@ fn run(cli: Cli) -> Result<i32> {
 /// `--remote-cache`; `None` when it is off.
 fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<fresh::remote::Config>> {
     let env = |name: &str| std::env::var(name).ok();
-    fresh::remote::Config::resolve(
-        model.settings.remote_cache.as_ref(),
-        cli.remote_cache.as_deref(),
-        &env,
-    )
-    .map_err(Error::usage)
+    fresh::remote::Config::resolve(model.settings.remote_cache.as_ref(), cli.remote_cache, &env)
+        .map_err(Error::usage)
 }
 
 /// For `-l --json`: whether the task is up to date and, when it is not,
@@ -529,8 +525,8 @@ fn run_once(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     };
     let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
-    let mode = match &cli.output {
-        Some(m) => OutputMode::parse(m).unwrap_or(OutputMode::Interleaved),
+    let mode = match cli.output {
+        Some(mode) => mode,
         None => model.settings.output.unwrap_or(if may_overlap {
             OutputMode::Prefixed
         } else {
@@ -658,7 +654,7 @@ fn conclude(
         report.line(&format!("{} {lost}", report.err_style.red("error:")));
         return summary.status.max(1);
     }
-    if cli.timings.as_deref() == Some("table") {
+    if cli.timings == Some(cli::Timings::Table) {
         report.write(
             exec::output::Stream::Stderr,
             report::timings(&summary.runs, cache).as_bytes(),
@@ -683,7 +679,7 @@ fn write_timelines(
     cwd: &std::path::Path,
 ) -> std::result::Result<(), String> {
     let mut files = Vec::new();
-    if cli.timings.as_deref() == Some("html") {
+    if cli.timings == Some(cli::Timings::Html) {
         let title = format!("tasker timings: {}", command_line_tasks());
         files.push((
             cwd.join(timeline::HTML_FILE),

@@ -175,7 +175,18 @@ impl Default for Settings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `--remote-cache`: how this invocation may use the remote cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheUse {
+    #[value(name = "readwrite")]
+    ReadWrite,
+    Read,
+    Off,
+}
+
+/// How the output of overlapping runs is shown: `--output` and
+/// `settings.output` take the names clap derives from the variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputMode {
     Interleaved,
     Prefixed,
@@ -183,16 +194,22 @@ pub enum OutputMode {
 }
 
 impl OutputMode {
-    pub const NAMES: [&'static str; 3] = ["interleaved", "prefixed", "grouped"];
-
     pub fn parse(s: &str) -> Option<OutputMode> {
-        match s {
-            "interleaved" => Some(OutputMode::Interleaved),
-            "prefixed" => Some(OutputMode::Prefixed),
-            "grouped" => Some(OutputMode::Grouped),
-            _ => None,
-        }
+        clap::ValueEnum::from_str(s, false).ok()
     }
+
+    /// The names, in declaration order.
+    pub fn names() -> Vec<String> {
+        value_names::<OutputMode>()
+    }
+}
+
+/// The names of a `ValueEnum`'s values, in declaration order.
+pub fn value_names<E: clap::ValueEnum>() -> Vec<String> {
+    E::value_variants()
+        .iter()
+        .filter_map(|v| Some(v.to_possible_value()?.get_name().to_string()))
+        .collect()
 }
 
 /// A string that is rendered with minijinja before use.
@@ -298,41 +315,48 @@ pub struct TaskMore {
 }
 
 /// What a task that sets none of the `TaskMore` keys has.
-pub static NO_MORE: TaskMore = TaskMore {
-    post: Vec::new(),
-    finally: Vec::new(),
-    env: Vec::new(),
-    dir: None,
-    shell: None,
-    confirm: None,
-    platforms: Vec::new(),
-    timeout: None,
-    retries: 0,
-    retry_delay: Duration::ZERO,
-    ignore_failure: false,
-    interactive: false,
-    pty: false,
-    background: false,
-    ready: None,
-    ready_timeout: None,
-    matrix: Vec::new(),
-    sources: Vec::new(),
-    outputs: Vec::new(),
-    cache: true,
-    output: OutputKeys {
-        capture: false,
-        extract: Vec::new(),
-        expect: Vec::new(),
-        fail_on: Vec::new(),
-        respond: Vec::new(),
-        hide: Hide::None,
-    },
-    distribute: false,
-    vars: Vec::new(),
-    status: Vec::new(),
-    preconditions: Vec::new(),
-    definition: Vec::new(),
-};
+pub static NO_MORE: TaskMore = TaskMore::empty();
+
+impl TaskMore {
+    /// Every key at its default.
+    pub const fn empty() -> TaskMore {
+        TaskMore {
+            post: Vec::new(),
+            finally: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            shell: None,
+            confirm: None,
+            platforms: Vec::new(),
+            timeout: None,
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            ignore_failure: false,
+            interactive: false,
+            pty: false,
+            background: false,
+            ready: None,
+            ready_timeout: None,
+            matrix: Vec::new(),
+            sources: Vec::new(),
+            outputs: Vec::new(),
+            cache: true,
+            output: OutputKeys {
+                capture: false,
+                extract: Vec::new(),
+                expect: Vec::new(),
+                fail_on: Vec::new(),
+                respond: Vec::new(),
+                hide: Hide::None,
+            },
+            distribute: false,
+            vars: Vec::new(),
+            status: Vec::new(),
+            preconditions: Vec::new(),
+            definition: Vec::new(),
+        }
+    }
+}
 
 /// A command that must succeed before a run's first step, and what to
 /// say when it does not.

@@ -74,20 +74,58 @@ pub enum Reason {
     Pattern(String),
     /// `confirm` was answered no.
     NotConfirmed,
-    /// A located error (a template that did not render, a wrong call): the
-    /// report shows it whole, and it names the task and step itself.
-    Diagnostic {
-        status: i32,
-        message: String,
-        rendered: String,
-    },
+    /// A located error (a template that did not render, a wrong call),
+    /// kept whole: the report renders it, in colour on a terminal, and it
+    /// names the task and step itself.
+    Diagnostic(Box<Error>),
     /// A run called by a `task` step did not succeed.
     Called { task: String, reason: Box<Reason> },
     /// A service ended by itself, or was not ready in time; `tail` holds
     /// its last lines of output.
     Service { end: ServiceEnd, tail: Vec<String> },
-    /// Anything else, in one line, with the status it gives.
-    Other { status: i32, message: String },
+    /// The working directory cannot be used (missing, not a directory).
+    Dir(String),
+    /// A `preconditions` command failed: its `msg`, or what failed.
+    Precondition(String),
+    /// `confirm` could not be asked, or got no answer.
+    CannotAsk(String),
+    /// The step's output could not be set up (pipes, files).
+    OutputSetup(String),
+    /// Waiting for the step's process failed.
+    LostProcess(String),
+    /// A value holds what no process can receive (a NUL byte).
+    Unreachable(String),
+    /// The arguments and environment are too big for the system.
+    TooBig(String),
+    /// The sources or outputs could not be checked for the fingerprint.
+    Sources(String),
+    /// A `task` step's call would wait for its caller.
+    Cycle(String),
+    /// A `task` step called a service that tasker had already stopped.
+    ServiceGone(String),
+    /// A `task` step called a run that did not run.
+    CallNotRun { task: String, why: String },
+    /// A `task` step called a run that ended neither well nor failed.
+    CallUnfinished(String),
+    /// No worker took a distributed run in time.
+    NotTaken(String),
+    /// The queue was lost while a run was out on it.
+    QueueLost(String),
+    /// The run's result on the queue failed its check.
+    ResultRefused(String),
+    /// The worker reported an end this invocation did not ask for.
+    WorkerSaid(String),
+    /// A worker refused the run (another file, another version).
+    Refused(String),
+    /// The run was lost with its workers too many times.
+    LostTooOften(String),
+    /// A worker ran the run but could not send all its output.
+    OutputLost(String),
+    /// A failure a worker reported, in its words, with the status it gave
+    /// there.
+    Remote { status: i32, message: String },
+    /// A fault inside tasker, not in the run's commands.
+    Internal(String),
 }
 
 impl Reason {
@@ -100,7 +138,31 @@ impl Reason {
             Reason::NotFound(_) | Reason::NoPath(_) => 127,
             Reason::NotExecutable(_) | Reason::CannotStart { .. } => 126,
             Reason::Pattern(_) | Reason::NotConfirmed => 1,
-            Reason::Diagnostic { status, .. } | Reason::Other { status, .. } => *status,
+            Reason::Diagnostic(e) => e.exit_code(),
+            Reason::Remote { status, .. } => *status,
+            Reason::Dir(_)
+            | Reason::Precondition(_)
+            | Reason::CannotAsk(_)
+            | Reason::OutputSetup(_)
+            | Reason::LostProcess(_)
+            | Reason::ServiceGone(_)
+            | Reason::CallNotRun { .. }
+            | Reason::CallUnfinished(_)
+            | Reason::NotTaken(_)
+            | Reason::QueueLost(_)
+            | Reason::WorkerSaid(_)
+            | Reason::LostTooOften(_)
+            | Reason::OutputLost(_) => 1,
+            // What the file or the invocation asked cannot be done, as a
+            // usage error.
+            Reason::Unreachable(_)
+            | Reason::TooBig(_)
+            | Reason::Sources(_)
+            | Reason::Cycle(_)
+            | Reason::ResultRefused(_)
+            | Reason::Refused(_) => 2,
+            // EX_SOFTWARE
+            Reason::Internal(_) => 70,
             Reason::Called { reason, .. } => reason.status(),
             Reason::Service { end, .. } => match end {
                 ServiceEnd::NotReady { .. } => 124,
@@ -109,22 +171,11 @@ impl Reason {
             },
         }
     }
-
-    pub fn other(status: i32, message: impl Into<String>) -> Reason {
-        Reason::Other {
-            status,
-            message: message.into(),
-        }
-    }
 }
 
 impl From<Error> for Reason {
     fn from(e: Error) -> Reason {
-        Reason::Diagnostic {
-            status: e.exit_code(),
-            message: e.message.clone(),
-            rendered: e.render(false),
-        }
+        Reason::Diagnostic(Box::new(e))
     }
 }
 
@@ -148,10 +199,32 @@ impl fmt::Display for Reason {
             }
             Reason::Pattern(text) => f.write_str(text),
             Reason::NotConfirmed => f.write_str("not confirmed"),
-            Reason::Diagnostic { message, .. } => f.write_str(message),
+            Reason::Diagnostic(e) => f.write_str(&e.message),
             Reason::Called { task, reason } => write!(f, "task `{task}` failed: {reason}"),
-            Reason::Other { message, .. } => f.write_str(message),
             Reason::Service { end, .. } => end.fmt(f),
+            Reason::OutputSetup(why) => write!(f, "cannot set up output: {why}"),
+            Reason::LostProcess(why) => write!(f, "lost the process: {why}"),
+            Reason::ServiceGone(task) => write!(f, "service `{task}` had already been stopped"),
+            Reason::CallNotRun { task, why } => write!(f, "task `{task}` did not run: {why}"),
+            Reason::CallUnfinished(task) => write!(f, "task `{task}` did not succeed"),
+            Reason::QueueLost(why) => write!(f, "the queue was lost while the run was out: {why}"),
+            Reason::ResultRefused(why) => {
+                write!(f, "refused the run's result from the queue: {why}")
+            }
+            Reason::Internal(why) => write!(f, "internal error in tasker: {why}"),
+            Reason::OutputLost(why) => write!(f, "its output was lost: {why}"),
+            Reason::Dir(text)
+            | Reason::Precondition(text)
+            | Reason::CannotAsk(text)
+            | Reason::Unreachable(text)
+            | Reason::TooBig(text)
+            | Reason::Sources(text)
+            | Reason::Cycle(text)
+            | Reason::NotTaken(text)
+            | Reason::WorkerSaid(text)
+            | Reason::Refused(text)
+            | Reason::LostTooOften(text)
+            | Reason::Remote { message: text, .. } => f.write_str(text),
         }
     }
 }

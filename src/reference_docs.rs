@@ -1,8 +1,11 @@
-//! Keeps docs/reference.md true to the loader: every key the loader
-//! accepts has a row in the reference's key tables (and no row names a key
-//! it refuses), each row says type, default and example, and the page reads
-//! as a user's reference. A test module only.
+//! Keeps docs/reference.md true to the loader: the tables of task keys and
+//! argument keys are the ones their declarations (`file::load::keys`)
+//! generate, every other key the loader accepts has a row in the
+//! reference's key tables (and no row names a key it refuses), each row
+//! says type, default and example, and the page reads as a user's
+//! reference. A test module only.
 
+use crate::file::load::keys::{names, reference_table, Key};
 use crate::file::load::{
     ARG_KEYS, REMOTE_CACHE_KEYS, SETTINGS_KEYS, STEP_KEYS, TASK_KEYS, TOP_KEYS,
 };
@@ -51,14 +54,58 @@ fn sorted(keys: &[&str]) -> Vec<String> {
     keys
 }
 
+/// The text of the table under `### heading`, from its header to its
+/// last row, and where it starts in `page`.
+fn table_text<'p>(page: &'p str, heading: &str) -> (usize, &'p str) {
+    let start = page
+        .find(&format!("\n### {heading}\n"))
+        .unwrap_or_else(|| panic!("docs/reference.md has no `### {heading}`"));
+    let from = start + page[start..].find("\n|").expect("a table") + 1;
+    let len = page[from..]
+        .find("\n\n")
+        .map_or(page.len() - from, |end| end + 1);
+    (from, &page[from..from + len])
+}
+
+/// The tables of task keys and argument keys are generated from their
+/// declarations. `TASKER_WRITE_REFERENCE=1 cargo test --lib reference`
+/// writes them into docs/reference.md after a key is added or changed.
+#[test]
+fn the_key_tables_are_the_declarations() {
+    fn check<D>(page: &mut String, heading: &str, keys: &'static [Key<D>]) -> bool {
+        let wanted = reference_table(keys);
+        let (at, found) = table_text(page, heading);
+        if found == wanted {
+            return true;
+        }
+        let len = found.len();
+        page.replace_range(at..at + len, &wanted);
+        false
+    }
+    let mut page = REFERENCE.to_string();
+    let same =
+        check(&mut page, "Task keys", TASK_KEYS) & check(&mut page, "Argument keys", ARG_KEYS);
+    if !same && std::env::var_os("TASKER_WRITE_REFERENCE").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/reference.md");
+        std::fs::write(path, &page).unwrap();
+    }
+    assert!(
+        same,
+        "docs/reference.md's tables of task keys or argument keys differ from their declarations \
+         (src/file/load/task.rs, args.rs); TASKER_WRITE_REFERENCE=1 cargo test --lib reference writes them"
+    );
+}
+
 #[test]
 fn every_key_the_loader_accepts_has_a_row_in_the_reference() {
+    let task_keys: Vec<&str> = names(TASK_KEYS).collect();
+    let arg_keys: Vec<&str> = names(ARG_KEYS).collect();
     for (heading, accepted) in [
         ("Top-level tables", TOP_KEYS),
         ("Settings keys", SETTINGS_KEYS),
         ("Remote cache keys", REMOTE_CACHE_KEYS),
-        ("Task keys", TASK_KEYS),
-        ("Argument keys", ARG_KEYS),
+        ("Task keys", &task_keys),
+        ("Argument keys", &arg_keys),
         ("Step keys", STEP_KEYS),
     ] {
         let rows = table(heading);
@@ -103,7 +150,7 @@ fn the_reference_is_written_for_users() {
 
 #[test]
 fn the_reference_names_the_presentation_only_keys() {
-    use crate::file::load::definition::PRESENTATION_KEYS;
+    use crate::file::load::definition::presentation_keys;
     let line = REFERENCE
         .lines()
         .find_map(|l| {
@@ -111,10 +158,13 @@ fn the_reference_names_the_presentation_only_keys() {
                 .strip_prefix("Presentation-only keys, left out of the fingerprint: ")
         })
         .expect("docs/reference.md lists the presentation-only keys");
-    let listed: Vec<&str> = line
+    let mut listed: Vec<&str> = line
         .trim_end_matches('.')
         .split(", ")
         .map(|k| k.trim_matches('`'))
         .collect();
-    assert_eq!(listed, PRESENTATION_KEYS);
+    listed.sort_unstable();
+    let mut declared = presentation_keys(TASK_KEYS);
+    declared.sort_unstable();
+    assert_eq!(listed, declared);
 }

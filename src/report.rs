@@ -28,10 +28,10 @@ pub fn print_failures(report: &Console, summary: &Summary, verbose: bool) {
             // A full diagnostic (a template that did not render) already
             // names the task and the step: it is the summary, shown whole.
             Outcome::Failed(Failure {
-                reason: Reason::Diagnostic { rendered, .. },
+                reason: Reason::Diagnostic(e),
                 ..
             }) => {
-                report.line(rendered.trim_end());
+                report.line(e.render(report.err_style.color).trim_end());
                 None
             }
             Outcome::Failed(f) => Some(failure_line(name, f)),

@@ -892,10 +892,7 @@ impl Calls for NoCalls {
 /// A run ended by a failure inside tasker, not by its commands.
 fn internal_failure(why: &str) -> Finished {
     Finished {
-        outcome: Outcome::Failed(Failure::new(
-            Reason::other(70, format!("internal error in tasker: {why}")),
-            None,
-        )),
+        outcome: Outcome::Failed(Failure::new(Reason::Internal(why.to_string()), None)),
         duration: Duration::ZERO,
         finally: None,
         halt: false,
@@ -920,18 +917,15 @@ fn call_failure(name: &str, outcome: &Outcome) -> CallError {
             None,
         ),
         Outcome::Cancelled => return CallError::Cancelled,
-        Outcome::Stopped => Failure::new(
-            Reason::other(1, format!("service `{name}` had already been stopped")),
-            None,
-        ),
+        Outcome::Stopped => Failure::new(Reason::ServiceGone(name.to_string()), None),
         Outcome::NotRun(why) => Failure::new(
-            Reason::other(1, format!("task `{name}` did not run: {why}")),
+            Reason::CallNotRun {
+                task: name.to_string(),
+                why: why.clone(),
+            },
             None,
         ),
-        _ => Failure::new(
-            Reason::other(1, format!("task `{name}` did not succeed")),
-            None,
-        ),
+        _ => Failure::new(Reason::CallUnfinished(name.to_string()), None),
     })
 }
 
@@ -973,19 +967,16 @@ fn add_called(
     for &t in &targets {
         if waits_for(graph, waiters, t, from) {
             return Err(Failure::new(
-                Reason::other(
-                    2,
-                    format!(
-                        "cycle: `{}` calls `{}`, which waits for it",
-                        graph.runs[from].name, graph.runs[t].name
-                    ),
-                ),
+                Reason::Cycle(format!(
+                    "cycle: `{}` calls `{}`, which waits for it",
+                    graph.runs[from].name, graph.runs[t].name
+                )),
                 None,
             ));
         }
     }
     if let Err(e) = graph.check_cycles() {
-        return Err(Failure::new(Reason::other(2, e.message), None));
+        return Err(Failure::new(Reason::Cycle(e.message), None));
     }
     Ok(targets)
 }

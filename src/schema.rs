@@ -6,118 +6,8 @@
 
 use serde_json::{json, Value};
 
-fn string_or_strings() -> Value {
-    json!({ "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] })
-}
-
-fn strings() -> Value {
-    json!({ "type": "array", "items": { "type": "string" } })
-}
-
-fn duration() -> Value {
-    json!({ "type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h)?)+$",
-            "description": "\"500ms\", \"30s\", \"5m\", \"1h\", \"1m30s\"" })
-}
-
-fn step() -> Value {
-    let options = json!({
-        "ignore_failure": { "type": "boolean" },
-        "dir": { "type": "string" },
-        "quiet": { "type": "boolean" }
-    });
-    let one = |key: &str, value: Value| {
-        let mut props = options.clone();
-        props[key] = value;
-        json!({ "type": "object", "properties": props, "required": [key], "additionalProperties": false })
-    };
-    json!({ "oneOf": [
-        { "type": "string", "description": "a shell script" },
-        one("sh", json!({ "type": "string" })),
-        one("cmd", strings()),
-        one("pipe", strings()),
-        one("task", json!({ "type": "string" })),
-    ]})
-}
-
-fn steps() -> Value {
-    json!({ "oneOf": [{ "type": "string" }, { "type": "array", "items": step() }] })
-}
-
-fn arg() -> Value {
-    json!({
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": false,
-        "properties": {
-            "name": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
-            "help": { "type": "string" },
-            "type": { "enum": ["string", "bool", "int", "float", "list", "count"] },
-            "positional": { "type": "boolean" },
-            "choices": { "type": "array" },
-            "short": { "type": "string", "pattern": "^[A-Za-z0-9]$" },
-            "default": {},
-            "required": { "type": "boolean" },
-            "env": { "type": "string" }
-        }
-    })
-}
-
-fn task() -> Value {
-    let patterns = strings();
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "help": { "type": "string" },
-            "run": steps(),
-            "deps": strings(),
-            "post": strings(),
-            "finally": steps(),
-            "args": { "type": "array", "items": arg() },
-            "env": { "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } },
-            "dir": { "type": "string" },
-            "shell": strings(),
-            "quiet": { "type": "boolean" },
-            "private": { "type": "boolean" },
-            "aliases": strings(),
-            "group": { "type": "string" },
-            "confirm": { "type": "string" },
-            "platforms": { "type": "array", "items": { "enum": ["linux", "macos", "windows", "unix"] } },
-            "timeout": duration(),
-            "retries": { "type": "integer", "minimum": 0 },
-            "retry_delay": duration(),
-            "ignore_failure": { "type": "boolean" },
-            "interactive": { "type": "boolean" },
-            "pty": { "type": "boolean" },
-            "background": { "type": "boolean" },
-            "ready": { "type": "string" },
-            "ready_timeout": duration(),
-            "matrix": { "type": "object", "additionalProperties": { "oneOf": [{ "type": "array" }, { "type": "string" }] } },
-            "sources": strings(),
-            "outputs": strings(),
-            "cache": { "type": "boolean" },
-            "capture": { "type": "boolean" },
-            "extract": { "type": "object", "additionalProperties": { "type": "string" } },
-            "expect": patterns,
-            "fail_on": patterns,
-            "respond": { "type": "array", "items": {
-                "type": "object", "required": ["on", "send"], "additionalProperties": false,
-                "properties": { "on": { "type": "string" }, "send": { "type": "string" } } } },
-            "hide": { "oneOf": [{ "type": "boolean" }, { "enum": ["stdout", "stderr"] }] },
-            "distribute": { "type": "boolean" },
-            "vars": { "type": "object", "additionalProperties": { "oneOf": [
-                { "type": ["string", "number", "boolean", "array"] },
-                { "type": "object", "required": ["sh"], "additionalProperties": false, "properties": { "sh": { "type": "string" } } }
-            ] } },
-            "status": strings(),
-            "preconditions": { "type": "array", "items": { "oneOf": [
-                { "type": "string" },
-                { "type": "object", "required": ["sh"], "additionalProperties": false,
-                  "properties": { "sh": { "type": "string" }, "msg": { "type": "string" } } }
-            ] } }
-        }
-    })
-}
+use crate::file::load::keys::{self, shape::*, Key};
+use crate::file::load::{ARG_KEYS, TASK_KEYS};
 
 /// The schema, pretty-printed, with a final newline.
 pub fn render() -> String {
@@ -136,7 +26,7 @@ pub fn render() -> String {
                     "dotenv": string_or_strings(),
                     "default": { "type": "string" },
                     "jobs": { "type": "integer", "minimum": 1 },
-                    "output": { "enum": ["interleaved", "prefixed", "grouped"] },
+                    "output": { "enum": crate::model::OutputMode::names() },
                     "echo": { "type": "boolean" },
                     "remote_cache": {
                         "type": "object",
@@ -168,7 +58,7 @@ pub fn render() -> String {
             "tasks": {
                 "type": "object",
                 "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_-]*$" },
-                "additionalProperties": task()
+                "additionalProperties": keys::object(TASK_KEYS, &[])
             }
         }
     });
@@ -190,8 +80,8 @@ fn describe(schema: &mut Value) {
         "Remote cache keys",
     );
     let task = &mut top["tasks"]["additionalProperties"]["properties"];
-    add_descriptions(task, "Task keys");
-    add_descriptions(&mut task["args"]["items"]["properties"], "Argument keys");
+    describe_keys(task, TASK_KEYS);
+    describe_keys(&mut task["args"]["items"]["properties"], ARG_KEYS);
     for key in ["run", "finally"] {
         // A list of steps; each table form names its keys.
         if let Some(forms) = task[key]["oneOf"][1]["items"]["oneOf"].as_array_mut() {
@@ -204,35 +94,52 @@ fn describe(schema: &mut Value) {
     }
 }
 
+/// The keys of a table the reference describes in prose.
 fn add_descriptions(properties: &mut Value, heading: &str) {
-    let Some(properties) = properties.as_object_mut() else {
-        return;
-    };
     for row in crate::reference::table(heading) {
-        let [key, ty, default, example, meaning] = &row[..] else {
-            continue;
-        };
-        let key = crate::reference::plain(key);
-        if let Some(Value::Object(entry)) = properties.get_mut(&key) {
-            let plain = crate::reference::plain;
-            let mut text = format!(
-                "{} ({}; default: {}). Example: {}",
-                crate::reference::capitalised(&plain(meaning)),
-                plain(ty),
-                plain(default),
-                plain(example)
+        if let [key, ty, default, example, meaning] = &row[..] {
+            let key = crate::reference::plain(key);
+            add_description(
+                properties,
+                &key,
+                [ty, default, example, meaning].map(String::as_str),
             );
-            // A shape's own note (a duration's format) stays.
-            if let Some(Value::String(note)) = entry.get("description") {
-                text = format!("{text}. Written as {note}");
-            }
-            entry.insert("description".into(), Value::String(text));
         }
     }
 }
 
+/// The keys of a table declared in the loader (`file::load::keys`).
+fn describe_keys<D>(properties: &mut Value, keys: &'static [Key<D>]) {
+    for key in keys {
+        add_description(properties, key.name, key.doc);
+    }
+}
+
+/// The description of `key` from its reference row: type, default,
+/// example, meaning.
+fn add_description(properties: &mut Value, key: &str, row: [&str; 4]) {
+    let Some(Value::Object(entry)) = properties.get_mut(key) else {
+        return;
+    };
+    let plain = crate::reference::plain;
+    let [ty, default, example, meaning] = row;
+    let mut text = format!(
+        "{} ({}; default: {}). Example: {}",
+        crate::reference::capitalised(&plain(meaning)),
+        plain(ty),
+        plain(default),
+        plain(example)
+    );
+    // A shape's own note (a duration's format) stays.
+    if let Some(Value::String(note)) = entry.get("description") {
+        text = format!("{text}. Written as {note}");
+    }
+    entry.insert("description".into(), Value::String(text));
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::file::load::keys::names;
     use crate::file::load::{ARG_KEYS, REMOTE_CACHE_KEYS, SETTINGS_KEYS, TASK_KEYS, TOP_KEYS};
 
     fn keys(v: &serde_json::Value) -> Vec<String> {
@@ -315,10 +222,12 @@ mod tests {
             sorted(REMOTE_CACHE_KEYS)
         );
         let task = &props["tasks"]["additionalProperties"];
-        assert_eq!(keys(&task["properties"]), sorted(TASK_KEYS));
+        let task_keys: Vec<&str> = names(TASK_KEYS).collect();
+        assert_eq!(keys(&task["properties"]), sorted(&task_keys));
+        let arg_keys: Vec<&str> = names(ARG_KEYS).collect();
         assert_eq!(
             keys(&task["properties"]["args"]["items"]["properties"]),
-            sorted(ARG_KEYS)
+            sorted(&arg_keys)
         );
     }
 }

@@ -44,6 +44,28 @@ fn color_always_and_never_decide_alone() {
 }
 
 #[test]
+fn a_located_error_met_by_a_run_is_coloured_by_the_report() {
+    // The run keeps the error itself; the summary renders it, with the
+    // colours tasker's other errors get.
+    let file = "[tasks.a]\nrun = \"echo {{ 1 / 0 }}\"\n";
+    let ran = Test::with(file).args(&["--color=always", "a"]).run();
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(coloured(&ran.stderr), "{:?}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unable to calculate 1 / 0"),
+        "{}",
+        ran.stderr
+    );
+    let plain = Test::with(file).arg("a").run();
+    assert!(!coloured(&plain.stderr), "{:?}", plain.stderr);
+    assert!(
+        plain.stderr.contains(" --> ./tasks.toml:2:16"),
+        "{}",
+        plain.stderr
+    );
+}
+
+#[test]
 fn clicolor_force_colours_a_pipe_unless_no_color() {
     let forced = Test::with(TASKS).env("CLICOLOR_FORCE", "1").arg("-l").run();
     assert!(coloured(&forced.stdout), "{:?}", forced.stdout);
@@ -290,7 +312,10 @@ fn every_shell_script_calls_tasker_back() {
     let ran = Test::with(COMPLETING)
         .args(&["--completions", "tcsh"])
         .run();
-    ran.code(2).stderr_has("unknown shell `tcsh`");
+    // clap refuses it, naming the shells, as for every closed set of values.
+    ran.code(2)
+        .stderr_has("invalid value 'tcsh' for '--completions <SHELL>'")
+        .stderr_has("[possible values: bash, zsh, fish, powershell, elvish]");
 }
 
 #[test]

@@ -43,6 +43,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("arg_no_name", "[tasks.a]\nrun = \"x\"\n[[tasks.a.args]]\ntype = \"int\"\n", "has no `name`"),
     ("arg_bad_name", "[tasks.a]\nrun = \"x\"\n[[tasks.a.args]]\nname = \"my-arg\"\n", "invalid argument name `my-arg`"),
     ("arg_positional_bool", "[tasks.a]\nrun = \"x\"\n[[tasks.a.args]]\nname = \"b\"\ntype = \"bool\"\npositional = true\n", "cannot be positional"),
+    ("arg_positional_count_says_its_flag", "[tasks.a]\nrun = \"x\"\n[[tasks.a.args]]\nname = \"verbose\"\ntype = \"count\"\npositional = true\n", "help: `verbose` is set with --verbose"),
     ("arg_short_h", "[tasks.a]\nrun = \"x\"\n[[tasks.a.args]]\nname = \"host\"\nshort = \"h\"\n", "reserved"),
     ("regex_extract", "[tasks.a]\nrun = \"x\"\nextract = { version = 'v(\\d+' }\n", "invalid regex"),
     ("regex_expect", "[tasks.a]\nrun = \"x\"\nexpect = [\"ok\", \"[unclosed\"]\n", "invalid regex"),

@@ -194,9 +194,8 @@ impl Coordinator {
         let _ = queue::forget(&mut con, &keys);
         q.give_back(con);
         if let Err(why) = RunResult::verify(&text, q.project.secret.as_ref()) {
-            let why = format!("refused the run's result from the queue: {why}");
             return Ok(Ended::local(Outcome::Failed(Failure::new(
-                Reason::other(2, why),
+                Reason::ResultRefused(why.to_string()),
                 None,
             ))));
         }
@@ -298,7 +297,7 @@ impl Coordinator {
             crate::outcome::human_duration(self.queue_timeout),
             self.queue.shown
         );
-        Ended::local(Outcome::Failed(Failure::new(Reason::other(1, why), None)))
+        Ended::local(Outcome::Failed(Failure::new(Reason::NotTaken(why), None)))
     }
 }
 
@@ -334,21 +333,23 @@ impl Ended {
             session.record(&job.task.name, wire::from_json(values));
         }
         let on_worker = |mut f: Failure| {
-            if let Reason::Other { message, .. } = &mut f.reason {
+            if let Reason::Remote { message, .. } = &mut f.reason {
                 if !message.contains(&format!("`{}`", result.worker)) {
                     message.push_str(&format!(" (on worker `{}`)", result.worker));
                 }
             }
             f
         };
-        let outcome = match result.outcome.to_outcome() {
+        let outcome = match result.outcome.to_outcome(session.model) {
             Outcome::Failed(f) => Outcome::Failed(on_worker(f)),
             other => other,
         };
         Ended {
             outcome,
             duration: result.duration_ms.map(Duration::from_millis),
-            finally: result.finally.map(|f| on_worker(f.to_failure())),
+            finally: result
+                .finally
+                .map(|f| on_worker(f.to_failure(session.model))),
         }
     }
 }
@@ -367,8 +368,7 @@ impl Fleet for Coordinator {
         let (ended, halt) = match self.remote(session, opts, job, control) {
             Ok(ended) => (unasked(ended, control), false),
             Err(why) => {
-                let why = format!("the queue was lost while the run was out: {why}");
-                let failure = Failure::new(Reason::other(1, why), None);
+                let failure = Failure::new(Reason::QueueLost(why.to_string()), None);
                 (Ended::local(Outcome::Failed(failure)), true)
             }
         };
@@ -402,7 +402,7 @@ fn unasked(ended: Ended, control: &Control) -> Ended {
         "the run was reported {what} on its worker, though this invocation did not cancel it"
     );
     Ended {
-        outcome: Outcome::Failed(Failure::new(Reason::other(1, why), None)),
+        outcome: Outcome::Failed(Failure::new(Reason::WorkerSaid(why), None)),
         ..ended
     }
 }

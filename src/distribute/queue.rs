@@ -46,6 +46,7 @@ use super::health::Health;
 use super::link::{Link, Target};
 use super::wire::{RunResult, Tagged};
 use super::{Project, KEY_TTL, LEASE, LOST_LIMIT, MAX_JOBS};
+use crate::outcome::Reason;
 
 /// A Redis server and its idle connections.
 pub struct Queue {
@@ -592,7 +593,8 @@ pub fn lose(
                 "the run was lost {LOST_LIMIT} times, with workers `{}`",
                 names.join("`, `")
             );
-            let result = RunResult::failed(worker, 1, message).seal(q.project.secret.as_ref());
+            let result = RunResult::failed(worker, &Reason::LostTooOften(message))
+                .seal(q.project.secret.as_ref());
             fail(con, &keys, &result)?;
             Ok(Lost::Failed)
         }

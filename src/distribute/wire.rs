@@ -10,6 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::error::{Error, Kind, SourceFile, Span};
+use crate::model::Model;
 use crate::outcome::{Failure, Outcome, Reason};
 
 /// One run, as the coordinator planned it.
@@ -76,9 +78,9 @@ pub enum Ended {
 pub struct WireFailure {
     pub status: i32,
     pub message: String,
-    /// A located error shown whole.
+    /// A located error, shown whole.
     #[serde(default)]
-    pub rendered: Option<String>,
+    pub error: Option<Box<WireError>>,
     #[serde(default)]
     pub step: Option<String>,
     #[serde(default)]
@@ -87,44 +89,121 @@ pub struct WireFailure {
     pub timed_out_ms: Option<u64>,
 }
 
+/// A located error on its way back from a worker, in parts, so that the
+/// coordinator renders it as its own (in colour on its terminal). The
+/// file it points into is named by its unit, since the worker's files are
+/// the coordinator's (their hash was checked); another file (a dotenv
+/// file) travels whole.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireError {
+    /// `None` for a usage error (status 2).
+    pub run_status: Option<i32>,
+    pub message: String,
+    pub label: Option<String>,
+    pub help: Vec<String>,
+    pub span: Option<WireSpan>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireSpan {
+    pub start: usize,
+    pub end: usize,
+    /// The unit (`Model::units`) whose file it is.
+    pub unit: Option<usize>,
+    /// The file as shown, and its text, when it is no unit's.
+    pub display: String,
+    pub text: Option<String>,
+}
+
+impl WireError {
+    fn of(e: &Error, model: &Model) -> WireError {
+        let span = e.span.as_ref().map(|span| {
+            let unit = model.units.iter().position(|u| {
+                std::sync::Arc::ptr_eq(&u.file, &span.file) || u.file.path == span.file.path
+            });
+            WireSpan {
+                start: span.range.start,
+                end: span.range.end,
+                unit,
+                display: span.file.display.clone(),
+                text: unit.is_none().then(|| span.file.text.clone()),
+            }
+        });
+        WireError {
+            run_status: match e.kind {
+                Kind::Usage => None,
+                Kind::Run(status) => Some(status),
+            },
+            message: e.message.clone(),
+            label: e.label.clone(),
+            help: e.help.clone(),
+            span,
+        }
+    }
+
+    fn to_error(&self, model: &Model) -> Error {
+        let span = self.span.as_ref().and_then(|s| {
+            let file = match (s.unit.and_then(|u| model.units.get(u)), &s.text) {
+                (Some(unit), _) => std::sync::Arc::clone(&unit.file),
+                (None, Some(text)) => std::sync::Arc::new(SourceFile {
+                    display: s.display.clone(),
+                    path: s.display.clone().into(),
+                    text: text.clone(),
+                }),
+                (None, None) => return None,
+            };
+            // Out of the file's bounds, the place is left out rather than
+            // shown wrong.
+            (s.start <= s.end && s.end <= file.text.len()).then(|| Span::new(&file, s.start..s.end))
+        });
+        Error {
+            kind: self.run_status.map_or(Kind::Usage, Kind::Run),
+            message: self.message.clone(),
+            span,
+            label: self.label.clone(),
+            help: self.help.clone(),
+        }
+    }
+}
+
 impl WireFailure {
-    pub fn of(f: &Failure) -> WireFailure {
-        let (rendered, timed_out_ms) = match &f.reason {
-            Reason::Diagnostic { rendered, .. } => (Some(rendered.clone()), None),
+    pub fn of(f: &Failure, model: &Model) -> WireFailure {
+        let (error, timed_out_ms) = match &f.reason {
+            Reason::Diagnostic(e) => (Some(Box::new(WireError::of(e, model))), None),
             Reason::TimedOut(limit) => (None, Some(limit.as_millis() as u64)),
             _ => (None, None),
         };
         WireFailure {
             status: f.status(),
             message: f.reason.to_string(),
-            rendered,
+            error,
             step: f.step.clone(),
             in_finally: f.in_finally,
             timed_out_ms,
         }
     }
 
-    /// A failure with only a message.
-    pub fn message(status: i32, message: String) -> WireFailure {
+    /// A failure that points at no file (any reason but a diagnostic),
+    /// made by a worker or the queue rather than by a run.
+    pub fn plain(reason: &Reason) -> WireFailure {
         WireFailure {
-            status,
-            message,
-            rendered: None,
+            status: reason.status(),
+            message: reason.to_string(),
+            error: None,
             step: None,
             in_finally: false,
             timed_out_ms: None,
         }
     }
 
-    pub fn to_failure(&self) -> Failure {
-        let reason = match (&self.rendered, self.timed_out_ms) {
-            (Some(rendered), _) => Reason::Diagnostic {
+    pub fn to_failure(&self, model: &Model) -> Failure {
+        let reason = match (&self.error, self.timed_out_ms) {
+            (Some(e), _) => Reason::Diagnostic(Box::new(e.to_error(model))),
+            (None, Some(ms)) => Reason::TimedOut(Duration::from_millis(ms)),
+            (None, None) => Reason::Remote {
                 status: self.status,
                 message: self.message.clone(),
-                rendered: rendered.clone(),
             },
-            (None, Some(ms)) => Reason::TimedOut(Duration::from_millis(ms)),
-            (None, None) => Reason::other(self.status, self.message.clone()),
         };
         Failure {
             reason,
@@ -135,12 +214,12 @@ impl WireFailure {
 }
 
 impl Ended {
-    pub fn of(outcome: &Outcome) -> Ended {
+    pub fn of(outcome: &Outcome, model: &Model) -> Ended {
         match outcome {
             Outcome::Success => Ended::Success,
             Outcome::Skipped(why) => Ended::Skipped { why: why.clone() },
             Outcome::Failed(f) => Ended::Failed {
-                failure: WireFailure::of(f),
+                failure: WireFailure::of(f, model),
             },
             Outcome::Cancelled => Ended::Cancelled,
             Outcome::NotRun(why) => Ended::NotRun { why: why.clone() },
@@ -150,11 +229,11 @@ impl Ended {
         }
     }
 
-    pub fn to_outcome(&self) -> Outcome {
+    pub fn to_outcome(&self, model: &Model) -> Outcome {
         match self {
             Ended::Success => Outcome::Success,
             Ended::Skipped { why } => Outcome::Skipped(why.clone()),
-            Ended::Failed { failure } => Outcome::Failed(failure.to_failure()),
+            Ended::Failed { failure } => Outcome::Failed(failure.to_failure(model)),
             Ended::Cancelled => Outcome::Cancelled,
             Ended::NotRun { why } => Outcome::NotRun(why.clone()),
             Ended::Stopped => Outcome::Stopped,
@@ -166,11 +245,11 @@ impl Ended {
 
 impl RunResult {
     /// A run that failed before it could start, saying why.
-    pub fn failed(worker: &str, status: i32, message: String) -> RunResult {
+    pub fn failed(worker: &str, reason: &Reason) -> RunResult {
         RunResult {
             worker: worker.to_string(),
             outcome: Ended::Failed {
-                failure: WireFailure::message(status, message),
+                failure: WireFailure::plain(reason),
             },
             duration_ms: None,
             values: None,
@@ -311,23 +390,53 @@ mod tests {
             step: Some("false".into()),
             in_finally: false,
         };
-        let back = Ended::of(&Outcome::Failed(local.clone()));
+        let model = model();
+        let back = Ended::of(&Outcome::Failed(local.clone()), &model);
         let json = serde_json::to_string(&back).unwrap();
         let back: Ended = serde_json::from_str(&json).unwrap();
-        let Outcome::Failed(f) = back.to_outcome() else {
+        let Outcome::Failed(f) = back.to_outcome(&model) else {
             panic!("not a failure");
         };
         assert_eq!(f.status(), 3);
         assert_eq!(f.reason.to_string(), "exit status 3");
         assert_eq!(f.step.as_deref(), Some("false"));
         let timed = Failure::new(Reason::TimedOut(Duration::from_secs(2)), None);
-        assert_eq!(WireFailure::of(&timed).to_failure(), timed);
+        assert_eq!(WireFailure::of(&timed, &model).to_failure(&model), timed);
+    }
+
+    fn model() -> Model {
+        let text = "[tasks.a]\nrun = \"{{ nope }}\"\n";
+        crate::file::load_str(text, "tasks.toml", std::path::Path::new(".")).unwrap()
+    }
+
+    #[test]
+    fn a_located_error_comes_back_whole_pointing_into_the_same_file() {
+        let model = model();
+        let run = &model.tasks[0].run[0];
+        let crate::model::StepKind::Sh(template) = &run.kind else {
+            panic!("not a script");
+        };
+        let at_file = Error::at(&template.span, "unknown name `nope`")
+            .with_label("here")
+            .with_help("define it");
+        let elsewhere = SourceFile {
+            display: ".env".into(),
+            path: ".env".into(),
+            text: "A\n".into(),
+        };
+        let at_dotenv = Error::at(&Span::new(&std::sync::Arc::new(elsewhere), 0..1), "bad");
+        for error in [at_file, at_dotenv, Error::run(3, "no place")] {
+            let local = Failure::new(error, Some("step".into()));
+            let json = serde_json::to_string(&WireFailure::of(&local, &model)).unwrap();
+            let back: WireFailure = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.to_failure(&model), local);
+        }
     }
 
     #[test]
     fn a_tag_covers_the_content_and_the_kind() {
         let secret = Secret(b"s3cret".to_vec());
-        let mut result = RunResult::failed("w1", 1, "no".into());
+        let mut result = RunResult::failed("w1", &Reason::Refused("no".into()));
         result.values = Some(serde_json::json!({"t": 0.1 + 0.2}));
         let text = result.seal(Some(&secret));
         assert_eq!(RunResult::verify(&text, Some(&secret)), Ok(()));

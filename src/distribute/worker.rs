@@ -26,7 +26,7 @@ use super::wire::{self, Ended, RunResult, RunSpec, Tagged, WireFailure};
 use super::{Project, FENCE_AFTER, MAX_JOBS, REAP, RENEW};
 use crate::context::{Scope, Session};
 use crate::error::{Error, Result};
-use crate::exec::{self, Console, Control, Finished, Job, Outcome, RunOptions};
+use crate::exec::{self, Console, Control, Finished, Job, Outcome, Reason, RunOptions};
 use crate::graph::Run;
 use crate::model::{Model, Task};
 
@@ -545,7 +545,7 @@ impl Worker<'_> {
         }
         if let Some(why) = self.refusal(&spec, text) {
             self.say(&format!("[{}] refused: {why}", spec.name));
-            let result = RunResult::failed(&self.name, 2, why);
+            let result = RunResult::failed(&self.name, &Reason::Refused(why));
             return self.report(con, &lease, list, text, &spec, &result);
         }
         self.say(&format!("[{}] started", spec.name));
@@ -735,10 +735,10 @@ impl Worker<'_> {
         let handed_back = self.runs.stopping()
             && !running.by_coordinator.load(Ordering::SeqCst)
             && running.control.is_cancelled();
-        let mut outcome = Ended::of(&finished.outcome);
+        let mut outcome = Ended::of(&finished.outcome, self.model);
         if let (Some(why), Ended::Success) = (lost, &outcome) {
             outcome = Ended::Failed {
-                failure: WireFailure::message(1, format!("its output was lost: {why}")),
+                failure: WireFailure::plain(&Reason::OutputLost(why.to_string())),
             };
         }
         let result = RunResult {
@@ -746,7 +746,10 @@ impl Worker<'_> {
             outcome,
             duration_ms: Some(started.elapsed().as_millis() as u64),
             values,
-            finally: finished.finally.as_ref().map(WireFailure::of),
+            finally: finished
+                .finally
+                .as_ref()
+                .map(|f| WireFailure::of(f, self.model)),
         };
         if handed_back {
             return Disposition::HandBack;

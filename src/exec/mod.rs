@@ -316,7 +316,7 @@ fn prelude(
     }
     let (step_scope, dir) = scope_and_dir(session, task, &job.run).map_err(failed)?;
     if let Some(why) = dir_problem(&dir).filter(|_| !opts.dry_run) {
-        return Err(failed(Reason::other(1, why)));
+        return Err(failed(Reason::Dir(why)));
     }
     // `status` says "up to date" only when every command exits 0; with
     // `sources`, both must say so. Never under -n or -B.
@@ -349,7 +349,7 @@ fn prelude(
         let mut c = opts
             .fresh
             .check(session, task, &job.run, &step_scope, &dir)
-            .map_err(|why| failed(Reason::other(2, why)))?;
+            .map_err(|why| failed(Reason::Sources(why)))?;
         if c.stale.is_none() && (task.status.is_empty() || status_fresh(sink)?) {
             sink.note(&if opts.verbose {
                 format!(
@@ -401,7 +401,7 @@ fn prelude(
                     .map_err(|e| failed(e.into()))?,
                 None => format!("precondition `{}` failed with status {code}", pre.sh.source),
             };
-            return Err(failed(Reason::other(1, why)));
+            return Err(failed(Reason::Precondition(why)));
         }
     }
     if let Some(question) = &task.confirm {
@@ -417,7 +417,7 @@ fn prelude(
                 Ok(Some(true)) => {}
                 Ok(Some(false)) => return Err(failed(Reason::NotConfirmed)),
                 Ok(None) => return Err(Outcome::Cancelled),
-                Err(why) => return Err(failed(Reason::other(1, why))),
+                Err(why) => return Err(failed(Reason::CannotAsk(why))),
             }
         }
     }
@@ -710,7 +710,7 @@ impl StepContext<'_, '_> {
                     return Outcome::Success;
                 }
                 if let Some(why) = dir_problem(&dir) {
-                    return Outcome::Failed(Failure::new(Reason::other(1, why), Some(echo)));
+                    return Outcome::Failed(Failure::new(Reason::Dir(why), Some(echo)));
                 }
                 self.spawn_and_wait(&echo, &argvs, &dir, scope.process_env(), sink)
             }

@@ -38,7 +38,10 @@ impl StepContext<'_, '_> {
             }
         }
         if let Some(why) = unreachable_value(argvs, env) {
-            return Outcome::Failed(Failure::new(Reason::other(2, why), Some(echo.to_string())));
+            return Outcome::Failed(Failure::new(
+                Reason::Unreachable(why),
+                Some(echo.to_string()),
+            ));
         }
         let alone = self.job.alone;
         // Every run's processes get a group of their own, so that stopping
@@ -140,10 +143,7 @@ impl StepContext<'_, '_> {
         let alone = self.job.alone;
         let path = env.get("PATH");
         let io_error = |e: std::io::Error| {
-            Outcome::Failed(Failure::new(
-                Reason::other(1, format!("cannot set up output: {e}")),
-                None,
-            ))
+            Outcome::Failed(Failure::new(Reason::OutputSetup(e.to_string()), None))
         };
         let mut argvs = argvs.to_vec();
         let mut scripts_wrapped = false;
@@ -273,7 +273,7 @@ impl StepContext<'_, '_> {
             Ok(status) => status,
             Err(e) => {
                 return Outcome::Failed(Failure::new(
-                    Reason::other(1, format!("lost the process: {e}")),
+                    Reason::LostProcess(e.to_string()),
                     Some(echo.to_string()),
                 ))
             }
@@ -365,12 +365,9 @@ pub(super) fn spawn_failure(
                 })
                 .unwrap_or_default();
             let longest = argvs.iter().flatten().map(String::len).max().unwrap_or(0);
-            Reason::other(
-                2,
-                format!(
-                    "the arguments ({args} bytes, the longest {longest}) and the environment ({environ} bytes) are too big for the system to start `{first}`{largest}"
-                ),
-            )
+            Reason::TooBig(format!(
+                "the arguments ({args} bytes, the longest {longest}) and the environment ({environ} bytes) are too big for the system to start `{first}`{largest}"
+            ))
         }
         _ => Reason::CannotStart {
             program: first,

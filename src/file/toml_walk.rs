@@ -84,16 +84,19 @@ impl Walker {
         }
     }
 
-    /// Every key of `table` must be in `allowed`.
-    pub fn check_keys(
+    /// Every key of `table` must be in `allowed` (a list of names, or a
+    /// key declaration's names).
+    pub fn check_keys<K: AsRef<str>>(
         &self,
         table: &DeTable,
-        allowed: &[&str],
+        allowed: impl IntoIterator<Item = K> + Clone,
         place: impl std::fmt::Display,
     ) -> Result<()> {
         for key in table.keys() {
             let name = key.get_ref().as_ref();
-            if !allowed.contains(&name) {
+            if !allowed.clone().into_iter().any(|a| a.as_ref() == name) {
+                let allowed: Vec<K> = allowed.into_iter().collect();
+                let allowed: Vec<&str> = allowed.iter().map(AsRef::as_ref).collect();
                 let err = self
                     .error(key.span(), format!("unknown key `{name}` in {place}"))
                     .with_label("unknown key");

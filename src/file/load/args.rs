@@ -1,5 +1,10 @@
-//! Arguments: each `args` entry, its type, default, choices and flags.
+//! Arguments: the declaration of an argument table's keys (`ARG_KEYS`),
+//! and each `args` entry read with it: its type, default, choices and
+//! flags.
 
+use serde_json::json;
+
+use super::keys::{self, key, presentation, shape, Key, KeyOf};
 use super::*;
 
 pub(super) fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
@@ -47,13 +52,93 @@ pub(super) fn args(w: &Walker, value: &Value, task: &str) -> Result<Vec<Arg>> {
     Ok(args)
 }
 
-/// Long by design: one argument table, key by key, with the checks that
-/// relate keys to each other (type and default, choices, required).
+/// Every key of an argument table, in the order of the reference's table
+/// of argument keys, which is generated from this one (see `keys`). A key
+/// may rely on those before it: `choices`, `default` and `required` are
+/// read as the argument's `type`.
+pub(crate) const ARG_KEYS: &[Key<Arg>] = &[
+    key(
+        "name",
+        ["string", "none: every argument needs one", r#"`name = "target"`"#, "the name in templates; `--target` on the command line (underscores become dashes)"],
+        || json!({ "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" }),
+        // Read before the others (`arg`): their messages name the argument.
+        |_, _, _, _| Ok(()),
+    ),
+    presentation(
+        "help",
+        ["string", "none", r#"`help = "Where to deploy"`"#, "shown by `tasker TASK --help`"],
+        shape::string,
+        |w, v, k, a| w.string(v, k).map(|value| a.help = Some(value)),
+    ),
+    key(
+        "type",
+        ["string", r#"`"string"`"#, r#"`type = "int"`"#, "`string`, `bool`, `int`, `float`, `list` or `count`"],
+        || json!({ "enum": ArgType::NAMES }),
+        |w, v, k, a| {
+            let text = w.string(v, k)?;
+            a.ty = ArgType::parse(&text).ok_or_else(|| {
+                w.error(v.span(), format!("unknown argument type `{text}`"))
+                    .with_label("unknown type")
+                    .suggest(&text, ArgType::NAMES)
+                    .with_help(format!("the types are {}", ArgType::NAMES.join(", ")))
+            })?;
+            Ok(())
+        },
+    ),
+    key(
+        "positional",
+        ["bool", "`false`", "`positional = true`", "may also be given bare, in declaration order"],
+        shape::boolean,
+        |w, v, k, a| {
+            a.positional = w.bool(v, k)?;
+            if a.positional && matches!(a.ty, ArgType::Bool | ArgType::Count) {
+                return Err(w
+                    .error(v.span(), format!("a {} argument cannot be positional", a.ty.name()))
+                    .with_label("not allowed here")
+                    .with_help(format!("`{}` is set with {}", a.name, format_flag(&a.name))));
+            }
+            Ok(())
+        },
+    ),
+    key(
+        "choices",
+        ["array", "none", r#"`choices = ["staging", "prod"]`"#, "the only values allowed"],
+        || json!({ "type": "array" }),
+        |w, v, k, a| choices(w, v, k, a.ty).map(|value| a.choices = value),
+    ),
+    key(
+        "short",
+        ["string (one letter or digit)", "none; a one-letter argument is its own short flag", r#"`short = "t"`"#, "a short flag: `-t`. An argument whose name is one letter (`k`) is set with `-k` only, never `--k`, as invoke shows it"],
+        || json!({ "type": "string", "pattern": "^[A-Za-z0-9]$" }),
+        |w, v, k, a| short(w, v, k).map(|value| a.short = Some(value)),
+    ),
+    key(
+        "default",
+        ["a value of the argument's type, or a template", "none: the argument is required (bool: `false`, count: `0`, list: empty)", r#"`default = 8080`, `default = "{{ branch }}"`"#, "the value when the argument is not given; a template is rendered then, with the vars, the task's `vars` and the arguments before it, and typed as if typed on the command line (help shows it as written)"],
+        || json!({}),
+        default,
+    ),
+    key(
+        "required",
+        ["bool", "`true` for a string, int or float without `default`", "`required = false`", "`false` makes it optional without a default (`none` in templates)"],
+        shape::boolean,
+        |w, v, k, a| required_key(w, v, a.ty, a.default.is_some(), k).map(|value| a.optional = !value),
+    ),
+    key(
+        "env",
+        ["string", "none", r#"`env = "DEPLOY_PORT"`"#, "take the default from this environment variable when it is set"],
+        shape::string,
+        |w, v, k, a| w.string(v, k).map(|value| a.env = Some(value)),
+    ),
+];
+
+/// One argument table: its name first, then every other key in
+/// `ARG_KEYS` order.
 pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
     let table: &DeTable = w.table(item, format_args!("each entry of `args` of task `{task}`"))?;
     w.check_keys(
         table,
-        ARG_KEYS,
+        keys::names(ARG_KEYS),
         format_args!("an argument of task `{task}`"),
     )?;
     let name_value = table.get("name").ok_or_else(|| {
@@ -73,157 +158,111 @@ pub(super) fn arg(w: &Walker, item: &Value, task: &str) -> Result<Arg> {
             )
             .with_label("reserved name"));
     }
-    let what = |k: &'static str| KeyOf {
-        key: k,
-        owner: "argument",
-        name: &name,
+    let mut arg = Arg {
+        span: w.span(name_value.span()),
+        ty: ArgType::String,
+        help: None,
+        default: None,
+        default_template: None,
+        positional: false,
+        // A one-letter argument is its own short flag (SPEC 1: `-k`).
+        short: Some(&name)
+            .filter(|n| n.len() == 1 && *n != "h")
+            .and_then(|n| n.chars().next()),
+        choices: Vec::new(),
+        env: None,
+        optional: false,
+        name: name.clone(),
     };
-    let ty = match table.get("type") {
-        Some(v) => {
-            let text = w.string(v, what("type"))?;
-            ArgType::parse(&text).ok_or_else(|| {
-                w.error(v.span(), format!("unknown argument type `{text}`"))
-                    .with_label("unknown type")
-                    .suggest(&text, ArgType::NAMES)
-                    .with_help(format!("the types are {}", ArgType::NAMES.join(", ")))
-            })?
-        }
-        None => ArgType::String,
-    };
-    let positional = table
-        .get("positional")
-        .map_or(Ok(false), |v| w.bool(v, what("positional")))?;
-    if positional && matches!(ty, ArgType::Bool | ArgType::Count) {
+    let entries: Vec<(&str, &Value)> = table
+        .iter()
+        .map(|(k, v)| (k.get_ref().as_ref(), v))
+        .collect();
+    keys::read_keys(w, ARG_KEYS, &entries, ("argument", &name), &mut arg)?;
+    Ok(arg)
+}
+
+/// `short`: one letter or digit, not `h`.
+fn short(w: &Walker, v: &Value, k: KeyOf) -> Result<char> {
+    let text = w.string(v, k)?;
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some('h'), None) => Err(w
+            .error(v.span(), "`-h` is reserved for the task's help")
+            .with_label("reserved")),
+        (Some(c), None) if c.is_ascii_alphanumeric() => Ok(c),
+        _ => Err(w
+            .error(v.span(), format!("{k} must be one letter or digit"))
+            .with_label("not a single character")),
+    }
+}
+
+/// `choices`: values of the argument's type (a list's are strings).
+fn choices(w: &Walker, v: &Value, k: KeyOf, ty: ArgType) -> Result<Vec<ArgValue>> {
+    if matches!(ty, ArgType::Bool | ArgType::Count) {
         return Err(w
             .error(
-                table["positional"].span(),
-                format!("a {} argument cannot be positional", ty.name()),
+                v.span(),
+                format!("a {} argument cannot have choices", ty.name()),
             )
-            .with_label("not allowed here")
-            .with_help(format!("`{name}` is set with {}", format_flag(&name))));
+            .with_label("not allowed here"));
     }
-    let short = match table.get("short") {
-        Some(v) => {
-            let text = w.string(v, what("short"))?;
-            let mut chars = text.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if c.is_ascii_alphanumeric() && c != 'h' => Some(c),
-                (Some('h'), None) => {
-                    return Err(w
-                        .error(v.span(), "`-h` is reserved for the task's help")
-                        .with_label("reserved"))
-                }
-                _ => {
-                    return Err(w
-                        .error(
-                            v.span(),
-                            format!("{} must be one letter or digit", what("short")),
-                        )
-                        .with_label("not a single character"))
-                }
-            }
-        }
-        // A one-letter argument is its own short flag (SPEC 1: `-k`).
-        None if name.len() == 1 && name != "h" => name.chars().next(),
-        None => None,
+    let element_ty = if ty == ArgType::List {
+        ArgType::String
+    } else {
+        ty
     };
-    let help = table
-        .get("help")
-        .map(|v| w.string(v, what("help")))
-        .transpose()?;
-    let env = table
-        .get("env")
-        .map(|v| w.string(v, what("env")))
-        .transpose()?;
-    // A string default with template syntax is rendered when the
-    // argument is not given (SPEC 2); its type is checked then.
-    let default_template = match table.get("default") {
-        Some(v) if matches!(v.get_ref(), DeValue::String(_)) => {
-            Some(w.template(v, what("default"))?).filter(|t| !t.is_literal())
-        }
-        _ => None,
-    };
-    let default = match (table.get("default"), &default_template) {
-        (Some(_), Some(t)) => Some(ArgValue::Str(t.source.clone())),
-        (Some(v), None) => Some(typed_value(w, v, ty, what("default"))?),
-        (None, _) => None,
-    };
-    let choices = match table.get("choices") {
-        Some(v) => {
-            if matches!(ty, ArgType::Bool | ArgType::Count) {
-                return Err(w
-                    .error(
-                        v.span(),
-                        format!("a {} argument cannot have choices", ty.name()),
-                    )
-                    .with_label("not allowed here"));
-            }
-            let element_ty = if ty == ArgType::List {
-                ArgType::String
-            } else {
-                ty
-            };
-            let items = w.array(v, what("choices"))?;
-            if items.is_empty() {
-                return Err(w
-                    .error(v.span(), format!("{} is empty", what("choices")))
-                    .with_label("empty"));
-            }
-            items
-                .iter()
-                .map(|item| {
-                    typed_value(
-                        w,
-                        item,
-                        element_ty,
-                        &format!("each entry of {}", what("choices")),
-                    )
-                })
-                .collect::<Result<Vec<_>>>()?
-        }
-        None => Vec::new(),
-    };
-    if let (Some(default), false, None) = (&default, choices.is_empty(), &default_template) {
-        let fits = match default {
-            ArgValue::List(items) => items
-                .iter()
-                .all(|i| choices.contains(&ArgValue::Str(i.clone()))),
-            other => choices.contains(other),
-        };
-        if !fits {
-            return Err(w
-                .error(
-                    table["default"].span(),
-                    format!("the default of argument `{name}` is not one of its choices"),
-                )
-                .with_label("not in `choices`")
-                .with_help(format!(
-                    "the choices are {}",
-                    choices
-                        .iter()
-                        .map(ArgValue::display)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-        }
+    let items = w.array(v, k)?;
+    if items.is_empty() {
+        return Err(w
+            .error(v.span(), format!("{k} is empty"))
+            .with_label("empty"));
     }
-    let optional = match table.get("required") {
-        Some(v) => !required_key(w, v, ty, default.is_some(), what("required"))?,
-        None => false,
+    items
+        .iter()
+        .map(|item| typed_value(w, item, element_ty, &format!("each entry of {k}")))
+        .collect()
+}
+
+/// `default`: a value of the argument's type, one of its choices; or a
+/// string with template syntax, rendered when the argument is not given
+/// (SPEC 2), and its type checked then.
+fn default(w: &Walker, v: &Value, k: KeyOf, a: &mut Arg) -> Result<()> {
+    if matches!(v.get_ref(), DeValue::String(_)) {
+        a.default_template = Some(w.template(v, k)?).filter(|t| !t.is_literal());
+    }
+    if let Some(t) = &a.default_template {
+        a.default = Some(ArgValue::Str(t.source.clone()));
+        return Ok(());
+    }
+    let default = typed_value(w, v, a.ty, k)?;
+    let fits = match &default {
+        ArgValue::List(items) => items
+            .iter()
+            .all(|i| a.choices.contains(&ArgValue::Str(i.clone()))),
+        other => a.choices.contains(other),
     };
-    Ok(Arg {
-        span: w.span(name_value.span()),
-        name,
-        ty,
-        help,
-        default,
-        default_template,
-        positional,
-        short,
-        choices,
-        env,
-        optional,
-    })
+    if !a.choices.is_empty() && !fits {
+        return Err(w
+            .error(
+                v.span(),
+                format!(
+                    "the default of argument `{}` is not one of its choices",
+                    k.name
+                ),
+            )
+            .with_label("not in `choices`")
+            .with_help(format!(
+                "the choices are {}",
+                a.choices
+                    .iter()
+                    .map(ArgValue::display)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+    }
+    a.default = Some(default);
+    Ok(())
 }
 
 /// `required = true | false`, which only a string, int or float argument

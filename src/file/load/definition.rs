@@ -1,7 +1,8 @@
 //! What of a task's definition its up-to-date fingerprint sees (SPEC 7):
 //! every task key but the few that change nothing but presentation. The
-//! list is derived from `TASK_KEYS`, so a key added later is fingerprinted
-//! unless someone names it in `PRESENTATION_KEYS`.
+//! list is read off the declaration of the task keys (`TASK_KEYS`), so a
+//! key added later is fingerprinted unless it is declared a presentation
+//! key there.
 //!
 //! Each key's value is hashed as a canonical form of the TOML value (not
 //! its text), so reformatting a table or an array changes nothing, while
@@ -9,22 +10,22 @@
 
 use toml::de::DeValue;
 
+use super::keys::Key;
 use super::Value;
-use super::TASK_KEYS;
+use super::{ARG_KEYS, TASK_KEYS};
 
-/// Task keys that change nothing but how a task is shown: left out of the
-/// fingerprint.
-pub(crate) const PRESENTATION_KEYS: &[&str] = &["help", "group", "aliases", "private"];
-
-/// Keys inside an argument's table that are presentation only.
-const ARG_PRESENTATION_KEYS: &[&str] = &["help"];
+/// The keys of `keys` that change nothing but how a task is shown: left
+/// out of the fingerprint.
+pub(crate) fn presentation_keys<D>(keys: &'static [Key<D>]) -> Vec<&'static str> {
+    keys.iter()
+        .filter(|k| !k.fingerprinted)
+        .map(|k| k.name)
+        .collect()
+}
 
 /// The task keys whose values are fingerprinted, in `TASK_KEYS` order.
 pub(crate) fn fingerprinted_keys() -> impl Iterator<Item = &'static str> {
-    TASK_KEYS
-        .iter()
-        .copied()
-        .filter(|k| !PRESENTATION_KEYS.contains(k))
+    TASK_KEYS.iter().filter(|k| k.fingerprinted).map(|k| k.name)
 }
 
 /// The hash of each fingerprinted key the task's table sets, in
@@ -36,12 +37,12 @@ pub(super) fn definition<'v, 'i: 'v>(
         .filter_map(|key| {
             let value = get(key)?;
             let mut hasher = blake3::Hasher::new();
-            let skip: &[&str] = if key == "args" {
-                ARG_PRESENTATION_KEYS
+            let skip = if key == "args" {
+                presentation_keys(ARG_KEYS)
             } else {
-                &[]
+                Vec::new()
             };
-            canonical(value.get_ref(), skip, 0, &mut hasher);
+            canonical(value.get_ref(), &skip, 0, &mut hasher);
             Some((key, *hasher.finalize().as_bytes()))
         })
         .collect()
@@ -109,14 +110,16 @@ mod tests {
 
     #[test]
     fn presentation_keys_are_left_out_and_the_rest_are_in() {
-        for key in PRESENTATION_KEYS {
-            assert!(TASK_KEYS.contains(key), "{key} is not a task key");
+        let presentation = presentation_keys(TASK_KEYS);
+        assert_eq!(presentation, ["help", "private", "aliases", "group"]);
+        for key in &presentation {
             assert!(!fingerprinted_keys().any(|k| k == *key));
         }
         assert_eq!(
-            fingerprinted_keys().count() + PRESENTATION_KEYS.len(),
+            fingerprinted_keys().count() + presentation.len(),
             TASK_KEYS.len()
         );
+        assert_eq!(presentation_keys(ARG_KEYS), ["help"]);
         assert!(hash_of("help = 'x'", "help").is_none());
         assert!(hash_of("expect = ['x']", "expect").is_some());
     }

@@ -25,57 +25,6 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "queue_timeout",
 ];
 pub(crate) const REMOTE_CACHE_KEYS: &[&str] = &["url", "team"];
-pub(crate) const TASK_KEYS: &[&str] = &[
-    "help",
-    "run",
-    "deps",
-    "post",
-    "finally",
-    "args",
-    "env",
-    "dir",
-    "shell",
-    "quiet",
-    "private",
-    "aliases",
-    "group",
-    "confirm",
-    "platforms",
-    "timeout",
-    "retries",
-    "retry_delay",
-    "ignore_failure",
-    "interactive",
-    "pty",
-    "background",
-    "ready",
-    "ready_timeout",
-    "matrix",
-    "sources",
-    "outputs",
-    "cache",
-    "capture",
-    "extract",
-    "expect",
-    "fail_on",
-    "respond",
-    "hide",
-    "distribute",
-    "vars",
-    "status",
-    "preconditions",
-];
-pub(crate) const ARG_KEYS: &[&str] = &[
-    "name",
-    "help",
-    "type",
-    "positional",
-    "choices",
-    "short",
-    "default",
-    "required",
-    "env",
-];
 pub(crate) const STEP_KEYS: &[&str] = &[
     "sh",
     "cmd",
@@ -313,16 +262,19 @@ fn lookup(tasks: &[Task], units: &[Unit]) -> Result<HashMap<String, usize>> {
 mod args;
 pub(crate) mod definition;
 mod include;
+pub(crate) mod keys;
 mod matrix;
 mod names;
 mod refs;
 mod steps;
 mod tables;
 mod task;
+pub(crate) use args::ARG_KEYS;
 use args::*;
 use matrix::*;
 use names::*;
 use refs::*;
 use steps::*;
 use tables::*;
+pub(crate) use task::TASK_KEYS;
 use task::*;

@@ -31,10 +31,11 @@ pub(super) fn settings(w: &Walker, value: &Value) -> Result<Settings> {
     if let Some(v) = table.get("output") {
         let text = w.string(v, "settings.output")?;
         settings.output = Some(OutputMode::parse(&text).ok_or_else(|| {
+            let names = OutputMode::names();
             w.error(v.span(), format!("unknown output mode `{text}`"))
                 .with_label("unknown mode")
-                .suggest(&text, OutputMode::NAMES)
-                .with_help("the modes are interleaved, prefixed and grouped")
+                .suggest(&text, names.iter().map(String::as_str))
+                .with_help(format!("the modes are {}", crate::error::listed(&names)))
         })?);
     }
     if let Some(v) = table.get("echo") {

@@ -24,6 +24,7 @@ pub use artifact::{frames, Log, Refusal};
 use http::{Client, Fault};
 
 use super::fingerprint::Digest;
+use crate::model::CacheUse;
 
 /// Requests in flight at once, once the server has answered.
 const PARALLEL: usize = 16;
@@ -50,20 +51,21 @@ impl Config {
     /// is off; an error in words when it is asked for and cannot be used.
     pub fn resolve(
         file: Option<&crate::model::RemoteCache>,
-        flag: Option<&str>,
+        flag: Option<CacheUse>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Config>, String> {
         let env = |name: &str| env(name).filter(|v| !v.is_empty());
         let mode = match flag {
-            Some("off") => return Ok(None),
-            Some("read") => Mode::Read,
-            _ => Mode::ReadWrite,
+            Some(CacheUse::Off) => return Ok(None),
+            Some(CacheUse::Read) => Mode::Read,
+            Some(CacheUse::ReadWrite) | None => Mode::ReadWrite,
         };
         let url = env("TASKER_REMOTE_CACHE_URL").or_else(|| file.and_then(|f| f.url.clone()));
         let Some(url) = url else {
             return match flag {
                 Some(flag) => Err(format!(
-                    "--remote-cache {flag} needs a server: set `remote_cache = {{ url = \"...\", team = \"...\" }}` in [settings], or TASKER_REMOTE_CACHE_URL"
+                    "--remote-cache {} needs a server: set `remote_cache = {{ url = \"...\", team = \"...\" }}` in [settings], or TASKER_REMOTE_CACHE_URL",
+                    clap::ValueEnum::to_possible_value(&flag).map_or_else(String::new, |v| v.get_name().to_string())
                 )),
                 None => Ok(None),
             };
@@ -668,7 +670,7 @@ mod tests {
 
     fn resolve(
         file: Option<(&str, &str)>,
-        flag: Option<&str>,
+        flag: Option<CacheUse>,
         env: &[(&str, &str)],
     ) -> Result<Option<Config>, String> {
         let file = file.map(|(url, team)| crate::model::RemoteCache {
@@ -695,7 +697,7 @@ mod tests {
         assert!(c.token.is_none());
         let c = resolve(
             Some(("http://a", "t")),
-            Some("read"),
+            Some(CacheUse::Read),
             &[
                 ("TASKER_REMOTE_CACHE_URL", "https://b"),
                 ("TASKER_REMOTE_CACHE_TOKEN", "x"),
@@ -707,11 +709,11 @@ mod tests {
             (c.url.as_str(), c.mode, c.token.as_deref()),
             ("https://b", Mode::Read, Some("x"))
         );
-        assert!(resolve(Some(("http://a", "t")), Some("off"), &[])
+        assert!(resolve(Some(("http://a", "t")), Some(CacheUse::Off), &[])
             .unwrap()
             .is_none());
         assert!(resolve(None, None, &[]).unwrap().is_none());
-        assert!(resolve(None, Some("read"), &[])
+        assert!(resolve(None, Some(CacheUse::Read), &[])
             .unwrap_err()
             .contains("needs a server"));
         assert!(
