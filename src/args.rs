@@ -21,9 +21,17 @@ pub struct Invocation {
     pub defaults: Vec<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the words come from.
+#[derive(Clone, Copy)]
 pub enum Source {
-    CommandLine,
+    /// The command line. A flag the task lacks may be one of tasker's own
+    /// options put after the task; `own_option` names it (`--long`), for
+    /// the hint. The caller passes what knows tasker's options (the `cli`
+    /// stage, above this parser).
+    CommandLine {
+        own_option: fn(&str) -> Option<String>,
+    },
+    /// A call in the file (`deps`, `post`, a `task` step).
     Call,
 }
 
@@ -190,7 +198,7 @@ fn parse_in(
             break;
         }
         if word == "-h" || word == "--help" {
-            if source == Source::Call {
+            if matches!(source, Source::Call) {
                 return Err(Error::usage(format!(
                     "`{word}` cannot be used in a task call of `{}`",
                     cur.task.name
@@ -385,10 +393,10 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
 /// A flag the task does not have but tasker does (`tasker build -n`): say
 /// where tasker's own options go. Calls in the file have no tasker options.
 fn own_option_hint(err: Error, source: Source, task: &Task, flag: &str) -> Error {
-    if source != Source::CommandLine {
+    let Source::CommandLine { own_option } = source else {
         return err;
-    }
-    let Some(long) = crate::cli::own_option(flag) else {
+    };
+    let Some(long) = own_option(flag) else {
         return err;
     };
     let what = if long == flag {
@@ -512,7 +520,7 @@ fn missing(task: &Task, spec: &Arg) -> Error {
     ))
     .with_help(format!(
         "usage: tasker {}  (give {how})",
-        crate::list::usage(task)
+        crate::usage::usage(task)
     ))
 }
 
@@ -598,7 +606,13 @@ run = "true"
 
     fn parse_words(words: &str) -> Result<Vec<Invocation>> {
         let words: Vec<String> = words.split_whitespace().map(String::from).collect();
-        parse(&model(), &words, Source::CommandLine)
+        parse(
+            &model(),
+            &words,
+            Source::CommandLine {
+                own_option: crate::cli::own_option,
+            },
+        )
     }
 
     fn values(words: &str) -> Vec<(String, Vec<ArgValue>, Vec<String>)> {

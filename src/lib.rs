@@ -1,7 +1,8 @@
 //! tasker: runs the tasks a `tasks.toml` declares.
 //!
 //! The stages, each in its own module, in the order data flows (imports
-//! run the same way; docs/architecture.md has the whole map):
+//! follow the layer table of docs/architecture.md, which
+//! tests/structure.rs checks):
 //! `cli` (tasker's options) → `file` (find, read, validate into `model`) →
 //! `args` (task arguments on the command line) → `graph` (runs, deps,
 //! cycles) → `schedule` (job slots, fail-fast, signals) → `exec` (steps as
@@ -23,9 +24,11 @@ mod error;
 mod exec;
 #[doc(hidden)]
 pub mod file;
-pub mod fresh;
+mod fresh;
+mod freshness;
 #[doc(hidden)]
 pub mod fuzzing;
+mod glob;
 mod graph;
 mod hints;
 mod import;
@@ -40,6 +43,7 @@ mod process;
 mod reference;
 #[cfg(test)]
 mod reference_docs;
+mod remote;
 mod report;
 mod schedule;
 mod schema;
@@ -49,6 +53,8 @@ mod stop;
 mod style;
 mod template;
 mod timeline;
+mod usage;
+mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -258,7 +264,7 @@ fn run(cli: Cli) -> Result<i32> {
             stop::install();
             let session = Session::new(&model, cli.set.clone(), false, cwd)?;
             let fresh = fresh::Fresh::new(&model.root, false, None);
-            let warn: fresh::remote::Warn = Arc::new(|_, text| {
+            let warn: remote::Warn = Arc::new(|_, text| {
                 let style = Style::for_stderr();
                 let _ = writeln!(
                     std::io::stderr(),
@@ -266,9 +272,8 @@ fn run(cli: Cli) -> Result<i32> {
                     style.yellow(&format!("tasker: warning: {text}"))
                 );
             });
-            let remote =
-                remote_cache(&cli, &model)?.map(|c| fresh::remote::Remote::new(c, warn, None));
-            let freshness = |task| listed_freshness(&session, &fresh, remote.as_deref(), task);
+            let remote = remote_cache(&cli, &model)?.map(|c| remote::Remote::new(c, warn, None));
+            let freshness = |task| freshness::listed(&session, &fresh, remote.as_deref(), task);
             print(&list::render_json(&model, cli.all, &freshness))
         }
         Action::Summary => print(&inspect::summary(&model)),
@@ -289,62 +294,14 @@ fn run(cli: Cli) -> Result<i32> {
 
 /// The remote cache's configuration: the file, the environment and
 /// `--remote-cache`; `None` when it is off.
-fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<fresh::remote::Config>> {
+fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<remote::Config>> {
     let env = |name: &str| std::env::var(name).ok();
-    fresh::remote::Config::resolve(
+    remote::Config::resolve(
         model.settings.remote_cache.as_ref(),
         cli.remote_cache.as_deref(),
         &env,
     )
     .map_err(Error::usage)
-}
-
-/// For `-l --json`: whether the task is up to date and, when it is not,
-/// whether the remote cache holds every run it would make.
-fn listed_freshness(
-    session: &Session,
-    fresh: &fresh::Fresh,
-    remote: Option<&fresh::remote::Remote>,
-    task: usize,
-) -> list::Freshness {
-    let Some(checks) = fresh.checks(session, task) else {
-        return list::Freshness::default();
-    };
-    let stale: Vec<&fresh::Check> = checks.iter().filter(|c| c.stale.is_some()).collect();
-    let cache = match remote {
-        Some(remote) if !stale.is_empty() && session.model.tasks[task].cache => {
-            let mut state = fresh::remote::CacheState::Hit;
-            for check in stale {
-                match remote.exists(&fresh::remote::key(check.fingerprint())) {
-                    Some(true) => {}
-                    Some(false) => state = fresh::remote::CacheState::Miss,
-                    None => {
-                        state = fresh::remote::CacheState::Unavailable;
-                        break;
-                    }
-                }
-            }
-            Some(state.name())
-        }
-        _ => None,
-    };
-    let up_to_date = checks.iter().all(|c| c.stale.is_none());
-    // Restored wins: one restored run means the outputs came from the cache.
-    let recorded = up_to_date.then(|| {
-        let restored = checks
-            .iter()
-            .any(|c| matches!(c.recorded, Some((fresh::How::Restored, _))));
-        if restored {
-            fresh::How::Restored.name()
-        } else {
-            fresh::How::Ran.name()
-        }
-    });
-    list::Freshness {
-        up_to_date: Some(up_to_date),
-        cache,
-        recorded,
-    }
 }
 
 /// `--worker`: serve the queue's runs until stopped.
@@ -406,6 +363,14 @@ fn check(cli: &Cli, model: &model::Model) -> Result<()> {
     Ok(())
 }
 
+/// Task words from tasker's own command line: the parser is told which of
+/// them are tasker's own options (for the hint to put them first).
+fn command_line() -> Source {
+    Source::CommandLine {
+        own_option: cli::own_option,
+    }
+}
+
 /// The invocations the command line asks for: the tasks named, the one
 /// chosen (`--choose`), or the default task. `None` when there is nothing
 /// to run (a listing or a task's help was printed instead).
@@ -423,7 +388,7 @@ fn invocations(cli: &Cli, model: &model::Model) -> Result<Option<Vec<args::Invoc
     } else {
         cli.tasks.clone()
     };
-    let invocations = args::parse(model, &words, Source::CommandLine)?;
+    let invocations = args::parse(model, &words, command_line())?;
     if let Some(inv) = invocations.iter().find(|i| i.help) {
         let task = &model.tasks[inv.task];
         let reads_extra = check::reads_extra(&template::Engine::new(), model, task)?;
@@ -477,11 +442,11 @@ fn run_invocations(
         let fresh = Arc::new(fresh::Fresh::new(&model.root, cli.force, None));
         return run_once(cli, model, &invocations, cwd, fresh, fleet);
     }
-    let watch = fresh::watch::Watch::new(&model.root).map_err(Error::usage)?;
+    let watch = watch::Watch::new(&model.root).map_err(Error::usage)?;
     let fresh = Arc::new(fresh::Fresh::new(
         &model.root,
         cli.force,
-        Some(Arc::clone(&watch)),
+        Some(Arc::clone(&watch) as Arc<dyn fresh::SourceWatch>),
     ));
     watch.run(cli.quiet, &mut || {
         run_once(
@@ -550,7 +515,7 @@ fn run_once(
     }
     let remote = remote_cache(cli, model)?.map(|config| {
         let warn_to = Arc::clone(&report);
-        let warn: fresh::remote::Warn = Arc::new(move |run, text| {
+        let warn: remote::Warn = Arc::new(move |run, text| {
             let line = match run {
                 Some(run) => format!("[{run}] warning: {text}"),
                 None => format!("tasker: warning: {text}"),
@@ -558,8 +523,8 @@ fn run_once(
             warn_to.line(&warn_to.err_style.yellow(&line));
         });
         let note_to = Arc::clone(&report);
-        let note: fresh::remote::Note = Arc::new(move |run, text| note_to.note(run, text));
-        fresh::remote::Remote::new(config, warn, cli.verbose.then_some(note))
+        let note: remote::Note = Arc::new(move |run, text| note_to.note(run, text));
+        remote::Remote::new(config, warn, cli.verbose.then_some(note))
     });
     let run_opts = RunOptions {
         echo: !cli.quiet && model.settings.echo,
@@ -609,7 +574,7 @@ fn run_once(
             .remote
             .as_ref()
             .and_then(|r| r.state_of(run))
-            .map(fresh::remote::CacheState::name)
+            .map(remote::CacheState::name)
     };
     Ok(conclude(
         cli,

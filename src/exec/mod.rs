@@ -40,6 +40,14 @@ pub use control::Control;
 pub use output::Console;
 use prepare::Prepared;
 
+/// The run as the up-to-date check names it.
+fn run_ref(run: &Run) -> crate::fresh::RunRef<'_> {
+    crate::fresh::RunRef {
+        name: &run.name,
+        args: &run.scope,
+    }
+}
+
 /// Why the runs a `task` step called did not all succeed.
 #[derive(Debug)]
 pub enum CallError {
@@ -71,7 +79,7 @@ pub struct RunOptions {
     /// Up-to-date checks and records (`sources`).
     pub fresh: Arc<crate::fresh::Fresh>,
     /// The remote cache, when one is configured and not off.
-    pub remote: Option<Arc<crate::fresh::remote::Remote>>,
+    pub remote: Option<Arc<crate::remote::Remote>>,
     /// Where runs of `distribute = true` tasks go, with a queue (SPEC 11).
     pub fleet: Option<Arc<dyn Fleet>>,
     /// Attempts made elsewhere already (a worker that died with the run):
@@ -348,7 +356,7 @@ fn prelude(
     if !task.sources.is_empty() {
         let mut c = opts
             .fresh
-            .check(session, task, &job.run, &step_scope, &dir)
+            .check(session, task, run_ref(&job.run), &step_scope, &dir)
             .map_err(|why| failed(Reason::other(2, why)))?;
         if c.stale.is_none() && (task.status.is_empty() || status_fresh(sink)?) {
             sink.note(&if opts.verbose {

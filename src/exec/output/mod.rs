@@ -130,7 +130,7 @@ struct Shared {
     /// Set for a service.
     service: Option<ServiceWatch>,
     /// The output as shown, for the remote cache.
-    log: Option<crate::fresh::remote::Log>,
+    log: Option<crate::remote::Log>,
 }
 
 impl Shared {
@@ -258,14 +258,14 @@ impl RunOutput {
     /// file that cannot be made means nothing is kept (and nothing
     /// uploaded).
     pub fn record(&mut self) {
-        if let Ok(log) = crate::fresh::remote::Log::new() {
+        if let Ok(log) = crate::remote::Log::new() {
             self.shared.lock().unwrap().log = Some(log);
             self.recording = true;
         }
     }
 
     /// The output kept since `record`.
-    pub fn take_log(&mut self) -> Option<crate::fresh::remote::Log> {
+    pub fn take_log(&mut self) -> Option<crate::remote::Log> {
         self.recording = false;
         self.shared.lock().unwrap().log.take()
     }

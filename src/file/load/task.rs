@@ -197,7 +197,7 @@ pub(super) fn task(
         };
         let mut out = Vec::new();
         for (text, at) in w.strings(v, key(k))? {
-            if let Err(why) = crate::fresh::glob::check(&text) {
+            if let Err(why) = crate::glob::check(&text) {
                 return Err(Error::at(&at, format!("`{k}` of task `{name}`: {why}")));
             }
             out.push(text);

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::sign::Tagger;
-use crate::fresh::glob::{normalize, Patterns};
+use crate::glob::{normalize, Patterns};
 
 /// Bumped whenever the layout above changes; part of every cache key.
 pub const FORMAT: &str = "tasker-artifact-1";

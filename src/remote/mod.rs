@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use artifact::{frames, Log, Refusal};
 use http::{Client, Fault};
 
-use super::fingerprint::Digest;
+use crate::fresh::fingerprint::Digest;
 
 /// Requests in flight at once, once the server has answered.
 const PARALLEL: usize = 16;
