@@ -276,3 +276,208 @@ fn the_checkers_find_a_cycle_and_an_import_upwards() {
         ]
     );
 }
+
+/// Functions of 100 lines or more that may stay so for now, each with its
+/// reason: (file under src/, function name, why).
+const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
+    // Being split in parallel (task keys declared once, issue 31).
+    ("file/load/task.rs", "task", "being split in parallel"),
+    ("file/load/args.rs", "arg", "being split in parallel"),
+    // Being split in parallel (system calls through rustix, issue 31).
+    ("exec/child.rs", "spawn_one", "being split in parallel"),
+];
+
+/// The code of `text` with comments, strings and character literals
+/// blanked (newlines kept), so that braces count as the compiler sees them.
+fn code_only(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    out.push_str("  ");
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    out.push_str("  ");
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+        } else if c == 'r' && matches!(next, Some('"') | Some('#')) && {
+            // A raw string: r"..." or r#"..."#, not an identifier ending in r.
+            let before = i.checked_sub(1).map(|j| chars[j]);
+            !before.is_some_and(|b| b.is_alphanumeric() || b == '_')
+                && chars[i + 1..]
+                    .iter()
+                    .find(|&&h| h != '#')
+                    .is_some_and(|&q| q == '"')
+        } {
+            let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
+            let close: String = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let body_start = i + 2 + hashes;
+            let rest: String = chars[body_start..].iter().collect();
+            let end = rest.find(&close).map_or(chars.len(), |at| {
+                body_start + rest[..at].chars().count() + close.chars().count()
+            });
+            out.extend(chars[i..end].iter().map(|&c| blank(c)));
+            i = end;
+        } else if c == '"' {
+            out.push(' ');
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    out.push(' ');
+                    i += 1;
+                }
+                if i < chars.len() {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+            out.push(' ');
+            i += 1;
+        } else if c == '\'' && (next == Some('\\') || chars.get(i + 2) == Some(&'\'')) {
+            // A character literal ('x', '\n', '\u{7f}'); a lifetime has no
+            // closing quote.
+            let end = chars[i + 1..]
+                .iter()
+                .skip(1)
+                .position(|&q| q == '\'')
+                .map_or(chars.len(), |at| i + 3 + at);
+            out.extend(chars[i..end].iter().map(|&c| blank(c)));
+            i = end;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every function with a body in `text`: its name, first line (1-based)
+/// and length in lines, from `fn` to its closing brace.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let code = code_only(text);
+    let bytes = code.as_bytes();
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    let mut out = Vec::new();
+    let mut search = 0;
+    while let Some(found) = code[search..].find("fn ") {
+        let at = search + found;
+        search = at + 3;
+        let word_start =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        if !word_start {
+            continue;
+        }
+        let name = identifier(&code[at + 3..]);
+        if name.is_empty() {
+            continue;
+        }
+        // The body opens at the first `{` outside parentheses; a `;` first
+        // is a declaration without one.
+        let mut parens = 0i32;
+        let mut open = None;
+        for (i, b) in bytes.iter().enumerate().skip(at + 3) {
+            match b {
+                b'(' | b'[' => parens += 1,
+                b')' | b']' => parens -= 1,
+                b';' if parens == 0 => break,
+                b'{' if parens == 0 => {
+                    open = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(open) = open else {
+            continue;
+        };
+        let mut depth = 0;
+        let mut close = bytes.len() - 1;
+        for (i, b) in bytes.iter().enumerate().skip(open) {
+            match b {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let first = line_of(at);
+        out.push((name, first, line_of(close) - first + 1));
+    }
+    out
+}
+
+#[test]
+fn no_function_reaches_100_lines_but_the_listed_ones() {
+    let (src, files) = sources();
+    let mut long = Vec::new();
+    let mut seen = BTreeSet::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(file).unwrap();
+        for (name, line, lines) in functions(&text) {
+            if lines < 100 {
+                continue;
+            }
+            if LONG_FUNCTIONS
+                .iter()
+                .any(|(f, n, _)| *f == rel && *n == name)
+            {
+                seen.insert((rel.clone(), name));
+                continue;
+            }
+            long.push(format!("src/{rel}:{line}: `{name}` is {lines} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions of 100 lines or more (split them, or list one in LONG_FUNCTIONS with its reason):\n{}",
+        long.join("\n")
+    );
+    for (file, name, _) in LONG_FUNCTIONS {
+        assert!(
+            seen.contains(&(file.to_string(), name.to_string())),
+            "src/{file}: `{name}` is under 100 lines now (or gone): take it off LONG_FUNCTIONS"
+        );
+    }
+}
+
+#[test]
+fn functions_are_measured_from_fn_to_the_closing_brace() {
+    let text = "fn a() {\n    let s = \"}\";\n    let c = '{';\n    // }\n}\n\ntrait T {\n    fn b(&self);\n    fn c<'x>(&self, x: &'x [u8; 2]) -> Vec<u8> where u8: Copy {\n        let r = r#\"}\"#;\n        vec![]\n    }\n}\n";
+    assert_eq!(
+        functions(text),
+        vec![("a".to_string(), 1, 5), ("c".to_string(), 9, 4)]
+    );
+}
