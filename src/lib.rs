@@ -479,21 +479,7 @@ fn run_once(
         }
     }
 
-    // Runs that can never overlap (one run, a chain) and call no task need
-    // no count of CPUs (reading it costs a few system calls on every
-    // start): they go one after the other on this thread.
-    // A service runs beside the runs that depend on it, whatever `-j`
-    // says (it holds no job slot once ready); under -n it is only shown.
-    let services = !cli.dry_run && schedule::has_services(&session, &graph);
-    let serial = !graph.may_overlap() && !schedule::calls_tasks(&session, &graph) && !services;
-    let jobs = if cli.dry_run || serial {
-        1
-    } else {
-        cli.jobs
-            .or(model.settings.jobs)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    };
-    let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
+    let (jobs, may_overlap) = job_slots(cli, &session, &graph);
     let mode = match &cli.output {
         Some(m) => OutputMode::parse(m).unwrap_or(OutputMode::Interleaved),
         None => model.settings.output.unwrap_or(if may_overlap {
@@ -513,19 +499,7 @@ fn run_once(
             report.line(&format!("tasker: read {name}"));
         }
     }
-    let remote = remote_cache(cli, model)?.map(|config| {
-        let warn_to = Arc::clone(&report);
-        let warn: remote::Warn = Arc::new(move |run, text| {
-            let line = match run {
-                Some(run) => format!("[{run}] warning: {text}"),
-                None => format!("tasker: warning: {text}"),
-            };
-            warn_to.line(&warn_to.err_style.yellow(&line));
-        });
-        let note_to = Arc::clone(&report);
-        let note: remote::Note = Arc::new(move |run, text| note_to.note(run, text));
-        remote::Remote::new(config, warn, cli.verbose.then_some(note))
-    });
+    let remote = remote_cache(cli, model)?.map(|config| remote_for_run(cli, config, &report));
     let run_opts = RunOptions {
         echo: !cli.quiet && model.settings.echo,
         yes: cli.yes,
@@ -543,28 +517,7 @@ fn run_once(
         live_status: mode != OutputMode::Interleaved && style::status_line_allowed() && !cli.quiet,
         may_overlap,
     };
-    let summary = match &run_opts.remote {
-        // The cache is asked for every run that waits for nothing while
-        // the first runs start; uploads end before tasker does.
-        Some(remote) => {
-            let runs: Vec<graph::Run> = graph.runs.clone();
-            let over = std::sync::atomic::AtomicBool::new(false);
-            let summary = std::thread::scope(|scope| {
-                scope.spawn(|| exec::prefetch(&session, &runs, &run_opts, &over));
-                let summary = schedule::execute(&session, graph, &opts, &run_opts);
-                over.store(true, std::sync::atomic::Ordering::SeqCst);
-                summary
-            });
-            let mut summary = summary;
-            // A stop signal while the uploads end abandons them, and the
-            // invocation ends as interrupted.
-            if !remote.finish() && summary.status == 0 {
-                summary.status = stop::requested().map_or(130, |sig| 128 + sig);
-            }
-            summary
-        }
-        None => schedule::execute(&session, graph, &opts, &run_opts),
-    };
+    let summary = execute(&session, graph, &opts, &run_opts);
     if run_opts.fresh.restarting() {
         // `-w` stopped the runs for a change, and says so itself.
         return Ok(summary.status);
@@ -583,6 +536,70 @@ fn run_once(
         &session.invocation_dir,
         &cache,
     ))
+}
+
+/// How many job slots the runs get, and whether runs may overlap.
+fn job_slots(cli: &Cli, session: &Session, graph: &Graph) -> (usize, bool) {
+    // Runs that can never overlap (one run, a chain) and call no task need
+    // no count of CPUs (reading it costs a few system calls on every
+    // start): they go one after the other on this thread.
+    // A service runs beside the runs that depend on it, whatever `-j`
+    // says (it holds no job slot once ready); under -n it is only shown.
+    let services = !cli.dry_run && schedule::has_services(session, graph);
+    let serial = !graph.may_overlap() && !schedule::calls_tasks(session, graph) && !services;
+    let jobs = if cli.dry_run || serial {
+        1
+    } else {
+        cli.jobs
+            .or(session.model.settings.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    };
+    let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
+    (jobs, may_overlap)
+}
+
+/// The remote cache of a run of tasks: its warnings and notes go through
+/// the run's console.
+fn remote_for_run(cli: &Cli, config: remote::Config, report: &Arc<Console>) -> Arc<remote::Remote> {
+    let warn_to = Arc::clone(report);
+    let warn: remote::Warn = Arc::new(move |run, text| {
+        let line = match run {
+            Some(run) => format!("[{run}] warning: {text}"),
+            None => format!("tasker: warning: {text}"),
+        };
+        warn_to.line(&warn_to.err_style.yellow(&line));
+    });
+    let note_to = Arc::clone(report);
+    let note: remote::Note = Arc::new(move |run, text| note_to.note(run, text));
+    remote::Remote::new(config, warn, cli.verbose.then_some(note))
+}
+
+/// Run the graph. With a remote cache, the cache is asked for every run
+/// that waits for nothing while the first runs start, and the uploads end
+/// before tasker does.
+fn execute(
+    session: &Session,
+    graph: Graph,
+    opts: &schedule::Options,
+    run_opts: &RunOptions,
+) -> schedule::Summary {
+    let Some(remote) = &run_opts.remote else {
+        return schedule::execute(session, graph, opts, run_opts);
+    };
+    let runs: Vec<graph::Run> = graph.runs.clone();
+    let over = std::sync::atomic::AtomicBool::new(false);
+    let mut summary = std::thread::scope(|scope| {
+        scope.spawn(|| exec::prefetch(session, &runs, run_opts, &over));
+        let summary = schedule::execute(session, graph, opts, run_opts);
+        over.store(true, std::sync::atomic::Ordering::SeqCst);
+        summary
+    });
+    // A stop signal while the uploads end abandons them, and the
+    // invocation ends as interrupted.
+    if !remote.finish() && summary.status == 0 {
+        summary.status = stop::requested().map_or(130, |sig| 128 + sig);
+    }
+    summary
 }
 
 /// What the user reads at the end, and the exit status.
