@@ -190,32 +190,7 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
     }
     if !task.args.is_empty() {
         let _ = writeln!(out, "\n{}", style.bold("Arguments:"));
-        let forms: Vec<String> = task.args.iter().map(arg_form).collect();
-        let width = forms.iter().map(|f| f.chars().count()).max().unwrap_or(0) + 3;
-        for (arg, form) in task.args.iter().zip(&forms) {
-            let mut facts = vec![arg.ty.name().to_string()];
-            if arg.required() {
-                facts.push("required".into());
-            }
-            if let Some(default) = &arg.default {
-                facts.push(format!("default: {}", default_text(default)));
-            }
-            if !arg.choices.is_empty() {
-                let choices: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
-                facts.push(format!("choices: {}", choices.join(", ")));
-            }
-            if let Some(env) = &arg.env {
-                facts.push(format!("env: {env}"));
-            }
-            let mut line = format!("  {form:<width$}");
-            if let Some(help) = &arg.help {
-                line.push_str(help.trim());
-                line.push(' ');
-            }
-            let _ = write!(line, "[{}]", facts.join(", "));
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&argument_lines(task));
     }
     if !task.aliases.is_empty() {
         let _ = writeln!(
@@ -276,6 +251,39 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
         for step in steps {
             out.push_str(&step_text(step));
         }
+    }
+    out
+}
+
+/// The arguments of a task's help, one line each: its form, its help,
+/// and the facts (type, required, default, choices, env).
+fn argument_lines(task: &Task) -> String {
+    let mut out = String::new();
+    let forms: Vec<String> = task.args.iter().map(arg_form).collect();
+    let width = forms.iter().map(|f| f.chars().count()).max().unwrap_or(0) + 3;
+    for (arg, form) in task.args.iter().zip(&forms) {
+        let mut facts = vec![arg.ty.name().to_string()];
+        if arg.required() {
+            facts.push("required".into());
+        }
+        if let Some(default) = &arg.default {
+            facts.push(format!("default: {}", default_text(default)));
+        }
+        if !arg.choices.is_empty() {
+            let choices: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
+            facts.push(format!("choices: {}", choices.join(", ")));
+        }
+        if let Some(env) = &arg.env {
+            facts.push(format!("env: {env}"));
+        }
+        let mut line = format!("  {form:<width$}");
+        if let Some(help) = &arg.help {
+            line.push_str(help.trim());
+            line.push(' ');
+        }
+        let _ = write!(line, "[{}]", facts.join(", "));
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }
