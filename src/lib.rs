@@ -40,6 +40,7 @@ mod man;
 mod model;
 mod outcome;
 mod process;
+mod quotes;
 mod reference;
 #[cfg(test)]
 mod reference_docs;
@@ -47,7 +48,6 @@ mod remote;
 mod report;
 mod schedule;
 mod schema;
-mod scratch;
 mod state;
 mod stop;
 mod style;

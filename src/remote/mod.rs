@@ -380,7 +380,7 @@ impl Remote {
             return Fetched::Unavailable;
         }
         let started = Instant::now();
-        let result = crate::scratch::anonymous_file()
+        let result = tempfile::tempfile()
             .map_err(|e| Fault::Local(format!("cannot keep a download: {e}")))
             .and_then(|file| {
                 let mut tagged = Tagged {
