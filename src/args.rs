@@ -21,9 +21,17 @@ pub struct Invocation {
     pub defaults: Vec<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the words come from.
+#[derive(Clone, Copy)]
 pub enum Source {
-    CommandLine,
+    /// The command line. A flag the task lacks may be one of tasker's own
+    /// options put after the task; `own_option` names it (`--long`), for
+    /// the hint. The caller passes what knows tasker's options (the `cli`
+    /// stage, above this parser).
+    CommandLine {
+        own_option: fn(&str) -> Option<String>,
+    },
+    /// A call in the file (`deps`, `post`, a `task` step).
     Call,
 }
 
@@ -162,8 +170,8 @@ pub fn parse_call(
     parse_in(model, unit, &words, Source::Call).map_err(|e| e.relocate(span, caller))
 }
 
-/// Long by design: one state machine over the words (task name, flags,
-/// values, positionals, `--`), the one call parser of tasker.
+/// Split command-line `words` into invocations (task name, flags, values,
+/// positionals, `--`); the first word must name a task.
 pub fn parse(model: &Model, words: &[String], source: Source) -> Result<Vec<Invocation>> {
     parse_in(model, crate::model::ROOT_UNIT, words, source)
 }
@@ -190,7 +198,7 @@ fn parse_in(
             break;
         }
         if word == "-h" || word == "--help" {
-            if source == Source::Call {
+            if matches!(source, Source::Call) {
                 return Err(Error::usage(format!(
                     "`{word}` cannot be used in a task call of `{}`",
                     cur.task.name
@@ -200,59 +208,11 @@ fn parse_in(
             continue;
         }
         if let Some(long) = word.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (long, None),
-            };
-            let (arg, negated) = find_long(cur.task, name)
-                .map_err(|e| own_option_hint(e, source, cur.task, &format!("--{name}")))?;
-            let spec = &cur.task.args[arg];
-            let flag = spec.flag();
-            match spec.ty {
-                ArgType::Bool | ArgType::Count => {
-                    if let Some(value) = inline {
-                        return Err(Error::usage(format!(
-                            "`--{name}` of task `{}` is a flag and takes no value (got `{value}`)",
-                            cur.task.name
-                        ))
-                        .with_help(if spec.ty == ArgType::Bool {
-                            format!("write `{flag}` or `--no-{}`", &flag[2..])
-                        } else {
-                            format!("repeat `{flag}` to count up")
-                        }));
-                    }
-                    cur.set_flag(arg, !negated)?;
-                }
-                _ => {
-                    let value = match inline {
-                        Some(v) => v.to_string(),
-                        None => take_value(words, &mut i, cur.task, &flag)?,
-                    };
-                    cur.set(arg, &value, &format!("`{flag}`"))?;
-                }
-            }
+            cur.long_flag(long, words, &mut i, source)?;
             continue;
         }
         if word.len() > 1 && word.starts_with('-') && !looks_like_number(cur.task, word) {
-            let cluster = &word[1..];
-            for (at, c) in cluster.char_indices() {
-                let arg = find_short(cur.task, c)
-                    .map_err(|e| own_option_hint(e, source, cur.task, &format!("-{c}")))?;
-                let spec = &cur.task.args[arg];
-                if matches!(spec.ty, ArgType::Bool | ArgType::Count) {
-                    cur.set_flag(arg, true)?;
-                    continue;
-                }
-                let rest = &cluster[at + c.len_utf8()..];
-                let rest = rest.strip_prefix('=').unwrap_or(rest);
-                let value = if rest.is_empty() {
-                    take_value(words, &mut i, cur.task, &format!("-{c}"))?
-                } else {
-                    rest.to_string()
-                };
-                cur.set(arg, &value, &format!("`-{c}`"))?;
-                break;
-            }
+            cur.short_flags(&word[1..], words, &mut i, source)?;
             continue;
         }
         // A bare word: a positional value or the next task.
@@ -284,6 +244,79 @@ fn parse_in(
         done.push(cur.finish()?);
     }
     Ok(done)
+}
+
+impl Current<'_> {
+    /// `--name`, `--name=value`, `--no-name` or `--name value` (the value
+    /// taken from `words` at `i`).
+    fn long_flag(
+        &mut self,
+        long: &str,
+        words: &[String],
+        i: &mut usize,
+        source: Source,
+    ) -> Result<()> {
+        let (name, inline) = match long.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (long, None),
+        };
+        let (arg, negated) = find_long(self.task, name)
+            .map_err(|e| own_option_hint(e, source, self.task, &format!("--{name}")))?;
+        let spec = &self.task.args[arg];
+        let flag = spec.flag();
+        match spec.ty {
+            ArgType::Bool | ArgType::Count => {
+                if let Some(value) = inline {
+                    return Err(Error::usage(format!(
+                        "`--{name}` of task `{}` is a flag and takes no value (got `{value}`)",
+                        self.task.name
+                    ))
+                    .with_help(if spec.ty == ArgType::Bool {
+                        format!("write `{flag}` or `--no-{}`", &flag[2..])
+                    } else {
+                        format!("repeat `{flag}` to count up")
+                    }));
+                }
+                self.set_flag(arg, !negated)
+            }
+            _ => {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => take_value(words, i, self.task, &flag)?,
+                };
+                self.set(arg, &value, &format!("`{flag}`"))
+            }
+        }
+    }
+
+    /// A cluster of short flags (`-vvx`), the last of which may take a
+    /// value (`-tTAG`, `-t=TAG`, or `-t TAG` from `words` at `i`).
+    fn short_flags(
+        &mut self,
+        cluster: &str,
+        words: &[String],
+        i: &mut usize,
+        source: Source,
+    ) -> Result<()> {
+        for (at, c) in cluster.char_indices() {
+            let arg = find_short(self.task, c)
+                .map_err(|e| own_option_hint(e, source, self.task, &format!("-{c}")))?;
+            let spec = &self.task.args[arg];
+            if matches!(spec.ty, ArgType::Bool | ArgType::Count) {
+                self.set_flag(arg, true)?;
+                continue;
+            }
+            let rest = &cluster[at + c.len_utf8()..];
+            let rest = rest.strip_prefix('=').unwrap_or(rest);
+            let value = if rest.is_empty() {
+                take_value(words, i, self.task, &format!("-{c}"))?
+            } else {
+                rest.to_string()
+            };
+            return self.set(arg, &value, &format!("`-{c}`"));
+        }
+        Ok(())
+    }
 }
 
 fn lookup_task(model: &Model, unit: usize, word: &str) -> Result<usize> {
@@ -383,10 +416,10 @@ fn unknown_flag(task: &Task, flag: &str) -> Error {
 /// A flag the task does not have but tasker does (`tasker build -n`): say
 /// where tasker's own options go. Calls in the file have no tasker options.
 fn own_option_hint(err: Error, source: Source, task: &Task, flag: &str) -> Error {
-    if source != Source::CommandLine {
+    let Source::CommandLine { own_option } = source else {
         return err;
-    }
-    let Some(long) = crate::cli::own_option(flag) else {
+    };
+    let Some(long) = own_option(flag) else {
         return err;
     };
     let what = if long == flag {
@@ -507,7 +540,7 @@ fn missing(task: &Task, spec: &Arg) -> Error {
     ))
     .with_help(format!(
         "usage: tasker {}  (give {how})",
-        crate::list::usage(task)
+        crate::usage::usage(task)
     ))
 }
 
@@ -593,7 +626,13 @@ run = "true"
 
     fn parse_words(words: &str) -> Result<Vec<Invocation>> {
         let words: Vec<String> = words.split_whitespace().map(String::from).collect();
-        parse(&model(), &words, Source::CommandLine)
+        parse(
+            &model(),
+            &words,
+            Source::CommandLine {
+                own_option: crate::cli::own_option,
+            },
+        )
     }
 
     fn values(words: &str) -> Vec<(String, Vec<ArgValue>, Vec<String>)> {

@@ -214,11 +214,6 @@ impl<'m> Session<'m> {
             .clone()
     }
 
-    /// The base environment with the root file's `[env]` on top.
-    pub fn global_env(&self) -> Result<Arc<Env>> {
-        self.unit_env(ROOT_UNIT)
-    }
-
     /// The environment of the tasks of `unit`: the base environment, the
     /// root file's `[env]`, and each included file's down to the unit's.
     pub fn unit_env(&self, unit: usize) -> Result<Arc<Env>> {

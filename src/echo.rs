@@ -4,40 +4,33 @@
 //! echoes `cargo build`, not `cargo build `). Display only: the shell
 //! always gets the rendered text unchanged.
 
+use crate::quotes::ShellQuotes;
+
 /// Drop blank lines, trailing blanks and the indentation all lines share,
 /// and squeeze runs of spaces between words to one; further indentation
 /// and anything inside quotes stay as they are.
 pub fn tidy(command: &str) -> String {
     // Each kept line, and whether it starts outside quotes.
     let mut lines: Vec<(String, bool)> = Vec::new();
-    let mut quote: Option<char> = None;
+    let mut quotes = ShellQuotes::default();
     for line in command.split('\n') {
-        let in_quote_at_start = quote.is_some();
+        let in_quote_at_start = quotes.inside();
         if !in_quote_at_start && line.trim().is_empty() {
             continue;
         }
         let mut text = String::with_capacity(line.len());
-        let mut escaped = false;
         let mut started = in_quote_at_start;
         for c in line.chars() {
-            if quote.is_none() && c == ' ' && started && text.ends_with(' ') {
+            if !quotes.inside() && c == ' ' && started && text.ends_with(' ') {
                 continue;
             }
             if !c.is_whitespace() {
                 started = true;
             }
             text.push(c);
-            match (quote, c) {
-                (_, _) if escaped => escaped = false,
-                (Some('\''), '\'') => quote = None,
-                (Some('\''), _) => {}
-                (_, '\\') => escaped = true,
-                (Some('"'), '"') => quote = None,
-                (None, '"' | '\'') => quote = Some(c),
-                _ => {}
-            }
+            quotes.step(c);
         }
-        if quote.is_none() {
+        if !quotes.inside() {
             let kept = text.trim_end().len();
             text.truncate(kept);
         }

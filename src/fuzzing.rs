@@ -37,7 +37,10 @@ pub fn args(data: &[u8]) {
     let words: Vec<String> = parts
         .map(|w| String::from_utf8_lossy(w).into_owned())
         .collect();
-    for source in [Source::CommandLine, Source::Call] {
+    let command_line = Source::CommandLine {
+        own_option: crate::cli::own_option,
+    };
+    for source in [command_line, Source::Call] {
         match args::parse(&model, &words, source) {
             Ok(invocations) => {
                 for inv in invocations {

@@ -292,7 +292,7 @@ pub fn choose(model: &Model) -> Result<Vec<String>> {
             model.file.display
         )));
     }
-    let usages: Vec<String> = tasks.iter().map(|t| crate::list::usage(t)).collect();
+    let usages: Vec<String> = tasks.iter().map(|t| crate::usage::usage(t)).collect();
     let width = usages.iter().map(|u| u.chars().count()).max().unwrap_or(0) + 3;
     let items: Vec<String> = tasks
         .iter()

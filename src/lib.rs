@@ -1,7 +1,8 @@
 //! tasker: runs the tasks a `tasks.toml` declares.
 //!
 //! The stages, each in its own module, in the order data flows (imports
-//! run the same way; docs/architecture.md has the whole map):
+//! follow the layer table of docs/architecture.md, which
+//! tests/structure.rs checks):
 //! `cli` (tasker's options) → `file` (find, read, validate into `model`) →
 //! `args` (task arguments on the command line) → `graph` (runs, deps,
 //! cycles) → `schedule` (job slots, fail-fast, signals) → `exec` (steps as
@@ -23,9 +24,11 @@ mod error;
 mod exec;
 #[doc(hidden)]
 pub mod file;
-pub mod fresh;
+mod fresh;
+mod freshness;
 #[doc(hidden)]
 pub mod fuzzing;
+mod glob;
 mod graph;
 mod hints;
 mod import;
@@ -37,18 +40,21 @@ mod man;
 mod model;
 mod outcome;
 mod process;
+mod quotes;
 mod reference;
 #[cfg(test)]
 mod reference_docs;
+mod remote;
 mod report;
 mod schedule;
 mod schema;
-mod scratch;
 mod state;
 mod stop;
 mod style;
 mod template;
 mod timeline;
+mod usage;
+mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -258,7 +264,7 @@ fn run(cli: Cli) -> Result<i32> {
             stop::install();
             let session = Session::new(&model, cli.set.clone(), false, cwd)?;
             let fresh = fresh::Fresh::new(&model.root, false, None);
-            let warn: fresh::remote::Warn = Arc::new(|_, text| {
+            let warn: remote::Warn = Arc::new(|_, text| {
                 let style = Style::for_stderr();
                 let _ = writeln!(
                     std::io::stderr(),
@@ -266,9 +272,8 @@ fn run(cli: Cli) -> Result<i32> {
                     style.yellow(&format!("tasker: warning: {text}"))
                 );
             });
-            let remote =
-                remote_cache(&cli, &model)?.map(|c| fresh::remote::Remote::new(c, warn, None));
-            let freshness = |task| listed_freshness(&session, &fresh, remote.as_deref(), task);
+            let remote = remote_cache(&cli, &model)?.map(|c| remote::Remote::new(c, warn, None));
+            let freshness = |task| freshness::listed(&session, &fresh, remote.as_deref(), task);
             print(&list::render_json(&model, cli.all, &freshness))
         }
         Action::Summary => print(&inspect::summary(&model)),
@@ -289,58 +294,10 @@ fn run(cli: Cli) -> Result<i32> {
 
 /// The remote cache's configuration: the file, the environment and
 /// `--remote-cache`; `None` when it is off.
-fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<fresh::remote::Config>> {
+fn remote_cache(cli: &Cli, model: &model::Model) -> Result<Option<remote::Config>> {
     let env = |name: &str| std::env::var(name).ok();
-    fresh::remote::Config::resolve(model.settings.remote_cache.as_ref(), cli.remote_cache, &env)
+    remote::Config::resolve(model.settings.remote_cache.as_ref(), cli.remote_cache, &env)
         .map_err(Error::usage)
-}
-
-/// For `-l --json`: whether the task is up to date and, when it is not,
-/// whether the remote cache holds every run it would make.
-fn listed_freshness(
-    session: &Session,
-    fresh: &fresh::Fresh,
-    remote: Option<&fresh::remote::Remote>,
-    task: usize,
-) -> list::Freshness {
-    let Some(checks) = fresh.checks(session, task) else {
-        return list::Freshness::default();
-    };
-    let stale: Vec<&fresh::Check> = checks.iter().filter(|c| c.stale.is_some()).collect();
-    let cache = match remote {
-        Some(remote) if !stale.is_empty() && session.model.tasks[task].cache => {
-            let mut state = fresh::remote::CacheState::Hit;
-            for check in stale {
-                match remote.exists(&fresh::remote::key(check.fingerprint())) {
-                    Some(true) => {}
-                    Some(false) => state = fresh::remote::CacheState::Miss,
-                    None => {
-                        state = fresh::remote::CacheState::Unavailable;
-                        break;
-                    }
-                }
-            }
-            Some(state.name())
-        }
-        _ => None,
-    };
-    let up_to_date = checks.iter().all(|c| c.stale.is_none());
-    // Restored wins: one restored run means the outputs came from the cache.
-    let recorded = up_to_date.then(|| {
-        let restored = checks
-            .iter()
-            .any(|c| matches!(c.recorded, Some((fresh::How::Restored, _))));
-        if restored {
-            fresh::How::Restored.name()
-        } else {
-            fresh::How::Ran.name()
-        }
-    });
-    list::Freshness {
-        up_to_date: Some(up_to_date),
-        cache,
-        recorded,
-    }
 }
 
 /// `--worker`: serve the queue's runs until stopped.
@@ -402,6 +359,14 @@ fn check(cli: &Cli, model: &model::Model) -> Result<()> {
     Ok(())
 }
 
+/// Task words from tasker's own command line: the parser is told which of
+/// them are tasker's own options (for the hint to put them first).
+fn command_line() -> Source {
+    Source::CommandLine {
+        own_option: cli::own_option,
+    }
+}
+
 /// The invocations the command line asks for: the tasks named, the one
 /// chosen (`--choose`), or the default task. `None` when there is nothing
 /// to run (a listing or a task's help was printed instead).
@@ -419,7 +384,7 @@ fn invocations(cli: &Cli, model: &model::Model) -> Result<Option<Vec<args::Invoc
     } else {
         cli.tasks.clone()
     };
-    let invocations = args::parse(model, &words, Source::CommandLine)?;
+    let invocations = args::parse(model, &words, command_line())?;
     if let Some(inv) = invocations.iter().find(|i| i.help) {
         let task = &model.tasks[inv.task];
         let reads_extra = check::reads_extra(&template::Engine::new(), model, task)?;
@@ -473,11 +438,11 @@ fn run_invocations(
         let fresh = Arc::new(fresh::Fresh::new(&model.root, cli.force, None));
         return run_once(cli, model, &invocations, cwd, fresh, fleet);
     }
-    let watch = fresh::watch::Watch::new(&model.root).map_err(Error::usage)?;
+    let watch = watch::Watch::new(&model.root).map_err(Error::usage)?;
     let fresh = Arc::new(fresh::Fresh::new(
         &model.root,
         cli.force,
-        Some(Arc::clone(&watch)),
+        Some(Arc::clone(&watch) as Arc<dyn fresh::SourceWatch>),
     ));
     watch.run(cli.quiet, &mut || {
         run_once(
@@ -510,21 +475,7 @@ fn run_once(
         }
     }
 
-    // Runs that can never overlap (one run, a chain) and call no task need
-    // no count of CPUs (reading it costs a few system calls on every
-    // start): they go one after the other on this thread.
-    // A service runs beside the runs that depend on it, whatever `-j`
-    // says (it holds no job slot once ready); under -n it is only shown.
-    let services = !cli.dry_run && schedule::has_services(&session, &graph);
-    let serial = !graph.may_overlap() && !schedule::calls_tasks(&session, &graph) && !services;
-    let jobs = if cli.dry_run || serial {
-        1
-    } else {
-        cli.jobs
-            .or(model.settings.jobs)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    };
-    let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
+    let (jobs, may_overlap) = job_slots(cli, &session, &graph);
     let mode = match cli.output {
         Some(mode) => mode,
         None => model.settings.output.unwrap_or(if may_overlap {
@@ -544,19 +495,7 @@ fn run_once(
             report.line(&format!("tasker: read {name}"));
         }
     }
-    let remote = remote_cache(cli, model)?.map(|config| {
-        let warn_to = Arc::clone(&report);
-        let warn: fresh::remote::Warn = Arc::new(move |run, text| {
-            let line = match run {
-                Some(run) => format!("[{run}] warning: {text}"),
-                None => format!("tasker: warning: {text}"),
-            };
-            warn_to.line(&warn_to.err_style.yellow(&line));
-        });
-        let note_to = Arc::clone(&report);
-        let note: fresh::remote::Note = Arc::new(move |run, text| note_to.note(run, text));
-        fresh::remote::Remote::new(config, warn, cli.verbose.then_some(note))
-    });
+    let remote = remote_cache(cli, model)?.map(|config| remote_for_run(cli, config, &report));
     let run_opts = RunOptions {
         echo: !cli.quiet && model.settings.echo,
         yes: cli.yes,
@@ -574,28 +513,7 @@ fn run_once(
         live_status: mode != OutputMode::Interleaved && style::status_line_allowed() && !cli.quiet,
         may_overlap,
     };
-    let summary = match &run_opts.remote {
-        // The cache is asked for every run that waits for nothing while
-        // the first runs start; uploads end before tasker does.
-        Some(remote) => {
-            let runs: Vec<graph::Run> = graph.runs.clone();
-            let over = std::sync::atomic::AtomicBool::new(false);
-            let summary = std::thread::scope(|scope| {
-                scope.spawn(|| exec::prefetch(&session, &runs, &run_opts, &over));
-                let summary = schedule::execute(&session, graph, &opts, &run_opts);
-                over.store(true, std::sync::atomic::Ordering::SeqCst);
-                summary
-            });
-            let mut summary = summary;
-            // A stop signal while the uploads end abandons them, and the
-            // invocation ends as interrupted.
-            if !remote.finish() && summary.status == 0 {
-                summary.status = stop::requested().map_or(130, |sig| 128 + sig);
-            }
-            summary
-        }
-        None => schedule::execute(&session, graph, &opts, &run_opts),
-    };
+    let summary = execute(&session, graph, &opts, &run_opts);
     if run_opts.fresh.restarting() {
         // `-w` stopped the runs for a change, and says so itself.
         return Ok(summary.status);
@@ -605,7 +523,7 @@ fn run_once(
             .remote
             .as_ref()
             .and_then(|r| r.state_of(run))
-            .map(fresh::remote::CacheState::name)
+            .map(remote::CacheState::name)
     };
     Ok(conclude(
         cli,
@@ -614,6 +532,70 @@ fn run_once(
         &session.invocation_dir,
         &cache,
     ))
+}
+
+/// How many job slots the runs get, and whether runs may overlap.
+fn job_slots(cli: &Cli, session: &Session, graph: &Graph) -> (usize, bool) {
+    // Runs that can never overlap (one run, a chain) and call no task need
+    // no count of CPUs (reading it costs a few system calls on every
+    // start): they go one after the other on this thread.
+    // A service runs beside the runs that depend on it, whatever `-j`
+    // says (it holds no job slot once ready); under -n it is only shown.
+    let services = !cli.dry_run && schedule::has_services(session, graph);
+    let serial = !graph.may_overlap() && !schedule::calls_tasks(session, graph) && !services;
+    let jobs = if cli.dry_run || serial {
+        1
+    } else {
+        cli.jobs
+            .or(session.model.settings.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    };
+    let may_overlap = (jobs > 1 && graph.may_overlap()) || services;
+    (jobs, may_overlap)
+}
+
+/// The remote cache of a run of tasks: its warnings and notes go through
+/// the run's console.
+fn remote_for_run(cli: &Cli, config: remote::Config, report: &Arc<Console>) -> Arc<remote::Remote> {
+    let warn_to = Arc::clone(report);
+    let warn: remote::Warn = Arc::new(move |run, text| {
+        let line = match run {
+            Some(run) => format!("[{run}] warning: {text}"),
+            None => format!("tasker: warning: {text}"),
+        };
+        warn_to.line(&warn_to.err_style.yellow(&line));
+    });
+    let note_to = Arc::clone(report);
+    let note: remote::Note = Arc::new(move |run, text| note_to.note(run, text));
+    remote::Remote::new(config, warn, cli.verbose.then_some(note))
+}
+
+/// Run the graph. With a remote cache, the cache is asked for every run
+/// that waits for nothing while the first runs start, and the uploads end
+/// before tasker does.
+fn execute(
+    session: &Session,
+    graph: Graph,
+    opts: &schedule::Options,
+    run_opts: &RunOptions,
+) -> schedule::Summary {
+    let Some(remote) = &run_opts.remote else {
+        return schedule::execute(session, graph, opts, run_opts);
+    };
+    let runs: Vec<graph::Run> = graph.runs.clone();
+    let over = std::sync::atomic::AtomicBool::new(false);
+    let mut summary = std::thread::scope(|scope| {
+        scope.spawn(|| exec::prefetch(session, &runs, run_opts, &over));
+        let summary = schedule::execute(session, graph, opts, run_opts);
+        over.store(true, std::sync::atomic::Ordering::SeqCst);
+        summary
+    });
+    // A stop signal while the uploads end abandons them, and the
+    // invocation ends as interrupted.
+    if !remote.finish() && summary.status == 0 {
+        summary.status = stop::requested().map_or(130, |sig| 128 + sig);
+    }
+    summary
 }
 
 /// What the user reads at the end, and the exit status.

@@ -6,6 +6,7 @@
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
 use crate::model::{Model, StepKind, Template};
+use crate::quotes::ShellQuotes;
 
 /// One warning, pointing at the value in the file.
 pub struct Warning {
@@ -55,8 +56,7 @@ pub fn quoted_values(model: &Model) -> Vec<Warning> {
 /// (and do not opt out with `| safe`).
 fn values_in_quotes(source: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = ShellQuotes::default();
     let mut i = 0;
     while i < source.len() {
         let rest = &source[i..];
@@ -72,23 +72,15 @@ fn values_in_quotes(source: &str) -> Vec<String> {
         {
             let end = rest.find(close).map_or(rest.len(), |at| at + close.len());
             let tag = &rest[..end];
-            if tag.starts_with("{{") && quote.is_some() && !is_safe(tag) {
+            if tag.starts_with("{{") && quotes.inside() && !is_safe(tag) {
                 found.push(tag.to_string());
             }
             i += end;
-            escaped = false;
+            quotes.skipped();
             continue;
         }
         let c = rest.chars().next().unwrap_or(' ');
-        match (quote, c) {
-            _ if escaped => escaped = false,
-            (Some('\''), '\'') => quote = None,
-            (Some('\''), _) => {}
-            (_, '\\') => escaped = true,
-            (Some('"'), '"') => quote = None,
-            (None, '"' | '\'') => quote = Some(c),
-            _ => {}
-        }
+        quotes.step(c);
         i += c.len_utf8();
     }
     found

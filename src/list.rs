@@ -6,66 +6,7 @@ use std::fmt::Write as _;
 
 use crate::model::{Arg, ArgType, ArgValue, Model, Task, ROOT_UNIT};
 use crate::style::Style;
-
-/// The usage form of a task: `deploy <target> [-t TAG]...`.
-pub fn usage(task: &Task) -> String {
-    usage_with(task, false)
-}
-
-/// The usage form `-l` shows, where an argument with a few short choices
-/// shows them: `deploy <staging|prod>`.
-fn listing_usage(task: &Task) -> String {
-    usage_with(task, true)
-}
-
-fn usage_with(task: &Task, choices: bool) -> String {
-    let mut out = task.name.clone();
-    for arg in &task.args {
-        out.push(' ');
-        out.push_str(&arg_usage(arg, choices));
-    }
-    out
-}
-
-/// `staging|prod`, when an argument has a few choices that read well
-/// inline.
-fn short_choices(arg: &Arg) -> Option<String> {
-    const MOST: usize = 5;
-    const WIDEST: usize = 24;
-    if arg.choices.is_empty() || arg.choices.len() > MOST {
-        return None;
-    }
-    let text: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
-    let text = text.join("|");
-    (text.chars().count() <= WIDEST).then_some(text)
-}
-
-fn arg_usage(arg: &Arg, show_choices: bool) -> String {
-    let flag = match arg.short {
-        Some(c) => format!("-{c}"),
-        None => arg.flag(),
-    };
-    let choices = show_choices.then(|| short_choices(arg)).flatten();
-    if arg.positional {
-        let name = choices.as_deref().unwrap_or(&arg.name);
-        return match (arg.ty, arg.required()) {
-            (ArgType::List, _) => format!("[{name}]..."),
-            (_, true) => format!("<{name}>"),
-            (_, false) => format!("[{name}]"),
-        };
-    }
-    let value = match &choices {
-        Some(c) => format!("<{c}>"),
-        None => arg.metavar(),
-    };
-    match arg.ty {
-        ArgType::Bool => format!("[{flag}]"),
-        ArgType::Count => format!("[{flag}]..."),
-        ArgType::List => format!("[{flag} {value}]..."),
-        _ if arg.required() => format!("{flag} {value}"),
-        _ => format!("[{flag} {value}]"),
-    }
-}
+use crate::usage::{arg_usage, listing_usage, usage};
 
 /// The human listing.
 pub fn render(model: &Model, all: bool, style: Style) -> String {
@@ -249,32 +190,7 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
     }
     if !task.args.is_empty() {
         let _ = writeln!(out, "\n{}", style.bold("Arguments:"));
-        let forms: Vec<String> = task.args.iter().map(arg_form).collect();
-        let width = forms.iter().map(|f| f.chars().count()).max().unwrap_or(0) + 3;
-        for (arg, form) in task.args.iter().zip(&forms) {
-            let mut facts = vec![arg.ty.name().to_string()];
-            if arg.required() {
-                facts.push("required".into());
-            }
-            if let Some(default) = &arg.default {
-                facts.push(format!("default: {}", default_text(default)));
-            }
-            if !arg.choices.is_empty() {
-                let choices: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
-                facts.push(format!("choices: {}", choices.join(", ")));
-            }
-            if let Some(env) = &arg.env {
-                facts.push(format!("env: {env}"));
-            }
-            let mut line = format!("  {form:<width$}");
-            if let Some(help) = &arg.help {
-                line.push_str(help.trim());
-                line.push(' ');
-            }
-            let _ = write!(line, "[{}]", facts.join(", "));
-            out.push_str(&line);
-            out.push('\n');
-        }
+        out.push_str(&argument_lines(task));
     }
     if !task.aliases.is_empty() {
         let _ = writeln!(
@@ -335,6 +251,39 @@ pub fn task_help(task: &Task, reads_extra: bool, style: Style) -> String {
         for step in steps {
             out.push_str(&step_text(step));
         }
+    }
+    out
+}
+
+/// The arguments of a task's help, one line each: its form, its help,
+/// and the facts (type, required, default, choices, env).
+fn argument_lines(task: &Task) -> String {
+    let mut out = String::new();
+    let forms: Vec<String> = task.args.iter().map(arg_form).collect();
+    let width = forms.iter().map(|f| f.chars().count()).max().unwrap_or(0) + 3;
+    for (arg, form) in task.args.iter().zip(&forms) {
+        let mut facts = vec![arg.ty.name().to_string()];
+        if arg.required() {
+            facts.push("required".into());
+        }
+        if let Some(default) = &arg.default {
+            facts.push(format!("default: {}", default_text(default)));
+        }
+        if !arg.choices.is_empty() {
+            let choices: Vec<String> = arg.choices.iter().map(ArgValue::display).collect();
+            facts.push(format!("choices: {}", choices.join(", ")));
+        }
+        if let Some(env) = &arg.env {
+            facts.push(format!("env: {env}"));
+        }
+        let mut line = format!("  {form:<width$}");
+        if let Some(help) = &arg.help {
+            line.push_str(help.trim());
+            line.push(' ');
+        }
+        let _ = write!(line, "[{}]", facts.join(", "));
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }

@@ -594,16 +594,9 @@ pub fn resolve_program(
             return Some(hit.clone());
         }
     }
-    let hit = std::env::split_paths(path)
-        .map(|d| d.join(program))
-        .find(|candidate| is_executable(candidate))
-        .map(|hit| {
-            if hit.is_relative() {
-                dir.join(hit)
-            } else {
-                hit
-            }
-        })?;
+    // An empty or relative entry of `path` is read from `dir`, where the
+    // step runs.
+    let hit = which::which_in(program, Some(path), dir).ok()?;
     if cacheable {
         if let Ok(mut map) = found.lock() {
             map.insert(key, hit.clone());

@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `root/.tasker/sub`, made (with the `.gitignore`) when missing.
 pub fn dir(root: &Path, sub: &str) -> std::io::Result<PathBuf> {
@@ -39,26 +38,31 @@ pub fn read_regular(path: &Path) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Write to a temporary file beside `path` (unique to this process and
-/// call), flush it to disk, then rename it over `path`.
+/// Write to a temporary file beside `path`, named `.NAME.PID.RANDOM.tmp`
+/// (the sweep below reads the writer's process id from it), flush it to
+/// disk, then rename it over `path`. A write that fails removes its
+/// temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let parent = path.parent().filter(|d| !d.as_os_str().is_empty());
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
+        let prefix = format!(".{name}.{}.", std::process::id());
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // As `File::create` makes a file (the umask applies), rather than
+        // tempfile's owner-only default: the files of `.tasker/` read as
+        // any other file of the project.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut temp = builder.tempfile_in(parent.unwrap_or(Path::new(".")))?;
+        temp.write_all(bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(path).map(drop).map_err(|e| e.error)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = parent {
         sweep_once(dir);
     }
     result
@@ -93,14 +97,18 @@ fn sweep_once(dir: &Path) {
     }
 }
 
-/// The process id in a temporary file's name, `.NAME.PID.N.tmp`.
+/// The process id in a temporary file's name, `.NAME.PID.RANDOM.tmp`
+/// (RANDOM is letters and digits: tempfile's, or the counter of a tasker
+/// before it).
 fn writer_of(name: &str) -> Option<u32> {
     let body = name.strip_prefix('.')?.strip_suffix(".tmp")?;
     let mut parts = body.rsplitn(3, '.');
-    let counter = parts.next()?;
+    let random = parts.next()?;
     let pid = parts.next()?;
     let _file = parts.next().filter(|f| !f.is_empty())?;
-    counter.parse::<u64>().ok()?;
+    if random.is_empty() || !random.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
     pid.parse().ok()
 }
 
@@ -111,10 +119,48 @@ mod tests {
     #[test]
     fn a_temporary_file_names_its_writer() {
         assert_eq!(writer_of(".build-abc.1234.7.tmp"), Some(1234));
+        assert_eq!(writer_of(".build-abc.1234.Xa9q2Z.tmp"), Some(1234));
+        assert_eq!(writer_of(".build-abc.1234..tmp"), None);
+        assert_eq!(writer_of(".build-abc.1234.a-b.tmp"), None);
         assert_eq!(writer_of(".load-index.99.0.tmp"), Some(99));
         assert_eq!(writer_of("build-abc.1234.7.tmp"), None);
         assert_eq!(writer_of(".build-abc.x.7.tmp"), None);
         assert_eq!(writer_of(".1234.7.tmp"), None);
         assert_eq!(writer_of(".gitignore"), None);
+    }
+
+    #[test]
+    fn a_write_leaves_no_temporary_file_and_names_its_writer_while_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["record"]);
+        // The name tempfile gives a temporary file is one the sweep reads.
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".record.{}.", std::process::id()))
+            .suffix(".tmp")
+            .tempfile_in(dir.path())
+            .unwrap();
+        let name = temp.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(writer_of(name), Some(std::process::id()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_written_file_has_the_permissions_of_a_created_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let created = dir.path().join("created");
+        std::fs::File::create(&created).unwrap();
+        let written = dir.path().join("written");
+        write_atomically(&written, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&written), mode(&created));
     }
 }

@@ -47,7 +47,7 @@ pub struct Options {
     pub quiet: bool,
     pub cwd: PathBuf,
     /// The worker's own remote cache, when one is configured.
-    pub cache: Option<crate::fresh::remote::Config>,
+    pub cache: Option<crate::remote::Config>,
 }
 
 /// How long a coordinator's lease must stay missing before its runs are
@@ -76,7 +76,7 @@ struct Worker<'m> {
     quiet: bool,
     cwd: PathBuf,
     fresh: Arc<crate::fresh::Fresh>,
-    cache: Option<crate::fresh::remote::Config>,
+    cache: Option<crate::remote::Config>,
     runs: Arc<Runs>,
     lease: Arc<Mutex<LeaseState>>,
     log: Mutex<()>,
@@ -836,19 +836,16 @@ fn word(outcome: &Ended) -> String {
 
 /// The worker's remote cache for one run: its warnings go to the
 /// coordinator with the run's output.
-fn cache_of(
-    config: crate::fresh::remote::Config,
-    report: &Arc<Console>,
-) -> Arc<crate::fresh::remote::Remote> {
+fn cache_of(config: crate::remote::Config, report: &Arc<Console>) -> Arc<crate::remote::Remote> {
     let to = Arc::clone(report);
-    let warn: crate::fresh::remote::Warn = Arc::new(move |run, text| {
+    let warn: crate::remote::Warn = Arc::new(move |run, text| {
         let line = match run {
             Some(run) => to.note_line(run, &format!("warning: {text}")),
             None => format!("tasker: warning: {text}"),
         };
         to.line(&line);
     });
-    crate::fresh::remote::Remote::new(config, warn, None)
+    crate::remote::Remote::new(config, warn, None)
 }
 
 /// The values of a run from the queue, checked as this worker's own

@@ -4,8 +4,8 @@
 //! run is packed here and uploaded in the background.
 
 use super::*;
-use crate::fresh::remote::{self, CacheState, Fetched, Refusal, Remote};
 use crate::fresh::Check;
+use crate::remote::{self, CacheState, Fetched, Refusal, Remote};
 
 /// What asking the cache decided.
 pub(super) enum Asked {
@@ -170,7 +170,7 @@ pub fn prefetch(session: &Session, runs: &[Run], opts: &RunOptions, over: &Atomi
         let Ok((scope, dir)) = scope_and_dir(session, task, run) else {
             continue;
         };
-        if let Ok(check) = opts.fresh.check(session, task, run, &scope, &dir) {
+        if let Ok(check) = opts.fresh.check(session, task, run_ref(run), &scope, &dir) {
             if check.stale.is_some() {
                 remote.prefetch(&remote::key(check.fingerprint()));
             }
@@ -192,7 +192,7 @@ pub fn restore_outputs(session: &Session, opts: &RunOptions, job: &Job) -> Resul
     let (scope, dir) = scope_and_dir(session, job.task, &job.run).map_err(|r| r.to_string())?;
     let check = opts
         .fresh
-        .check(session, job.task, &job.run, &scope, &dir)?;
+        .check(session, job.task, run_ref(&job.run), &scope, &dir)?;
     let key = remote::key(check.fingerprint());
     let stopping = || crate::stop::requested().is_some();
     // A lookup made before the worker uploaded (the prefetch at the start)

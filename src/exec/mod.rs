@@ -40,6 +40,14 @@ pub use control::Control;
 pub use output::Console;
 use prepare::Prepared;
 
+/// The run as the up-to-date check names it.
+fn run_ref(run: &Run) -> crate::fresh::RunRef<'_> {
+    crate::fresh::RunRef {
+        name: &run.name,
+        args: &run.scope,
+    }
+}
+
 /// Why the runs a `task` step called did not all succeed.
 #[derive(Debug)]
 pub enum CallError {
@@ -71,7 +79,7 @@ pub struct RunOptions {
     /// Up-to-date checks and records (`sources`).
     pub fresh: Arc<crate::fresh::Fresh>,
     /// The remote cache, when one is configured and not off.
-    pub remote: Option<Arc<crate::fresh::remote::Remote>>,
+    pub remote: Option<Arc<crate::remote::Remote>>,
     /// Where runs of `distribute = true` tasks go, with a queue (SPEC 11).
     pub fleet: Option<Arc<dyn Fleet>>,
     /// Attempts made elsewhere already (a worker that died with the run):
@@ -348,7 +356,7 @@ fn prelude(
     if !task.sources.is_empty() {
         let mut c = opts
             .fresh
-            .check(session, task, &job.run, &step_scope, &dir)
+            .check(session, task, run_ref(&job.run), &step_scope, &dir)
             .map_err(|why| failed(Reason::Sources(why)))?;
         if c.stale.is_none() && (task.status.is_empty() || status_fresh(sink)?) {
             sink.note(&if opts.verbose {
@@ -387,17 +395,34 @@ fn prelude(
             cache::Asked::Cancelled => return Err(Outcome::Cancelled),
         }
     }
+    preconditions_and_confirm(session, opts, job, control, sink, &step_scope, &dir)?;
+    Ok((step_scope, dir))
+}
+
+/// The last of the prelude: the `preconditions` (each must succeed) and
+/// the `confirm` question, in the scope the steps render in.
+fn preconditions_and_confirm(
+    session: &Session,
+    opts: &RunOptions,
+    job: &Job,
+    control: &Arc<Control>,
+    sink: &mut output::RunOutput,
+    step_scope: &crate::context::Scope,
+    dir: &Path,
+) -> Result<(), Outcome> {
+    let failed = |reason: Reason| Outcome::Failed(Failure::new(reason, None));
+    let task = job.task;
     for (i, pre) in task.preconditions.iter().enumerate() {
         if opts.dry_run {
             sink.note(&format!("requires `{}` to succeed", pre.sh.source));
             continue;
         }
         let what = format!("`preconditions` {} of task `{}`", i + 1, task.name);
-        let code = check_command(session, task, &step_scope, &dir, &pre.sh, &what, true)?;
+        let code = check_command(session, task, step_scope, dir, &pre.sh, &what, true)?;
         if code != 0 {
             let why = match &pre.msg {
                 Some(msg) => session
-                    .render(msg, Mode::Plain, &step_scope, &what)
+                    .render(msg, Mode::Plain, step_scope, &what)
                     .map_err(|e| failed(e.into()))?,
                 None => format!("precondition `{}` failed with status {code}", pre.sh.source),
             };
@@ -407,7 +432,7 @@ fn prelude(
     if let Some(question) = &task.confirm {
         let what = format!("`confirm` of task `{}`", task.name);
         let text = session
-            .render(question, Mode::Plain, &step_scope, &what)
+            .render(question, Mode::Plain, step_scope, &what)
             .map_err(|e| failed(e.into()))?;
         if opts.dry_run && !opts.yes {
             sink.note(&format!("would ask: {text} [y/N]"));
@@ -421,7 +446,7 @@ fn prelude(
             }
         }
     }
-    Ok((step_scope, dir))
+    Ok(())
 }
 
 /// Run a `status` or `preconditions` command the way the task's scripts

@@ -5,10 +5,34 @@ use super::child;
 use super::*;
 use crate::context::EnvView;
 
+/// Each argv's program, resolved against the PATH the step gets: a
+/// missing program is named precisely, and std can spawn without forking
+/// since it need not search a changed PATH itself.
+fn resolve_programs(
+    argvs: &[Vec<String>],
+    dir: &Path,
+    path: Option<&str>,
+) -> Result<Vec<std::path::PathBuf>, Reason> {
+    argvs
+        .iter()
+        .map(|argv| {
+            process::resolve_program(&argv[0], dir, path).ok_or_else(|| {
+                // Without PATH only a name with a `/` can be found: say
+                // so, rather than blame the program.
+                if path.is_none() && !argv[0].contains('/') {
+                    Reason::NoPath(argv[0].clone())
+                } else {
+                    Reason::NotFound(argv[0].clone())
+                }
+            })
+        })
+        .collect()
+}
+
 impl StepContext<'_, '_> {
-    /// Long by design: a step's processes from resolving the programs to
-    /// the verdict, in the order they happen; `start` and `verdict` hold
-    /// the two longest pieces.
+    /// A step's processes from resolving the programs to the verdict, in
+    /// the order they happen; `start`, `watch_step` and `verdict` hold the
+    /// longest pieces.
     pub(super) fn spawn_and_wait(
         &self,
         echo: &str,
@@ -17,26 +41,10 @@ impl StepContext<'_, '_> {
         env: EnvView,
         sink: &mut output::RunOutput,
     ) -> Outcome {
-        let path = env.get("PATH");
-        // Resolved here, against the PATH the step gets: a missing program
-        // is named precisely, and std can spawn without forking since it
-        // need not search a changed PATH itself.
-        let mut programs = Vec::with_capacity(argvs.len());
-        for argv in argvs {
-            match process::resolve_program(&argv[0], dir, path) {
-                Some(program) => programs.push(program),
-                None => {
-                    // Without PATH only a name with a `/` can be found:
-                    // say so, rather than blame the program.
-                    let reason = if path.is_none() && !argv[0].contains('/') {
-                        Reason::NoPath(argv[0].clone())
-                    } else {
-                        Reason::NotFound(argv[0].clone())
-                    };
-                    return Outcome::Failed(Failure::new(reason, Some(echo.to_string())));
-                }
-            }
-        }
+        let programs = match resolve_programs(argvs, dir, env.get("PATH")) {
+            Ok(programs) => programs,
+            Err(reason) => return Outcome::Failed(Failure::new(reason, Some(echo.to_string()))),
+        };
         if let Some(why) = unreachable_value(argvs, env) {
             return Outcome::Failed(Failure::new(
                 Reason::Unreachable(why),
@@ -73,7 +81,22 @@ impl StepContext<'_, '_> {
                 group: new_group,
             })
             .collect();
-        let stop = || self.control.stop(procs.clone());
+        let (status, timed_out) = self.watch_step(&handle, io, &procs, foreground, sink);
+        self.control.forget(&pids);
+        self.verdict(status, timed_out, foreground, echo, sink)
+    }
+
+    /// Wait for the started processes `procs` while `sink` reads their
+    /// output; whether the step's timeout ended them comes back too.
+    fn watch_step(
+        &self,
+        handle: &child::Child,
+        io: output::StepIo,
+        procs: &[Proc],
+        foreground: bool,
+        sink: &mut output::RunOutput,
+    ) -> (std::io::Result<std::process::ExitStatus>, bool) {
+        let stop = || self.control.stop(procs.to_vec());
         let timed_out = AtomicBool::new(false);
         let on_timeout = || {
             timed_out.store(true, Ordering::SeqCst);
@@ -82,7 +105,7 @@ impl StepContext<'_, '_> {
         // What the main process left in its group: asked to stop at once,
         // then waited for (SIGKILL after the grace period).
         let leftovers = |wait: bool| {
-            for proc in &procs {
+            for proc in procs {
                 if wait {
                     process::reap_within(*proc, self.control.grace());
                 } else if proc.group {
@@ -93,12 +116,12 @@ impl StepContext<'_, '_> {
         // A run that holds the terminal may be stopped there (Ctrl-Z):
         // tasker then stops too, as a shell's job does, until `fg`.
         let job_control = foreground.then(|| {
-            let pid = pids[0];
+            let pid = procs[0].pid;
             std::thread::spawn(move || process::follow_job(pid))
         });
         let status = sink.watch(
             io,
-            &handle,
+            handle,
             self.deadline
                 .map(|d| d.saturating_duration_since(Instant::now())),
             &on_timeout,
@@ -117,14 +140,7 @@ impl StepContext<'_, '_> {
                 "{dropped} bytes of answers were dropped: the run did not read its stdin"
             ));
         }
-        self.control.forget(&pids);
-        self.verdict(
-            status,
-            timed_out.load(Ordering::SeqCst),
-            foreground,
-            echo,
-            sink,
-        )
+        (status, timed_out.load(Ordering::SeqCst))
     }
 
     /// Start the step's programs, wired to `sink`. An executable file

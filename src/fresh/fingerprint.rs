@@ -202,7 +202,7 @@ mod tests {
 
     /// The files of a checkout at `root`, as the fingerprint sees them.
     fn files_of(root: &std::path::Path) -> Vec<(String, Digest)> {
-        let patterns = crate::fresh::glob::Patterns::new(&["src/**".to_string()]).unwrap();
+        let patterns = crate::glob::Patterns::new(&["src/**".to_string()]).unwrap();
         patterns
             .walk(root)
             .into_iter()

@@ -2,27 +2,26 @@
 //! and the record of its success that the next invocation compares with.
 //! The run stage calls `Fresh::check` before a run's steps and
 //! `Check::save` after the run succeeded; nothing else here touches a run.
-//! `watch` re-runs the command line when sources change.
+//! A service below the stages: it reads the run-time scope (`context`) to
+//! render what a run will run, never the graph or the command line; the
+//! files come from `glob`, and `-w` (the top-level `watch`) is told the
+//! sources of every run checked through `SourceWatch`.
 
 pub mod fingerprint;
-pub mod glob;
 mod record;
-pub mod remote;
-pub mod watch;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::context::{Scope, Session};
-use crate::graph::Run;
+use crate::glob::{self, Patterns, Stat};
 use crate::model::{StepKind, Task};
 use crate::template::Mode;
 
 use fingerprint::{Digest, Inputs};
-use glob::Patterns;
 pub use record::How;
-use record::{Entry, Record, Recorded, Stat};
+use record::{Entry, Record, Recorded};
 
 /// A file changed within this long before it was hashed may change again
 /// within the same timestamp tick (coarse clocks, FAT's 2 s): its stat is
@@ -35,12 +34,30 @@ pub struct Fresh {
     /// `-B`: never skip (but still record).
     force: bool,
     /// With `-w`: told the sources of every run checked.
-    watch: Option<Arc<watch::Watch>>,
+    watch: Option<Arc<dyn SourceWatch>>,
     /// Hashes this invocation made, by path relative to the root, with the
     /// stat they were made at (a trusted one, as in records): a run
     /// checked twice (the remote cache's early lookup, then the run's
     /// prelude) reads no file twice.
     seen: std::sync::Mutex<HashMap<String, (Stat, Digest)>>,
+}
+
+/// What `-w` needs of the checks: the sources of every run checked, and
+/// whether it stopped the runs in progress to start them again. The watch
+/// loop sits above the runs it repeats; this is its one seat down here.
+pub trait SourceWatch: Send + Sync {
+    /// The sources of a run checked: `declared` is the task's `sources`.
+    fn add(&self, set: &Watched, declared: &[String]);
+    /// The runs in progress were stopped for a change.
+    fn interrupted(&self) -> bool;
+}
+
+/// The run a check is for: its name, and the scope holding its argument
+/// and matrix values (what identifies it across invocations).
+#[derive(Clone, Copy)]
+pub struct RunRef<'a> {
+    pub name: &'a str,
+    pub args: &'a Scope,
 }
 
 /// The sources of one run, for watching.
@@ -114,7 +131,7 @@ impl Check {
 }
 
 impl Fresh {
-    pub fn new(root: &Path, force: bool, watch: Option<Arc<watch::Watch>>) -> Fresh {
+    pub fn new(root: &Path, force: bool, watch: Option<Arc<dyn SourceWatch>>) -> Fresh {
         Fresh {
             root: root.to_path_buf(),
             force,
@@ -133,45 +150,12 @@ impl Fresh {
         self.watch.as_ref().is_some_and(|w| w.interrupted())
     }
 
-    /// Whether `tasker TASK` (no arguments) would skip the task at `index`:
-    /// `None` when it has no sources, or needs arguments, or its runs
-    /// cannot be built or rendered without running anything.
-    pub fn up_to_date(&self, session: &Session, index: usize) -> Option<bool> {
-        let checks = self.checks(session, index)?;
-        Some(checks.iter().all(|c| c.stale.is_none()))
-    }
-
-    /// The checks of the runs `tasker TASK` (no arguments) would make of
-    /// the task at `index`, under the same conditions as `up_to_date`.
-    pub fn checks(&self, session: &Session, index: usize) -> Option<Vec<Check>> {
-        let task = &session.model.tasks[index];
-        if task.sources.is_empty() {
-            return None;
-        }
-        let words = [task.name.clone()];
-        let invocations =
-            crate::args::parse(session.model, &words, crate::args::Source::CommandLine).ok()?;
-        let graph = crate::graph::Graph::of_command_line(session, &invocations, false).ok()?;
-        let mut checks = Vec::new();
-        for run in graph.runs.iter().filter(|r| r.task == index) {
-            let dir = match &task.dir {
-                Some(t) => session
-                    .model
-                    .root
-                    .join(session.render(t, Mode::Plain, &run.scope, "`dir`").ok()?),
-                None => session.model.base_dir(task).to_path_buf(),
-            };
-            checks.push(self.check(session, task, run, &run.scope, &dir).ok()?);
-        }
-        Some(checks)
-    }
-
     /// Check a run of a task with `sources` whose directory is `dir`.
     pub fn check(
         &self,
         session: &Session,
         task: &Task,
-        run: &Run,
+        run: RunRef,
         scope: &Scope,
         dir: &Path,
     ) -> Result<Check, String> {
@@ -185,7 +169,7 @@ impl Fresh {
         }
         let inputs = inputs_of(session, task, run, scope, &self.root, dir);
         let parts = inputs.parts();
-        let path = record::path_for(&self.root, &run.name, &identity(task, run));
+        let path = record::path_for(&self.root, run.name, &identity(task, run));
         let (old, walked) = read_and_walk(&path, self.force, &patterns, dir);
         let (sources, hashes, read) = hash_sources(
             walked,
@@ -219,7 +203,7 @@ impl Fresh {
             _ => None,
         };
         let record = Record::new(
-            run.name.clone(),
+            run.name.to_string(),
             fingerprint,
             parts,
             inputs.definition,
@@ -270,7 +254,7 @@ fn read_and_walk(
 /// A run's argument values, matrix values and words after `--`, by name:
 /// what its templates see of the command line (not `root` or the
 /// invocation directory, which differ between checkouts).
-fn arg_values(task: &Task, run: &Run) -> Vec<(String, String)> {
+fn arg_values(task: &Task, run: RunRef) -> Vec<(String, String)> {
     let names = task
         .args
         .iter()
@@ -280,7 +264,7 @@ fn arg_values(task: &Task, run: &Run) -> Vec<(String, String)> {
     names
         .map(|name| {
             let value = run
-                .scope
+                .args
                 .values
                 .get(name)
                 .and_then(|v| serde_json::to_string(v).ok())
@@ -291,7 +275,7 @@ fn arg_values(task: &Task, run: &Run) -> Vec<(String, String)> {
 }
 
 /// What identifies a run across invocations: its task and argument values.
-fn identity(task: &Task, run: &Run) -> String {
+fn identity(task: &Task, run: RunRef) -> String {
     serde_json::json!([task.name, run.name, arg_values(task, run)]).to_string()
 }
 
@@ -299,7 +283,7 @@ fn identity(task: &Task, run: &Run) -> String {
 fn inputs_of(
     session: &Session,
     task: &Task,
-    run: &Run,
+    run: RunRef,
     scope: &Scope,
     root: &Path,
     dir: &Path,
@@ -352,7 +336,7 @@ fn inputs_of(
     }
 
     let mut args = arg_values(task, run);
-    args.push(("[run]".into(), run.name.clone()));
+    args.push(("[run]".into(), run.name.to_string()));
 
     let mut names: Vec<&str> = session
         .model

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::{Digest, Parts, FORMAT};
+use crate::glob::Stat;
 
 /// How a recorded success came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,52 +41,6 @@ impl How {
             How::Ran => "ran",
             How::Restored => "restored",
         }
-    }
-}
-
-/// What was known about a file when it was hashed. A file whose `Stat` is
-/// unchanged keeps its hash without being read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stat {
-    pub size: u64,
-    pub mtime: (i64, i64),
-    pub ctime: (i64, i64),
-    pub inode: u64,
-    pub device: u64,
-}
-
-impl Stat {
-    #[cfg(unix)]
-    pub fn of(meta: &std::fs::Metadata) -> Stat {
-        use std::os::unix::fs::MetadataExt;
-        Stat {
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-            inode: meta.ino(),
-            device: meta.dev(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn of(meta: &std::fs::Metadata) -> Stat {
-        let secs = |t: std::io::Result<std::time::SystemTime>| {
-            t.ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos() as i64))
-        };
-        Stat {
-            size: meta.len(),
-            mtime: secs(meta.modified()),
-            ctime: secs(meta.created()),
-            inode: 0,
-            device: 0,
-        }
-    }
-
-    /// The later of mtime and ctime, in seconds and nanoseconds.
-    pub fn last_change(&self) -> (i64, i64) {
-        self.mtime.max(self.ctime)
     }
 }
 

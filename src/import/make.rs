@@ -69,6 +69,25 @@ struct Cond {
     taken: bool,
 }
 
+/// The logical line starting at `lines[*i]`: physical lines joined at a
+/// trailing `\` (kept as line breaks in a recipe); `i` moves past it.
+fn logical_line(lines: &[&str], i: &mut usize, is_recipe: bool) -> String {
+    let mut line = lines[*i].to_string();
+    *i += 1;
+    while line.ends_with('\\') && *i < lines.len() {
+        if is_recipe {
+            line.push('\n');
+            line.push_str(lines[*i].strip_prefix('\t').unwrap_or(lines[*i]));
+        } else {
+            line.pop();
+            line.push(' ');
+            line.push_str(lines[*i].trim_start());
+        }
+        *i += 1;
+    }
+    line
+}
+
 impl Make {
     fn var(&self, name: &str) -> Option<&Var> {
         self.vars.iter().find(|v| v.name == name)
@@ -87,21 +106,8 @@ impl Make {
                 file: file.to_string(),
                 line: i + 1,
             };
-            // A logical line: physical lines joined at a trailing `\`.
-            let mut line = lines[i].to_string();
-            i += 1;
-            let is_recipe = line.starts_with('\t') && current.is_some();
-            while line.ends_with('\\') && i < lines.len() {
-                if is_recipe {
-                    line.push('\n');
-                    line.push_str(lines[i].strip_prefix('\t').unwrap_or(lines[i]));
-                } else {
-                    line.pop();
-                    line.push(' ');
-                    line.push_str(lines[i].trim_start());
-                }
-                i += 1;
-            }
+            let is_recipe = lines[i].starts_with('\t') && current.is_some();
+            let line = logical_line(&lines, &mut i, is_recipe);
             let active = conds.iter().all(|c| c.active);
             let trimmed = line.trim();
             if let Some(word) = conditional_word(trimmed) {
@@ -130,37 +136,11 @@ impl Make {
             }
             current = None;
             let words: Vec<&str> = trimmed.split_whitespace().collect();
-            match words[0] {
-                "include" | "-include" | "sinclude" => {
-                    let optional = words[0] != "include";
-                    for name in &words[1..] {
-                        self.include(name, optional, dir, &at, depth);
-                    }
+            if self.directive(&words, &lines, &mut i, dir, &at, depth) {
+                if words[0].ends_with("include") {
                     comments.clear();
-                    continue;
                 }
-                "define" => {
-                    self.doc.notes.push(Note::new(
-                        &at,
-                        format!(
-                            "`define {}` is left out: write the value as a var by hand",
-                            words.get(1).unwrap_or(&"")
-                        ),
-                    ));
-                    while i < lines.len() && lines[i].trim() != "endef" {
-                        i += 1;
-                    }
-                    i += 1;
-                    continue;
-                }
-                "unexport" | "vpath" | "VPATH" => {
-                    self.doc.notes.push(Note::new(
-                        &at,
-                        format!("`{}` has no tasker equivalent", words[0]),
-                    ));
-                    continue;
-                }
-                _ => {}
+                continue;
             }
             let (exported, body) = match trimmed.strip_prefix("export ") {
                 Some(rest) => (true, rest.trim()),
@@ -190,6 +170,49 @@ impl Make {
                     .push(Note::new(&at, format!("not understood: `{trimmed}`"))),
             }
         }
+    }
+
+    /// `include`, `define` (skipped to its `endef`, at `i`) and the
+    /// directives tasker has no equivalent for; `false` when `words` are
+    /// none of them.
+    fn directive(
+        &mut self,
+        words: &[&str],
+        lines: &[&str],
+        i: &mut usize,
+        dir: &Path,
+        at: &Place,
+        depth: usize,
+    ) -> bool {
+        match words[0] {
+            "include" | "-include" | "sinclude" => {
+                let optional = words[0] != "include";
+                for name in &words[1..] {
+                    self.include(name, optional, dir, at, depth);
+                }
+            }
+            "define" => {
+                self.doc.notes.push(Note::new(
+                    at,
+                    format!(
+                        "`define {}` is left out: write the value as a var by hand",
+                        words.get(1).unwrap_or(&"")
+                    ),
+                ));
+                while *i < lines.len() && lines[*i].trim() != "endef" {
+                    *i += 1;
+                }
+                *i += 1;
+            }
+            "unexport" | "vpath" | "VPATH" => {
+                self.doc.notes.push(Note::new(
+                    at,
+                    format!("`{}` has no tasker equivalent", words[0]),
+                ));
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn conditional(
@@ -411,41 +434,8 @@ impl Make {
         };
         let mut indices = Vec::new();
         for target in targets.split_whitespace() {
-            match target {
-                ".PHONY" => {
-                    self.phony.extend(prereqs.iter().cloned());
-                    continue;
-                }
-                ".SILENT" => {
-                    self.silent = true;
-                    continue;
-                }
-                ".ONESHELL" => {
-                    self.doc.notes.push(Note::new(
-                        at,
-                        "`.ONESHELL` is left out: each recipe line is a step of its own",
-                    ));
-                    continue;
-                }
-                t if t.starts_with('.')
-                    && t.chars()
-                        .skip(1)
-                        .all(|c| c.is_ascii_uppercase() || c == '_') =>
-                {
-                    continue;
-                }
-                t if t.contains('%') => {
-                    self.doc.notes.push(Note::new(
-                        at,
-                        format!(
-                            "pattern rule `{}` is left out: write a task per file, or a matrix",
-                            line.trim()
-                        ),
-                    ));
-                    // Its recipe lines go nowhere.
-                    continue;
-                }
-                _ => {}
+            if self.special_target(target, &prereqs, at, line) {
+                continue;
             }
             let index = match self.rules.iter().position(|r| r.target == target) {
                 Some(index) => {
@@ -478,6 +468,34 @@ impl Make {
             indices.push(index);
         }
         Some(indices)
+    }
+
+    /// A special target (`.PHONY`, `.SILENT`, any other `.NAME`) or a
+    /// pattern rule: read, noted or left out here; `false` for a target
+    /// that becomes a task.
+    fn special_target(&mut self, target: &str, prereqs: &[String], at: &Place, line: &str) -> bool {
+        match target {
+            ".PHONY" => self.phony.extend(prereqs.iter().cloned()),
+            ".SILENT" => self.silent = true,
+            ".ONESHELL" => self.doc.notes.push(Note::new(
+                at,
+                "`.ONESHELL` is left out: each recipe line is a step of its own",
+            )),
+            t if t.starts_with('.')
+                && t.chars()
+                    .skip(1)
+                    .all(|c| c.is_ascii_uppercase() || c == '_') => {}
+            // Its recipe lines go nowhere.
+            t if t.contains('%') => self.doc.notes.push(Note::new(
+                at,
+                format!(
+                    "pattern rule `{}` is left out: write a task per file, or a matrix",
+                    line.trim()
+                ),
+            )),
+            _ => return false,
+        }
+        true
     }
 
     /// `text` with every variable expanded, as make reads targets and

@@ -221,38 +221,13 @@ fn load_includes(
             ));
             continue;
         }
-        let mut path = dir.join(&written);
-        if path.is_dir() {
-            let found = [
-                "Taskfile.yml",
-                "taskfile.yml",
-                "Taskfile.yaml",
-                "taskfile.yaml",
-            ]
-            .iter()
-            .map(|n| path.join(n))
-            .find(|p| p.is_file());
-            path = found.unwrap_or_else(|| path.join("Taskfile.yml"));
-        }
+        let path = include_file(dir, &written);
         let optional = options
             .and_then(|o| o.get("optional"))
             .is_some_and(Node::is_true);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) if depth < MAX_INCLUDE_DEPTH => text.replace("\r\n", "\n"),
-            Ok(_) => {
-                notes.push(Note::new(
-                    &at,
-                    format!("include `{namespace}` nests too deep; not followed"),
-                ));
-                continue;
-            }
-            Err(_) if optional => continue,
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "{}:{}: cannot read included Taskfile `{written}`: {e}",
-                    at.file, at.line
-                )))
-            }
+        let Some(text) = read_include(&path, optional, depth, &at, &namespace, &written, notes)?
+        else {
+            continue;
         };
         let display = crate::file::display_path(&path, cwd);
         let root = load(&text, &display)?;
@@ -267,29 +242,10 @@ fn load_includes(
                 format!("{}{}-", parent.prefix, text::task_name(&namespace)),
             )
         };
-        let include_dir = get("dir").and_then(Node::text).map(|d| {
-            let full = dir.join(d);
-            full.strip_prefix(root_dir)
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| full.display().to_string())
-        });
-        if !flatten {
-            notes.push(Note::new(
-                &at,
-                format!(
-                    "the tasks of include `{namespace}` are named `{}NAME` in this one file",
-                    prefix
-                ),
-            ));
-        }
-        for key in ["excludes", "checksum"] {
-            if get(key).is_some() {
-                notes.push(Note::new(
-                    &at,
-                    format!("`{key}` of include `{namespace}` left out"),
-                ));
-            }
-        }
+        let include_dir = get("dir")
+            .and_then(Node::text)
+            .map(|d| relative_dir(&dir.join(d), root_dir));
+        include_notes(options, flatten, &prefix, &namespace, &at, notes);
         let child = Unit {
             display,
             root,
@@ -325,6 +281,86 @@ fn load_includes(
         )?;
     }
     Ok(())
+}
+
+/// The Taskfile an include names: a file, or in a directory the first of
+/// go-task's names that exists.
+fn include_file(dir: &Path, written: &str) -> std::path::PathBuf {
+    let path = dir.join(written);
+    if !path.is_dir() {
+        return path;
+    }
+    [
+        "Taskfile.yml",
+        "taskfile.yml",
+        "Taskfile.yaml",
+        "taskfile.yaml",
+    ]
+    .iter()
+    .map(|n| path.join(n))
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| path.join("Taskfile.yml"))
+}
+
+/// The text of an included Taskfile; `None` when it is not followed (too
+/// deep, said in a note; or optional and missing).
+fn read_include(
+    path: &Path,
+    optional: bool,
+    depth: usize,
+    at: &Place,
+    namespace: &str,
+    written: &str,
+    notes: &mut Vec<Note>,
+) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if depth < MAX_INCLUDE_DEPTH => Ok(Some(text.replace("\r\n", "\n"))),
+        Ok(_) => {
+            notes.push(Note::new(
+                at,
+                format!("include `{namespace}` nests too deep; not followed"),
+            ));
+            Ok(None)
+        }
+        Err(_) if optional => Ok(None),
+        Err(e) => Err(Error::usage(format!(
+            "{}:{}: cannot read included Taskfile `{written}`: {e}",
+            at.file, at.line
+        ))),
+    }
+}
+
+/// `dir` relative to the root file's directory, when it is under it.
+fn relative_dir(dir: &Path, root_dir: &Path) -> String {
+    dir.strip_prefix(root_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| dir.display().to_string())
+}
+
+/// What an include becomes in one file (its tasks renamed), and its keys
+/// that do not carry over.
+fn include_notes(
+    options: Option<&Node>,
+    flatten: bool,
+    prefix: &str,
+    namespace: &str,
+    at: &Place,
+    notes: &mut Vec<Note>,
+) {
+    if !flatten {
+        notes.push(Note::new(
+            at,
+            format!("the tasks of include `{namespace}` are named `{prefix}NAME` in this one file"),
+        ));
+    }
+    for key in ["excludes", "checksum"] {
+        if options.and_then(|o| o.get(key)).is_some() {
+            notes.push(Note::new(
+                at,
+                format!("`{key}` of include `{namespace}` left out"),
+            ));
+        }
+    }
 }
 
 struct Go {
@@ -623,8 +659,57 @@ impl Go {
             },
         };
         let mut notes = Vec::new();
+        let passed = self.task_args(&body, outer, &tasker, &mut task, &mut scope);
+        let own_vars = body
+            .get("vars")
+            .map(|v| v.entries().to_vec())
+            .unwrap_or_default();
+        // The task's own vars (not those its callers may pass).
+        for (var, value) in own_vars.iter().filter(|(var, _)| !passed.contains(var)) {
+            let var_name = if KEYS.task_vars {
+                text::value_name(var)
+            } else {
+                self.var_name(var, &format!("{tasker}_"))
+            };
+            let (value, splits) = self.value(unit, value, &scope);
+            scope.names.insert(var.clone(), (var_name.clone(), splits));
+            task.vars.push(Entry {
+                name: var_name,
+                value,
+                comments: Vec::new(),
+                notes: Vec::new(),
+            });
+        }
+        for (key, value) in body.entries() {
+            self.task_key(unit, key, value, &scope, &mut task, &mut notes);
+        }
+        if unit.internal {
+            task.private = true;
+        }
+        for alias in &unit.aliases {
+            task.aliases
+                .push(format!("{alias}-{}", text::task_name(name)));
+        }
+        if let Some(dir) = &unit.dir {
+            task.dir.get_or_insert_with(|| dir.clone());
+        }
+        task.notes.extend(notes);
+        task
+    }
+
+    /// A task's arguments: the vars its callers pass (with the default the
+    /// task or the file gives), and the vars it `requires`. Returns the
+    /// names passed.
+    fn task_args(
+        &self,
+        body: &Node,
+        outer: &Scope,
+        tasker: &str,
+        task: &mut Task,
+        scope: &mut Scope,
+    ) -> Vec<String> {
         // Arguments: vars that callers pass, and `requires`.
-        let passed = self.callers.get(&tasker).cloned().unwrap_or_default();
+        let passed = self.callers.get(tasker).cloned().unwrap_or_default();
         let own_vars = body
             .get("vars")
             .map(|v| v.entries().to_vec())
@@ -694,144 +779,97 @@ impl Go {
                 .names
                 .insert(var.clone(), (text::value_name(&var), false));
         }
-        // The task's own vars (not those its callers may pass).
-        for (var, value) in &own_vars {
-            if passed.contains(var) {
-                continue;
+        passed
+    }
+
+    /// One key of a task's table, read into `task`.
+    fn task_key(
+        &mut self,
+        unit: &Unit,
+        key: &str,
+        value: &Node,
+        scope: &Scope,
+        task: &mut Task,
+        notes: &mut Vec<Note>,
+    ) {
+        let place = Place {
+            file: unit.display.clone(),
+            line: value.key_line,
+        };
+        let texts = || -> Vec<String> {
+            value
+                .items()
+                .iter()
+                .filter_map(|n| n.text())
+                .map(str::to_string)
+                .collect()
+        };
+        match key {
+            "desc" => task.help = value.text().map(str::to_string),
+            "summary" => {
+                let summary = value.text().unwrap_or("").trim_end().to_string();
+                task.help = Some(match task.help.take() {
+                    Some(desc) => format!("{desc}\n\n{summary}"),
+                    None => summary,
+                });
             }
-            let var_name = if KEYS.task_vars {
-                text::value_name(var)
-            } else {
-                self.var_name(var, &format!("{tasker}_"))
-            };
-            let (value, splits) = self.value(unit, value, &scope);
-            scope.names.insert(var.clone(), (var_name.clone(), splits));
-            task.vars.push(Entry {
-                name: var_name,
-                value,
-                comments: Vec::new(),
-                notes: Vec::new(),
-            });
-        }
-        for (key, value) in body.entries() {
-            let place = Place {
-                file: unit.display.clone(),
-                line: value.key_line,
-            };
-            let texts = || -> Vec<String> {
-                value
-                    .items()
+            "aliases" => task.aliases = texts().iter().map(|a| text::task_name(a)).collect(),
+            "internal" => task.private |= value.is_true(),
+            "silent" => task.quiet |= value.is_true(),
+            "interactive" => task.interactive = value.is_true(),
+            "ignore_error" => task.ignore_failure = value.is_true(),
+            "prompt" => task.confirm = Some(template(value.text().unwrap_or(""), scope, Context::Plain, &place, notes)),
+            "dir" => {
+                let dir = template(value.text().unwrap_or(""), scope, Context::Plain, &place, notes);
+                task.dir = Some(match &unit.dir {
+                    Some(base) if !dir.starts_with('/') => format!("{base}/{dir}"),
+                    _ => dir,
+                });
+            }
+            "env" => {
+                for (k, v) in value.entries() {
+                    let text = v.text().unwrap_or("");
+                    task.env.push((k.clone(), template(text, scope, Context::Plain, &place, notes)));
+                }
+            }
+            "sources" => task.sources = globs(&texts(), scope, &place, notes),
+            "generates" => task.outputs = globs(&texts(), scope, &place, notes),
+            "status" => {
+                task.status = texts()
                     .iter()
-                    .filter_map(|n| n.text())
-                    .map(str::to_string)
+                    .map(|c| template(c, scope, Context::Shell, &place, notes))
                     .collect()
-            };
-            match key.as_str() {
-                "desc" => task.help = value.text().map(str::to_string),
-                "summary" => {
-                    let summary = value.text().unwrap_or("").trim_end().to_string();
-                    task.help = Some(match task.help.take() {
-                        Some(desc) => format!("{desc}\n\n{summary}"),
-                        None => summary,
-                    });
-                }
-                "aliases" => task.aliases = texts().iter().map(|a| text::task_name(a)).collect(),
-                "internal" => task.private |= value.is_true(),
-                "silent" => task.quiet |= value.is_true(),
-                "interactive" => task.interactive = value.is_true(),
-                "ignore_error" => task.ignore_failure = value.is_true(),
-                "prompt" => task.confirm = Some(template(value.text().unwrap_or(""), &scope, Context::Plain, &place, &mut notes)),
-                "dir" => {
-                    let dir = template(value.text().unwrap_or(""), &scope, Context::Plain, &place, &mut notes);
-                    task.dir = Some(match &unit.dir {
-                        Some(base) if !dir.starts_with('/') => format!("{base}/{dir}"),
-                        _ => dir,
-                    });
-                }
-                "env" => {
-                    for (k, v) in value.entries() {
-                        let text = v.text().unwrap_or("");
-                        task.env.push((k.clone(), template(text, &scope, Context::Plain, &place, &mut notes)));
-                    }
-                }
-                "sources" | "generates" => {
-                    let globs: Vec<String> = texts()
-                        .iter()
-                        .map(|g| static_text(g, &scope).unwrap_or_else(|| {
-                            notes.push(Note::new(&place, format!("the glob `{g}` reads a value; globs are not templates in tasker")));
-                            g.clone()
-                        }))
-                        .collect();
-                    if key == "sources" {
-                        task.sources = globs;
-                    } else {
-                        task.outputs = globs;
-                    }
-                }
-                "status" => {
-                    task.status = texts()
-                        .iter()
-                        .map(|c| template(c, &scope, Context::Shell, &place, &mut notes))
-                        .collect()
-                }
-                "preconditions" => {
-                    for item in value.items() {
-                        let (sh, msg) = match item.text() {
-                            Some(sh) => (sh.to_string(), None),
-                            None => (
-                                item.get("sh").and_then(Node::text).unwrap_or("").to_string(),
-                                item.get("msg").and_then(Node::text).map(str::to_string),
-                            ),
-                        };
-                        task.preconditions.push(Precondition {
-                            sh: template(&sh, &scope, Context::Shell, &place, &mut notes),
-                            msg: msg.map(|m| template(&m, &scope, Context::Plain, &place, &mut notes)),
-                            at: place.clone(),
-                        });
-                    }
-                }
-                "platforms" => {
-                    for platform in texts() {
-                        match platform.as_str() {
-                            "linux" | "windows" => task.platforms.push(platform),
-                            "darwin" => task.platforms.push("macos".into()),
-                            other => notes.push(Note::new(&place, format!("platform `{other}` has no tasker equivalent"))),
-                        }
-                    }
-                }
-                "deps" => {
-                    for dep in value.items() {
-                        match self.call(unit, dep, &scope, &place, &mut notes) {
-                            Some(call) => task.deps.push(call),
-                            None => notes.push(Note::new(&place, "a dependency that is not understood")),
-                        }
-                    }
-                }
-                "cmds" | "cmd" => {
-                    for cmd in value.items() {
-                        self.command(unit, cmd, &scope, &mut task, &mut notes);
-                    }
-                }
-                "run" if value.text() == Some("always") => notes.push(Note::new(
-                    &place,
-                    "`run: always` is left out: tasker runs a task once per invocation for one set of arguments",
-                )),
-                "vars" | "requires" | "run" | "method" | "watch" | "label" => {}
-                other => notes.push(Note::new(&place, format!("`{other}` has no tasker equivalent; left out"))),
             }
+            "preconditions" => task.preconditions = preconditions(value, scope, &place, notes),
+            "platforms" => {
+                for platform in texts() {
+                    match platform.as_str() {
+                        "linux" | "windows" => task.platforms.push(platform),
+                        "darwin" => task.platforms.push("macos".into()),
+                        other => notes.push(Note::new(&place, format!("platform `{other}` has no tasker equivalent"))),
+                    }
+                }
+            }
+            "deps" => {
+                for dep in value.items() {
+                    match self.call(unit, dep, scope, &place, notes) {
+                        Some(call) => task.deps.push(call),
+                        None => notes.push(Note::new(&place, "a dependency that is not understood")),
+                    }
+                }
+            }
+            "cmds" | "cmd" => {
+                for cmd in value.items() {
+                    self.command(unit, cmd, scope, task, notes);
+                }
+            }
+            "run" if value.text() == Some("always") => notes.push(Note::new(
+                &place,
+                "`run: always` is left out: tasker runs a task once per invocation for one set of arguments",
+            )),
+            "vars" | "requires" | "run" | "method" | "watch" | "label" => {}
+            other => notes.push(Note::new(&place, format!("`{other}` has no tasker equivalent; left out"))),
         }
-        if unit.internal {
-            task.private = true;
-        }
-        for alias in &unit.aliases {
-            task.aliases
-                .push(format!("{alias}-{}", text::task_name(name)));
-        }
-        if let Some(dir) = &unit.dir {
-            task.dir.get_or_insert_with(|| dir.clone());
-        }
-        task.notes.extend(notes);
-        task
     }
 
     /// The text of a var, when it is plain (for an argument's default).
@@ -954,6 +992,50 @@ fn comments_above(text: &str, index: usize) -> Vec<String> {
         }
     }
     out.reverse();
+    out
+}
+
+/// `sources` or `generates`: globs, which tasker never renders.
+fn globs(texts: &[String], scope: &Scope, place: &Place, notes: &mut Vec<Note>) -> Vec<String> {
+    texts
+        .iter()
+        .map(|g| {
+            static_text(g, scope).unwrap_or_else(|| {
+                notes.push(Note::new(
+                    place,
+                    format!("the glob `{g}` reads a value; globs are not templates in tasker"),
+                ));
+                g.clone()
+            })
+        })
+        .collect()
+}
+
+/// `preconditions`: each a command, or `sh` with a `msg`.
+fn preconditions(
+    value: &Node,
+    scope: &Scope,
+    place: &Place,
+    notes: &mut Vec<Note>,
+) -> Vec<Precondition> {
+    let mut out = Vec::new();
+    for item in value.items() {
+        let (sh, msg) = match item.text() {
+            Some(sh) => (sh.to_string(), None),
+            None => (
+                item.get("sh")
+                    .and_then(Node::text)
+                    .unwrap_or("")
+                    .to_string(),
+                item.get("msg").and_then(Node::text).map(str::to_string),
+            ),
+        };
+        out.push(Precondition {
+            sh: template(&sh, scope, Context::Shell, place, notes),
+            msg: msg.map(|m| template(&m, scope, Context::Plain, place, notes)),
+            at: place.clone(),
+        });
+    }
     out
 }
 

@@ -39,6 +39,7 @@ const HIDDEN_LINE: usize = 4096;
 const SERVICE_TAIL: usize = 10;
 
 mod console;
+mod poll;
 mod reader;
 mod spool;
 
@@ -130,7 +131,7 @@ struct Shared {
     /// Set for a service.
     service: Option<ServiceWatch>,
     /// The output as shown, for the remote cache.
-    log: Option<crate::fresh::remote::Log>,
+    log: Option<crate::remote::Log>,
 }
 
 impl Shared {
@@ -258,14 +259,14 @@ impl RunOutput {
     /// file that cannot be made means nothing is kept (and nothing
     /// uploaded).
     pub fn record(&mut self) {
-        if let Ok(log) = crate::fresh::remote::Log::new() {
+        if let Ok(log) = crate::remote::Log::new() {
             self.shared.lock().unwrap().log = Some(log);
             self.recording = true;
         }
     }
 
     /// The output kept since `record`.
-    pub fn take_log(&mut self) -> Option<crate::fresh::remote::Log> {
+    pub fn take_log(&mut self) -> Option<crate::remote::Log> {
         self.recording = false;
         self.shared.lock().unwrap().log.take()
     }
@@ -481,17 +482,13 @@ impl RunOutput {
         })
     }
 
-    /// Long by design: one poll(2) loop that reads every stream, hands fast
-    /// ones to threads, and watches the exit, the timeout and the drain
-    /// after the exit; its state lives across iterations.
-    ///
     /// Wait for the step's processes while reading their output. `stop`
     /// ends the step's processes (timeout, `fail_on`). Once the main
     /// process exited, `leftovers(false)` asks what is left of its group to
     /// stop, and `leftovers(true)` waits until it is gone (SIGKILL after the
     /// grace period). What the pipes still hold is read for at most
     /// `DRAIN` after the exit: a daemon that inherited them never keeps
-    /// the step waiting.
+    /// the step waiting. The reading itself is `poll::Polling`'s.
     pub(in crate::exec) fn watch(
         &mut self,
         io: StepIo,
@@ -520,142 +517,27 @@ impl RunOutput {
             leftovers(true);
             return status;
         }
-        // This thread reads every stream with poll(2), so a short run costs
-        // no thread beyond its own, which matters for graphs of many runs.
-        // A stream that fills its buffer at once has a fast producer: it
-        // gets a thread of its own, one read(2) per chunk. This thread also
-        // watches the main process: once that ended, what is left of its
-        // group is stopped and the pipes are drained, for at most DRAIN.
+        let hooks = poll::Hooks {
+            on_timeout,
+            stop,
+            leftovers,
+        };
         let held = Mutex::new(self.held.take());
         let drain_until: Mutex<Option<Instant>> = Mutex::new(None);
         let status = std::thread::scope(|scope| {
-            let mut readers: Vec<Option<StreamReader>> = io
-                .readers
-                .iter()
-                .map(|(_, stream)| {
-                    Some(StreamReader {
-                        report: &self.report,
-                        keys: &self.keys,
-                        shared: &self.shared,
-                        held: &held,
-                        stream: *stream,
-                        line: Vec::new(),
-                        respond_from: 0,
-                        stop,
-                        prefix: self.report.prefix(&self.name, *stream),
-                        scratch: Vec::new(),
-                        mode: self.mode,
-                        in_finally: self.in_finally,
-                        recording: self.recording,
-                    })
-                })
+            let (pipes, streams): (Vec<File>, Vec<Stream>) = io.readers.into_iter().unzip();
+            let readers = streams
+                .into_iter()
+                .map(|stream| self.reader(&held, stream, stop))
                 .collect();
-            let mut pipes: Vec<Option<File>> =
-                io.readers.into_iter().map(|(f, _)| Some(f)).collect();
-            let mut buf = vec![0u8; SMALL_CHUNK];
-            let mut fast = Vec::new();
-            let mut status: Option<std::process::ExitStatus> = None;
-            let mut timed_out = false;
-            let mut checked = Instant::now();
-            let mut exited_at: Option<Instant> = None;
-            while pipes.iter().any(Option::is_some) {
-                let now = Instant::now();
-                let mut wake = EXIT_CHECK;
-                if let (Some(deadline), false, None) = (deadline, timed_out, status) {
-                    if now >= deadline {
-                        timed_out = true;
-                        on_timeout();
-                    } else {
-                        wake = wake.min(deadline - now);
-                    }
-                }
-                match self.ready_left(now) {
-                    Some(left) if left.is_zero() => stop(),
-                    Some(left) => wake = wake.min(left),
-                    None => {}
-                }
-                if let Some(at) = exited_at {
-                    let until = at + DRAIN;
-                    if now >= until {
-                        // What still holds the pipes left the group (a
-                        // daemon): stop reading, and go on.
-                        for (slot, reader) in pipes.iter_mut().zip(readers.iter_mut()) {
-                            if let (Some(_), Some(reader)) = (slot.take(), reader.as_mut()) {
-                                reader.finish();
-                            }
-                        }
-                        break;
-                    }
-                    wake = wake.min(until - now);
-                }
-                self.shared.lock().unwrap().flush_answers();
-                let open: Vec<&File> = pipes.iter().flatten().collect();
-                let ready = crate::process::wait_readable(&open, wake);
-                let mut k = 0;
-                for (slot, reader_slot) in pipes.iter_mut().zip(readers.iter_mut()) {
-                    let (Some(pipe), Some(reader)) = (slot.as_mut(), reader_slot.as_mut()) else {
-                        continue;
-                    };
-                    let is_ready = ready.get(k).copied().unwrap_or(false);
-                    k += 1;
-                    if !is_ready {
-                        continue;
-                    }
-                    match pipe.read(&mut buf) {
-                        Ok(0) => {
-                            reader.finish();
-                            *slot = None;
-                        }
-                        Ok(n) => {
-                            reader.chunk(&buf[..n]);
-                            if n == buf.len() && exited_at.is_none() {
-                                let (Some(pipe), Some(mut reader)) =
-                                    (slot.take(), reader_slot.take())
-                                else {
-                                    continue;
-                                };
-                                crate::process::deepen_pipe(&pipe);
-                                let drain_until = &drain_until;
-                                fast.push(scope.spawn(move || reader.run(pipe, drain_until)));
-                            }
-                        }
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                            ) => {}
-                        // A terminal whose other side closed reports EIO: the end.
-                        Err(_) => {
-                            reader.finish();
-                            *slot = None;
-                        }
-                    }
-                }
-                // Now and then, and whenever the output pauses, see whether
-                // the main process ended while something else holds a pipe.
-                if status.is_none() && (!ready.contains(&true) || checked.elapsed() >= EXIT_CHECK) {
-                    checked = Instant::now();
-                    // An error teaches nothing now; the wait at the end
-                    // reports it.
-                    if let Ok(Some(done)) = handle.try_wait() {
-                        status = Some(done);
-                        exited_at = Some(Instant::now());
-                        leftovers(false);
-                    }
-                }
-            }
+            let mut polling = poll::Polling::new(pipes, readers, deadline);
+            polling.run(self, scope, &drain_until, handle, &hooks);
             // The pipes close as the main process exits, a moment before
             // it can be waited for: look again for a little while rather
             // than sleep in the wait and be woken a second time.
+            let mut status = polling.status;
             if status.is_none() && deadline.is_none() {
-                let until = Instant::now() + EXIT_SPIN;
-                while Instant::now() < until {
-                    if let Ok(Some(done)) = handle.try_wait() {
-                        status = Some(done);
-                        break;
-                    }
-                    std::thread::yield_now();
-                }
+                status = spin_for_exit(handle);
             }
             let status = match status {
                 Some(status) => Ok(status),
@@ -665,22 +547,50 @@ impl RunOutput {
                     status
                 }
             };
-            *drain_until.lock().unwrap() = Some(exited_at.unwrap_or_else(Instant::now) + DRAIN);
-            for reader in fast {
+            *drain_until.lock().unwrap() =
+                Some(polling.exited_at.unwrap_or_else(Instant::now) + DRAIN);
+            for reader in polling.fast {
                 let _ = reader.join();
             }
             leftovers(true);
             status
         });
-        {
-            let mut shared = self.shared.lock().unwrap();
-            shared.flush_answers();
-            shared.stdin = None;
-            shared.dropped_answers += shared.answers.len();
-            shared.answers.clear();
-        }
+        self.drop_answers();
         self.held = held.into_inner().ok().flatten();
         status
+    }
+
+    /// The reader of one of the step's streams.
+    fn reader<'r>(
+        &'r self,
+        held: &'r Mutex<Option<[Spool; 2]>>,
+        stream: Stream,
+        stop: &'r (dyn Fn() + Sync),
+    ) -> StreamReader<'r> {
+        StreamReader {
+            report: &self.report,
+            keys: &self.keys,
+            shared: &self.shared,
+            held,
+            stream,
+            line: Vec::new(),
+            respond_from: 0,
+            stop,
+            prefix: self.report.prefix(&self.name, stream),
+            scratch: Vec::new(),
+            mode: self.mode,
+            in_finally: self.in_finally,
+            recording: self.recording,
+        }
+    }
+
+    /// The step is over: answers it never took are counted and dropped.
+    fn drop_answers(&self) {
+        let mut shared = self.shared.lock().unwrap();
+        shared.flush_answers();
+        shared.stdin = None;
+        shared.dropped_answers += shared.answers.len();
+        shared.answers.clear();
     }
 
     /// Bytes of answers the last step never read, once.
@@ -791,4 +701,16 @@ impl RunOutput {
 fn trimmed(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.trim_end_matches(['\n', '\r']).to_string()
+}
+
+/// The main process's status, if it ends within `EXIT_SPIN`.
+fn spin_for_exit(handle: &crate::exec::child::Child) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + EXIT_SPIN;
+    while Instant::now() < until {
+        if let Ok(Some(done)) = handle.try_wait() {
+            return Some(done);
+        }
+        std::thread::yield_now();
+    }
+    None
 }

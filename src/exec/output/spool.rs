@@ -34,7 +34,7 @@ impl Spool {
     pub fn write(&mut self, bytes: &[u8]) {
         if !self.asked && self.mem.len() + bytes.len() > IN_MEMORY {
             self.asked = true;
-            if let Ok(mut f) = crate::scratch::anonymous_file() {
+            if let Ok(mut f) = tempfile::tempfile() {
                 let held = std::mem::take(&mut self.mem);
                 let rest = write_some(&mut f, &held);
                 self.mem.extend_from_slice(rest);

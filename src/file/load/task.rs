@@ -399,7 +399,7 @@ fn platforms(w: &Walker, v: &Value, k: KeyOf) -> Result<Vec<Platform>> {
 fn globs(w: &Walker, v: &Value, k: KeyOf) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (text, at) in w.strings(v, k)? {
-        if let Err(why) = crate::fresh::glob::check(&text) {
+        if let Err(why) = crate::glob::check(&text) {
             return Err(Error::at(&at, format!("{k}: {why}")));
         }
         out.push(text);

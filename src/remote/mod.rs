@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use artifact::{frames, Log, Refusal};
 use http::{Client, Fault};
 
-use super::fingerprint::Digest;
+use crate::fresh::fingerprint::Digest;
 use crate::model::CacheUse;
 
 /// Requests in flight at once, once the server has answered.
@@ -382,7 +382,7 @@ impl Remote {
             return Fetched::Unavailable;
         }
         let started = Instant::now();
-        let result = crate::scratch::anonymous_file()
+        let result = tempfile::tempfile()
             .map_err(|e| Fault::Local(format!("cannot keep a download: {e}")))
             .and_then(|file| {
                 let mut tagged = Tagged {

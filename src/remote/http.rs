@@ -9,6 +9,8 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// How long a connection, or one read or write on it, may take, and the
 /// deadline of a whole request that moves no artifact.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -387,22 +389,28 @@ fn network(e: ureq::Error, limit: Duration) -> Fault {
     }
 }
 
+/// Every byte but the unreserved ones of RFC 3986 (letters, digits and
+/// `-._~`): what a query value is sent as.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `text` with every byte but the unreserved ones percent-encoded.
 fn query_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_value_keeps_only_the_unreserved_bytes() {
+        assert_eq!(query_escaped("team-A_1.x~"), "team-A_1.x~");
+        assert_eq!(query_escaped("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
 
     /// A body that a signal interrupts before every piece.
     struct Interrupted<'a> {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::Watched;
+use crate::fresh::{SourceWatch, Watched};
 
 /// Events closer together than this are one change.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -96,27 +96,6 @@ impl Watch {
             watcher: Mutex::new(watcher),
             watched_dirs: Mutex::default(),
         }))
-    }
-
-    /// The runs in progress were stopped for a change (they start again):
-    /// their cancel is no failure to report.
-    pub fn interrupted(&self) -> bool {
-        self.shared.0.lock().unwrap().interrupted
-    }
-
-    /// Watch the sources of a run (called when the run is checked, before
-    /// its steps start).
-    pub fn add(&self, set: &Watched, declared: &[String]) {
-        {
-            let mut shared = self.shared.0.lock().unwrap();
-            if !shared.keys.insert((set.dir.clone(), declared.to_vec())) {
-                return;
-            }
-            shared.sets.push(set.clone());
-        }
-        for dir in set.patterns.watch_roots() {
-            self.watch_dir(&super::glob::normalize(&set.dir.join(dir)));
-        }
     }
 
     /// Watch `dir` and what is under it; a directory that does not exist
@@ -255,7 +234,7 @@ fn relative_to(base: &Path, path: &Path) -> Option<PathBuf> {
     if !base.is_absolute() || !path.is_absolute() {
         return None;
     }
-    let path = super::glob::normalize(path);
+    let path = crate::glob::normalize(path);
     let mut base_parts = base.components().peekable();
     let mut path_parts = path.components().peekable();
     while let (Some(a), Some(b)) = (base_parts.peek(), path_parts.peek()) {
@@ -281,7 +260,7 @@ fn relevant(shared: &Shared, root: &Path, path: &Path) -> Option<String> {
     // absolute: the path is tried relative to the directory, `..` and all,
     // and as it is.
     let in_sets = shared.sets.iter().any(|set| {
-        let rel = relative_to(&super::glob::normalize(&set.dir), path);
+        let rel = relative_to(&crate::glob::normalize(&set.dir), path);
         rel.is_some_and(|rel| set.patterns.matches(&rel)) || set.patterns.matches(path)
     });
     let in_root = || {
@@ -310,6 +289,29 @@ fn relevant(shared: &Shared, root: &Path, path: &Path) -> Option<String> {
         })
         .unwrap_or_else(|| path.to_path_buf());
     Some(rel.to_string_lossy().into_owned())
+}
+
+impl SourceWatch for Watch {
+    /// The runs in progress were stopped for a change (they start again):
+    /// their cancel is no failure to report.
+    fn interrupted(&self) -> bool {
+        self.shared.0.lock().unwrap().interrupted
+    }
+
+    /// Watch the sources of a run (called when the run is checked, before
+    /// its steps start).
+    fn add(&self, set: &Watched, declared: &[String]) {
+        {
+            let mut shared = self.shared.0.lock().unwrap();
+            if !shared.keys.insert((set.dir.clone(), declared.to_vec())) {
+                return;
+            }
+            shared.sets.push(set.clone());
+        }
+        for dir in set.patterns.watch_roots() {
+            self.watch_dir(&crate::glob::normalize(&set.dir.join(dir)));
+        }
+    }
 }
 
 #[cfg(test)]

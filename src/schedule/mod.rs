@@ -3,6 +3,17 @@
 //! while the graph executes. Plain threads and one channel: every event
 //! (a run ended, a step calls a task, a signal, a tick) reaches the loop
 //! here, which alone changes the state of runs.
+//!
+//! This file holds the `Scheduler` (per-run slots and what each event
+//! changes) and the two ways of driving it; beside it, `calls` (what a
+//! `task` step's call adds and when it is answered), `services` (when a
+//! service is ready, and which ones nothing needs any more), `lanes` (the
+//! timeline's lane of each run) and `pool` (the threads runs go on).
+
+mod calls;
+mod lanes;
+mod pool;
+mod services;
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -11,9 +22,16 @@ use std::time::{Duration, Instant};
 use crate::args::Invocation;
 use crate::context::Session;
 use crate::exec::{
-    self, CallError, Calls, Control, Failure, Finished, Job, Outcome, Reason, RunOptions, Service,
+    self, CallError, Calls, Control, Failure, Finished, Job, Outcome, Reason, RunOptions,
 };
 use crate::graph::{Graph, RunId};
+
+pub use calls::calls_tasks;
+use calls::{Caller, NoCalls, Waiter};
+use lanes::Lanes;
+pub use lanes::Timing;
+use pool::Pool;
+pub use services::has_services;
 
 pub struct Options {
     pub jobs: usize,
@@ -65,88 +83,6 @@ pub struct Summary {
     pub timings: Vec<Option<Timing>>,
     /// Per run, the runs it depends on.
     pub deps: Vec<Vec<RunId>>,
-}
-
-/// When a run started and ended, counted from the start of the
-/// scheduler, and the lane it ran on.
-#[derive(Clone, Debug)]
-pub struct Timing {
-    pub start: Duration,
-    pub end: Duration,
-    pub lane: usize,
-    /// The run whose `task` step called it.
-    pub caller: Option<RunId>,
-}
-
-/// The lanes of the timeline, one per job slot in use: a run takes the
-/// lowest free lane, except that a run called by a waiting `task` step
-/// takes its caller's lane (the caller lent it its job slot), so that it
-/// nests inside its caller. A lane holds a stack of such runs.
-#[derive(Default)]
-struct Lanes(Vec<Vec<RunId>>);
-
-impl Lanes {
-    fn take(&mut self, id: RunId, lent: Option<usize>) -> usize {
-        let lane = lent.unwrap_or_else(|| {
-            self.0.iter().position(Vec::is_empty).unwrap_or_else(|| {
-                self.0.push(Vec::new());
-                self.0.len() - 1
-            })
-        });
-        self.0[lane].push(id);
-        lane
-    }
-
-    fn free(&mut self, id: RunId, lane: usize) {
-        self.0[lane].retain(|&r| r != id);
-    }
-
-    fn top(&self, lane: usize) -> Option<RunId> {
-        self.0[lane].last().copied()
-    }
-}
-
-struct Waiter {
-    from: RunId,
-    targets: Vec<RunId>,
-    reply: mpsc::Sender<Result<(), CallError>>,
-}
-
-struct Caller {
-    tx: mpsc::Sender<Event>,
-}
-
-impl Calls for Caller {
-    fn call(
-        &self,
-        from: usize,
-        invocations: Vec<Invocation>,
-        deadline: Option<Instant>,
-    ) -> Result<bool, CallError> {
-        let (reply, answer) = mpsc::channel();
-        // The loop is gone only when the invocation is ending.
-        let lost = || CallError::Cancelled;
-        self.tx
-            .send(Event::Call {
-                from,
-                invocations,
-                reply,
-            })
-            .map_err(|_| lost())?;
-        let Some(deadline) = deadline else {
-            return answer.recv().unwrap_or_else(|_| Err(lost())).map(|()| true);
-        };
-        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(result) => result.map(|()| true),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                // Tell the loop, which may have answered meanwhile: either
-                // way the caller is running again from its point of view.
-                let _ = self.tx.send(Event::CallTimedOut(from));
-                Ok(false)
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(lost()),
-        }
-    }
 }
 
 /// Per run: where it is, and what is known of it.
@@ -272,44 +208,6 @@ impl<'a, 's> Scheduler<'a, 's> {
         }
     }
 
-    /// Answer the `task` steps whose called runs have all ended (or that
-    /// must give up: the invocation is stopping), when a job slot is free.
-    fn answer_waiters(&mut self) {
-        let mut i = 0;
-        while i < self.waiters.len() {
-            let w = &self.waiters[i];
-            // A service called by a `task` step has done its part once it
-            // is ready.
-            let ended = w
-                .targets
-                .iter()
-                .all(|&t| matches!(self.slots[t].state, State::Done(_) | State::Serving));
-            if !ended && !self.stopping {
-                i += 1;
-                continue;
-            }
-            let failed = w.targets.iter().find_map(|&t| match &self.slots[t].state {
-                State::Done(o) if !o.succeeded() || *o == Outcome::Stopped => Some((t, o.clone())),
-                _ => None,
-            });
-            // A target that failed says why, even while stopping.
-            let answer = if let Some((t, outcome)) = failed {
-                Err(call_failure(&self.graph.runs[t].name, &outcome))
-            } else if self.stopping {
-                Err(CallError::Cancelled)
-            } else if self.running < self.opts.jobs && !self.interactive_running {
-                Ok(())
-            } else {
-                i += 1;
-                continue;
-            };
-            let w = self.waiters.remove(i);
-            self.slots[w.from].state = State::Running;
-            self.running += 1;
-            let _ = w.reply.send(answer);
-        }
-    }
-
     /// The next run to start, marked as running, when one is ready and a
     /// job slot is free.
     fn next_start(&mut self) -> Option<(Job<'a>, Arc<Control>)> {
@@ -336,14 +234,9 @@ impl<'a, 's> Scheduler<'a, 's> {
             if task.interactive && self.running > 0 {
                 continue;
             }
-            let service = task.background
-                && (self.dependents(id).next().is_some() || !self.slots[id].users.is_empty());
-            if service && !self.needed(id) {
-                // What needed it will not run (a failure under -k).
-                self.slots[id].state =
-                    State::Done(Outcome::NotRun("no run needs the service any more".into()));
+            let Some(service) = self.starts_as_service(id, task.background) else {
                 continue;
-            }
+            };
             let control = Arc::new(Control::default());
             self.slots[id].timing = Some(self.start_timing(id));
             let slot = &mut self.slots[id];
@@ -366,16 +259,6 @@ impl<'a, 's> Scheduler<'a, 's> {
             return Some((job, control));
         }
         None
-    }
-
-    /// How the service `id` tells this loop it is ready (none under -n).
-    fn service_hooks(&self, id: RunId) -> Option<Service> {
-        let events = self.events.clone()?;
-        Some(Service {
-            on_ready: Arc::new(move || {
-                let _ = events.send(Event::Ready(id));
-            }),
-        })
     }
 
     /// Whether the run's deps succeeded (or serve: a service that is
@@ -405,33 +288,6 @@ impl<'a, 's> Scheduler<'a, 's> {
             .map(|(r, _)| r)
     }
 
-    /// Whether a run that waits for the service `id`, or called it, is
-    /// still to come.
-    fn needed(&self, id: RunId) -> bool {
-        self.dependents(id)
-            .chain(self.slots[id].users.iter().copied())
-            .any(|r| !matches!(self.slots[r].state, State::Done(_)))
-    }
-
-    /// Stop the services that no run still to come depends on (SPEC 6).
-    /// The stop is their end as planned: they end `Stopped`.
-    fn stop_unneeded_services(&self) {
-        if !self.any_service {
-            return;
-        }
-        for (id, slot) in self.slots.iter().enumerate() {
-            if !slot.service || !matches!(slot.state, State::Running | State::Serving) {
-                continue;
-            }
-            let Some(control) = &slot.control else {
-                continue;
-            };
-            if !control.is_cancelled() && !self.needed(id) {
-                control.cancel();
-            }
-        }
-    }
-
     /// Nothing runs, nobody waits, no service serves: the invocation is
     /// over.
     fn finished(&self) -> bool {
@@ -446,45 +302,10 @@ impl<'a, 's> Scheduler<'a, 's> {
                 invocations,
                 reply,
             } => self.on_call(from, &invocations, reply),
-            Event::CallTimedOut(from) => {
-                if let Some(i) = self.waiters.iter().position(|w| w.from == from) {
-                    self.waiters.remove(i);
-                    self.slots[from].state = State::Running;
-                    self.running += 1;
-                }
-            }
+            Event::CallTimedOut(from) => self.on_call_timed_out(from),
             Event::Signal(sig) => self.on_signal(sig),
             Event::Ready(id) => self.on_ready(id),
             Event::Wake => {}
-        }
-    }
-
-    /// A service became ready: it gives its job slot back and the runs
-    /// that depend on it may start.
-    fn on_ready(&mut self, id: RunId) {
-        if self.slots[id].state == State::Running {
-            self.slots[id].state = State::Serving;
-            self.running -= 1;
-            self.serving += 1;
-        }
-    }
-
-    /// The timing of run `id`, starting now, on its lane.
-    fn start_timing(&mut self, id: RunId) -> Timing {
-        let caller = self
-            .waiters
-            .iter()
-            .find(|w| w.targets.contains(&id))
-            .map(|w| w.from);
-        let lent = caller
-            .and_then(|c| self.slots[c].timing.as_ref().map(|t| t.lane))
-            .filter(|&lane| self.lanes.top(lane) == caller);
-        let start = self.epoch.elapsed();
-        Timing {
-            start,
-            end: start,
-            lane: self.lanes.take(id, lent),
-            caller,
         }
     }
 
@@ -519,70 +340,11 @@ impl<'a, 's> Scheduler<'a, 's> {
         self.slots[id].state = State::Done(outcome);
     }
 
-    fn on_call(
-        &mut self,
-        from: RunId,
-        invocations: &[Invocation],
-        reply: mpsc::Sender<Result<(), CallError>>,
-    ) {
-        if self.stopping {
-            let _ = reply.send(Err(CallError::Cancelled));
-            return;
-        }
-        let known = self.slots.len();
-        let called = add_called(
-            self.session,
-            &mut self.graph,
-            &self.waiters,
-            from,
-            invocations,
-        );
-        let grow = self.graph.runs.len() - known;
-        self.unsettled = true;
-        self.slots.extend((0..grow).map(|_| Slot::new()));
-        match called {
-            Ok(targets) => {
-                for &t in &targets {
-                    let task = &self.session.model.tasks[self.graph.runs[t].task];
-                    if task.background && !self.slots[t].users.contains(&from) {
-                        self.slots[t].users.push(from);
-                    }
-                }
-                self.slots[from].state = State::Waiting;
-                self.running -= 1;
-                self.waiters.push(Waiter {
-                    from,
-                    targets,
-                    reply,
-                });
-            }
-            Err(f) => {
-                // Runs added for a refused call never start.
-                for slot in &mut self.slots[known..] {
-                    slot.state =
-                        State::Done(Outcome::NotRun("the `task` step calling it failed".into()));
-                }
-                let _ = reply.send(Err(CallError::Failed(f)));
-            }
-        }
-    }
-
     fn on_signal(&mut self, sig: i32) {
         // A second signal never comes here: it ends tasker.
         self.signal_status.get_or_insert(128 + sig);
         self.stopping = true;
         self.cancel_all();
-    }
-
-    fn cancel_dependents(&self, id: RunId) {
-        for r in self.dependents(id) {
-            let slot = &self.slots[r];
-            if let (State::Running | State::Waiting | State::Serving, Some(control)) =
-                (&slot.state, &slot.control)
-            {
-                control.cancel();
-            }
-        }
     }
 
     fn cancel_all(&self) {
@@ -645,32 +407,6 @@ impl<'a, 's> Scheduler<'a, 's> {
             deps,
         }
     }
-}
-
-/// Whether any task of the graph has a `task` step, which may add runs
-/// and waits for them on its own thread.
-pub fn calls_tasks(session: &Session, graph: &Graph) -> bool {
-    graph.runs.iter().any(|run| {
-        let task = &session.model.tasks[run.task];
-        task.run
-            .iter()
-            .chain(&task.finally)
-            .any(|step| matches!(step.kind, crate::model::StepKind::Task(_)))
-    })
-}
-
-/// Whether a service of the graph has runs that depend on it (or may
-/// have: a `task` step may call one): they run beside it, so nothing runs
-/// one after the other on the main thread.
-pub fn has_services(session: &Session, graph: &Graph) -> bool {
-    let depended_on = graph.runs.iter().enumerate().any(|(id, run)| {
-        session.model.tasks[run.task].background
-            && graph
-                .runs
-                .iter()
-                .any(|r| r.deps.contains(&id) || r.after.contains(&id))
-    });
-    depended_on || (session.model.tasks.iter().any(|t| t.background) && calls_tasks(session, graph))
 }
 
 /// Run the graph: runs start when their deps succeeded and a job slot is
@@ -875,20 +611,6 @@ fn run_guarded(
     .unwrap_or_else(|panic| internal_failure(&panic_text(&panic)))
 }
 
-/// The callee side of `task` steps when no task has one.
-struct NoCalls;
-
-impl Calls for NoCalls {
-    fn call(
-        &self,
-        _from: usize,
-        _invocations: Vec<Invocation>,
-        _deadline: Option<Instant>,
-    ) -> Result<bool, CallError> {
-        Err(CallError::Cancelled)
-    }
-}
-
 /// A run ended by a failure inside tasker, not by its commands.
 fn internal_failure(why: &str) -> Finished {
     Finished {
@@ -906,167 +628,3 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".into())
 }
-
-fn call_failure(name: &str, outcome: &Outcome) -> CallError {
-    CallError::Failed(match outcome {
-        Outcome::Failed(f) => Failure::new(
-            Reason::Called {
-                task: name.to_string(),
-                reason: Box::new(f.reason.clone()),
-            },
-            None,
-        ),
-        Outcome::Cancelled => return CallError::Cancelled,
-        Outcome::Stopped => Failure::new(Reason::ServiceGone(name.to_string()), None),
-        Outcome::NotRun(why) => Failure::new(
-            Reason::CallNotRun {
-                task: name.to_string(),
-                why: why.clone(),
-            },
-            None,
-        ),
-        _ => Failure::new(Reason::CallUnfinished(name.to_string()), None),
-    })
-}
-
-/// Add the runs a `task` step calls; refuse a call that would wait for
-/// the caller itself.
-fn add_called(
-    session: &Session,
-    graph: &mut Graph,
-    waiters: &[Waiter],
-    from: RunId,
-    invocations: &[Invocation],
-) -> Result<Vec<RunId>, Failure> {
-    let mut targets = Vec::new();
-    let depth = graph.runs[from].depth + 1;
-    for inv in invocations {
-        let ids = graph
-            .add_invocation(session, inv, depth)
-            .map_err(|e| Failure::new(e, None))?;
-        targets.extend(ids);
-    }
-    // A command-line task that an earlier one calls runs now, as part of
-    // that call: drop the order edges ("after the previous task") that
-    // would make it wait for its caller.
-    for &t in &targets {
-        let mut stack = vec![t];
-        let mut seen = vec![false; graph.runs.len()];
-        while let Some(r) = stack.pop() {
-            if std::mem::replace(&mut seen[r], true) {
-                continue;
-            }
-            let after = std::mem::take(&mut graph.runs[r].after);
-            graph.runs[r].after = after
-                .into_iter()
-                .filter(|&p| !waits_for(graph, waiters, p, from))
-                .collect();
-            stack.extend(graph.runs[r].deps.iter().copied());
-        }
-    }
-    for &t in &targets {
-        if waits_for(graph, waiters, t, from) {
-            return Err(Failure::new(
-                Reason::Cycle(format!(
-                    "cycle: `{}` calls `{}`, which waits for it",
-                    graph.runs[from].name, graph.runs[t].name
-                )),
-                None,
-            ));
-        }
-    }
-    if let Err(e) = graph.check_cycles() {
-        return Err(Failure::new(Reason::Cycle(e.message), None));
-    }
-    Ok(targets)
-}
-
-/// Whether run `a` is, or (transitively) waits for, run `b`: through deps,
-/// command-line order, and the `task` steps that wait for their targets.
-fn waits_for(graph: &Graph, waiters: &[Waiter], a: RunId, b: RunId) -> bool {
-    a == b
-        || crate::cycles::reaches(graph.runs.len(), a, b, |r| {
-            let run = &graph.runs[r];
-            let mut next: Vec<RunId> = run.deps.iter().chain(&run.after).copied().collect();
-            for w in waiters.iter().filter(|w| w.from == r) {
-                next.extend(&w.targets);
-            }
-            next
-        })
-}
-
-/// Threads that run jobs, kept for the next job when one ends: starting
-/// a thread per run cost more than the scheduling itself. A run waiting in
-/// a `task` step keeps its thread, so the pool grows when every thread is
-/// busy; it never shrinks before the invocation ends.
-struct Pool<T> {
-    idle: Arc<std::sync::atomic::AtomicUsize>,
-    jobs: std::sync::Mutex<Option<mpsc::Sender<T>>>,
-    queue: Arc<std::sync::Mutex<mpsc::Receiver<T>>>,
-}
-
-impl<T: Send> Pool<T> {
-    fn new() -> Pool<T> {
-        let (jobs, queue) = mpsc::channel();
-        Pool {
-            idle: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-            jobs: std::sync::Mutex::new(Some(jobs)),
-            queue: Arc::new(std::sync::Mutex::new(queue)),
-        }
-    }
-
-    /// Run `work(job)` on an idle thread, or on a new one (which the
-    /// system may refuse).
-    fn start<'scope, 'env, F>(
-        &self,
-        scope: &'scope std::thread::Scope<'scope, 'env>,
-        job: T,
-        work: F,
-    ) -> std::io::Result<()>
-    where
-        F: Fn(T) + Send + Clone + 'scope,
-        T: 'scope,
-    {
-        use std::sync::atomic::Ordering;
-        // Only this thread takes from `idle`, and each idle thread takes
-        // exactly one job: a decrement here is a thread that will run it.
-        let claimed = self
-            .idle
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let job = match (claimed, self.jobs.lock().unwrap().as_ref()) {
-            (true, Some(jobs)) => match jobs.send(job) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::SendError(job)) => job,
-            },
-            _ => job,
-        };
-        let idle = Arc::clone(&self.idle);
-        let queue = Arc::clone(&self.queue);
-        let first = job;
-        std::thread::Builder::new()
-            .stack_size(RUN_STACK)
-            .spawn_scoped(scope, move || {
-                work(first);
-                loop {
-                    idle.fetch_add(1, Ordering::SeqCst);
-                    let next = queue.lock().unwrap().recv();
-                    match next {
-                        Ok(job) => work(job),
-                        Err(_) => break,
-                    }
-                }
-            })?;
-        Ok(())
-    }
-
-    /// Let idle threads end, so the scope can join them.
-    fn close(&self) {
-        self.jobs.lock().unwrap().take();
-    }
-}
-
-/// The stack of a run's thread: as large as the main thread's, so that a
-/// chain of vars as deep as the limit allows (SPEC 6, Limits) renders on
-/// any thread. Only the pages a run touches are ever committed.
-const RUN_STACK: usize = 8 << 20;

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::sign::Tagger;
-use crate::fresh::glob::{normalize, Patterns};
+use crate::glob::{normalize, Patterns};
 
 /// Bumped whenever the layout above changes; part of every cache key.
 pub const FORMAT: &str = "tasker-artifact-1";
@@ -57,7 +57,7 @@ pub struct Log {
 impl Log {
     pub fn new() -> std::io::Result<Log> {
         Ok(Log {
-            file: crate::scratch::anonymous_file()?,
+            file: tempfile::tempfile()?,
             broken: false,
         })
     }
@@ -136,7 +136,7 @@ pub fn pack(
 ) -> std::io::Result<Packed> {
     let patterns = Patterns::new(outputs).map_err(std::io::Error::other)?;
     let entries = output_entries(&patterns, dir);
-    let file = crate::scratch::anonymous_file()?;
+    let file = tempfile::tempfile()?;
     let tee = Tee {
         inner: BufWriter::with_capacity(256 * 1024, file),
         bytes: 0,
@@ -364,7 +364,7 @@ fn unpack(
             continue;
         }
         if name == OUTPUT {
-            let mut log = crate::scratch::anonymous_file()
+            let mut log = tempfile::tempfile()
                 .map_err(|e| Refusal::Bad(format!("cannot keep its output: {e}")))?;
             std::io::copy(&mut entry, &mut log).map_err(corrupt)?;
             out.log = Some(log);
@@ -841,7 +841,7 @@ mod tests {
         packed.file.read_to_end(&mut bytes).unwrap();
         let at = bytes.len() / 2;
         bytes[at] ^= 0xff;
-        let mut damaged = crate::scratch::anonymous_file().unwrap();
+        let mut damaged = tempfile::tempfile().unwrap();
         damaged.write_all(&bytes).unwrap();
         damaged.rewind().unwrap();
         let to = tree(&[("dist/a.js", "old")]);
