@@ -23,17 +23,19 @@ use std::os::unix::ffi::OsStringExt;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The program's entry point, called by the C runtime.
+///
+/// # Safety
+///
+/// `argv` holds `argc` pointers, each to a NUL-terminated string that
+/// lives as long as the process: what the C runtime passes, and no other
+/// caller exists.
 #[no_mangle]
-extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     tasker::start();
     let count = usize::try_from(argc).unwrap_or(0);
     let args = (0..count)
-        .map(|i| {
-            // SAFETY: the C runtime passes `argc` pointers in `argv`, each to
-            // a NUL-terminated string that lives as long as the process.
-            let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
-            OsString::from_vec(arg.to_bytes().to_vec())
-        })
+        .map(|i| OsString::from_vec(CStr::from_ptr(*argv.add(i)).to_bytes().to_vec()))
         .collect();
     tasker::main_with_args(args)
 }

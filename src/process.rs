@@ -7,33 +7,42 @@ use std::time::{Duration, Instant};
 /// How long a stopped process group gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-/// The exit status as tasker reports it: the code, or 128+N for a signal.
 /// Open /dev/null on each of descriptors 0, 1 and 2 that is closed, and
 /// ignore SIGPIPE: what a Rust program's runtime does before `main`, for
 /// tasker's own entry point.
 pub fn prepare_standard_streams() {
     #[cfg(unix)]
-    // SAFETY: poll on a local array, open/dup2 of /dev/null and signal()
-    // with SIG_IGN, before any thread exists.
-    unsafe {
-        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        });
-        if libc::poll(fds.as_mut_ptr(), 3, 0) >= 0 {
-            for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                if null >= 0 && null != pfd.fd {
-                    libc::dup2(null, pfd.fd);
-                    libc::close(null);
+    {
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        for fd in [
+            rustix::stdio::stdin(),
+            rustix::stdio::stdout(),
+            rustix::stdio::stderr(),
+        ] {
+            if rustix::io::fcntl_getfd(fd) != Err(rustix::io::Errno::BADF) {
+                continue;
+            }
+            // A new descriptor is the lowest one free, and those below
+            // `fd` are open by now: this is `fd`. Not closed on exec: it
+            // is a child's as much as tasker's.
+            let null = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null");
+            if let Ok(null) = null {
+                if null.as_raw_fd() == fd.as_raw_fd() {
+                    let _ = rustix::io::fcntl_setfd(&null, rustix::io::FdFlags::empty());
+                    let _ = null.into_raw_fd();
                 }
             }
         }
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // SAFETY: SIG_IGN runs no code of tasker's, and nothing else sets
+        // SIGPIPE's disposition (this runs before any thread exists).
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     }
 }
 
+/// The exit status as tasker reports it: the code, or 128+N for a signal.
 pub fn status_code(status: ExitStatus) -> i32 {
     #[cfg(unix)]
     {
@@ -67,126 +76,77 @@ pub use crate::stop::Proc;
 #[cfg(unix)]
 mod imp {
     use crate::stop::Proc;
+    use rustix::process::{Pid, Signal};
+    use std::os::fd::AsFd;
 
     /// A pseudo-terminal: tasker's end and the run's end. Both are closed
     /// on exec (the run gets its end as stdin, stdout and stderr), and the
     /// terminal does not turn `\n` into `\r\n`, so lines read as written.
     pub fn open_pty() -> std::io::Result<(std::fs::File, std::fs::File)> {
-        use std::os::fd::FromRawFd;
-        let mut ours = -1;
-        let mut theirs = -1;
-        let mut size = libc::winsize {
+        use rustix::termios::{OutputModes, Winsize};
+        let size = Winsize {
             ws_row: 24,
             ws_col: 120,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: openpty writes two descriptors into the given ints; the
-        // name pointer may be null and the termios pointer too.
-        let rc = unsafe {
-            libc::openpty(
-                &mut ours,
-                &mut theirs,
-                std::ptr::null_mut(),
-                // Mutable on macOS, const on Linux: a null of either.
-                std::ptr::null_mut(),
-                std::ptr::addr_of_mut!(size),
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+        let pty = rustix_openpty::openpty(None, Some(&size))?;
+        if let Ok(mut modes) = rustix::termios::tcgetattr(&pty.user) {
+            modes.output_modes.remove(OutputModes::ONLCR);
+            let _ = rustix::termios::tcsetattr(
+                &pty.user,
+                rustix::termios::OptionalActions::Now,
+                &modes,
+            );
         }
-        // SAFETY: both descriptors were just opened and are owned here.
-        let (ours, theirs) = unsafe {
-            (
-                std::fs::File::from_raw_fd(ours),
-                std::fs::File::from_raw_fd(theirs),
-            )
-        };
-        for f in [&ours, &theirs] {
-            use std::os::fd::AsRawFd;
-            // SAFETY: fcntl on a descriptor we own.
-            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: termios is plain data filled by tcgetattr.
-            unsafe {
-                let mut t: libc::termios = std::mem::zeroed();
-                if libc::tcgetattr(theirs.as_raw_fd(), &mut t) == 0 {
-                    t.c_oflag &= !libc::ONLCR;
-                    libc::tcsetattr(theirs.as_raw_fd(), libc::TCSANOW, &t);
-                }
-            }
-        }
-        Ok((ours, theirs))
+        Ok((pty.controller.into(), pty.user.into()))
     }
 
     /// Wait up to `timeout` until some of `files` can be read (data, end
-    /// of stream or error); which ones can.
-    pub fn wait_readable(files: &[&std::fs::File], timeout: std::time::Duration) -> Vec<bool> {
-        use std::os::fd::AsRawFd;
-        let mut fds: Vec<libc::pollfd> = files
+    /// of stream or error); which ones can. A descriptor the system cannot
+    /// poll counts as readable: the read that follows says what it holds.
+    pub fn wait_readable<F: AsFd>(files: &[&F], timeout: std::time::Duration) -> Vec<bool> {
+        use rustix::event::{PollFd, PollFlags};
+        let mut fds: Vec<PollFd> = files
             .iter()
-            .map(|f| libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|f| PollFd::new(*f, PollFlags::IN))
             .collect();
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n <= 0 {
+        let timeout = rustix::event::Timespec::try_from(timeout).ok();
+        if !rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|n| n > 0) {
             return vec![false; fds.len()];
         }
-        fds.iter()
-            .map(|f| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
-            .collect()
+        let ready = PollFlags::IN | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+        fds.iter().map(|f| f.revents().intersects(ready)).collect()
     }
 
     /// Make writes to `file` return WouldBlock rather than wait.
     pub fn set_nonblocking(file: &std::fs::File) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let fd = file.as_raw_fd();
-        // SAFETY: fcntl on a descriptor we own.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        use rustix::fs::OFlags;
+        let flags = rustix::fs::fcntl_getfl(file)?;
+        rustix::fs::fcntl_setfl(file, flags | OFlags::NONBLOCK)?;
         Ok(())
     }
 
-    /// Write all of `bytes` to file descriptor `fd` (1 or 2), unbuffered.
-    /// A descriptor a parent made non-blocking (shared with ssh or node)
-    /// is waited on until it takes more, never skipped.
-    pub fn write_fd(fd: i32, mut bytes: &[u8]) -> std::io::Result<()> {
+    /// Write all of `bytes` to `fd`, unbuffered. A descriptor a parent made
+    /// non-blocking (shared with ssh or node) is waited on until it takes
+    /// more, never skipped.
+    fn write_all_to(fd: std::os::fd::BorrowedFd, mut bytes: &[u8]) -> std::io::Result<()> {
+        use rustix::io::Errno;
         while !bytes.is_empty() {
-            // SAFETY: write(2) from a valid slice to a descriptor that stays
-            // open for the life of the process.
-            let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-            if n >= 0 {
-                if n == 0 {
-                    return Err(std::io::ErrorKind::WriteZero.into());
-                }
-                bytes = &bytes[n as usize..];
-                continue;
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => {}
-                std::io::ErrorKind::WouldBlock => {
-                    let mut pfd = libc::pollfd {
-                        fd,
-                        events: libc::POLLOUT,
-                        revents: 0,
+            match rustix::io::write(fd, bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    use rustix::event::{PollFd, PollFlags};
+                    let wait = rustix::event::Timespec {
+                        tv_sec: 1,
+                        tv_nsec: 0,
                     };
-                    // SAFETY: one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, 1000) };
+                    let _ =
+                        rustix::event::poll(&mut [PollFd::new(&fd, PollFlags::OUT)], Some(&wait));
                 }
-                _ => return Err(err),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
@@ -194,32 +154,33 @@ mod imp {
 
     /// Write straight to file descriptor 1, unbuffered.
     pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
-        write_fd(1, bytes)
+        write_all_to(rustix::stdio::stdout(), bytes)
+    }
+
+    /// Write straight to file descriptor 2, unbuffered.
+    pub fn write_stderr(bytes: &[u8]) -> std::io::Result<()> {
+        write_all_to(rustix::stdio::stderr(), bytes)
     }
 
     /// Ask for a 1 MiB pipe buffer (Linux; elsewhere, or when refused,
     /// the pipe keeps its size).
     pub fn deepen_pipe(pipe: &std::fs::File) {
         #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: fcntl on a descriptor we own; failure is harmless.
-            unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
-        }
+        let _ = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20);
         #[cfg(not(target_os = "linux"))]
         let _ = pipe;
     }
 
     /// Ask tasker's own signal handling to stop everything, as SIGTERM.
     pub fn stop_self() {
-        // SAFETY: kill(2) to this very process.
-        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::TERM);
     }
 
     /// Whether tasker's stdin is a terminal whose foreground it holds.
     pub fn owns_terminal() -> bool {
-        // SAFETY: plain queries on fd 0 and this process.
-        unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+        let stdin = rustix::stdio::stdin();
+        rustix::termios::isatty(stdin)
+            && rustix::termios::tcgetpgrp(stdin).ok() == Some(rustix::process::getpgrp())
     }
 
     /// Run the child in a group of its own that holds the terminal's
@@ -228,11 +189,13 @@ mod imp {
     pub fn foreground(cmd: &mut std::process::Command) {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes system calls
+        // only (rustix's, and the signal mask's), and allocates nothing.
         unsafe {
             cmd.pre_exec(|| {
-                libc::setpgid(0, 0);
-                with_sigttou_blocked(|| libc::tcsetpgrp(0, libc::getpid()));
+                let _ = rustix::process::setpgid(None, None);
+                let me = rustix::process::getpid();
+                with_sigttou_blocked(|| rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me));
                 Ok(())
             });
         }
@@ -243,41 +206,30 @@ mod imp {
     /// well, so the shell sees its job stopped; when tasker is continued
     /// (`fg`), give the terminal back and continue the child.
     pub fn follow_job(pid: u32) {
-        let Ok(pid) = i32::try_from(pid) else {
+        use rustix::process::{WaitId, WaitIdOptions};
+        let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
             return;
         };
         loop {
-            // SAFETY: siginfo_t is plain data filled by waitid. WNOWAIT
-            // leaves the child to whoever reaps it.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            let rc = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT,
-                )
+            // WNOWAIT leaves the child to whoever reaps it.
+            let options = WaitIdOptions::EXITED | WaitIdOptions::STOPPED | WaitIdOptions::NOWAIT;
+            let status = match rustix::process::waitid(WaitId::Pid(pid), options) {
+                Ok(Some(status)) => status,
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => return,
             };
-            if rc != 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return;
-            }
-            if info.si_code != libc::CLD_STOPPED {
+            if !status.stopped() {
                 return;
             }
             reclaim_terminal();
-            // SAFETY: kill(2) on this process and on the child's group.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGSTOP);
-                // Continued. In the foreground again (`fg`), the child gets
-                // the terminal back; in the background (`bg`) it does not.
-                if libc::tcgetpgrp(0) == libc::getpgrp() {
-                    with_sigttou_blocked(|| libc::tcsetpgrp(0, pid));
-                }
-                libc::kill(-pid, libc::SIGCONT);
+            let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::STOP);
+            // Continued. In the foreground again (`fg`), the child gets the
+            // terminal back; in the background (`bg`) it does not.
+            let stdin = rustix::stdio::stdin();
+            if rustix::termios::tcgetpgrp(stdin).ok() == Some(rustix::process::getpgrp()) {
+                with_sigttou_blocked(|| rustix::termios::tcsetpgrp(stdin, pid));
             }
+            let _ = rustix::process::kill_process_group(pid, Signal::CONT);
         }
     }
 
@@ -292,22 +244,25 @@ mod imp {
 
     /// Take the terminal's foreground back after a `foreground` child.
     pub fn reclaim_terminal() {
-        // SAFETY: plain calls on fd 0 and this process.
-        with_sigttou_blocked(|| unsafe { libc::tcsetpgrp(0, libc::getpgrp()) });
+        let me = rustix::process::getpgrp();
+        with_sigttou_blocked(|| rustix::termios::tcsetpgrp(rustix::stdio::stdin(), me));
     }
 
     /// A background group that sets the terminal's foreground gets
-    /// SIGTTOU (which stops it) unless the signal is blocked.
-    fn with_sigttou_blocked(f: impl FnOnce() -> i32) {
-        // SAFETY: sigset_t is plain data initialised by sigemptyset; the
-        // mask is restored before returning.
+    /// SIGTTOU (which stops it) unless the signal is blocked. The calling
+    /// thread's mask only: it is restored before returning. A terminal
+    /// that refuses (gone, or not ours) leaves things as they are.
+    fn with_sigttou_blocked(set_foreground: impl FnOnce() -> rustix::io::Result<()>) {
+        // SAFETY: sigset_t is plain data that sigemptyset initialises, and
+        // pthread_sigmask changes this thread's mask only (async-signal-
+        // safe, so also after a fork).
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGTTOU);
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            f();
+            let _ = set_foreground();
             libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         }
     }
@@ -317,11 +272,12 @@ mod imp {
     /// terminal. A session leader also leads its process group.
     pub fn take_terminal(cmd: &mut std::process::Command) {
         use std::os::unix::process::CommandExt;
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        // SAFETY: between fork and exec the closure makes two system calls
+        // and allocates nothing.
         unsafe {
             cmd.pre_exec(|| {
-                libc::setsid();
-                libc::ioctl(0, libc::TIOCSCTTY as _, 0);
+                let _ = rustix::process::setsid();
+                let _ = rustix::process::ioctl_tiocsctty(rustix::stdio::stdin());
                 Ok(())
             });
         }
@@ -337,31 +293,40 @@ mod imp {
         }
     }
 
-    fn signal(proc: Proc, sig: i32) -> bool {
-        let Ok(pid) = i32::try_from(proc.pid) else {
+    /// Send `sig` to `proc` (its group when it leads one); `None` sends
+    /// nothing and only asks whether it exists. Never to pid 1 or to every
+    /// process; a stale pid yields ESRCH.
+    fn signal(proc: Proc, sig: Option<Signal>) -> bool {
+        use rustix::process as p;
+        let Some(pid) = i32::try_from(proc.pid)
+            .ok()
+            .filter(|&pid| pid > 1)
+            .and_then(Pid::from_raw)
+        else {
             return false;
         };
-        if pid <= 1 {
-            return false;
+        match (proc.group, sig) {
+            (true, Some(sig)) => p::kill_process_group(pid, sig),
+            (true, None) => p::test_kill_process_group(pid),
+            (false, Some(sig)) => p::kill_process(pid, sig),
+            (false, None) => p::test_kill_process(pid),
         }
-        let target = if proc.group { -pid } else { pid };
-        // SAFETY: kill(2) has no memory effects; a stale pid yields ESRCH.
-        unsafe { libc::kill(target, sig) == 0 }
+        .is_ok()
     }
 
     pub fn terminate(proc: Proc) -> bool {
-        signal(proc, libc::SIGTERM)
+        signal(proc, Some(Signal::TERM))
     }
 
     pub fn kill(proc: Proc) -> bool {
-        signal(proc, libc::SIGKILL)
+        signal(proc, Some(Signal::KILL))
     }
 
     /// Whether something of `proc` still lives. Zombies do not count: a
     /// process whose parent died waits for the system's init to reap it,
     /// which some containers' init does only now and then.
     pub fn alive(proc: Proc) -> bool {
-        signal(proc, 0) && !all_zombies(proc)
+        signal(proc, None) && !all_zombies(proc)
     }
 
     /// Whether every process of `proc` is a zombie (Linux: read from
@@ -420,7 +385,7 @@ mod imp {
 pub use imp::{
     alive, configure, deepen_pipe, follow_job, foreground, interrupted_by, kill, open_pty,
     owns_terminal, reclaim_terminal, set_nonblocking, stop_self, take_terminal, terminate,
-    wait_readable, write_fd, write_stdout,
+    wait_readable, write_stderr, write_stdout,
 };
 
 /// Make sure nothing of `proc` is left: SIGTERM, then SIGKILL after the
@@ -525,22 +490,20 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 
 /// Drop what was typed on the terminal and not yet read.
 pub fn discard_typed_input() {
+    // Harmless when stdin is not a terminal.
     #[cfg(unix)]
-    // SAFETY: tcflush on fd 0; harmless when it is not a terminal.
-    unsafe {
-        libc::tcflush(0, libc::TCIFLUSH);
-    }
+    let _ = rustix::termios::tcflush(
+        rustix::stdio::stdin(),
+        rustix::termios::QueueSelector::IFlush,
+    );
 }
 
 /// Read one line from the terminal on stdin, giving up when `stop` says
 /// so (checked every 50 ms). `None`: stopped; `Some(None)`: end of input.
+/// Read unbuffered: nothing typed after the line is taken from the next
+/// reader.
 pub fn read_answer(stop: impl Fn() -> bool) -> Option<Option<String>> {
-    use std::io::Read;
-    use std::os::fd::FromRawFd;
-    // SAFETY: fd 0 stays open for the life of the process; the File is
-    // never dropped, so it is never closed. Read unbuffered: nothing typed
-    // after the line is taken from the next reader.
-    let stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let stdin = rustix::stdio::stdin();
     let mut line = Vec::new();
     loop {
         if stop() {
@@ -550,7 +513,7 @@ pub fn read_answer(stop: impl Fn() -> bool) -> Option<Option<String>> {
             continue;
         }
         let mut byte = [0u8; 1];
-        match (&*stdin).read(&mut byte) {
+        match rustix::io::read(stdin, &mut byte) {
             Ok(0) => {
                 return Some(
                     (!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()),
@@ -560,7 +523,7 @@ pub fn read_answer(stop: impl Fn() -> bool) -> Option<Option<String>> {
                 return Some(Some(String::from_utf8_lossy(&line).into_owned()))
             }
             Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(rustix::io::Errno::INTR) => {}
             Err(_) => return Some(None),
         }
     }

@@ -6,8 +6,8 @@
 //!   lets `finally` steps run; code that waits outside any run (an `sh` var,
 //!   a prompt) sees `requested()` and gives up. A second one ends tasker at
 //!   once: SIGKILL to every process group it started, then exit 128+N.
-//! - Every process group tasker starts is registered here. On Linux a
-//!   guard process, in a session of its own, holds the list; when tasker
+//! - Every process group tasker starts is registered here. A guard
+//!   process, in a session of its own, holds the list; when tasker
 //!   dies without a chance to clean up (SIGKILL of its group, the OOM
 //!   killer), the guard sees its pipe close and kills what is left.
 //!
@@ -45,7 +45,6 @@ struct State {
     listener: Option<std::sync::Arc<dyn Fn(i32) + Send + Sync>>,
     /// Every process (group) started and not yet known to be gone.
     procs: Vec<Proc>,
-    #[cfg(target_os = "linux")]
     guard: Option<guard::Guard>,
 }
 
@@ -156,24 +155,34 @@ impl Drop for Listening {
 /// SIGKILL to everything tasker started, then exit as killed by `sig`.
 fn hard_exit(sig: i32) -> ! {
     let procs = std::mem::take(&mut state().procs);
-    for target in procs.into_iter().filter_map(Proc::target) {
-        // SAFETY: kill(2) has no memory effects.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+    for proc in procs {
+        kill_now(proc);
     }
     // SAFETY: _exit ends the process without running anything else; the
-    // runs' threads may be stuck in a write or a render.
+    // runs' threads may be stuck in a write or a render, holding locks
+    // that exit's handlers would wait for.
     unsafe { libc::_exit(128 + sig) }
 }
 
-/// Start the guard now rather than at the first process: its fork then
+/// SIGKILL to `proc` (its group when it leads one), at once.
+fn kill_now(proc: Proc) {
+    use rustix::process::{kill_process, kill_process_group, Pid, Signal};
+    let Some(pid) = proc.target().and_then(|t| Pid::from_raw(t.abs())) else {
+        return;
+    };
+    let _ = if proc.group {
+        kill_process_group(pid, Signal::KILL)
+    } else {
+        kill_process(pid, Signal::KILL)
+    };
+}
+
+/// Start the guard now rather than at the first process: its start then
 /// never delays a run that has just started (a service's ready line).
 pub fn start_guard() {
-    #[cfg(target_os = "linux")]
-    {
-        let mut state = state();
-        if state.guard.is_none() {
-            state.guard = guard::Guard::start();
-        }
+    let mut state = state();
+    if state.guard.is_none() {
+        state.guard = guard::Guard::start();
     }
 }
 
@@ -181,14 +190,11 @@ pub fn start_guard() {
 pub fn track(proc: Proc) {
     let mut state = state();
     state.procs.push(proc);
-    #[cfg(target_os = "linux")]
-    {
-        if state.guard.is_none() {
-            state.guard = guard::Guard::start();
-        }
-        if let Some(guard) = &mut state.guard {
-            guard.add(proc);
-        }
+    if state.guard.is_none() {
+        state.guard = guard::Guard::start();
+    }
+    if let Some(guard) = &mut state.guard {
+        guard.add(proc);
     }
 }
 
@@ -197,7 +203,6 @@ pub fn forget(proc: Proc) {
     let mut state = state();
     if let Some(i) = state.procs.iter().position(|p| *p == proc) {
         state.procs.swap_remove(i);
-        #[cfg(target_os = "linux")]
         if let Some(guard) = &mut state.guard {
             guard.remove(proc);
         }
@@ -208,7 +213,7 @@ pub fn forget(proc: Proc) {
 /// kill what tasker left behind. It lives in a session of its own, so that
 /// a SIGKILL to tasker's group does not reach it, holds no descriptor but
 /// the read end of a pipe that only tasker can write to, and makes only
-/// raw system calls.
+/// system calls.
 ///
 /// Its list of targets is a table in a shared mapping: tasker writes a
 /// process group there when it starts one and clears it when it is gone,
@@ -216,24 +221,26 @@ pub fn forget(proc: Proc) {
 /// of the pipe until tasker is gone (however it ended), then kills what
 /// the table still holds.
 ///
-/// It is started with clone(2) sharing tasker's memory (no fork: copying
-/// the page tables, and the copy-on-write faults tasker would then take on
-/// every page it writes, cost more than the rest of a one-step run's
-/// start-up). It therefore touches nothing of tasker's but the table: its
-/// stack is its own mapping, and it calls no libc function that reads the
-/// thread it was cloned from (no cancellation points, no errno while
-/// tasker lives). Kernels without close_range(2) (before 5.9) get a fork;
-/// the table is shared with it all the same.
-#[cfg(target_os = "linux")]
+/// On Linux it is started with clone(2) sharing tasker's memory (no fork:
+/// copying the page tables, and the copy-on-write faults tasker would then
+/// take on every page it writes, cost more than the rest of a one-step
+/// run's start-up). It therefore touches nothing of tasker's but the
+/// table: its stack is its own mapping, and it makes its system calls
+/// through rustix, which on Linux never reads or writes the thread it was
+/// cloned from (no errno, no cancellation point), and through libc only
+/// where libc does neither. Elsewhere (macOS), and on Linux kernels
+/// without close_range(2) (before 5.9), it is forked: the table is shared
+/// with the forked guard all the same, and it calls only functions that
+/// are safe after a fork.
 mod guard {
-    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
     use std::sync::atomic::{AtomicI32, Ordering};
 
     use super::Proc;
     /// Process groups the guard can hold at once.
     const CAPACITY: usize = 4096;
-    /// The guard's stack: it calls a handful of functions, none deep.
-    const STACK: usize = 64 * 1024;
+    /// The most descriptors a forked guard closes one by one.
+    const MOST_DESCRIPTORS: u64 = 65536;
 
     pub struct Guard {
         /// Never written: its closing (tasker's exit) wakes the guard.
@@ -244,39 +251,17 @@ mod guard {
         used: usize,
     }
 
-    /// What the guard is given: its end of the pipe and the table.
-    struct Start {
-        pipe: RawFd,
-        table: *const AtomicI32,
-    }
-
     impl Guard {
         pub fn start() -> Option<Guard> {
-            // Never unmapped: the guard reads it after tasker is gone.
-            let table = map(CAPACITY * std::mem::size_of::<AtomicI32>(), true);
-            if table.is_null() {
-                return None;
-            }
-            let mut fds = [0 as RawFd; 2];
-            // SAFETY: pipe2 fills two descriptors; both close on exec.
-            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-                return None;
-            }
-            let pid = spawn(fds[0], table.cast());
-            // SAFETY: both descriptors are ours; tasker keeps the write end
-            // only (the guard has its own copy of the descriptor table).
-            unsafe { libc::close(fds[0]) };
-            if pid <= 0 {
-                // SAFETY: the write end was made above and is not shared.
-                unsafe { libc::close(fds[1]) };
-                return None;
-            }
+            let table = table()?;
+            // Both ends close on exec; tasker keeps the write end only (the
+            // guard has its own copy of the descriptor table).
+            let (read, write) = os_pipe::pipe().ok()?;
+            let read = OwnedFd::from(read);
+            spawn(read.as_raw_fd(), table)?;
             Some(Guard {
-                // SAFETY: fds[1] is an open descriptor owned from here on.
-                _pipe: unsafe { OwnedFd::from_raw_fd(fds[1]) },
-                // SAFETY: a zeroed shared mapping of CAPACITY AtomicI32s
-                // (all free), valid for the rest of the process.
-                table: unsafe { std::slice::from_raw_parts(table.cast(), CAPACITY) },
+                _pipe: write.into(),
+                table,
                 used: 0,
             })
         }
@@ -315,160 +300,174 @@ mod guard {
         }
     }
 
-    /// Start the guard on `pipe`'s read end and `table`; its pid, or -1.
-    fn spawn(pipe: RawFd, table: *const AtomicI32) -> libc::pid_t {
-        // SAFETY: an empty range above every descriptor closes nothing; it
-        // only asks whether the kernel has close_range(2).
+    /// The table of kill targets: a zeroed mapping (all slots free) that
+    /// a forked guard shares, never unmapped (the guard reads it after
+    /// tasker is gone).
+    fn table() -> Option<&'static [AtomicI32]> {
+        let len = CAPACITY * std::mem::size_of::<AtomicI32>();
+        let table = map(len, true)?;
+        // SAFETY: a fresh zeroed mapping of CAPACITY AtomicI32s, aligned
+        // (page-aligned), valid for the rest of the process and only ever
+        // accessed through atomics.
+        Some(unsafe { std::slice::from_raw_parts(table.as_ptr().cast(), CAPACITY) })
+    }
+
+    /// An anonymous mapping of `len` zeroed bytes (shared with a forked
+    /// child when `shared`).
+    fn map(len: usize, shared: bool) -> Option<std::ptr::NonNull<u8>> {
+        let sharing = if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
+        let flags = sharing | libc::MAP_ANONYMOUS;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: a new anonymous mapping touches nothing that exists.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, -1, 0) };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        std::ptr::NonNull::new(p.cast())
+    }
+
+    /// The most descriptors tasker may have open (a forked guard closes
+    /// every one but its pipe).
+    fn descriptor_limit() -> i32 {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        limit.unwrap_or(MOST_DESCRIPTORS).min(MOST_DESCRIPTORS) as i32
+    }
+
+    /// Start the guard on `pipe`'s read end and `table`; `None` when the
+    /// system refused.
+    #[cfg(target_os = "linux")]
+    fn spawn(pipe: RawFd, table: &'static [AtomicI32]) -> Option<()> {
+        /// What the cloned guard is given, at the base of its stack.
+        struct Start {
+            pipe: RawFd,
+            table: &'static [AtomicI32],
+        }
+        /// The guard's stack: it calls a handful of functions, none deep.
+        const STACK: usize = 64 * 1024;
+        extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: `arg` is the Start written by `spawn`, and this is
+            // the guard just cloned.
+            unsafe {
+                let start = &*arg.cast::<Start>();
+                run(start.pipe, start.table, None)
+            }
+        }
+        // SAFETY: close_range of an empty range above every descriptor
+        // closes nothing; it only asks whether the kernel has the call
+        // (errno is written here, in tasker, never in the guard).
         let has_close_range =
             unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, 0) } == 0;
-        if !has_close_range {
-            // SAFETY: the child only makes system calls and exits.
-            return match unsafe { libc::fork() } {
-                0 => unsafe { run(pipe, table) },
-                pid => pid,
-            };
+        // A debug build lets a test take the forked guard (macOS's) here.
+        let forced = cfg!(debug_assertions)
+            && std::env::var_os("TASKER_TEST_GUARD").is_some_and(|way| way == "fork");
+        if !has_close_range || forced {
+            return fork(pipe, table);
         }
-        // Mappings of its own, never freed: the guard may outlive tasker.
-        let stack = map(STACK, false);
-        if stack.is_null() {
-            return -1;
-        }
-        let start = map(std::mem::size_of::<Start>(), false).cast::<Start>();
-        if start.is_null() {
-            return -1;
-        }
-        // SAFETY: `start` is a fresh mapping big enough for a Start; the
-        // stack's top is 16-byte aligned (mappings are page-aligned); the
-        // child runs `entry` on that stack, in a copy of tasker's memory
-        // map that it only reads through `start`, and exits without
-        // returning into tasker's code.
-        unsafe {
-            start.write(Start { pipe, table });
+        // A mapping of its own, never freed: the guard may outlive tasker.
+        let stack = map(STACK, false)?.as_ptr();
+        // SAFETY: the base of the fresh stack mapping holds the Start (the
+        // stack grows down from the top, far above it); the top is 16-byte
+        // aligned (mappings are page-aligned); the child runs `entry` on
+        // that stack, in tasker's memory, which it reads only through the
+        // Start, and exits without returning into tasker's code.
+        let pid = unsafe {
+            stack.cast::<Start>().write(Start { pipe, table });
             libc::clone(
                 entry,
                 stack.add(STACK).cast(),
                 libc::CLONE_VM | libc::SIGCHLD,
-                start.cast(),
-            )
-        }
-    }
-
-    /// An anonymous mapping of `len` zeroed bytes (shared with a forked
-    /// child when `shared`), or null.
-    fn map(len: usize, shared: bool) -> *mut u8 {
-        // SAFETY: a new anonymous mapping touches nothing existing.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                if shared {
-                    libc::MAP_SHARED
-                } else {
-                    libc::MAP_PRIVATE
-                } | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+                stack.cast(),
             )
         };
-        if p == libc::MAP_FAILED {
-            std::ptr::null_mut()
-        } else {
-            p.cast()
-        }
+        (pid > 0).then_some(())
     }
 
-    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the Start written by `spawn`.
-        unsafe {
-            let start = &*arg.cast::<Start>();
-            run(start.pipe, start.table)
-        }
+    #[cfg(not(target_os = "linux"))]
+    fn spawn(pipe: RawFd, table: &'static [AtomicI32]) -> Option<()> {
+        fork(pipe, table)
+    }
+
+    /// Start the guard as a forked copy of tasker.
+    fn fork(pipe: RawFd, table: &'static [AtomicI32]) -> Option<()> {
+        let limit = descriptor_limit();
+        // SAFETY: the child calls only async-signal-safe functions (what
+        // `run` promises) and never returns into tasker's code.
+        let pid = unsafe {
+            match libc::fork() {
+                0 => run(pipe, table, Some(limit)),
+                pid => pid,
+            }
+        };
+        (pid > 0).then_some(())
     }
 
     /// The guard's whole life: wait until the pipe closes (tasker ended,
     /// however), then SIGKILL what the table still holds.
-    unsafe fn run(pipe: RawFd, table: *const AtomicI32) -> ! {
-        libc::setsid();
+    ///
+    /// # Safety
+    ///
+    /// Only in the guard, just after `clone` (`close_limit` is `None`:
+    /// close_range(2) is known to work) or `fork` (`Some`: descriptors
+    /// below it are closed one by one), with `pipe` the read end of the
+    /// pipe whose write end only tasker holds.
+    unsafe fn run(pipe: RawFd, table: &[AtomicI32], close_limit: Option<i32>) -> ! {
+        let _ = rustix::process::setsid();
+        // tasker's signal handlers are not the guard's: they would run in
+        // its memory. The mask is the cloning thread's: cleared.
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut default.sa_mask);
         for sig in super::SIGNALS {
-            default_action(sig);
+            libc::sigaction(sig, &default, std::ptr::null_mut());
         }
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &none as *const libc::sigset_t,
-            std::ptr::null_mut::<libc::sigset_t>(),
-            8usize,
-        );
+        libc::sigprocmask(libc::SIG_SETMASK, &default.sa_mask, std::ptr::null_mut());
         // Hold nothing of tasker's: a pipe kept open here would keep a
         // reader of tasker's output waiting.
-        close_all_but(pipe);
-        let name = b"tasker-guard\0";
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
-        let mut byte = 0u8;
-        // The raw call: read(2) in libc is a cancellation point that reads
-        // the calling thread's descriptor, which is tasker's. Nothing is
-        // ever written; the read ends at EOF (with every signal at its
-        // default action, it is never interrupted).
-        while libc::syscall(libc::SYS_read, pipe, &mut byte as *mut u8, 1usize) > 0 {}
-        for i in 0..CAPACITY {
-            let target = (*table.add(i)).load(Ordering::SeqCst);
-            if target != 0 {
-                libc::syscall(libc::SYS_kill, target, libc::SIGKILL);
-            }
-        }
-        libc::syscall(libc::SYS_exit, 0);
-        unreachable_exit()
-    }
-
-    /// Never reached: exit(2) does not return.
-    fn unreachable_exit() -> ! {
-        loop {
-            std::hint::spin_loop();
-        }
-    }
-
-    /// The kernel's own sigaction record (rt_sigaction(2) takes this, not
-    /// libc's): the guard must not run tasker's signal handlers.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
-
-    unsafe fn default_action(sig: i32) {
-        let act = KernelSigaction {
-            handler: libc::SIG_DFL,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            &act as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8usize,
-        );
-    }
-
-    /// Close every descriptor but `keep`: close_range(2) where the kernel
-    /// has it (the clone path checked), one by one after a fork.
-    unsafe fn close_all_but(keep: RawFd) {
-        let keep = keep as u32;
-        let below = keep == 0 || libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32) == 0;
-        let above = libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32) == 0;
-        if !(below && above) {
-            for fd in 0..1024 {
-                if fd != keep {
-                    libc::syscall(libc::SYS_close, fd);
+        match close_limit {
+            Some(limit) => {
+                for fd in (0..limit).filter(|&fd| fd != pipe) {
+                    libc::close(fd);
                 }
             }
+            // Both ranges are valid: close_range(2) cannot fail here (the
+            // probe before the clone saw it work), so errno stays tasker's.
+            #[cfg(target_os = "linux")]
+            None => {
+                let keep = pipe as u32;
+                if keep > 0 {
+                    libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32);
+                }
+                libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32);
+            }
+            #[cfg(not(target_os = "linux"))]
+            None => {}
         }
+        #[cfg(target_os = "linux")]
+        let _ = rustix::thread::set_name(c"tasker-guard");
+        // Nothing is ever written; the read ends at EOF.
+        let pipe = BorrowedFd::borrow_raw(pipe);
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(pipe, &mut byte) {
+                Ok(0) => break,
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break,
+            }
+        }
+        for slot in table {
+            let target = slot.load(Ordering::SeqCst);
+            if target != 0 {
+                super::kill_now(Proc {
+                    pid: target.unsigned_abs(),
+                    group: target < 0,
+                });
+            }
+        }
+        libc::_exit(0)
     }
 }
 
@@ -479,14 +478,15 @@ mod guard {
 /// child that ends and passes on the signals sent to it with kill(2); the
 /// second goes on as tasker. Signals the terminal sends reach both
 /// already (they share the foreground group) and are not passed twice.
+/// Linux only: a container's PID 1 is Linux's.
 #[cfg(target_os = "linux")]
 pub fn reap_as_init() {
-    // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != 1 {
+    if !rustix::process::getpid().is_init() {
         return;
     }
-    // SAFETY: plain signal-mask calls and fork, while tasker has a single
-    // thread; the first process only makes system calls afterwards.
+    // SAFETY: plain signal-mask calls on zeroed sigset_t values that
+    // sigemptyset initialises, and fork while tasker has a single thread;
+    // the first process makes only system calls afterwards.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -536,5 +536,6 @@ pub fn reap_as_init() {
     }
 }
 
+/// Elsewhere tasker is never a container's first process.
 #[cfg(not(target_os = "linux"))]
 pub fn reap_as_init() {}

@@ -305,6 +305,19 @@ fn a_render_that_would_run_for_minutes_is_a_located_error() {
 /// sits in a group of its own, and still none outlives tasker.
 #[test]
 fn sigkill_of_taskers_group_leaves_no_run_behind() {
+    sigkill_of_the_group_leaves_no_run_behind(None);
+}
+
+/// The same with the guard macOS has (forked, not cloned), which a debug
+/// build takes on Linux when a test asks: it shares the table of runs,
+/// and holds none of tasker's descriptors but its own pipe's read end
+/// (else it would never see tasker go).
+#[test]
+fn the_forked_guard_also_leaves_no_run_behind() {
+    sigkill_of_the_group_leaves_no_run_behind(Some("fork"));
+}
+
+fn sigkill_of_the_group_leaves_no_run_behind(guard: Option<&str>) {
     let t = Test::with(
         r#"
         [tasks.top]
@@ -318,6 +331,9 @@ fn sigkill_of_taskers_group_leaves_no_run_behind() {
     )
     .args(&["-q", "-j2", "top"]);
     let mut cmd = t.command();
+    if let Some(way) = guard {
+        cmd.env("TASKER_TEST_GUARD", way);
+    }
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd
         .stdin(Stdio::null())

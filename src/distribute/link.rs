@@ -17,7 +17,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::{ConnectionAddr, ConnectionInfo, ConnectionLike, RedisResult, Value};
+use redis::{
+    ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo, RedisResult, Value,
+};
 
 use super::health::Health;
 
@@ -28,34 +30,79 @@ const SLICE: Duration = Duration::from_millis(100);
 /// Where connections go, and how.
 pub struct Target {
     pub info: ConnectionInfo,
-    /// For `rediss://`: the system's root certificates.
+    /// For `rediss://`: the trusted root certificates.
     tls: Option<Arc<rustls::ClientConfig>>,
     pub health: Arc<Health>,
 }
 
 impl Target {
-    pub fn new(info: ConnectionInfo, health: Arc<Health>) -> Result<Target, String> {
-        let tls = match info.addr() {
-            ConnectionAddr::TcpTls { insecure: true, .. } => {
-                return Err("`#insecure` (no certificate check) is not supported".into())
-            }
-            ConnectionAddr::TcpTls { .. } => Some(tls_config()?),
-            _ => None,
-        };
+    /// The target a queue URL names, or why it names none.
+    pub fn new(url: &str, health: Arc<Health>) -> Result<Target, String> {
+        let (url, tls) = without_tls(url)?;
+        let info = url.into_connection_info().map_err(|e| e.to_string())?;
+        let tls = if tls { Some(tls_config()?) } else { None };
         Ok(Target { info, tls, health })
     }
 }
 
+/// A `rediss://` (or `valkeys://`) URL as the plain URL the redis crate
+/// reads, and whether it asks for TLS: the crate is built without TLS,
+/// which is this module's.
+fn without_tls(url: &str) -> Result<(String, bool), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok((url.to_string(), false));
+    };
+    let plain = match scheme.to_ascii_lowercase().as_str() {
+        "rediss" => "redis",
+        "valkeys" => "valkey",
+        _ => return Ok((url.to_string(), false)),
+    };
+    match rest.split_once('#') {
+        None => Ok((format!("{plain}://{rest}"), true)),
+        Some((_, "insecure")) => Err("`#insecure` (no certificate check) is not supported".into()),
+        Some((_, fragment)) => Err(format!("`#{fragment}` is not supported")),
+    }
+}
+
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
+        .with_root_certificates(roots()?)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The system's root certificates (or those of SSL_CERT_FILE and
+/// SSL_CERT_DIR when set).
+#[cfg(not(target_os = "macos"))]
+fn roots() -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    Ok(roots)
+}
+
+/// The certificates of SSL_CERT_FILE when it is set, else the roots built
+/// into tasker (Mozilla's list): the Keychain needs the Security framework,
+/// which a build from Linux cannot link (docs/platforms.md).
+#[cfg(target_os = "macos")]
+fn roots() -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let Some(file) = std::env::var_os("SSL_CERT_FILE") else {
+        return Ok(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+    };
+    let shown = std::path::Path::new(&file).display().to_string();
+    let certs = CertificateDer::pem_file_iter(&file)
+        .map_err(|e| format!("SSL_CERT_FILE `{shown}` cannot be read: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(certs.flatten());
+    if roots.is_empty() {
+        return Err(format!("SSL_CERT_FILE `{shown}` holds no certificate"));
+    }
+    Ok(roots)
 }
 
 enum Sock {
@@ -183,13 +230,11 @@ impl Link {
         let health = &target.health;
         let started = Instant::now();
         let sock = match target.info.addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                Sock::Tcp(connect(
-                    host,
-                    *port,
-                    health.deadline(started, Duration::ZERO),
-                )?)
-            }
+            ConnectionAddr::Tcp(host, port) => Sock::Tcp(connect(
+                host,
+                *port,
+                health.deadline(started, Duration::ZERO),
+            )?),
             ConnectionAddr::Unix(path) => Sock::Unix(UnixStream::connect(path)?),
             other => {
                 return Err(redis::RedisError::from((
@@ -207,7 +252,7 @@ impl Link {
             slice: None,
         };
         let stream = match (&target.tls, target.info.addr()) {
-            (Some(config), ConnectionAddr::TcpTls { host, .. }) => {
+            (Some(config), ConnectionAddr::Tcp(host, _)) => {
                 let name = rustls::pki_types::ServerName::try_from(host.clone())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 let conn = rustls::ClientConnection::new(Arc::clone(config), name)
@@ -330,12 +375,9 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     fn target(port: u16) -> Target {
-        let info =
-            redis::IntoConnectionInfo::into_connection_info(format!("redis://127.0.0.1:{port}"))
-                .unwrap();
         let health = Arc::new(Health::new(false));
         health.heard();
-        Target::new(info, health).unwrap()
+        Target::new(&format!("redis://127.0.0.1:{port}"), health).unwrap()
     }
 
     /// A read that signals interrupt again and again (a handler runs on
@@ -355,23 +397,43 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         });
         let mut link = Link::open(&target(port)).unwrap();
-        // SAFETY: pthread_self names this thread, which lives on.
-        let me = unsafe { libc::pthread_self() } as usize;
-        let done = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&done);
-        let signaller = std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                // SAFETY: the reading thread is alive until `done` is set.
-                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR2) };
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        let reader = std::thread::spawn(move || {
+            let reply: RedisResult<String> = redis::cmd("PING").query(&mut link);
+            reply
         });
-        let reply: RedisResult<String> = redis::cmd("PING").query(&mut link);
-        done.store(true, Ordering::SeqCst);
-        signaller.join().unwrap();
+        let thread = std::os::unix::thread::JoinHandleExt::as_pthread_t(&reader);
+        while !reader.is_finished() {
+            // SAFETY: the reading thread is joined only below, so its id
+            // stays valid; the signal runs signal-hook's handler there.
+            unsafe { libc::pthread_kill(thread, libc::SIGUSR2) };
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let reply = reader.join().unwrap();
         server.join().unwrap();
         assert_eq!(reply.unwrap(), "PONG");
         assert!(flag.load(Ordering::SeqCst), "no signal arrived");
+    }
+
+    #[test]
+    fn a_tls_url_is_read_as_the_plain_one_with_tls_asked_for() {
+        let read = |url: &str| without_tls(url);
+        assert_eq!(
+            read("rediss://u:pw@h:6380/2"),
+            Ok(("redis://u:pw@h:6380/2".to_string(), true))
+        );
+        assert_eq!(read("VALKEYS://h"), Ok(("valkey://h".to_string(), true)));
+        assert_eq!(read("redis://h"), Ok(("redis://h".to_string(), false)));
+        assert_eq!(
+            read("unix:///tmp/r.sock"),
+            Ok(("unix:///tmp/r.sock".to_string(), false))
+        );
+        assert!(read("rediss://h/#insecure")
+            .unwrap_err()
+            .contains("no certificate check"));
+        assert_eq!(
+            read("rediss://h#other"),
+            Err("`#other` is not supported".to_string())
+        );
     }
 
     #[test]

@@ -142,14 +142,12 @@ fn short_hash(bytes: &[u8]) -> String {
 
 /// This machine's name, for `--name`'s default and the worker list.
 fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into the buffer.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    if ok && end > 0 {
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
+    let name = rustix::system::uname();
+    let name = name.nodename().to_bytes();
+    if name.is_empty() {
         "localhost".into()
+    } else {
+        String::from_utf8_lossy(name).into_owned()
     }
 }
 

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use redis::{ConnectionLike, IntoConnectionInfo, Script};
+use redis::{ConnectionLike, Script};
 
 use super::health::Health;
 use super::link::{Link, Target};
@@ -190,9 +190,8 @@ impl Queue {
         let shown = hide_password(url);
         let invalid =
             |e: &dyn std::fmt::Display| format!("the queue URL `{shown}` is not valid: {e}");
-        let info = url.into_connection_info().map_err(|e| invalid(&e))?;
         let health = Arc::new(Health::new(final_loss));
-        let target = Target::new(info, health).map_err(|e| invalid(&e))?;
+        let target = Target::new(url, health).map_err(|e| invalid(&e))?;
         let queue = Queue {
             target: Arc::new(target),
             shown,

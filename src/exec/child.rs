@@ -85,11 +85,13 @@ mod own {
     use std::path::Path;
     use std::process::ExitStatus;
     use std::sync::Mutex;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
+
+    use rustix::process::{Pid, WaitOptions};
 
     /// A process started by `spawn_one`, reaped at most once.
     pub struct Spawned {
-        pid: libc::pid_t,
+        pid: Pid,
         status: Mutex<Option<ExitStatus>>,
     }
 
@@ -259,7 +261,7 @@ mod own {
                 envp.as_ptr(),
             ))?;
             Ok(Spawned {
-                pid,
+                pid: Pid::from_raw(pid).ok_or(io::ErrorKind::InvalidData)?,
                 status: Mutex::new(None),
             })
         }
@@ -267,57 +269,46 @@ mod own {
 
     impl Spawned {
         pub fn pid(&self) -> u32 {
-            self.pid as u32
+            self.pid.as_raw_nonzero().get().unsigned_abs()
         }
 
-        fn reap(&self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        fn reap(&self, options: WaitOptions) -> io::Result<Option<ExitStatus>> {
             let mut done = self.status.lock().unwrap();
             if let Some(status) = *done {
                 return Ok(Some(status));
             }
             loop {
-                let mut raw = 0;
-                // SAFETY: waitpid on our own child, into a local.
-                let rc = unsafe { libc::waitpid(self.pid, &mut raw, flags) };
-                if rc == self.pid {
-                    let status = ExitStatus::from_raw(raw);
-                    *done = Some(status);
-                    return Ok(Some(status));
-                }
-                if rc == 0 {
-                    return Ok(None);
-                }
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+                match rustix::process::waitpid(Some(self.pid), options) {
+                    Ok(Some((_, raw))) => {
+                        let status = ExitStatus::from_raw(raw.as_raw());
+                        *done = Some(status);
+                        return Ok(Some(status));
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
 
         pub fn wait(&self) -> io::Result<ExitStatus> {
             loop {
-                if let Some(status) = self.reap(0)? {
+                if let Some(status) = self.reap(WaitOptions::empty())? {
                     return Ok(status);
                 }
             }
         }
 
         pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
-            self.reap(libc::WNOHANG)
+            self.reap(WaitOptions::NOHANG)
         }
 
         /// Wait with a bound: poll(2) on a pidfd, which becomes readable as
         /// the process ends; on a kernel without pidfds, short naps.
         pub fn wait_deadline(&self, deadline: Instant) -> io::Result<Option<ExitStatus>> {
-            // SAFETY: pidfd_open takes a pid and flags; the descriptor it
-            // returns is owned below.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
-            let pidfd = (fd >= 0).then(|| {
-                // SAFETY: a fresh descriptor nobody else owns.
-                unsafe {
-                    <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd)
-                }
-            });
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let pidfd =
+                rustix::process::pidfd_open(self.pid, rustix::process::PidfdFlags::empty()).ok();
             loop {
                 if let Some(status) = self.try_wait()? {
                     return Ok(Some(status));
@@ -329,16 +320,13 @@ mod own {
                 let left = deadline - now;
                 match &pidfd {
                     Some(fd) => {
-                        let mut pfd = libc::pollfd {
-                            fd: fd.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        };
-                        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-                        // SAFETY: poll on one local pollfd.
-                        unsafe { libc::poll(&mut pfd, 1, ms) };
+                        let left = Timespec::try_from(left.max(Duration::from_millis(1))).ok();
+                        let _ = rustix::event::poll(
+                            &mut [PollFd::new(fd, PollFlags::IN)],
+                            left.as_ref(),
+                        );
                     }
-                    None => std::thread::sleep(left.min(std::time::Duration::from_millis(5))),
+                    None => std::thread::sleep(left.min(Duration::from_millis(5))),
                 }
             }
         }

@@ -144,7 +144,7 @@ impl Console {
                 out.flush()
                     .and_then(|_| crate::process::write_stdout(bytes))
             }
-            Stream::Stderr => crate::process::write_fd(2, bytes),
+            Stream::Stderr => crate::process::write_stderr(bytes),
         };
         if let Err(e) = result {
             // Whoever read our output went away (`tasker build | head -1`):
