@@ -87,11 +87,28 @@ struct ServiceWatch {
     late: bool,
     /// Its last lines of output, for the message if it fails.
     tail: VecDeque<Vec<u8>>,
+    /// Ready, and the scheduler not told yet: the line that matched
+    /// `ready` is printed first, so that what a waiting run prints comes
+    /// after it.
+    untold: bool,
 }
 
 impl ServiceWatch {
     fn become_ready(&mut self) {
         if !std::mem::replace(&mut self.ready, true) {
+            (self.notify)();
+        }
+    }
+
+    /// Ready by the line just read: the scheduler is told by `tell`.
+    fn saw_ready(&mut self) {
+        if !std::mem::replace(&mut self.ready, true) {
+            self.untold = true;
+        }
+    }
+
+    fn tell(&mut self) {
+        if std::mem::take(&mut self.untold) {
             (self.notify)();
         }
     }
@@ -332,6 +349,7 @@ impl RunOutput {
             deadline: Instant::now().checked_add(limit),
             late: false,
             tail: VecDeque::new(),
+            untold: false,
         });
     }
 

@@ -252,6 +252,17 @@ impl StreamReader<'_> {
 
     /// A block of whole lines (ending in newline when `complete`).
     pub(super) fn lines(&mut self, block: &[u8], complete: bool) {
+        self.show_lines(block, complete);
+        // Told once the block is out: the line that made the service ready
+        // is printed before anything a run waiting for it prints.
+        if self.keys.ready.is_some() {
+            if let Some(service) = &mut self.shared.lock().unwrap().service {
+                service.tell();
+            }
+        }
+    }
+
+    fn show_lines(&mut self, block: &[u8], complete: bool) {
         if self.keys.line_patterns() {
             self.patterns(block, complete);
         }
@@ -369,7 +380,7 @@ impl StreamReader<'_> {
             if let Some(pattern) = &self.keys.ready {
                 if let Some(service) = shared.service.as_mut().filter(|s| !s.ready) {
                     if pattern.regex.is_match(line) {
-                        service.become_ready();
+                        service.saw_ready();
                     } else {
                         pending = true;
                     }
