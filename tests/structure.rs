@@ -279,10 +279,7 @@ fn the_checkers_find_a_cycle_and_an_import_upwards() {
 
 /// Functions of 100 lines or more that may stay so for now, each with its
 /// reason: (file under src/, function name, why).
-const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
-    // Being split in parallel (system calls through rustix, issue 31).
-    ("exec/child.rs", "spawn_one", "being split in parallel"),
-];
+const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[];
 
 /// The code of `text` with comments, strings and character literals
 /// blanked (newlines kept), so that braces count as the compiler sees them.

@@ -157,23 +157,13 @@ mod own {
         }
     }
 
-    /// Start `program` with `argv` (its first word is what the process sees
-    /// as its name), in `dir`, with exactly `env` (and `streams.vars` over
-    /// it), in
-    /// a process group of its own when `new_group`. Signals come as a
-    /// program expects them: none blocked, SIGPIPE at its default.
-    pub fn spawn_one(
-        program: &Path,
+    /// The argument and environment blocks of a spawn: `argv` as it is,
+    /// and `env` with `extra` over it.
+    fn blocks(
         argv: &[String],
-        dir: &Path,
         env: crate::context::EnvView,
-        streams: &super::Streams,
-        new_group: bool,
-    ) -> io::Result<Spawned> {
-        let extra = streams.vars;
-        let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
-        let program = CString::new(program.as_os_str().as_bytes()).map_err(nul)?;
-        let dir = CString::new(dir.as_os_str().as_bytes()).map_err(nul)?;
+        extra: &[(&str, &str)],
+    ) -> (Block, Block) {
         let mut args = Block::with_capacity(argv.iter().map(|a| a.len() + 1).sum(), argv.len());
         for arg in argv {
             args.push(&[arg.as_bytes()]);
@@ -189,6 +179,26 @@ mod own {
         for (key, value) in extra {
             vars.push(&[key.as_bytes(), b"=", value.as_bytes()]);
         }
+        (args, vars)
+    }
+
+    /// Start `program` with `argv` (its first word is what the process sees
+    /// as its name), in `dir`, with exactly `env` (and `streams.vars` over
+    /// it), in
+    /// a process group of its own when `new_group`. Signals come as a
+    /// program expects them: none blocked, SIGPIPE at its default.
+    pub fn spawn_one(
+        program: &Path,
+        argv: &[String],
+        dir: &Path,
+        env: crate::context::EnvView,
+        streams: &super::Streams,
+        new_group: bool,
+    ) -> io::Result<Spawned> {
+        let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
+        let program = CString::new(program.as_os_str().as_bytes()).map_err(nul)?;
+        let dir = CString::new(dir.as_os_str().as_bytes()).map_err(nul)?;
+        let (args, vars) = blocks(argv, env, streams.vars);
         let argv = args.pointers();
         let envp = vars.pointers();
 
