@@ -24,6 +24,7 @@ mod load_index;
 mod output;
 mod processes;
 mod reaching;
+mod release;
 mod remote_cache;
 mod services;
 mod stopping;
