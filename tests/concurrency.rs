@@ -3,10 +3,13 @@
 //! `interactive`, `task` steps and the summary at the end.
 //!
 //! Concurrency is proven with barriers (each side waits, bounded, for the
-//! other's marker), seriality with a lock directory; no assertion depends
-//! on how long anything takes.
+//! other's marker), and a limit on it with gates: every run stays in
+//! progress until the test lets it go, so the test sees the limit reached
+//! and a run's log shows any start inside another run. No assertion
+//! depends on how long anything takes.
 use crate::common;
 use common::Test;
+use std::time::{Duration, Instant};
 
 /// `sh barrier.sh ME OTHER`: say "here", then wait (at most 10 s) for the
 /// other side; if it never comes, the runs did not overlap and this fails.
@@ -20,30 +23,92 @@ while [ ! -e "$2.here" ]; do
 done
 "#;
 
-/// `sh lock.sh NAME`: hold the lock directory for a moment; fail if it is
-/// held already (two runs overlapped). Appends NAME to `log`.
-const LOCK: &str = r#"
-mkdir lock 2>/dev/null || { echo "$1 overlapped" >&2; exit 7; }
-echo "$1" >> log
-sleep 0.05
-rmdir lock
-"#;
-
-/// `sh slot.sh NAME`: take one of two slots; fail if both are taken.
-const SLOTS: &str = r#"
-if mkdir slot1 2>/dev/null; then s=slot1
-elif mkdir slot2 2>/dev/null; then s=slot2
-else echo "$1 found no free slot" >&2; exit 7; fi
-echo "$1" >> log
-sleep 0.05
-rmdir $s
+/// `sh held.sh NAME`: log `start NAME`, say NAME.started, wait (at most
+/// 20 s) until the test creates NAME.go, then log `end NAME`. Each line is
+/// one short append, so the lines of runs in progress together interleave
+/// whole, and the log's order is the order of the starts and ends.
+const HELD: &str = r#"
+echo "start $1" >> log
+touch "$1.started"
+i=0
+while [ ! -e "$1.go" ]; do
+  i=$((i+1))
+  if [ $i -gt 2000 ]; then echo "$1 was never let go" >&2; exit 9; fi
+  sleep 0.01
+done
+echo "end $1" >> log
 "#;
 
 fn test(toml: &str) -> Test {
     Test::with(toml)
         .file("barrier.sh", BARRIER)
-        .file("lock.sh", LOCK)
-        .file("slot.sh", SLOTS)
+        .file("held.sh", HELD)
+}
+
+/// Drive a tasker whose runs `names` are each `sh held.sh NAME`, with at
+/// most `slots` of them meant to be in progress at once. Again and again:
+/// wait until as many runs as may be are in progress, check that no more
+/// are, and let one go, waiting for its end. The limit is thus reached at
+/// every step (were runs serial where they may overlap, the wait fails),
+/// and a run started beyond it while the others were held shows in the
+/// log, which is checked at the end: never more than `slots` runs between
+/// their start and end, and each name run once.
+#[track_caller]
+fn hold_each(t: &Test, names: &[&str], slots: usize) {
+    let in_progress = || -> Vec<&str> {
+        names
+            .iter()
+            .copied()
+            .filter(|n| t.exists(&format!("{n}.started")) && !t.exists(&format!("{n}.go")))
+            .collect()
+    };
+    for left in (1..=names.len()).rev() {
+        let want = slots.min(left);
+        let end = Instant::now() + Duration::from_secs(20);
+        let now = loop {
+            let now = in_progress();
+            if now.len() >= want {
+                break now;
+            }
+            assert!(
+                Instant::now() < end,
+                "only {now:?} in progress, {want} expected; log:\n{}",
+                log_of(t)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(now.len(), want, "{now:?} in progress at once");
+        let name = now[0];
+        t.touch(&format!("{name}.go"));
+        let ended = format!("end {name}\n");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !log_of(t).contains(&ended) {
+            assert!(Instant::now() < end, "{name} never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let log = t.read("log");
+    let mut running: Vec<&str> = Vec::new();
+    let mut started: Vec<&str> = Vec::new();
+    for line in log.lines() {
+        match line.split_once(' ') {
+            Some(("start", name)) => {
+                running.push(name);
+                started.push(name);
+                assert!(running.len() <= slots, "{running:?} at once:\n{log}");
+            }
+            Some(("end", name)) => running.retain(|n| *n != name),
+            _ => panic!("unexpected line {line:?} in the log:\n{log}"),
+        }
+    }
+    started.sort_unstable();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(started, expected, "each run once:\n{log}");
+}
+
+fn log_of(t: &Test) -> String {
+    std::fs::read_to_string(t.path().join("log")).unwrap_or_default()
 }
 
 fn sorted_lines(text: &str) -> Vec<String> {
@@ -78,31 +143,33 @@ fn j1_is_fully_serial() {
         [tasks.top]
         deps = ["a", "b", "c"]
         post = ["p", "q"]
-        run = "sh lock.sh top"
+        run = "sh held.sh top"
         [tasks.a]
-        run = "sh lock.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh lock.sh b"
+        run = "sh held.sh b"
         [tasks.c]
-        run = "sh lock.sh c"
+        run = "sh held.sh c"
         [tasks.p]
-        run = "sh lock.sh p"
+        run = "sh held.sh p"
         [tasks.q]
-        run = "sh lock.sh q"
+        run = "sh held.sh q"
         [tasks.other]
         deps = ["d", "e"]
-        run = "sh lock.sh other"
+        run = "sh held.sh other"
         [tasks.d]
-        run = "sh lock.sh d"
+        run = "sh held.sh d"
         [tasks.e]
-        run = "sh lock.sh e"
+        run = "sh held.sh e"
         "#,
     )
     .args(&["-q", "-j1", "-p", "top", "other"]);
-    t.expect("", "", 0);
+    let child = t.spawn();
+    hold_each(&t, &["a", "b", "c", "d", "e", "other", "p", "q", "top"], 1);
+    let ran = t.finish(child);
     assert_eq!(
-        sorted_lines(&t.read("log")),
-        ["a", "b", "c", "d", "e", "other", "p", "q", "top"]
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, "", "")
     );
 }
 
@@ -114,16 +181,21 @@ fn settings_jobs_1_is_serial_too() {
         jobs = 1
         [tasks.top]
         deps = ["a", "b"]
-        run = "sh lock.sh top"
+        run = "sh held.sh top"
         [tasks.a]
-        run = "sh lock.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh lock.sh b"
+        run = "sh held.sh b"
         "#,
     )
     .args(&["-q", "top"]);
-    t.expect("", "", 0);
-    assert_eq!(sorted_lines(&t.read("log")), ["a", "b", "top"]);
+    let child = t.spawn();
+    hold_each(&t, &["a", "b", "top"], 1);
+    let ran = t.finish(child);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, "", "")
+    );
 }
 
 #[test]
@@ -134,31 +206,27 @@ fn jobs_bounds_the_runs_in_progress() {
         deps = ["a", "b", "c", "d", "e", "f"]
         run = "true"
         [tasks.a]
-        run = "sh slot.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh slot.sh b"
+        run = "sh held.sh b"
         [tasks.c]
-        run = "sh slot.sh c"
+        run = "sh held.sh c"
         [tasks.d]
-        run = "sh slot.sh d"
+        run = "sh held.sh d"
         [tasks.e]
-        run = "sh slot.sh e"
+        run = "sh held.sh e"
         [tasks.f]
-        run = "sh slot.sh f"
+        run = "sh held.sh f"
         "#,
     )
     .args(&["-q", "-j2", "top"]);
-    t.expect("", "", 0);
-    assert_eq!(sorted_lines(&t.read("log")), ["a", "b", "c", "d", "e", "f"]);
-}
-
-#[test]
-fn j0_is_a_usage_error() {
-    let ran = test("[tasks.a]\nrun = \"true\"\n")
-        .args(&["-j0", "a"])
-        .run();
-    ran.code(2);
-    assert!(!ran.stderr.is_empty());
+    let child = t.spawn();
+    hold_each(&t, &["a", "b", "c", "d", "e", "f"], 2);
+    let ran = t.finish(child);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
+        (0, "", "")
+    );
 }
 
 // ------------------------------------------------------------------- graph
