@@ -315,6 +315,18 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Wait (at most 20 s) until the file at `path` holds a whole line: a
+/// file that `echo ... > path` writes exists, empty, before its line is
+/// in it.
+#[track_caller]
+fn wait_for_line(path: &Path) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(path).is_ok_and(|text| text.ends_with('\n')) {
+        assert!(Instant::now() < end, "{} never held a line", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every pid written in the files of `dir` whose names start with `pids`.
 fn pids_in(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -511,8 +523,7 @@ fn a_cancelled_remote_run_that_ignores_sigterm_is_killed_within_a_second() {
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     let child = spawn_with(&t, &["stubborn"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids"));
     let pids = pids_in(&shared);
     assert_eq!(pids.len(), 1, "{pids:?}");
     signal(child.id(), "-INT");
@@ -544,9 +555,8 @@ fn ctrl_c_on_the_coordinator_stops_remote_runs_and_runs_their_finally() {
     let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
     let child = spawn_with(&t, &["-j2", "long"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids-1"));
-    wait_for(&shared.join("pids-2"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids-1"));
+    wait_for_line(&shared.join("pids-2"));
     let pids = pids_in(&shared);
     assert_eq!(pids.len(), 4, "{pids:?}");
     signal(child.id(), "-INT");
@@ -1167,8 +1177,7 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
     let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     let child = spawn_with(&t, &["job"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids"));
     let pids = pids_in(&shared);
     // The server goes away: no renewal can succeed. The worker stops the
     // run before its lease could lapse on the server (4 s + 1 s).

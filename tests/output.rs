@@ -3,6 +3,23 @@
 use crate::common;
 use common::{alive, Test};
 
+/// `python3 split.py FIRST SECOND` (each with `\n` escapes): write FIRST,
+/// wait (at most 20 s, else fail) until the reader has taken every byte
+/// of it from the pipe, then write SECOND. The reader thus sees the two
+/// parts in two reads, whatever the machine's load.
+const SPLIT: &str = r#"
+import fcntl, os, struct, sys, termios, time
+def write(text):
+    os.write(1, text.encode().decode("unicode_escape").encode("latin-1"))
+write(sys.argv[1])
+end = time.time() + 20
+while struct.unpack("i", fcntl.ioctl(1, termios.FIONREAD, b"\0\0\0\0"))[0]:
+    if time.time() > end:
+        sys.exit("the first part was never read")
+    time.sleep(0.001)
+write(sys.argv[2])
+"#;
+
 /// A shell snippet: create marker `me`, then wait (bounded) for `other`.
 fn barrier(me: &str, other: &str) -> String {
     format!(
@@ -161,9 +178,10 @@ fn anchors_mean_the_ends_of_each_line_whatever_the_reads() {
         r#"
         [tasks.t]
         expect = ['\Aready now\z']
-        run = "printf 'rea'; sleep 0.05; printf 'dy now\n'"
+        run = "python3 split.py rea 'dy now\\n'"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "t"])
     .expect("ready now\n", "", 0);
 }
@@ -360,9 +378,10 @@ fn fail_on_finds_a_line_cut_across_reads() {
         r#"
         [tasks.t]
         fail_on = ['^FATAL: disk$']
-        run = "printf 'ok\\nFAT'; sleep 0.05; printf 'AL: disk\\nmore\\n'; sleep 60"
+        run = "python3 split.py 'ok\\nFAT' 'AL: disk\\nmore\\n'; sleep 60"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "t"])
     .run();
     ran.code(1);
@@ -620,9 +639,10 @@ fn prefixed_output_never_breaks_a_line() {
     let ran = Test::with(
         r#"
         [tasks.long]
-        run = "printf 'part1 '; sleep 0.05; printf 'part2\nsecond\n'; printf 'no newline at end'"
+        run = "python3 split.py 'part1 ' 'part2\\nsecond\\n'; printf 'no newline at end'"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "--output", "prefixed", "long"])
     .run();
     ran.code(0)
