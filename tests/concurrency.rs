@@ -166,11 +166,7 @@ fn j1_is_fully_serial() {
     .args(&["-q", "-j1", "-p", "top", "other"]);
     let child = t.spawn();
     hold_each(&t, &["a", "b", "c", "d", "e", "other", "p", "q", "top"], 1);
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -191,11 +187,7 @@ fn settings_jobs_1_is_serial_too() {
     .args(&["-q", "top"]);
     let child = t.spawn();
     hold_each(&t, &["a", "b", "top"], 1);
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -222,11 +214,7 @@ fn jobs_bounds_the_runs_in_progress() {
     .args(&["-q", "-j2", "top"]);
     let child = t.spawn();
     hold_each(&t, &["a", "b", "c", "d", "e", "f"], 2);
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
 }
 
 // ------------------------------------------------------------------- graph
@@ -375,8 +363,8 @@ fn posts_that_call_each_other_are_a_cycle() {
         "#,
     )
     .args(&["a"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("dependency cycle: ");
+    let ran = t.code(2);
+    ran.stderr_has("dependency cycle: ");
     assert!(!t.path().join("ran").exists());
 }
 
@@ -445,11 +433,7 @@ fn command_line_tasks_run_in_order_after_the_previous_posts() {
     );
     t.touch("p.go");
     t.touch("q.go");
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
     assert!(t.exists("second.done"));
 }
 
@@ -486,14 +470,10 @@ fn without_parallel_the_second_task_waits_even_when_the_first_fails_under_k() {
         "second started while first ran"
     );
     t.touch("first.go");
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (
-            4,
-            "",
-            "error: first failed at `sh gate.sh first; test ! -e second.started; exit 4`: exit status 4\n"
-        )
+    t.finish(child).expect(
+        "",
+        "error: first failed at `sh gate.sh first; test ! -e second.started; exit 4`: exit status 4\n",
+        4,
     );
     assert!(t.exists("second.started"));
 }
@@ -577,7 +557,6 @@ fn verbose_names_the_runs_that_did_not_run_and_why() {
         "#,
     )
     .args(&["-k", "-v", "top"])
-    .run()
     .code(3)
     .stderr_has(
         "error: top not run: `fail` failed\n\
@@ -840,11 +819,7 @@ fn an_interactive_run_overlaps_nothing() {
             released.push(name);
         }
     }
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -898,8 +873,8 @@ fn a_task_step_that_would_wait_for_its_caller_is_an_error() {
         "#,
     )
     .args(&["-q", "a"])
-    .run();
-    ran.code(2).stderr_has("error: a failed at `task b`: ");
+    .code(2);
+    ran.stderr_has("error: a failed at `task b`: ");
 }
 
 #[test]
@@ -991,10 +966,9 @@ fn timings_prints_a_table_of_every_run() {
         "#,
     )
     .args(&["-q", "-k", "-j1", "--timings", "top", "bad"])
-    .run();
-    ran.code(1);
-    let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert_eq!(lines.len(), 5, "{}", ran.stderr);
+    .code(1);
+    let lines: Vec<&str> = ran.stderr_text().lines().collect();
+    assert_eq!(lines.len(), 5, "{}", ran.stderr_text());
     assert_eq!(lines[0], "error: bad failed at `exit 1`: exit status 1");
     let shape = |line: &str| -> Vec<String> {
         line.split_whitespace()

@@ -396,9 +396,9 @@ fn a_matrix_of_twenty_runs_is_spread_over_two_workers_each_run_once() {
         );
         let line = |w: &str| format!("[test[shard={shard}]@{w}] shard {shard} ran\n");
         assert!(
-            ran.stdout.contains(&line("w1")) ^ ran.stdout.contains(&line("w2")),
+            ran.stdout_text().contains(&line("w1")) ^ ran.stdout_text().contains(&line("w2")),
             "shard {shard} shown once with its worker:\n{}",
-            ran.stdout
+            ran.stdout_text()
         );
     }
     let runs = std::fs::read_dir(&shared)
@@ -498,9 +498,9 @@ fn grouped_output_of_remote_runs_is_shown_whole_when_each_ends() {
     let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
     // Both first lines are written before either second line: only
     // holding each run's output keeps the runs apart.
-    let ran = t.run_with(&["-j2", "--output", "grouped", "pair"]);
-    ran.code(0);
-    let out = &ran.stdout;
+    let ran = t.run_with(&["-q", "-j2", "--output", "grouped", "pair"]);
+    ran.code(0).stderr("");
+    let out = ran.stdout_text();
     assert!(
         out == "1-first\n1-second\n2-first\n2-second\n"
             || out == "2-first\n2-second\n1-first\n1-second\n",
@@ -624,7 +624,7 @@ fn j2_is_the_fleet_wide_limit_with_three_workers() {
             Worker::start(&redis, &t.path().join(&name), &name, &text, 2)
         })
         .collect();
-    t.run_with(&["-j2", "slot"]).code(0);
+    t.run_with(&["-q", "-j2", "slot"]).expect("", "", 0);
     assert!(
         !t.path().join("shared/too-many").exists(),
         "three runs at once"
@@ -647,7 +647,11 @@ fn an_injection_payload_stays_one_harmless_word_on_the_worker() {
     std::fs::create_dir_all(machine.join("x")).unwrap();
     let _w = Worker::start(&redis, &machine, "w1", &text, 1);
     let payload = "$(touch pwned); rm -rf x";
-    t.run_with(&["say", payload]).code(0);
+    t.run_with(&["say", payload]).expect(
+        "",
+        "[say@w1] $ printf '%s\n[say@w1]   ' '$(touch pwned); rm -rf x' > [TMP]/shared/said\n",
+        0,
+    );
     assert_eq!(t.read("shared/said"), format!("{payload}\n"));
     assert!(!machine.join("pwned").exists() && machine.join("x").is_dir());
 }
@@ -704,7 +708,6 @@ fn a_task_that_needs_this_machine_cannot_be_distributed() {
         "#,
     )
     .arg("ask")
-    .run()
     .code(2)
     .stderr_has("task `ask` cannot be distributed: it has `confirm`");
 }
@@ -750,13 +753,18 @@ fn workers_lists_the_live_workers_and_a_stopped_worker_leaves() {
     let ran = t.run_with(&["--workers"]);
     ran.code(0).stdout_has("lister").stdout_has("0/3");
     assert!(
-        ran.stdout.contains("1 live worker(s), 0 run(s) pending"),
+        ran.stdout_text()
+            .contains("1 live worker(s), 0 run(s) pending"),
         "{}",
-        ran.stdout
+        ran.stdout_text()
     );
     assert_eq!(w.stop("-TERM"), 0);
     let ran = t.run_with(&["--workers"]);
-    assert!(ran.stdout.contains("0 live worker(s)"), "{}", ran.stdout);
+    assert!(
+        ran.stdout_text().contains("0 live worker(s)"),
+        "{}",
+        ran.stdout_text()
+    );
 }
 
 #[test]
@@ -875,7 +883,8 @@ fn a_large_file_with_a_load_index_still_reaches_its_workers() {
     );
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     for _ in 0..2 {
-        t.run_with(&["far"]).code(0).stdout("[far@w1] far\n");
+        t.run_with(&["far"])
+            .expect("[far@w1] far\n", "[far@w1] $ echo far\n", 0);
     }
 }
 
@@ -1188,7 +1197,10 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
     let took = gone.elapsed();
     assert!(took < Duration::from_secs(6), "{took:?}");
     w1.wait_for_log("could not renew its lease in time");
-    let _ = t.finish(child);
+    t.finish(child)
+        .code(1)
+        .stderr_has("[job@w1] $ sleep 600 & echo $! $$ > [TMP]/shared/pids; wait\n")
+        .stderr_has("error: job failed: the queue was lost while the run was out: ");
 }
 
 #[test]
@@ -1214,10 +1226,10 @@ fn a_run_lost_three_times_fails_naming_the_workers() {
     // Its time is the coordinator's wait (three leases lapsed), not the
     // 0ms of a result no worker measured.
     let timing = ran
-        .stderr
+        .stderr_text()
         .lines()
         .find(|l| l.starts_with("doomed ") && l.ends_with("failed"))
-        .unwrap_or_else(|| panic!("no timing line:\n{}", ran.stderr));
+        .unwrap_or_else(|| panic!("no timing line:\n{}", ran.stderr_text()));
     assert!(timing.contains('s') && !timing.contains("ms"), "{timing}");
     assert_every_key_expires(&redis);
 }
@@ -1234,7 +1246,8 @@ fn a_copy_of_a_run_that_is_no_longer_wanted_is_dropped_before_it_starts() {
         "#,
     );
     let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
-    t.run_with(&["once"]).code(0);
+    t.run_with(&["once"])
+        .expect("", "[once@w1] $ touch [TMP]/shared/ran-$MACHINE\n", 0);
     let ns = namespace(&redis);
     std::fs::remove_file(t.path().join("shared/ran-w1")).unwrap();
     // Copies put back in pending: one whose invocation ended, one whose
@@ -1334,9 +1347,11 @@ fn garbage_in_every_key_neither_freezes_the_server_nor_stops_a_run() {
     w.wait_for_log("dropped the malformed worker entry `junk`");
     w.wait_for_log("dropped a run that is not tasker's JSON");
     w.wait_for_log("only the first 1024 are looked at");
-    t.run_with(&["real"])
-        .code(0)
-        .stdout("[real@w1] real on w1\n");
+    t.run_with(&["real"]).expect(
+        "[real@w1] real on w1\n",
+        "[real@w1] $ echo real on $MACHINE\n",
+        0,
+    );
     assert_eq!(redis_cmd(&redis, &["HEXISTS", &k("workers"), "huge"]), "0");
     assert_eq!(redis_cmd(&redis, &["EXISTS", &k("working:huge:1023")]), "0");
 }
@@ -1401,7 +1416,8 @@ fn values_from_the_queue_pass_the_checks_of_the_command_line_or_nothing_runs() {
     let redis = Redis::start();
     let (t, text) = coordinator(&redis, FORGEABLE);
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
-    t.run_with(&["rm", "a", "-n", "2"]).code(0);
+    t.run_with(&["rm", "a", "-n", "2"])
+        .expect("", "[rm@w1] $ touch [TMP]/shared/ran-a-2\n", 0);
     assert!(t.path().join("shared/ran-a-2").exists());
     let message = |r: &serde_json::Value| {
         r["outcome"]["failure"]["message"]
@@ -1455,7 +1471,8 @@ fn with_a_queue_secret_runs_and_results_are_signed_and_the_unsigned_refused() {
     signed.env("TASKER_QUEUE_SECRET", "team secret");
     let mut w = Worker::start_with(&redis, &t.path().join("m1"), "w1", &text, 1, signed);
     let t = t.env("TASKER_QUEUE_SECRET", "team secret");
-    t.run_with(&["rm", "a"]).code(0);
+    t.run_with(&["rm", "a"])
+        .expect("", "[rm@w1] $ touch [TMP]/shared/ran-a-1\n", 0);
     assert!(t.path().join("shared/ran-a-1").exists());
     // A forged run, unsigned or signed with another secret: refused.
     let result = forge(
@@ -1793,12 +1810,12 @@ fn chaos_workers_killed_and_paused_connections_cut_and_the_server_restarted() {
     let logs: Vec<String> = workers.iter().map(Worker::log).collect();
     let why = format!(
         "seed {seed}, faults {faults:?}\n{}\nworkers:\n{}\nkeys: {:?}",
-        ran.stderr,
+        ran.stderr_text(),
         logs.join("\n---\n"),
         all_keys(&redis)
     );
     assert!(faults.len() >= 5, "too few faults: {why}");
-    assert_eq!(ran.code, 0, "{why}");
+    assert_eq!(ran.exit_code(), 0, "{why}");
     // Every effect at least once.
     let effects = std::fs::read_to_string(t.path().join("shared/effects")).unwrap_or_default();
     let done_runs: std::collections::BTreeSet<usize> = effects
@@ -1811,7 +1828,7 @@ fn chaos_workers_killed_and_paused_connections_cut_and_the_server_restarted() {
     for n in 0..CHAOS_RUNS {
         let name = format!("many[n={n}]");
         let rows: Vec<&str> = ran
-            .stderr
+            .stderr_text()
             .lines()
             .filter(|l| l.split_whitespace().next() == Some(name.as_str()))
             .collect();

@@ -74,10 +74,9 @@ fn reading_a_run_that_did_not_happen_is_an_error_naming_it() {
         "#,
     )
     .args(&["show"])
-    .run();
-    ran.code(2)
-        .stderr_has("task `version` has not run in this invocation");
-    assert_eq!(ran.stdout, "");
+    .code(2);
+    ran.stderr_has("task `version` has not run in this invocation");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -125,8 +124,8 @@ fn extract_that_never_matches_fails_the_run_naming_it() {
         "#,
     )
     .args(&["probe"])
-    .run();
-    ran.code(1)
+    .code(1);
+    ran.stdout("no version here\n")
         .stderr_has("extract `version`")
         .stderr_has(r"v(\d+)");
 }
@@ -209,8 +208,8 @@ fn a_carriage_return_before_the_newline_does_not_defeat_the_end_anchor() {
         "#,
     )
     .args(&["-q", "t"])
-    .run();
-    ran.code(1)
+    .code(1);
+    ran.stdout("fatal\r\n")
         .stderr_has("output matched fail_on `^fatal$`: fatal\n");
 }
 
@@ -259,9 +258,11 @@ fn retries_retry_a_run_that_failed_a_pattern() {
         "#,
     )
     .args(&["-q", "t"]);
-    t.run()
-        .code(1)
-        .stderr_has("error: t failed: extract `v` found nothing matching `version (\\d+)`\n");
+    t.expect(
+        "none\nnone\n",
+        "error: t failed: extract `v` found nothing matching `version (\\d+)`\n",
+        1,
+    );
     assert_eq!(t.read("tries"), "attempt\nattempt\n");
 }
 
@@ -355,11 +356,10 @@ fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
         "#,
     )
     .args(&["-q", "watch"]);
-    let ran = test.run();
-    ran.code(1);
-    assert_eq!(ran.stdout, "INFO: fine\nFATAL: disk full\n");
+    let ran = test.code(1);
+    assert_eq!(ran.stdout_text(), "INFO: fine\nFATAL: disk full\n");
     assert_eq!(
-        ran.stderr,
+        ran.stderr_text(),
         "error: watch failed at `sh -c 'echo $$ > child.pid; exec sleep 60' &`: output matched fail_on `^FATAL`: FATAL: disk full\n"
     );
     let pid: u32 = test.read("child.pid").trim().parse().unwrap();
@@ -383,18 +383,17 @@ fn fail_on_finds_a_line_cut_across_reads() {
     )
     .file("split.py", SPLIT)
     .args(&["-q", "t"])
-    .run();
-    ran.code(1);
+    .code(1);
     assert!(
-        ran.stdout.starts_with("ok\nFATAL: disk\n"),
+        ran.stdout_text().starts_with("ok\nFATAL: disk\n"),
         "{}",
-        ran.stdout
+        ran.stdout_text()
     );
     assert!(
-        ran.stderr
+        ran.stderr_text()
             .contains("output matched fail_on `^FATAL: disk$`: FATAL: disk\n"),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -468,10 +467,9 @@ fn hidden_output_of_a_failed_run_shows_its_last_200_lines() {
         "#,
     )
     .args(&["-q", "build"])
-    .run();
-    ran.code(3);
-    assert_eq!(ran.stdout, "");
-    let lines: Vec<&str> = ran.stderr.lines().collect();
+    .code(3);
+    assert_eq!(ran.stdout_text(), "");
+    let lines: Vec<&str> = ran.stderr_text().lines().collect();
     assert_eq!(
         lines[0],
         "[build] failed; the last 200 lines of its hidden output:"
@@ -500,13 +498,12 @@ fn two_overlapping_runs() -> Test {
 
 #[test]
 fn prefixed_is_the_default_when_runs_overlap() {
-    let ran = two_overlapping_runs().args(&["-q", "-j2", "both"]).run();
-    ran.code(0);
-    let mut lines: Vec<&str> = ran.stdout.lines().collect();
+    let ran = two_overlapping_runs().args(&["-q", "-j2", "both"]).code(0);
+    let mut lines: Vec<&str> = ran.stdout_text().lines().collect();
     assert_eq!(lines.pop(), Some("both | done"));
     lines.sort();
     assert_eq!(lines, ["a    | a1", "a    | a2", "bee  | b1", "bee  | b2"]);
-    assert_eq!(ran.stderr, "a    | a-err\n");
+    assert_eq!(ran.stderr_text(), "a    | a-err\n");
 }
 
 #[test]
@@ -528,21 +525,20 @@ fn interleaved_is_the_default_when_runs_cannot_overlap() {
 fn grouped_prints_each_run_whole_when_it_ends() {
     let ran = two_overlapping_runs()
         .args(&["-j2", "--output", "grouped", "both"])
-        .run();
-    ran.code(0);
+        .code(0);
     // Each run's stdout arrives in one piece even though the runs overlapped.
-    let out = ran.stdout.as_str();
+    let out = ran.stdout_text();
     assert!(out.contains("a1\na2\n"), "{out}");
     assert!(out.contains("b1\nb2\n"), "{out}");
     assert!(out.ends_with("done\n"), "{out}");
     // Its echo lines and stderr stay together on stderr.
     assert!(
-        ran.stderr.contains(&format!(
+        ran.stderr_text().contains(&format!(
             "[a] $ echo a1; {}; echo a2; echo a-err >&2\na-err\n",
             barrier("a.ready", "b.ready")
         )),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -565,11 +561,10 @@ fn grouped_output_of_a_large_run_is_whole() {
         barrier("b.ready", "a.ready"),
     ))
     .args(&["-q", "-j2", "--output", "grouped", "both"])
-    .run();
-    ran.code(0);
+    .code(0);
     let a: String = (1..=200000).map(|n| format!("{n}\n")).collect();
     let b = "b1\nb2\n";
-    let out = ran.stdout.as_str();
+    let out = ran.stdout_text();
     assert!(
         out == format!("{a}{b}") || out == format!("{b}{a}"),
         "grouped output was damaged ({} bytes)",
@@ -644,9 +639,8 @@ fn prefixed_output_never_breaks_a_line() {
     )
     .file("split.py", SPLIT)
     .args(&["-q", "--output", "prefixed", "long"])
-    .run();
-    ran.code(0)
-        .stdout("long | part1 part2\nlong | second\nlong | no newline at end\n");
+    .code(0);
+    ran.stdout("long | part1 part2\nlong | second\nlong | no newline at end\n");
 }
 
 #[test]
@@ -710,8 +704,8 @@ fn pty_run_is_stopped_whole_by_fail_on() {
         "#,
     )
     .args(&["-q", "watch"]);
-    let ran = test.run();
-    ran.code(1)
+    let ran = test.code(1);
+    ran.stdout("FATAL: stop\n")
         .stderr_has("output matched fail_on `^FATAL`: FATAL: stop");
     let pid: u32 = test.read("child.pid").trim().parse().unwrap();
     assert!(!alive(pid), "the run's background child survived");
@@ -781,8 +775,13 @@ fn a_respond_send_that_does_not_render_is_one_located_error() {
         "#,
     )
     .args(&["-q", "ask"])
-    .run();
-    ran.code(2).stderr_has("--> ./tasks.toml:2:35");
-    assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.stderr);
-    assert_eq!(ran.stdout, "");
+    .code(2);
+    ran.stderr_has("--> ./tasks.toml:2:35");
+    assert_eq!(
+        ran.stderr_text().matches("error:").count(),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
+    assert_eq!(ran.stdout_text(), "");
 }
