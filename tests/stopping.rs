@@ -247,6 +247,18 @@ fn a_second_signal_ends_tasker_at_once_even_in_a_finally_that_hangs() {
     assert!(!alive(pid_in(&t, "fin.pid")));
 }
 
+/// Wait (at most 20 s, else exit 1) until the pipe on stdin holds all but
+/// one page of what it can hold (FIONREAD against F_GETPIPE_SZ).
+const PIPE_FULL: &str = r#"
+import fcntl, struct, sys, termios, time
+size = fcntl.fcntl(0, fcntl.F_GETPIPE_SZ)
+end = time.time() + 20
+while struct.unpack("i", fcntl.ioctl(0, termios.FIONREAD, b"\0\0\0\0"))[0] < size - 4096:
+    if time.time() > end:
+        sys.exit(1)
+    time.sleep(0.005)
+"#;
+
 /// A reader of tasker's stdout that stopped reading (a paused pager):
 /// the writes block, and a second signal still ends tasker.
 #[test]
@@ -264,6 +276,7 @@ fn a_second_signal_ends_tasker_whose_stdout_nobody_reads() {
     .args(&["-q", "--output", "prefixed", "t"]);
     // stdout is a pipe nobody reads.
     let (reader, writer) = std::io::pipe().unwrap();
+    let probe = reader.try_clone().unwrap();
     let mut child = t
         .command()
         .stdin(Stdio::null())
@@ -272,8 +285,15 @@ fn a_second_signal_ends_tasker_whose_stdout_nobody_reads() {
         .spawn()
         .unwrap();
     wait_for_file(&t, "t.here", &mut child);
-    // Let the pipe fill: it holds 64 KiB, the loop writes far more.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the pipe is full (the loop writes far more than it
+    // holds): within one atomic write of its capacity, tasker's next write
+    // blocks.
+    let full = std::process::Command::new("python3")
+        .args(["-c", PIPE_FULL])
+        .stdin(probe)
+        .status()
+        .expect("python3 runs");
+    assert!(full.success(), "tasker never filled its stdout pipe");
     signal(child.id(), "-TERM");
     // The first signal stopped the run (its writer is gone), but tasker
     // itself is stuck writing to the full pipe.
