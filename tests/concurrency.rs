@@ -9,7 +9,6 @@
 //! depends on how long anything takes.
 use crate::common;
 use common::Test;
-use std::time::{Duration, Instant};
 
 /// `sh barrier.sh ME OTHER`: say "here", then wait (at most 10 s) for the
 /// other side; if it never comes, the runs did not overlap and this fails.
@@ -43,72 +42,6 @@ fn test(toml: &str) -> Test {
     Test::with(toml)
         .file("barrier.sh", BARRIER)
         .file("held.sh", HELD)
-}
-
-/// Drive a tasker whose runs `names` are each `sh held.sh NAME`, with at
-/// most `slots` of them meant to be in progress at once. Again and again:
-/// wait until as many runs as may be are in progress, check that no more
-/// are, and let one go, waiting for its end. The limit is thus reached at
-/// every step (were runs serial where they may overlap, the wait fails),
-/// and a run started beyond it while the others were held shows in the
-/// log, which is checked at the end: never more than `slots` runs between
-/// their start and end, and each name run once.
-#[track_caller]
-fn hold_each(t: &Test, names: &[&str], slots: usize) {
-    let in_progress = || -> Vec<&str> {
-        names
-            .iter()
-            .copied()
-            .filter(|n| t.exists(&format!("{n}.started")) && !t.exists(&format!("{n}.go")))
-            .collect()
-    };
-    for left in (1..=names.len()).rev() {
-        let want = slots.min(left);
-        let end = Instant::now() + Duration::from_secs(20);
-        let now = loop {
-            let now = in_progress();
-            if now.len() >= want {
-                break now;
-            }
-            assert!(
-                Instant::now() < end,
-                "only {now:?} in progress, {want} expected; log:\n{}",
-                log_of(t)
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        assert_eq!(now.len(), want, "{now:?} in progress at once");
-        let name = now[0];
-        t.touch(&format!("{name}.go"));
-        let ended = format!("end {name}\n");
-        let end = Instant::now() + Duration::from_secs(20);
-        while !log_of(t).contains(&ended) {
-            assert!(Instant::now() < end, "{name} never ended");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let log = t.read("log");
-    let mut running: Vec<&str> = Vec::new();
-    let mut started: Vec<&str> = Vec::new();
-    for line in log.lines() {
-        match line.split_once(' ') {
-            Some(("start", name)) => {
-                running.push(name);
-                started.push(name);
-                assert!(running.len() <= slots, "{running:?} at once:\n{log}");
-            }
-            Some(("end", name)) => running.retain(|n| *n != name),
-            _ => panic!("unexpected line {line:?} in the log:\n{log}"),
-        }
-    }
-    started.sort_unstable();
-    let mut expected = names.to_vec();
-    expected.sort_unstable();
-    assert_eq!(started, expected, "each run once:\n{log}");
-}
-
-fn log_of(t: &Test) -> String {
-    std::fs::read_to_string(t.path().join("log")).unwrap_or_default()
 }
 
 fn sorted_lines(text: &str) -> Vec<String> {
@@ -165,7 +98,12 @@ fn j1_is_fully_serial() {
     )
     .args(&["-q", "-j1", "-p", "top", "other"]);
     let child = t.spawn();
-    hold_each(&t, &["a", "b", "c", "d", "e", "other", "p", "q", "top"], 1);
+    common::hold_each(
+        &t,
+        "",
+        &["a", "b", "c", "d", "e", "other", "p", "q", "top"],
+        1,
+    );
     t.finish(child).expect("", "", 0);
 }
 
@@ -186,7 +124,7 @@ fn settings_jobs_1_is_serial_too() {
     )
     .args(&["-q", "top"]);
     let child = t.spawn();
-    hold_each(&t, &["a", "b", "top"], 1);
+    common::hold_each(&t, "", &["a", "b", "top"], 1);
     t.finish(child).expect("", "", 0);
 }
 
@@ -213,7 +151,7 @@ fn jobs_bounds_the_runs_in_progress() {
     )
     .args(&["-q", "-j2", "top"]);
     let child = t.spawn();
-    hold_each(&t, &["a", "b", "c", "d", "e", "f"], 2);
+    common::hold_each(&t, "", &["a", "b", "c", "d", "e", "f"], 2);
     t.finish(child).expect("", "", 0);
 }
 

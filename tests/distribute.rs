@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{alive, Test};
+use crate::common::{alive, hold_each, Test};
 
 /// Install `redis-server` once, whatever runs in parallel: a lock file
 /// across test processes, a mutex inside this one.
@@ -610,11 +610,13 @@ fn j2_is_the_fleet_wide_limit_with_three_workers() {
         distribute = true
         matrix = { n = [1, 2, 3, 4, 5, 6, 7, 8] }
         run = """
-        s=
-        for i in 1 2 3; do if mkdir {SHARED}/slot-$i 2>/dev/null; then s=$i; break; fi; done
-        [ "$s" -le 2 ] || touch {SHARED}/too-many
-        sleep 0.2
-        rmdir {SHARED}/slot-$s
+        echo "start {{ n }}" >> {SHARED}/log
+        touch {SHARED}/{{ n }}.started
+        i=0
+        while [ ! -e {SHARED}/{{ n }}.go ]; do
+          i=$((i+1)); if [ $i -gt 2000 ]; then exit 9; fi; sleep 0.01
+        done
+        echo "end {{ n }}" >> {SHARED}/log
         """
         "#,
     );
@@ -624,11 +626,11 @@ fn j2_is_the_fleet_wide_limit_with_three_workers() {
             Worker::start(&redis, &t.path().join(&name), &name, &text, 2)
         })
         .collect();
-    t.run_with(&["-q", "-j2", "slot"]).expect("", "", 0);
-    assert!(
-        !t.path().join("shared/too-many").exists(),
-        "three runs at once"
-    );
+    // Six slots on the workers, two for the fleet: each run is held until
+    // the test has seen two in progress and no third.
+    let child = spawn_with(&t, &["-q", "-j2", "slot"]);
+    hold_each(&t, "shared/", &["1", "2", "3", "4", "5", "6", "7", "8"], 2);
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The environment that configures a remote cache.
 pub const REMOTE_CACHE_VARS: [&str; 4] = [
@@ -411,6 +411,74 @@ impl Drop for Ran {
             self.stderr
         );
     }
+}
+
+/// Drive a tasker whose runs `names` each log `start NAME` to `{dir}log`,
+/// say `{dir}NAME.started`, wait (bounded) until `{dir}NAME.go` exists,
+/// and log `end NAME` (`dir` is "" or a subdirectory with its `/`), with
+/// at most `slots` of them meant to be in progress at once. Again and
+/// again: wait until as many runs as may be are in progress, check that no
+/// more are, and let one go, waiting for its end. The limit is thus
+/// reached at every step (were runs serial where they may overlap, the
+/// wait fails), and a run started beyond it while the others were held
+/// shows in the log, which is checked at the end: never more than `slots`
+/// runs between their start and end, and each name run once. Nothing here
+/// depends on how long anything takes.
+#[track_caller]
+pub fn hold_each(t: &Test, dir: &str, names: &[&str], slots: usize) {
+    let log_of = || std::fs::read_to_string(t.path().join(format!("{dir}log"))).unwrap_or_default();
+    let in_progress = || -> Vec<&str> {
+        names
+            .iter()
+            .copied()
+            .filter(|n| {
+                t.exists(&format!("{dir}{n}.started")) && !t.exists(&format!("{dir}{n}.go"))
+            })
+            .collect()
+    };
+    for left in (1..=names.len()).rev() {
+        let want = slots.min(left);
+        let end = Instant::now() + Duration::from_secs(20);
+        let now = loop {
+            let now = in_progress();
+            if now.len() >= want {
+                break now;
+            }
+            assert!(
+                Instant::now() < end,
+                "only {now:?} in progress, {want} expected; log:\n{}",
+                log_of()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(now.len(), want, "{now:?} in progress at once");
+        let name = now[0];
+        t.touch(&format!("{dir}{name}.go"));
+        let ended = format!("end {name}\n");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !log_of().contains(&ended) {
+            assert!(Instant::now() < end, "{name} never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let log = log_of();
+    let mut running: Vec<&str> = Vec::new();
+    let mut started: Vec<&str> = Vec::new();
+    for line in log.lines() {
+        match line.split_once(' ') {
+            Some(("start", name)) => {
+                running.push(name);
+                started.push(name);
+                assert!(running.len() <= slots, "{running:?} at once:\n{log}");
+            }
+            Some(("end", name)) => running.retain(|n| *n != name),
+            _ => panic!("unexpected line {line:?} in the log:\n{log}"),
+        }
+    }
+    started.sort_unstable();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(started, expected, "each run once:\n{log}");
 }
 
 /// Run a command to its end with its output piped, as `Command::output`
