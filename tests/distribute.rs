@@ -1587,6 +1587,54 @@ fn a_frozen_server_is_lost_after_ten_seconds_and_the_coordinator_stops_within_fi
     assert!(took >= Duration::from_secs(9), "lost too soon: {took:?}");
 }
 
+/// Whether the server listening on `port` holds bytes, not yet read, sent
+/// by a connection of process `pid` (from /proc/net/tcp{,6}: the server's
+/// receive queue on the socket whose peer is one of `pid`'s sockets).
+fn unread_from(port: u16, pid: u32) -> bool {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Each line: sl local remote st tx_queue:rx_queue tr:when retrnsmt uid timeout inode
+    let mut sockets: Vec<(u16, u16, u64, String)> = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port_of = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0)
+            };
+            let rx = f[4]
+                .split(':')
+                .nth(1)
+                .and_then(|q| u64::from_str_radix(q, 16).ok())
+                .unwrap_or(0);
+            sockets.push((port_of(f[1]), port_of(f[2]), rx, f[9].to_string()));
+        }
+    }
+    let theirs: Vec<u16> = sockets
+        .iter()
+        .filter(|(_, remote, _, inode)| *remote == port && inodes.contains(inode))
+        .map(|(local, ..)| *local)
+        .collect();
+    sockets
+        .iter()
+        .any(|(local, remote, rx, _)| *local == port && theirs.contains(remote) && *rx > 0)
+}
+
 /// A worker with a run in progress is sent SIGTERM while its server is
 /// frozen (`freeze`) or dead: it exits 0 within 1 s, its run's process
 /// gone.
@@ -1603,8 +1651,21 @@ fn a_worker_stops_within_a_second(freeze: bool) {
         let _ = redis.child.kill();
         let _ = redis.child.wait();
     }
-    // Let the worker's commands be under way against the silent server.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the worker is under way against the silent server: a
+    // command of its own unread in the frozen server's socket, or its
+    // word that the dead one cannot be reached.
+    if freeze {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !unread_from(redis.port, w.pid()) {
+            assert!(
+                Instant::now() < end,
+                "the worker never asked the frozen server"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    } else {
+        w.wait_for_log("cannot reach the queue");
+    }
     let sent = Instant::now();
     let code = w.stop("-TERM");
     let took = sent.elapsed();
