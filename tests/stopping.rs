@@ -582,33 +582,48 @@ fn a_pending_question_holds_only_the_output_of_an_answered_run() {
         run = "true"
         [tasks.a]
         confirm = "Deploy A?"
-        run = "sleep 0.5; touch answered; echo deployed A"
+        run = "sh asked.sh; touch answered; echo deployed A"
         [tasks.b]
         confirm = "Deploy B?"
-        run = "sleep 0.5; touch answered; echo deployed B"
+        run = "sh asked.sh; touch answered; echo deployed B"
         "#;
-    // The second answer typed late: only once the first run's command ran.
-    let t = Test::with(file).env("NO_COLOR", "1");
+    // A run's command waits (bounded) until the test has seen the second
+    // question up.
+    let asked = r#"
+        i=0
+        while [ ! -e asked ]; do
+          i=$((i+1)); if [ $i -gt 2000 ]; then exit 9; fi; sleep 0.01
+        done
+        "#;
+    // The second answer typed late: only once the first run's command ran,
+    // which it did once the second question was up.
+    let t = Test::with(file)
+        .file("asked.sh", asked)
+        .env("NO_COLOR", "1");
     let (out, code) = on_a_terminal(
         &t,
         &["-j2", "both"],
         &[
             ("[y/N] ", b"y\n"),
-            ("@file:answered", b""),
-            ("[y/N] ", b"y\n"),
+            ("[y/N] ", b""),
+            ("@touch:asked", b""),
+            ("@file:answered", b"y\n"),
         ],
     );
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("NEVER"), "{out}");
     let second = out.rfind("[y/N] y").expect("two answers");
-    // The first run's output (after its command's short sleep, by which
-    // time the second question is up) waited for that question to go; its
-    // command ran meanwhile: the file appeared before the second answer.
+    // The first run's output (its command ran while the second question
+    // was up) waited for that question to go; its command ran meanwhile:
+    // the file appeared before the second answer.
     let first_out = out.find("| deployed ").unwrap_or_else(|| panic!("{out}"));
     assert!(first_out > second, "{out}");
     assert_eq!(out.matches("| deployed ").count(), 2, "{out}");
     // Typed at once: the same, without waiting.
-    let t = Test::with(file).env("NO_COLOR", "1");
+    let t = Test::with(file)
+        .file("asked.sh", asked)
+        .file("asked", "")
+        .env("NO_COLOR", "1");
     let (out, code) = on_a_terminal(
         &t,
         &["-j2", "both"],

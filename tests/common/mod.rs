@@ -570,7 +570,8 @@ fn is_zombie(pid: u32) -> bool {
 /// Run tasker with `args` on a pseudo-terminal of its own (python's `pty`
 /// module), in the test's directory and environment. For each step, wait
 /// until its text has been shown (or, for `@file:NAME`, until the run
-/// created that file), then type its keys. Returns what the
+/// created that file; `@touch:NAME` creates it at once), then type its
+/// keys. Returns what the
 /// terminal showed (CRLF as LF), with a last line `exit N`, and N.
 ///
 /// Every wait is bounded: text that never shows is said in the output
@@ -603,6 +604,11 @@ def read_until(needle, count=1, limit=20.0):
 steps = sys.argv[3:]
 seen = {}
 for i in range(0, len(steps), 2):
+    if steps[i].startswith("@touch:"):
+        # Create this file (a go signal for a run that waits for it).
+        open(steps[i][len("@touch:"):], "w").close()
+        os.write(fd, bytes.fromhex(steps[i + 1]))
+        continue
     if steps[i].startswith("@file:"):
         # Wait until the run created this file (a step that ran).
         name = steps[i][len("@file:"):]
