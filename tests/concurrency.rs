@@ -22,7 +22,8 @@ while [ ! -e "$2.here" ]; do
 done
 "#;
 
-/// `sh held.sh NAME`: log `start NAME`, say NAME.started, wait (at most
+/// `sh held.sh NAME` (the runs `common::hold_each` drives): log
+/// `start NAME`, say NAME.started, wait (at most
 /// 20 s) until the test creates NAME.go, then log `end NAME`. Each line is
 /// one short append, so the lines of runs in progress together interleave
 /// whole, and the log's order is the order of the starts and ends.

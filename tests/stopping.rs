@@ -247,15 +247,17 @@ fn a_second_signal_ends_tasker_at_once_even_in_a_finally_that_hangs() {
     assert!(!alive(pid_in(&t, "fin.pid")));
 }
 
-/// Wait (at most 20 s, else exit 1) until the pipe on stdin holds all but
+/// Wait (at most 60 s, else fail) until the pipe on stdin holds all but
 /// one page of what it can hold (FIONREAD against F_GETPIPE_SZ).
 const PIPE_FULL: &str = r#"
 import fcntl, struct, sys, termios, time
 size = fcntl.fcntl(0, fcntl.F_GETPIPE_SZ)
-end = time.time() + 20
-while struct.unpack("i", fcntl.ioctl(0, termios.FIONREAD, b"\0\0\0\0"))[0] < size - 4096:
+end = time.time() + 60
+def unread():
+    return struct.unpack("i", fcntl.ioctl(0, termios.FIONREAD, b"\0\0\0\0"))[0]
+while unread() < size - 4096:
     if time.time() > end:
-        sys.exit(1)
+        sys.exit("the pipe holds %d of %d bytes" % (unread(), size))
     time.sleep(0.005)
 "#;
 
