@@ -68,7 +68,24 @@ def words_for(doc):
         yield words
 
 
+def regressions(target):
+    """The inputs kept in fuzz/regressions/<target>/ (docs/fuzzing.md)."""
+    directory = ROOT / "fuzz" / "regressions" / target
+    if not directory.is_dir():
+        return set()
+    return {path.read_bytes() for path in directory.iterdir() if path.is_file()}
+
+
+KEPT = {target: regressions(target) for target in ("loader", "args", "render")}
+
+
 def write(target, data):
+    # An input kept among the regressions is replayed from there. As a
+    # seed it would stop the campaign: libFuzzer runs the seeds first and
+    # ends at the first one that crashes or times out, and the fuzz build
+    # runs the render budget's template past its one second.
+    if data in KEPT[target]:
+        return
     directory = SEEDS / target
     directory.mkdir(parents=True, exist_ok=True)
     name = "seed-" + hashlib.sha1(data).hexdigest()[:16]

@@ -42,9 +42,8 @@ const DEPLOY: &str = r#"
 fn deploy(args: &[&str]) -> String {
     let mut all = vec!["-q", "deploy"];
     all.extend_from_slice(args);
-    let ran = Test::with(DEPLOY).args(&all).run();
-    ran.code(0);
-    ran.stdout.clone()
+    let ran = Test::with(DEPLOY).args(&all).code(0);
+    ran.stdout_text().to_string()
 }
 
 fn line(target: &str, port: &str, tag: &str, dry: &str, verbose: &str, scale: &str) -> String {
@@ -144,13 +143,19 @@ fn negative_numbers_are_values() {
 #[test]
 fn env_default_is_used_when_set_and_the_flag_beats_it() {
     let t = Test::with(DEPLOY).env("DEPLOY_PORT", "7000");
-    let ran = t.args(&["-q", "deploy", "prod"]).run();
-    assert_eq!(ran.stdout, line("prod", "7000", "", "false", "0", "1.5"));
+    let ran = t.args(&["-q", "deploy", "prod"]).run_with(&[]);
+    assert_eq!(
+        ran.stdout_text(),
+        line("prod", "7000", "", "false", "0", "1.5")
+    );
     let ran = Test::with(DEPLOY)
         .env("DEPLOY_PORT", "7000")
         .args(&["-q", "deploy", "prod", "-p", "1"])
-        .run();
-    assert_eq!(ran.stdout, line("prod", "1", "", "false", "0", "1.5"));
+        .run_with(&[]);
+    assert_eq!(
+        ran.stdout_text(),
+        line("prod", "1", "", "false", "0", "1.5")
+    );
 }
 
 #[test]
@@ -158,8 +163,11 @@ fn an_empty_env_default_counts_as_unset() {
     let ran = Test::with(DEPLOY)
         .env("DEPLOY_PORT", "")
         .args(&["-q", "deploy", "prod"])
-        .run();
-    assert_eq!(ran.stdout, line("prod", "8080", "", "false", "0", "1.5"));
+        .run_with(&[]);
+    assert_eq!(
+        ran.stdout_text(),
+        line("prod", "8080", "", "false", "0", "1.5")
+    );
 }
 
 #[test]
@@ -167,8 +175,8 @@ fn env_default_that_does_not_parse_is_an_error() {
     let t = Test::with(DEPLOY)
         .env("DEPLOY_PORT", "lots")
         .args(&["deploy", "prod"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("DEPLOY_PORT");
+    let ran = t.code(2);
+    ran.stderr_has("DEPLOY_PORT");
     assert!(!t.path().join("ran").exists());
 }
 
@@ -215,7 +223,7 @@ const POSITIONAL: &str = r#"
 fn positional(args: &[&str]) -> common::Ran {
     let mut all = vec!["-q"];
     all.extend_from_slice(args);
-    Test::with(POSITIONAL).args(&all).run()
+    Test::with(POSITIONAL).args(&all).run_with(&[])
 }
 
 #[test]
@@ -259,7 +267,7 @@ fn a_positional_list_takes_bare_tokens_until_a_task_name() {
 fn a_bare_token_after_the_positionals_must_name_a_task() {
     let ran = positional(&["copy", "a", "b", "c"]);
     ran.code(2).stderr_has("unknown task `c`");
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -290,11 +298,10 @@ fn help_after_a_task_prints_its_help_and_runs_nothing() {
     let mut texts = Vec::new();
     for flag in ["-h", "--help"] {
         let t = Test::with(DEPLOY).args(&["deploy", flag]);
-        let ran = t.run();
-        ran.code(0);
-        assert_eq!(ran.stderr, "");
+        let ran = t.code(0);
+        assert_eq!(ran.stderr_text(), "");
         assert!(!t.path().join("ran").exists());
-        texts.push(ran.stdout);
+        texts.push(ran.stdout_text().to_string());
     }
     assert_eq!(texts[0], texts[1]);
     insta::assert_snapshot!(texts[0]);
@@ -303,8 +310,8 @@ fn help_after_a_task_prints_its_help_and_runs_nothing() {
 #[test]
 fn help_works_even_with_a_required_argument_missing_and_other_tasks() {
     let t = Test::with(DEPLOY).args(&["build", "deploy", "--help"]);
-    let ran = t.run();
-    ran.code(0).stdout_has("Usage: tasker deploy <target>");
+    let ran = t.code(0);
+    ran.stdout_has("Usage: tasker deploy <target>");
     assert!(!t.path().join("ran").exists());
 }
 
@@ -315,12 +322,15 @@ fn fails(args: &[&str]) -> String {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
     let t = Test::with(DEPLOY).args(&all);
-    let ran = t.run();
-    ran.code(2);
-    assert_eq!(ran.stdout, "", "something ran");
+    let ran = t.code(2);
+    assert_eq!(ran.stdout_text(), "", "something ran");
     assert!(!t.path().join("ran").exists(), "something ran");
-    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
-    ran.stderr
+    assert!(
+        !ran.stderr_text().contains("panicked"),
+        "{}",
+        ran.stderr_text()
+    );
+    ran.stderr_text().to_string()
 }
 
 #[test]
@@ -397,9 +407,8 @@ fn error_value_given_to_a_bool_flag() {
 
 #[test]
 fn error_flag_before_any_task() {
-    let ran = Test::with(DEPLOY).args(&["--bogus"]).run();
-    ran.code(2);
-    assert!(!ran.stderr.contains("panicked"));
+    let ran = Test::with(DEPLOY).args(&["--bogus"]).code(2);
+    assert!(!ran.stderr_text().contains("panicked"));
 }
 
 #[test]
@@ -461,9 +470,12 @@ mod never_panics {
             let mut all = vec!["-n".to_string(), "-q".to_string()];
             all.extend(words);
             let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            let ran = super::Test::with(super::DEPLOY).args(&refs).run();
-            prop_assert!(ran.code == 0 || ran.code == 2, "code {}: {}", ran.code, ran.stderr);
-            prop_assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+            let ran = super::Test::with(super::DEPLOY).args(&refs).run_with(&[]);
+            prop_assert!(ran.exit_code() == 0 || ran.exit_code() == 2, "code {}: {}", ran.exit_code(), ran.stderr_text());
+            prop_assert!(!ran.stderr_text().contains("panicked"), "{}", ran.stderr_text());
+            // An error is said on stderr only; a success may list or help.
+            let stdout = ran.stdout_text();
+            prop_assert!(ran.exit_code() == 0 || stdout.is_empty(), "{}", stdout);
         }
     }
 }
@@ -500,13 +512,11 @@ fn a_tasker_option_after_a_task_says_to_put_it_first() {
     );
     let ran2 = Test::with(MISPLACED)
         .args(&["deploy", "staging", "-y"])
-        .run();
-    ran2.code(2);
-    insta::assert_snapshot!(format!("{}{}", ran.stderr, ran2.stderr));
+        .code(2);
+    insta::assert_snapshot!(format!("{}{}", ran.stderr_text(), ran2.stderr_text()));
     // Long forms are recognised too; a task's own `-n` would win.
     Test::with(MISPLACED)
         .args(&["build", "--keep-going"])
-        .run()
         .code(2)
         .stderr_has("`--keep-going` is an option of tasker itself: put it before the first task, as in `tasker --keep-going build`");
 }
@@ -521,11 +531,10 @@ fn a_task_flag_before_the_task_says_to_put_it_after() {
         ",
         2,
     );
-    assert!(!ran.stderr.contains("-- --release"));
+    assert!(!ran.stderr_text().contains("-- --release"));
     // Neither tasker's nor the task's: the nearest of tasker's options.
-    let other = Test::with(MISPLACED).args(&["--dry-runn", "build"]).run();
-    other.code(2);
-    insta::assert_snapshot!(format!("{}{}", ran.stderr, other.stderr));
+    let other = Test::with(MISPLACED).args(&["--dry-runn", "build"]).code(2);
+    insta::assert_snapshot!(format!("{}{}", ran.stderr_text(), other.stderr_text()));
 }
 
 #[test]
@@ -540,7 +549,7 @@ fn words_after_double_dash_for_a_task_that_never_reads_them_are_an_error() {
             ",
             2,
         );
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
     Test::with(MISPLACED)
         .args(&["-q", "pytest", "--", "-x", "a b"])
         .expect("pytest -x a b\n", "", 0);
@@ -596,9 +605,8 @@ fn required_is_refused_where_it_means_nothing() {
         "#,
     )
     .arg("t")
-    .run();
-    ran.code(2)
-        .stderr_has("an argument with a `default` cannot set `required`")
+    .code(2);
+    ran.stderr_has("an argument with a `default` cannot set `required`")
         .stderr_has("tasks.toml:6:12");
     let bool_ran = Test::with(
         r#"
@@ -611,11 +619,11 @@ fn required_is_refused_where_it_means_nothing() {
         "#,
     )
     .arg("t")
-    .run();
+    .run_with(&[]);
     bool_ran
         .code(2)
         .stderr_has("a bool argument cannot set `required`");
-    insta::assert_snapshot!(format!("{}{}", ran.stderr, bool_ran.stderr));
+    insta::assert_snapshot!(format!("{}{}", ran.stderr_text(), bool_ran.stderr_text()));
 }
 
 #[test]
@@ -633,12 +641,10 @@ fn a_value_reads_the_same_in_help_errors_and_commands() {
     Test::with(toml).args(&["-q", "t"]).expect("2.0\n", "", 0);
     Test::with(toml)
         .args(&["t", "--help"])
-        .run()
         .code(0)
         .stdout_has("[float, default: 2.0, choices: 2.0, 0.5]");
     Test::with(toml)
         .args(&["-q", "t", "--ratio", "3"])
-        .run()
         .code(2)
         .stderr_has("error: `3.0` is not a valid value for `--ratio` of task `t`")
         .stderr_has("choose one of: 2.0, 0.5");

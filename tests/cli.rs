@@ -39,9 +39,9 @@ fn file_option_uses_that_file() {
 
 #[test]
 fn file_option_with_a_missing_file_is_a_usage_error() {
-    let ran = Test::new().args(&["-f", "nope.toml", "hello"]).run();
-    ran.code(2).stderr_has("nope.toml");
-    assert_eq!(ran.stdout, "");
+    let ran = Test::new().args(&["-f", "nope.toml", "hello"]).code(2);
+    ran.stderr_has("nope.toml");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -56,7 +56,6 @@ fn dir_option_behaves_as_if_started_there() {
 fn dir_option_with_a_missing_directory_is_a_usage_error() {
     Test::with(HELLO)
         .args(&["-C", "nowhere", "hello"])
-        .run()
         .code(2)
         .stderr_has("nowhere");
 }
@@ -66,11 +65,10 @@ fn no_file_says_where_it_looked_and_suggests_init() {
     // `-C` into a fresh temp dir: there is no tasks.toml above /tmp/...
     // unless someone left one in /tmp; the error must still name the dir.
     let t = Test::new();
-    let ran = t.cwd("x").run();
-    ran.code(2)
-        .stderr_has("no tasks.toml found in [TMP]/x")
+    let ran = t.cwd("x").code(2);
+    ran.stderr_has("no tasks.toml found in [TMP]/x")
         .stderr_has("tasker --init");
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -241,17 +239,19 @@ fn set_overrides_a_var() {
 #[test]
 fn set_of_an_unknown_var_suggests_the_nearest() {
     let t = Test::with(VARS).args(&["--set", "versoin=2", "show"]);
-    let ran = t.run();
-    ran.code(2);
-    assert_eq!(ran.stdout, "");
-    insta::assert_snapshot!(ran.stderr);
+    let ran = t.code(2);
+    assert_eq!(ran.stdout_text(), "");
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
 fn jobs_zero_is_a_usage_error() {
-    let ran = Test::with(HELLO).args(&["-j0", "hello"]).run();
-    ran.code(2).stderr_has("at least 1");
-    assert_eq!(ran.stdout, "");
+    // Refused before anything runs, by the option's own parser.
+    Test::with(HELLO).args(&["-j0", "hello"]).expect(
+        "",
+        "error: invalid value '0' for '--jobs <N>': must be at least 1 (-j1 runs one task at a time)\n\nFor more information, try '--help'.\n",
+        2,
+    );
 }
 
 #[test]
@@ -263,15 +263,17 @@ fn version_prints_the_version() {
 
 #[test]
 fn help_prints_usage() {
-    let ran = Test::new().args(&["--help"]).run();
-    ran.code(0)
-        .stdout_has("Usage: tasker")
-        .stdout_has("--dry-run");
+    let ran = Test::new().args(&["--help"]).code(0);
+    ran.stdout_has("Usage: tasker").stdout_has("--dry-run");
     // Help says only what is true: nothing is "not supported yet".
     ran.stdout_has("Run, then run again whenever a source of the named tasks changes")
         .stdout_has("Run tasks with sources even when they are up to date");
-    assert!(!ran.stdout.contains("not supported"), "{}", ran.stdout);
-    insta::assert_snapshot!(ran.stdout);
+    assert!(
+        !ran.stdout_text().contains("not supported"),
+        "{}",
+        ran.stdout_text()
+    );
+    insta::assert_snapshot!(ran.stdout_text());
 }
 
 #[test]
@@ -292,24 +294,22 @@ fn check_rejects_a_bad_template_without_running_anything() {
         "#,
     )
     .args(&["--check"])
-    .run();
-    ran.code(2)
-        .stderr_has("unknown name `nope`")
+    .code(2);
+    ran.stderr_has("unknown name `nope`")
         .stderr_has("./tasks.toml:4:16");
 }
 
 #[test]
 fn init_writes_a_starter_file_that_loads() {
     let t = Test::new().args(&["--init"]);
-    let ran = t.run();
-    ran.code(0).stderr_has("tasks.toml");
+    let ran = t.code(0);
+    ran.stderr_has("tasks.toml");
     assert!(t.read("tasks.toml").contains("[tasks."));
     // The starter is valid and runnable.
     Test::new()
         .file("tasks.toml", &t.read("tasks.toml"))
         .args(&["--check"])
-        .run()
-        .code(0);
+        .expect("", "./tasks.toml: ok (3 tasks)\n", 0);
     Test::new()
         .file("tasks.toml", &t.read("tasks.toml"))
         .args(&["-q", "hello", "you"])
@@ -328,22 +328,28 @@ fn init_writes_a_starter_file_that_loads() {
     // The task with sources runs once, then is up to date.
     let t = Test::new().file("tasks.toml", &starter);
     let first = t.run_with(&["-v", "-j1", "check"]);
-    assert_eq!(first.code, 0, "{}", first.stderr);
-    assert!(first.stderr.contains("[stamp] $ mkdir"), "{}", first.stderr);
-    let second = t.run_with(&["-v", "-j1", "check"]);
-    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(first.exit_code(), 0, "{}", first.stderr_text());
+    first.stdout_has("Hello, world!\nall good\n");
     assert!(
-        second.stderr.contains("[stamp] up to date"),
+        first.stderr_text().contains("[stamp] $ mkdir"),
         "{}",
-        second.stderr
+        first.stderr_text()
+    );
+    let second = t.run_with(&["-v", "-j1", "check"]);
+    assert_eq!(second.exit_code(), 0, "{}", second.stderr_text());
+    second.stdout_has("Hello, world!\nall good\n");
+    assert!(
+        second.stderr_text().contains("[stamp] up to date"),
+        "{}",
+        second.stderr_text()
     );
 }
 
 #[test]
 fn init_refuses_to_overwrite() {
     let t = Test::with(HELLO).args(&["--init"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("already exists");
+    let ran = t.code(2);
+    ran.stderr_has("already exists");
     assert!(t.read("tasks.toml").contains("Say hello"));
 }
 
@@ -351,16 +357,15 @@ fn init_refuses_to_overwrite() {
 fn core_options_after_a_task_name_belong_to_the_task() {
     // `-n` after the task name is the task's (unknown) flag, not dry-run.
     let t = Test::with(HELLO).args(&["hello", "-n"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("unknown flag `-n` for task `hello`");
+    let ran = t.code(2);
+    ran.stderr_has("unknown flag `-n` for task `hello`");
 }
 
 #[test]
 fn schema_prints_the_json_schema_without_needing_a_file() {
-    let ran = Test::new().arg("--schema").run();
-    ran.code(0);
-    assert_eq!(ran.stderr, "");
-    let schema: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    let ran = Test::new().arg("--schema").code(0);
+    assert_eq!(ran.stderr_text(), "");
+    let schema: serde_json::Value = serde_json::from_str(ran.stdout_text()).expect("JSON");
     assert_eq!(schema["title"], "tasks.toml");
     assert!(
         schema["properties"]["tasks"]["additionalProperties"]["properties"]["fail_on"].is_object()
@@ -384,13 +389,17 @@ fn check_warns_where_a_value_sits_inside_quotes_in_a_command() {
         positional = true
         "#,
     );
-    let ran = test.arg("--check").run();
-    ran.code(0)
-        .stderr_has("warning: a value inside quotes in a command of task `greet`")
+    let ran = test.arg("--check").code(0);
+    ran.stderr_has("warning: a value inside quotes in a command of task `greet`")
         .stderr_has("./tasks.toml: ok (2 tasks)");
-    assert_eq!(ran.stdout, "");
-    assert_eq!(ran.stderr.matches("warning:").count(), 2, "{}", ran.stderr);
-    insta::assert_snapshot!(ran.stderr);
+    assert_eq!(ran.stdout_text(), "");
+    assert_eq!(
+        ran.stderr_text().matches("warning:").count(),
+        2,
+        "{}",
+        ran.stderr_text()
+    );
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
@@ -431,14 +440,14 @@ fn a_one_letter_argument_is_a_short_flag_only() {
     );
     let ran = t.run_with(&["-q", "t", "-k", "3", "-vv"]);
     assert_eq!(
-        (ran.stdout.as_str(), ran.code),
+        (ran.stdout_text(), ran.exit_code()),
         ("3 2\n", 0),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
     let ran = t.run_with(&["-q", "t", "--k", "3"]);
     assert_eq!(
-        (ran.stderr.as_str(), ran.code),
+        (ran.stderr_text(), ran.exit_code()),
         (
             "error: unknown flag `--k` for task `t`\nhelp: the flags of `t` are: -k, -v\n",
             2
@@ -446,7 +455,7 @@ fn a_one_letter_argument_is_a_short_flag_only() {
     );
     let ran = t.run_with(&["t", "--help"]);
     assert_eq!(
-        ran.stdout,
+        ran.stdout_text(),
         "Usage: tasker t [-k K] [-v]...\n\nArguments:\n  -k K   [string, default: \"x\"]\n  -v     [count]\n\nSteps:\n  $ echo {{ k }} {{ v }}\n"
     );
 }

@@ -16,9 +16,7 @@ fn a_string_step_runs_through_sh_e_c() {
         "#,
     )
     .args(&["-q", "t"])
-    .run()
-    .code(1)
-    .stdout("sh\n");
+    .expect("sh\n", "error: t failed at `echo $0`: exit status 1\n", 1);
 }
 
 #[test]
@@ -89,7 +87,6 @@ fn pipe_connects_stages_without_a_shell() {
         "#,
     )
     .args(&["-q", "t"])
-    .run()
     .code(0)
     .stdout("3\n$HOME x y\n");
 }
@@ -103,7 +100,7 @@ fn pipe_fails_when_any_stage_fails() {
         "#,
     )
     .args(&["-q", "t"]);
-    t.run().code(1);
+    t.expect("", "error: t failed at `false | cat`: exit status 1\n", 1);
     assert!(!t.path().join("after").exists());
     Test::with(
         r#"
@@ -112,8 +109,11 @@ fn pipe_fails_when_any_stage_fails() {
         "#,
     )
     .args(&["-q", "t"])
-    .run()
-    .code(4);
+    .expect(
+        "hi\n",
+        "error: t failed at `echo hi | sh -c 'cat; exit 4'`: exit status 4\n",
+        4,
+    );
 }
 
 #[test]
@@ -151,11 +151,10 @@ fn sh_step_with_ignore_failure_and_dir() {
     );
     std::fs::create_dir(t.path().join("sub")).unwrap();
     let t = t.args(&["-q", "t"]);
-    let ran = t.run();
-    ran.code(0);
+    let ran = t.code(0);
     let root = t.path().canonicalize().unwrap();
     let name = root.file_name().unwrap().to_str().unwrap();
-    assert_eq!(ran.stdout, format!("sub\n{name}\n"));
+    assert_eq!(ran.stdout_text(), format!("sub\n{name}\n"));
 }
 
 #[test]
@@ -167,10 +166,10 @@ fn the_first_failing_step_stops_the_run() {
         "#,
     )
     .args(&["t"]);
-    let ran = t.run();
-    ran.code(3).stdout("one\n");
+    let ran = t.code(3);
+    ran.stdout("one\n");
     assert!(!t.path().join("three").exists());
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
@@ -182,7 +181,6 @@ fn failure_message_names_task_step_and_status() {
         "#,
     )
     .args(&["-q", "build"])
-    .run()
     .code(9)
     .stderr_has("build")
     .stderr_has("sh -c 'exit 9'")
@@ -228,10 +226,10 @@ fn a_malformed_dotenv_names_its_file_and_line() {
     )
     .file(".env", "A=1\n# fine\nthis is not a pair\n")
     .args(&["t"]);
-    let ran = t.run();
-    ran.code(2).stderr_has(".env:3:1");
+    let ran = t.code(2);
+    ran.stderr_has(".env:3:1");
     assert!(!t.path().join("ran").exists());
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 /// Make a FIFO at `path` (it is never opened by the test).
@@ -262,8 +260,7 @@ fn a_dotenv_path_that_is_a_fifo_or_a_device_is_an_error_not_a_hang() {
     // A symlink to /dev/zero would be read without end.
     let t = Test::with(toml).args(&["t"]);
     std::os::unix::fs::symlink("/dev/zero", t.path().join(".env")).unwrap();
-    t.run()
-        .code(2)
+    t.code(2)
         .stderr_has("error: dotenv file `.env` is a character device, not a regular file\n");
     assert!(!t.exists("ran"));
 }
@@ -358,9 +355,9 @@ fn a_missing_dir_fails_with_status_1_naming_it() {
         "#,
     )
     .args(&["t"])
-    .run();
-    ran.code(1).stderr_has("nope");
-    assert_eq!(ran.stdout, "");
+    .code(1);
+    ran.stderr_has("nope");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -383,9 +380,9 @@ fn a_missing_program_fails_with_127_naming_it() {
             "no-such-shell",
         ),
     ] {
-        let ran = Test::with(toml).args(&["t"]).run();
-        ran.code(127).stderr_has(&format!("`{program}`"));
-        assert_eq!(ran.stdout, "");
+        let ran = Test::with(toml).args(&["t"]).code(127);
+        ran.stderr_has(&format!("`{program}`"));
+        assert_eq!(ran.stdout_text(), "");
     }
 }
 
@@ -393,15 +390,13 @@ fn a_missing_program_fails_with_127_naming_it() {
 fn the_exit_status_is_the_commands() {
     Test::with("[tasks.t]\nrun = \"exit 42\"\n")
         .args(&["-q", "t"])
-        .run()
-        .code(42);
+        .expect("", "error: t failed at `exit 42`: exit status 42\n", 42);
 }
 
 #[test]
 fn death_by_signal_is_128_plus_n() {
     Test::with("[tasks.t]\nrun = \"kill -TERM $$\"\n")
         .args(&["-q", "t"])
-        .run()
         .code(143)
         .stderr_has("signal 15");
 }
@@ -417,8 +412,8 @@ fn platforms_elsewhere_skip_with_a_note() {
         "[tasks.t]\nplatforms = [\"{other}\", \"windows\"]\nrun = \"touch ran\"\n[tasks.here]\nplatforms = [\"unix\"]\nrun = \"echo here\"\n"
     ))
     .args(&["t", "here"]);
-    let ran = t.run();
-    ran.code(0).stdout("here\n").stderr_has("[t] skipped");
+    let ran = t.code(0);
+    ran.stdout("here\n").stderr_has("[t] skipped");
     assert!(!t.path().join("ran").exists());
 }
 
@@ -426,11 +421,11 @@ fn platforms_elsewhere_skip_with_a_note() {
 fn confirm_without_a_terminal_fails_unless_yes() {
     let toml = "[tasks.t]\nconfirm = \"Really?\"\nrun = \"touch ran\"\n";
     let t = Test::with(toml).args(&["t"]);
-    let ran = t.run();
-    ran.code(1).stderr_has("Really?").stderr_has("--yes");
+    let ran = t.code(1);
+    ran.stderr_has("Really?").stderr_has("--yes");
     assert!(!t.path().join("ran").exists());
     let t = Test::with(toml).args(&["-y", "t"]);
-    t.run().code(0);
+    t.expect("", "[t] $ touch ran\n", 0);
     assert!(t.path().join("ran").exists());
 }
 
@@ -446,8 +441,8 @@ fn ignore_failure_at_task_level_counts_as_success() {
         "#,
     )
     .args(&["t", "next"]);
-    let ran = t.run();
-    ran.code(0).stdout("next\n").stderr_has("ignored");
+    let ran = t.code(0);
+    ran.stdout("next\n").stderr_has("ignored");
     assert!(!t.path().join("not-reached").exists());
 }
 
@@ -584,18 +579,22 @@ fn status_makes_a_run_up_to_date_when_every_command_succeeds() {
     let t = Test::with(file);
     let ran = t.run_with(&["gen"]);
     assert_eq!(
-        (ran.stderr.as_str(), ran.code),
+        (ran.stderr_text(), ran.exit_code()),
         ("[gen] $ echo made >> out.txt\n", 0)
     );
     let ran = t.run_with(&["gen"]);
-    assert_eq!((ran.stderr.as_str(), ran.code), ("[gen] up to date\n", 0));
+    assert_eq!(
+        (ran.stderr_text(), ran.exit_code()),
+        ("[gen] up to date\n", 0)
+    );
     assert_eq!(t.read("out.txt"), "made\n");
     // -B runs it anyway; -n says what it would check and runs nothing.
-    t.run_with(&["-B", "gen"]).code(0);
+    t.run_with(&["-B", "gen"])
+        .expect("", "[gen] $ echo made >> out.txt\n", 0);
     assert_eq!(t.read("out.txt"), "made\nmade\n");
     let ran = t.run_with(&["-n", "gen"]);
     assert_eq!(
-        ran.stderr,
+        ran.stderr_text(),
         "[gen] up to date when `test -f out.txt` succeeds\n[gen] up to date when `true` succeeds\n[gen] $ echo made >> out.txt\n"
     );
 }

@@ -3,8 +3,10 @@
 //! `interactive`, `task` steps and the summary at the end.
 //!
 //! Concurrency is proven with barriers (each side waits, bounded, for the
-//! other's marker), seriality with a lock directory; no assertion depends
-//! on how long anything takes.
+//! other's marker), and a limit on it with gates: every run stays in
+//! progress until the test lets it go, so the test sees the limit reached
+//! and a run's log shows any start inside another run. No assertion
+//! depends on how long anything takes.
 use crate::common;
 use common::Test;
 
@@ -20,30 +22,27 @@ while [ ! -e "$2.here" ]; do
 done
 "#;
 
-/// `sh lock.sh NAME`: hold the lock directory for a moment; fail if it is
-/// held already (two runs overlapped). Appends NAME to `log`.
-const LOCK: &str = r#"
-mkdir lock 2>/dev/null || { echo "$1 overlapped" >&2; exit 7; }
-echo "$1" >> log
-sleep 0.05
-rmdir lock
-"#;
-
-/// `sh slot.sh NAME`: take one of two slots; fail if both are taken.
-const SLOTS: &str = r#"
-if mkdir slot1 2>/dev/null; then s=slot1
-elif mkdir slot2 2>/dev/null; then s=slot2
-else echo "$1 found no free slot" >&2; exit 7; fi
-echo "$1" >> log
-sleep 0.05
-rmdir $s
+/// `sh held.sh NAME` (the runs `common::hold_each` drives): log
+/// `start NAME`, say NAME.started, wait (at most
+/// 20 s) until the test creates NAME.go, then log `end NAME`. Each line is
+/// one short append, so the lines of runs in progress together interleave
+/// whole, and the log's order is the order of the starts and ends.
+const HELD: &str = r#"
+echo "start $1" >> log
+touch "$1.started"
+i=0
+while [ ! -e "$1.go" ]; do
+  i=$((i+1))
+  if [ $i -gt 2000 ]; then echo "$1 was never let go" >&2; exit 9; fi
+  sleep 0.01
+done
+echo "end $1" >> log
 "#;
 
 fn test(toml: &str) -> Test {
     Test::with(toml)
         .file("barrier.sh", BARRIER)
-        .file("lock.sh", LOCK)
-        .file("slot.sh", SLOTS)
+        .file("held.sh", HELD)
 }
 
 fn sorted_lines(text: &str) -> Vec<String> {
@@ -78,32 +77,35 @@ fn j1_is_fully_serial() {
         [tasks.top]
         deps = ["a", "b", "c"]
         post = ["p", "q"]
-        run = "sh lock.sh top"
+        run = "sh held.sh top"
         [tasks.a]
-        run = "sh lock.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh lock.sh b"
+        run = "sh held.sh b"
         [tasks.c]
-        run = "sh lock.sh c"
+        run = "sh held.sh c"
         [tasks.p]
-        run = "sh lock.sh p"
+        run = "sh held.sh p"
         [tasks.q]
-        run = "sh lock.sh q"
+        run = "sh held.sh q"
         [tasks.other]
         deps = ["d", "e"]
-        run = "sh lock.sh other"
+        run = "sh held.sh other"
         [tasks.d]
-        run = "sh lock.sh d"
+        run = "sh held.sh d"
         [tasks.e]
-        run = "sh lock.sh e"
+        run = "sh held.sh e"
         "#,
     )
     .args(&["-q", "-j1", "-p", "top", "other"]);
-    t.expect("", "", 0);
-    assert_eq!(
-        sorted_lines(&t.read("log")),
-        ["a", "b", "c", "d", "e", "other", "p", "q", "top"]
+    let child = t.spawn();
+    common::hold_each(
+        &t,
+        "",
+        &["a", "b", "c", "d", "e", "other", "p", "q", "top"],
+        1,
     );
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -114,16 +116,17 @@ fn settings_jobs_1_is_serial_too() {
         jobs = 1
         [tasks.top]
         deps = ["a", "b"]
-        run = "sh lock.sh top"
+        run = "sh held.sh top"
         [tasks.a]
-        run = "sh lock.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh lock.sh b"
+        run = "sh held.sh b"
         "#,
     )
     .args(&["-q", "top"]);
-    t.expect("", "", 0);
-    assert_eq!(sorted_lines(&t.read("log")), ["a", "b", "top"]);
+    let child = t.spawn();
+    common::hold_each(&t, "", &["a", "b", "top"], 1);
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -134,31 +137,23 @@ fn jobs_bounds_the_runs_in_progress() {
         deps = ["a", "b", "c", "d", "e", "f"]
         run = "true"
         [tasks.a]
-        run = "sh slot.sh a"
+        run = "sh held.sh a"
         [tasks.b]
-        run = "sh slot.sh b"
+        run = "sh held.sh b"
         [tasks.c]
-        run = "sh slot.sh c"
+        run = "sh held.sh c"
         [tasks.d]
-        run = "sh slot.sh d"
+        run = "sh held.sh d"
         [tasks.e]
-        run = "sh slot.sh e"
+        run = "sh held.sh e"
         [tasks.f]
-        run = "sh slot.sh f"
+        run = "sh held.sh f"
         "#,
     )
     .args(&["-q", "-j2", "top"]);
-    t.expect("", "", 0);
-    assert_eq!(sorted_lines(&t.read("log")), ["a", "b", "c", "d", "e", "f"]);
-}
-
-#[test]
-fn j0_is_a_usage_error() {
-    let ran = test("[tasks.a]\nrun = \"true\"\n")
-        .args(&["-j0", "a"])
-        .run();
-    ran.code(2);
-    assert!(!ran.stderr.is_empty());
+    let child = t.spawn();
+    common::hold_each(&t, "", &["a", "b", "c", "d", "e", "f"], 2);
+    t.finish(child).expect("", "", 0);
 }
 
 // ------------------------------------------------------------------- graph
@@ -307,8 +302,8 @@ fn posts_that_call_each_other_are_a_cycle() {
         "#,
     )
     .args(&["a"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("dependency cycle: ");
+    let ran = t.code(2);
+    ran.stderr_has("dependency cycle: ");
     assert!(!t.path().join("ran").exists());
 }
 
@@ -377,11 +372,7 @@ fn command_line_tasks_run_in_order_after_the_previous_posts() {
     );
     t.touch("p.go");
     t.touch("q.go");
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
     assert!(t.exists("second.done"));
 }
 
@@ -418,14 +409,10 @@ fn without_parallel_the_second_task_waits_even_when_the_first_fails_under_k() {
         "second started while first ran"
     );
     t.touch("first.go");
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (
-            4,
-            "",
-            "error: first failed at `sh gate.sh first; test ! -e second.started; exit 4`: exit status 4\n"
-        )
+    t.finish(child).expect(
+        "",
+        "error: first failed at `sh gate.sh first; test ! -e second.started; exit 4`: exit status 4\n",
+        4,
     );
     assert!(t.exists("second.started"));
 }
@@ -509,7 +496,6 @@ fn verbose_names_the_runs_that_did_not_run_and_why() {
         "#,
     )
     .args(&["-k", "-v", "top"])
-    .run()
     .code(3)
     .stderr_has(
         "error: top not run: `fail` failed\n\
@@ -772,11 +758,7 @@ fn an_interactive_run_overlaps_nothing() {
             released.push(name);
         }
     }
-    let ran = t.finish(child);
-    assert_eq!(
-        (ran.code, ran.stdout.as_str(), ran.stderr.as_str()),
-        (0, "", "")
-    );
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -830,8 +812,8 @@ fn a_task_step_that_would_wait_for_its_caller_is_an_error() {
         "#,
     )
     .args(&["-q", "a"])
-    .run();
-    ran.code(2).stderr_has("error: a failed at `task b`: ");
+    .code(2);
+    ran.stderr_has("error: a failed at `task b`: ");
 }
 
 #[test]
@@ -923,10 +905,9 @@ fn timings_prints_a_table_of_every_run() {
         "#,
     )
     .args(&["-q", "-k", "-j1", "--timings", "top", "bad"])
-    .run();
-    ran.code(1);
-    let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert_eq!(lines.len(), 5, "{}", ran.stderr);
+    .code(1);
+    let lines: Vec<&str> = ran.stderr_text().lines().collect();
+    assert_eq!(lines.len(), 5, "{}", ran.stderr_text());
     assert_eq!(lines[0], "error: bad failed at `exit 1`: exit status 1");
     let shape = |line: &str| -> Vec<String> {
         line.split_whitespace()

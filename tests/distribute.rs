@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{alive, Test};
+use crate::common::{alive, hold_each, Test};
 
 /// Install `redis-server` once, whatever runs in parallel: a lock file
 /// across test processes, a mutex inside this one.
@@ -315,6 +315,18 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Wait (at most 20 s) until the file at `path` holds a whole line: a
+/// file that `echo ... > path` writes exists, empty, before its line is
+/// in it.
+#[track_caller]
+fn wait_for_line(path: &Path) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(path).is_ok_and(|text| text.ends_with('\n')) {
+        assert!(Instant::now() < end, "{} never held a line", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every pid written in the files of `dir` whose names start with `pids`.
 fn pids_in(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -384,9 +396,9 @@ fn a_matrix_of_twenty_runs_is_spread_over_two_workers_each_run_once() {
         );
         let line = |w: &str| format!("[test[shard={shard}]@{w}] shard {shard} ran\n");
         assert!(
-            ran.stdout.contains(&line("w1")) ^ ran.stdout.contains(&line("w2")),
+            ran.stdout_text().contains(&line("w1")) ^ ran.stdout_text().contains(&line("w2")),
             "shard {shard} shown once with its worker:\n{}",
-            ran.stdout
+            ran.stdout_text()
         );
     }
     let runs = std::fs::read_dir(&shared)
@@ -486,9 +498,9 @@ fn grouped_output_of_remote_runs_is_shown_whole_when_each_ends() {
     let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
     // Both first lines are written before either second line: only
     // holding each run's output keeps the runs apart.
-    let ran = t.run_with(&["-j2", "--output", "grouped", "pair"]);
-    ran.code(0);
-    let out = &ran.stdout;
+    let ran = t.run_with(&["-q", "-j2", "--output", "grouped", "pair"]);
+    ran.code(0).stderr("");
+    let out = ran.stdout_text();
     assert!(
         out == "1-first\n1-second\n2-first\n2-second\n"
             || out == "2-first\n2-second\n1-first\n1-second\n",
@@ -511,8 +523,7 @@ fn a_cancelled_remote_run_that_ignores_sigterm_is_killed_within_a_second() {
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     let child = spawn_with(&t, &["stubborn"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids"));
     let pids = pids_in(&shared);
     assert_eq!(pids.len(), 1, "{pids:?}");
     signal(child.id(), "-INT");
@@ -544,9 +555,8 @@ fn ctrl_c_on_the_coordinator_stops_remote_runs_and_runs_their_finally() {
     let _w2 = Worker::start(&redis, &t.path().join("m2"), "w2", &text, 1);
     let child = spawn_with(&t, &["-j2", "long"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids-1"));
-    wait_for(&shared.join("pids-2"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids-1"));
+    wait_for_line(&shared.join("pids-2"));
     let pids = pids_in(&shared);
     assert_eq!(pids.len(), 4, "{pids:?}");
     signal(child.id(), "-INT");
@@ -600,11 +610,13 @@ fn j2_is_the_fleet_wide_limit_with_three_workers() {
         distribute = true
         matrix = { n = [1, 2, 3, 4, 5, 6, 7, 8] }
         run = """
-        s=
-        for i in 1 2 3; do if mkdir {SHARED}/slot-$i 2>/dev/null; then s=$i; break; fi; done
-        [ "$s" -le 2 ] || touch {SHARED}/too-many
-        sleep 0.2
-        rmdir {SHARED}/slot-$s
+        echo "start {{ n }}" >> {SHARED}/log
+        touch {SHARED}/{{ n }}.started
+        i=0
+        while [ ! -e {SHARED}/{{ n }}.go ]; do
+          i=$((i+1)); if [ $i -gt 2000 ]; then exit 9; fi; sleep 0.01
+        done
+        echo "end {{ n }}" >> {SHARED}/log
         """
         "#,
     );
@@ -614,11 +626,11 @@ fn j2_is_the_fleet_wide_limit_with_three_workers() {
             Worker::start(&redis, &t.path().join(&name), &name, &text, 2)
         })
         .collect();
-    t.run_with(&["-j2", "slot"]).code(0);
-    assert!(
-        !t.path().join("shared/too-many").exists(),
-        "three runs at once"
-    );
+    // Six slots on the workers, two for the fleet: each run is held until
+    // the test has seen two in progress and no third.
+    let child = spawn_with(&t, &["-q", "-j2", "slot"]);
+    hold_each(&t, "shared/", &["1", "2", "3", "4", "5", "6", "7", "8"], 2);
+    t.finish(child).expect("", "", 0);
 }
 
 #[test]
@@ -637,7 +649,11 @@ fn an_injection_payload_stays_one_harmless_word_on_the_worker() {
     std::fs::create_dir_all(machine.join("x")).unwrap();
     let _w = Worker::start(&redis, &machine, "w1", &text, 1);
     let payload = "$(touch pwned); rm -rf x";
-    t.run_with(&["say", payload]).code(0);
+    t.run_with(&["say", payload]).expect(
+        "",
+        "[say@w1] $ printf '%s\n[say@w1]   ' '$(touch pwned); rm -rf x' > [TMP]/shared/said\n",
+        0,
+    );
     assert_eq!(t.read("shared/said"), format!("{payload}\n"));
     assert!(!machine.join("pwned").exists() && machine.join("x").is_dir());
 }
@@ -694,7 +710,6 @@ fn a_task_that_needs_this_machine_cannot_be_distributed() {
         "#,
     )
     .arg("ask")
-    .run()
     .code(2)
     .stderr_has("task `ask` cannot be distributed: it has `confirm`");
 }
@@ -740,13 +755,18 @@ fn workers_lists_the_live_workers_and_a_stopped_worker_leaves() {
     let ran = t.run_with(&["--workers"]);
     ran.code(0).stdout_has("lister").stdout_has("0/3");
     assert!(
-        ran.stdout.contains("1 live worker(s), 0 run(s) pending"),
+        ran.stdout_text()
+            .contains("1 live worker(s), 0 run(s) pending"),
         "{}",
-        ran.stdout
+        ran.stdout_text()
     );
     assert_eq!(w.stop("-TERM"), 0);
     let ran = t.run_with(&["--workers"]);
-    assert!(ran.stdout.contains("0 live worker(s)"), "{}", ran.stdout);
+    assert!(
+        ran.stdout_text().contains("0 live worker(s)"),
+        "{}",
+        ran.stdout_text()
+    );
 }
 
 #[test]
@@ -865,7 +885,8 @@ fn a_large_file_with_a_load_index_still_reaches_its_workers() {
     );
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     for _ in 0..2 {
-        t.run_with(&["far"]).code(0).stdout("[far@w1] far\n");
+        t.run_with(&["far"])
+            .expect("[far@w1] far\n", "[far@w1] $ echo far\n", 0);
     }
 }
 
@@ -1167,8 +1188,7 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
     let w1 = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
     let child = spawn_with(&t, &["job"]);
     let shared = t.path().join("shared");
-    wait_for(&shared.join("pids"));
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_line(&shared.join("pids"));
     let pids = pids_in(&shared);
     // The server goes away: no renewal can succeed. The worker stops the
     // run before its lease could lapse on the server (4 s + 1 s).
@@ -1179,7 +1199,10 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_run_within_a_second() {
     let took = gone.elapsed();
     assert!(took < Duration::from_secs(6), "{took:?}");
     w1.wait_for_log("could not renew its lease in time");
-    let _ = t.finish(child);
+    t.finish(child)
+        .code(1)
+        .stderr_has("[job@w1] $ sleep 600 & echo $! $$ > [TMP]/shared/pids; wait\n")
+        .stderr_has("error: job failed: ");
 }
 
 #[test]
@@ -1205,10 +1228,10 @@ fn a_run_lost_three_times_fails_naming_the_workers() {
     // Its time is the coordinator's wait (three leases lapsed), not the
     // 0ms of a result no worker measured.
     let timing = ran
-        .stderr
+        .stderr_text()
         .lines()
         .find(|l| l.starts_with("doomed ") && l.ends_with("failed"))
-        .unwrap_or_else(|| panic!("no timing line:\n{}", ran.stderr));
+        .unwrap_or_else(|| panic!("no timing line:\n{}", ran.stderr_text()));
     assert!(timing.contains('s') && !timing.contains("ms"), "{timing}");
     assert_every_key_expires(&redis);
 }
@@ -1225,7 +1248,8 @@ fn a_copy_of_a_run_that_is_no_longer_wanted_is_dropped_before_it_starts() {
         "#,
     );
     let w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
-    t.run_with(&["once"]).code(0);
+    t.run_with(&["once"])
+        .expect("", "[once@w1] $ touch [TMP]/shared/ran-$MACHINE\n", 0);
     let ns = namespace(&redis);
     std::fs::remove_file(t.path().join("shared/ran-w1")).unwrap();
     // Copies put back in pending: one whose invocation ended, one whose
@@ -1325,9 +1349,11 @@ fn garbage_in_every_key_neither_freezes_the_server_nor_stops_a_run() {
     w.wait_for_log("dropped the malformed worker entry `junk`");
     w.wait_for_log("dropped a run that is not tasker's JSON");
     w.wait_for_log("only the first 1024 are looked at");
-    t.run_with(&["real"])
-        .code(0)
-        .stdout("[real@w1] real on w1\n");
+    t.run_with(&["real"]).expect(
+        "[real@w1] real on w1\n",
+        "[real@w1] $ echo real on $MACHINE\n",
+        0,
+    );
     assert_eq!(redis_cmd(&redis, &["HEXISTS", &k("workers"), "huge"]), "0");
     assert_eq!(redis_cmd(&redis, &["EXISTS", &k("working:huge:1023")]), "0");
 }
@@ -1392,7 +1418,8 @@ fn values_from_the_queue_pass_the_checks_of_the_command_line_or_nothing_runs() {
     let redis = Redis::start();
     let (t, text) = coordinator(&redis, FORGEABLE);
     let _w = Worker::start(&redis, &t.path().join("m1"), "w1", &text, 1);
-    t.run_with(&["rm", "a", "-n", "2"]).code(0);
+    t.run_with(&["rm", "a", "-n", "2"])
+        .expect("", "[rm@w1] $ touch [TMP]/shared/ran-a-2\n", 0);
     assert!(t.path().join("shared/ran-a-2").exists());
     let message = |r: &serde_json::Value| {
         r["outcome"]["failure"]["message"]
@@ -1446,7 +1473,8 @@ fn with_a_queue_secret_runs_and_results_are_signed_and_the_unsigned_refused() {
     signed.env("TASKER_QUEUE_SECRET", "team secret");
     let mut w = Worker::start_with(&redis, &t.path().join("m1"), "w1", &text, 1, signed);
     let t = t.env("TASKER_QUEUE_SECRET", "team secret");
-    t.run_with(&["rm", "a"]).code(0);
+    t.run_with(&["rm", "a"])
+        .expect("", "[rm@w1] $ touch [TMP]/shared/ran-a-1\n", 0);
     assert!(t.path().join("shared/ran-a-1").exists());
     // A forged run, unsigned or signed with another secret: refused.
     let result = forge(
@@ -1559,6 +1587,54 @@ fn a_frozen_server_is_lost_after_ten_seconds_and_the_coordinator_stops_within_fi
     assert!(took >= Duration::from_secs(9), "lost too soon: {took:?}");
 }
 
+/// Whether the server listening on `port` holds bytes, not yet read, sent
+/// by a connection of process `pid` (from /proc/net/tcp{,6}: the server's
+/// receive queue on the socket whose peer is one of `pid`'s sockets).
+fn unread_from(port: u16, pid: u32) -> bool {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Each line: sl local remote st tx_queue:rx_queue tr:when retrnsmt uid timeout inode
+    let mut sockets: Vec<(u16, u16, u64, String)> = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let port_of = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    .unwrap_or(0)
+            };
+            let rx = f[4]
+                .split(':')
+                .nth(1)
+                .and_then(|q| u64::from_str_radix(q, 16).ok())
+                .unwrap_or(0);
+            sockets.push((port_of(f[1]), port_of(f[2]), rx, f[9].to_string()));
+        }
+    }
+    let theirs: Vec<u16> = sockets
+        .iter()
+        .filter(|(_, remote, _, inode)| *remote == port && inodes.contains(inode))
+        .map(|(local, ..)| *local)
+        .collect();
+    sockets
+        .iter()
+        .any(|(local, remote, rx, _)| *local == port && theirs.contains(remote) && *rx > 0)
+}
+
 /// A worker with a run in progress is sent SIGTERM while its server is
 /// frozen (`freeze`) or dead: it exits 0 within 1 s, its run's process
 /// gone.
@@ -1575,8 +1651,21 @@ fn a_worker_stops_within_a_second(freeze: bool) {
         let _ = redis.child.kill();
         let _ = redis.child.wait();
     }
-    // Let the worker's commands be under way against the silent server.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the worker is under way against the silent server: a
+    // command of its own unread in the frozen server's socket, or its
+    // word that the dead one cannot be reached.
+    if freeze {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !unread_from(redis.port, w.pid()) {
+            assert!(
+                Instant::now() < end,
+                "the worker never asked the frozen server"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    } else {
+        w.wait_for_log("cannot reach the queue");
+    }
     let sent = Instant::now();
     let code = w.stop("-TERM");
     let took = sent.elapsed();
@@ -1784,12 +1873,12 @@ fn chaos_workers_killed_and_paused_connections_cut_and_the_server_restarted() {
     let logs: Vec<String> = workers.iter().map(Worker::log).collect();
     let why = format!(
         "seed {seed}, faults {faults:?}\n{}\nworkers:\n{}\nkeys: {:?}",
-        ran.stderr,
+        ran.stderr_text(),
         logs.join("\n---\n"),
         all_keys(&redis)
     );
     assert!(faults.len() >= 5, "too few faults: {why}");
-    assert_eq!(ran.code, 0, "{why}");
+    assert_eq!(ran.exit_code(), 0, "{why}");
     // Every effect at least once.
     let effects = std::fs::read_to_string(t.path().join("shared/effects")).unwrap_or_default();
     let done_runs: std::collections::BTreeSet<usize> = effects
@@ -1802,7 +1891,7 @@ fn chaos_workers_killed_and_paused_connections_cut_and_the_server_restarted() {
     for n in 0..CHAOS_RUNS {
         let name = format!("many[n={n}]");
         let rows: Vec<&str> = ran
-            .stderr
+            .stderr_text()
             .lines()
             .filter(|l| l.split_whitespace().next() == Some(name.as_str()))
             .collect();

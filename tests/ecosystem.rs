@@ -22,24 +22,24 @@ fn coloured(text: &str) -> bool {
 fn color_always_and_never_decide_alone() {
     // Into a pipe, auto means no colour; always colours anyway, even with
     // NO_COLOR; never wins over CLICOLOR_FORCE.
-    let plain = Test::with(TASKS).arg("-l").run();
-    assert_eq!(plain.code, 0);
-    assert!(!coloured(&plain.stdout), "{:?}", plain.stdout);
+    let plain = Test::with(TASKS).arg("-l").run_with(&[]);
+    assert_eq!(plain.exit_code(), 0);
+    assert!(!coloured(plain.stdout_text()), "{:?}", plain.stdout_text());
 
     let always = Test::with(TASKS)
         .env("NO_COLOR", "1")
         .args(&["--color=always", "-l"])
-        .run();
-    assert_eq!(always.code, 0);
-    insta::assert_snapshot!(format!("{:?}", always.stdout), @r#""Tasks in ./tasks.toml:\n    \u{1b}[36mbuild\u{1b}[0m [--release]   Compile\n""#);
+        .run_with(&[]);
+    assert_eq!(always.exit_code(), 0);
+    insta::assert_snapshot!(format!("{:?}", always.stdout_text()), @r#""Tasks in ./tasks.toml:\n    \u{1b}[36mbuild\u{1b}[0m [--release]   Compile\n""#);
 
     let never = Test::with(TASKS)
         .env("CLICOLOR_FORCE", "1")
         .args(&["--color", "never", "-l"])
-        .run();
+        .run_with(&[]);
     assert_eq!(
-        (never.stdout.as_str(), never.code),
-        (plain.stdout.as_str(), 0)
+        (never.stdout_text(), never.exit_code()),
+        (plain.stdout_text(), 0)
     );
 }
 
@@ -48,37 +48,36 @@ fn a_located_error_met_by_a_run_is_coloured_by_the_report() {
     // The run keeps the error itself; the summary renders it, with the
     // colours tasker's other errors get.
     let file = "[tasks.a]\nrun = \"echo {{ 1 / 0 }}\"\n";
-    let ran = Test::with(file).args(&["--color=always", "a"]).run();
-    assert_eq!(ran.code, 2, "{}", ran.stderr);
-    assert!(coloured(&ran.stderr), "{:?}", ran.stderr);
-    assert!(
-        ran.stderr.contains("unable to calculate 1 / 0"),
-        "{}",
-        ran.stderr
-    );
-    let plain = Test::with(file).arg("a").run();
-    assert!(!coloured(&plain.stderr), "{:?}", plain.stderr);
-    assert!(
-        plain.stderr.contains(" --> ./tasks.toml:2:16"),
-        "{}",
-        plain.stderr
-    );
+    let ran = Test::with(file).args(&["--color=always", "a"]).code(2);
+    let stderr = ran.stderr_text();
+    assert!(coloured(stderr), "{stderr:?}");
+    assert!(stderr.contains("unable to calculate 1 / 0"), "{stderr}");
+    let plain = Test::with(file).arg("a").code(2);
+    let stderr = plain.stderr_text();
+    assert!(!coloured(stderr), "{stderr:?}");
+    assert!(stderr.contains(" --> ./tasks.toml:2:16"), "{stderr}");
 }
 
 #[test]
 fn clicolor_force_colours_a_pipe_unless_no_color() {
-    let forced = Test::with(TASKS).env("CLICOLOR_FORCE", "1").arg("-l").run();
-    assert!(coloured(&forced.stdout), "{:?}", forced.stdout);
+    let forced = Test::with(TASKS)
+        .env("CLICOLOR_FORCE", "1")
+        .arg("-l")
+        .run_with(&[]);
+    assert!(coloured(forced.stdout_text()), "{:?}", forced.stdout_text());
     // NO_COLOR wins over CLICOLOR_FORCE, as in the crates clap uses.
     let both = Test::with(TASKS)
         .env("CLICOLOR_FORCE", "1")
         .env("NO_COLOR", "1")
         .arg("-l")
-        .run();
-    assert!(!coloured(&both.stdout), "{:?}", both.stdout);
+        .run_with(&[]);
+    assert!(!coloured(both.stdout_text()), "{:?}", both.stdout_text());
     // CLICOLOR_FORCE=0 forces nothing.
-    let zero = Test::with(TASKS).env("CLICOLOR_FORCE", "0").arg("-l").run();
-    assert!(!coloured(&zero.stdout), "{:?}", zero.stdout);
+    let zero = Test::with(TASKS)
+        .env("CLICOLOR_FORCE", "0")
+        .arg("-l")
+        .run_with(&[]);
+    assert!(!coloured(zero.stdout_text()), "{:?}", zero.stdout_text());
 }
 
 #[test]
@@ -89,17 +88,25 @@ fn errors_follow_the_same_decision() {
         &["--color=always", "nope"][..],
         &["--color", "always", "--bogus"][..],
     ] {
-        let ran = Test::with(TASKS).args(args).run();
-        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
-        assert!(coloured(&ran.stderr), "{args:?}: {:?}", ran.stderr);
+        let ran = Test::with(TASKS).args(args).run_with(&[]);
+        assert_eq!(ran.exit_code(), 2, "{args:?}: {}", ran.stderr_text());
+        assert!(
+            coloured(ran.stderr_text()),
+            "{args:?}: {:?}",
+            ran.stderr_text()
+        );
         let ran = Test::with(TASKS)
             .env("CLICOLOR_FORCE", "1")
             .args(&args[..args.len() - 1])
             .arg("--color=never")
             .arg(args[args.len() - 1])
-            .run();
-        assert_eq!(ran.code, 2);
-        assert!(!coloured(&ran.stderr), "{args:?}: {:?}", ran.stderr);
+            .run_with(&[]);
+        assert_eq!(ran.exit_code(), 2);
+        assert!(
+            !coloured(ran.stderr_text()),
+            "{args:?}: {:?}",
+            ran.stderr_text()
+        );
     }
     Test::with(TASKS).args(&["--color=blue", "-l"]).expect(
         "",
@@ -168,8 +175,8 @@ fn complete(test: &Test, shell: &str, index: usize, words: &[&str]) -> String {
     let mut args = vec!["--complete", shell, &index, "--", "tasker"];
     args.extend_from_slice(words);
     let ran = test.run_with(&args);
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""), "{words:?}");
-    ran.stdout
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""), "{words:?}");
+    ran.stdout_text().to_string()
 }
 
 #[test]
@@ -222,7 +229,7 @@ fn the_completion_entry_does_without_its_dashes() {
     // Windows PowerShell drops a bare `--` on its way to a program.
     let t = Test::with(COMPLETING);
     let ran = t.run_with(&["--complete", "powershell", "1", "tasker", "de"]);
-    assert_eq!((ran.stdout.as_str(), ran.code), ("deploy\n", 0));
+    assert_eq!((ran.stdout_text(), ran.exit_code()), ("deploy\n", 0));
 }
 
 #[test]
@@ -303,27 +310,32 @@ fn bash_asks_tasker_in_the_directory_it_is_in() {
 #[test]
 fn every_shell_script_calls_tasker_back() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
-        let ran = Test::with(COMPLETING).args(&["--completions", shell]).run();
-        assert_eq!(ran.code, 0);
-        assert!(ran.stdout.contains("tasker --complete"), "{shell}");
+        let ran = Test::with(COMPLETING)
+            .args(&["--completions", shell])
+            .run_with(&[]);
+        assert_eq!(ran.exit_code(), 0);
+        assert!(ran.stdout_text().contains("tasker --complete"), "{shell}");
         // Nothing of the file is frozen into the script.
-        assert!(!ran.stdout.contains("deploy"), "{shell}: {}", ran.stdout);
+        assert!(
+            !ran.stdout_text().contains("deploy"),
+            "{shell}: {}",
+            ran.stdout_text()
+        );
     }
     let ran = Test::with(COMPLETING)
         .args(&["--completions", "tcsh"])
-        .run();
+        .code(2);
     // clap refuses it, naming the shells, as for every closed set of values.
-    ran.code(2)
-        .stderr_has("invalid value 'tcsh' for '--completions <SHELL>'")
+    ran.stderr_has("invalid value 'tcsh' for '--completions <SHELL>'")
         .stderr_has("[possible values: bash, zsh, fish, powershell, elvish]");
 }
 
 #[test]
 fn the_man_page_has_the_options_and_the_file_format() {
     // No file is needed; the page is roff on stdout.
-    let ran = Test::new().arg("--man").run();
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
-    insta::assert_snapshot!(ran.stdout);
+    let ran = Test::new().arg("--man").run_with(&[]);
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
+    insta::assert_snapshot!(ran.stdout_text());
 }
 
 #[test]
@@ -335,10 +347,10 @@ fn the_shipped_schema_file_is_what_schema_prints() {
         "/schema/tasks.schema.json"
     ))
     .expect("schema/tasks.schema.json is shipped");
-    let ran = Test::new().arg("--schema").run();
-    assert_eq!(ran.code, 0);
+    let ran = Test::new().arg("--schema").run_with(&[]);
+    assert_eq!(ran.exit_code(), 0);
     assert!(
-        ran.stdout == shipped,
+        ran.stdout_text() == shipped,
         "schema/tasks.schema.json is stale: run `tasker --schema > schema/tasks.schema.json`"
     );
 }
@@ -510,8 +522,7 @@ fn a_file_using_every_key_passes_the_schema_and_check() {
         .file("docs/tasks.toml", "[tasks.site]\nrun = \"echo site\"\n")
         .file("more/tasks.toml", "")
         .arg("--check")
-        .run()
-        .code(0);
+        .expect("", "./tasks.toml: ok (5 tasks)\n", 0);
 }
 
 #[test]
@@ -552,10 +563,10 @@ fn the_zsh_and_fish_scripts_parse_where_those_shells_are_installed() {
             continue;
         }
         let t = Test::new().args(&["--completions", shell]);
-        let ran = t.run();
-        assert_eq!((ran.code, ran.stderr.as_str()), (0, ""), "{shell}");
+        let ran = t.run_with(&[]);
+        assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""), "{shell}");
         let path = t.path().join(format!("completion.{shell}"));
-        std::fs::write(&path, &ran.stdout).unwrap();
+        std::fs::write(&path, ran.stdout_text()).unwrap();
         let out = std::process::Command::new(shell)
             .arg(check)
             .arg(&path)

@@ -123,14 +123,16 @@ fn every_broken_file_is_a_located_error_for_check_and_for_a_run() {
         assert!(seen.insert(name), "duplicate case {name}");
         for args in [&["--check"][..], &["a"][..]] {
             let t = Test::with(toml).args(args);
-            let ran = t.run();
+            let ran = t.run_with(&[]);
             assert_eq!(
-                ran.code, 2,
+                ran.exit_code(),
+                2,
                 "{name} {args:?}: exit {}\n{}",
-                ran.code, ran.stderr
+                ran.exit_code(),
+                ran.stderr_text()
             );
-            assert_eq!(ran.stdout, "", "{name} {args:?}: something ran");
-            assert_clean_file_error(name, &ran.stderr, needle);
+            assert_eq!(ran.stdout_text(), "", "{name} {args:?}: something ran");
+            assert_clean_file_error(name, ran.stderr_text(), needle);
         }
     }
     assert!(FILES.len() >= 30);
@@ -142,29 +144,34 @@ fn a_template_error_at_a_non_ascii_character_marks_the_whole_character() {
     // error printer panicked.
     let ran = Test::with("[tasks.a]\nrun = \"{% for t in x %}é{% endfor é %}\"\n")
         .args(&["--check"])
-        .run();
-    ran.code(2);
-    assert_clean_file_error("non-ascii", &ran.stderr, "unexpected character");
+        .code(2);
+    assert_clean_file_error("non-ascii", ran.stderr_text(), "unexpected character");
     assert!(
-        ran.stderr.contains(" --> ./tasks.toml:2:35\n"),
+        ran.stderr_text().contains(" --> ./tasks.toml:2:35\n"),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
-    let lines: Vec<&str> = ran.stderr.lines().collect();
+    let lines: Vec<&str> = ran.stderr_text().lines().collect();
     let at = lines
         .iter()
         .position(|l| l.contains("{% endfor é %}"))
         .unwrap();
     let marked = lines[at][..lines[at].rfind('é').unwrap()].chars().count();
-    assert_eq!(lines[at + 1].find('^'), Some(marked), "{}", ran.stderr);
+    assert_eq!(
+        lines[at + 1].find('^'),
+        Some(marked),
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 #[test]
 fn listing_still_reports_load_errors() {
     // `-l` compiles no template, but every load error stops it.
-    let ran = Test::with("[tasks.a]\nhepl = \"x\"\n").args(&["-l"]).run();
-    ran.code(2);
-    assert_clean_file_error("listing", &ran.stderr, "did you mean `help`?");
+    let ran = Test::with("[tasks.a]\nhepl = \"x\"\n")
+        .args(&["-l"])
+        .code(2);
+    assert_clean_file_error("listing", ran.stderr_text(), "did you mean `help`?");
 }
 
 /// One snapshot per class of error: what a user reads, exactly.
@@ -193,8 +200,8 @@ fn representative_errors_read_well() {
     let mut all = String::new();
     for class in classes {
         let (_, toml, _) = FILES.iter().find(|(n, _, _)| *n == class).unwrap();
-        let ran = Test::with(toml).args(&["--check"]).run();
-        all.push_str(&format!("=== {class}\n{}\n", ran.stderr));
+        let ran = Test::with(toml).args(&["--check"]).code(2);
+        all.push_str(&format!("=== {class}\n{}\n", ran.stderr_text()));
     }
     insta::assert_snapshot!(all);
 }
@@ -240,16 +247,20 @@ fn command_line_errors_name_the_task_or_argument() {
         (&["--bogus"], "--bogus"),
     ];
     for (args, needle) in cases {
-        let ran = Test::with(toml).args(args).run();
-        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
-        assert_eq!(ran.stdout, "", "{args:?}");
+        let ran = Test::with(toml).args(args).run_with(&[]);
+        assert_eq!(ran.exit_code(), 2, "{args:?}: {}", ran.stderr_text());
+        assert_eq!(ran.stdout_text(), "", "{args:?}");
         assert!(
-            ran.stderr.contains(needle),
+            ran.stderr_text().contains(needle),
             "{args:?} lacks {needle:?}:\n{}",
-            ran.stderr
+            ran.stderr_text()
         );
-        assert!(!ran.stderr.contains("panicked"), "{args:?}");
-        assert!(!has_debug_dump(&ran.stderr), "{args:?}: {}", ran.stderr);
+        assert!(!ran.stderr_text().contains("panicked"), "{args:?}");
+        assert!(
+            !has_debug_dump(ran.stderr_text()),
+            "{args:?}: {}",
+            ran.stderr_text()
+        );
     }
 }
 
@@ -280,9 +291,19 @@ mod never_panics {
             let toml = lines.join("\n").replace('\0', "");
             for args in [&["--check"][..], &["-l"][..]] {
                 let t = super::Test::new().file("tasks.toml", &toml).args(args);
-                let ran = t.run();
-                prop_assert!(ran.code == 0 || ran.code == 2, "{args:?} exit {}:\n{}\n{}", ran.code, toml, ran.stderr);
-                prop_assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+                let ran = t.run_with(&[]);
+                prop_assert!(ran.exit_code() == 0 || ran.exit_code() == 2, "{args:?} exit {}:\n{}\n{}", ran.exit_code(), toml, ran.stderr_text());
+                prop_assert!(!ran.stderr_text().contains("panicked"), "{}", ran.stderr_text());
+                // --check says nothing on stdout; a listing starts with its heading.
+                prop_assert!(
+                    if args[0] == "-l" && ran.exit_code() == 0 {
+                        ran.stdout_text().starts_with("Tasks in ")
+                    } else {
+                        ran.stdout_text().is_empty()
+                    },
+                    "{args:?}: {}",
+                    ran.stdout_text()
+                );
             }
         }
     }
@@ -318,10 +339,14 @@ fn keys_from_other_runners_point_to_ours() {
     ];
     let mut all = String::new();
     for (file, hint) in cases {
-        let ran = common::Test::with(file).arg("a").run();
-        ran.code(2).stderr_has(hint);
-        assert!(!ran.stderr.contains("did you mean"), "{}", ran.stderr);
-        all.push_str(&ran.stderr);
+        let ran = common::Test::with(file).arg("a").code(2);
+        ran.stderr_has(hint);
+        assert!(
+            !ran.stderr_text().contains("did you mean"),
+            "{}",
+            ran.stderr_text()
+        );
+        all.push_str(ran.stderr_text());
     }
     insta::assert_snapshot!(all);
 }

@@ -36,13 +36,21 @@ fn every_example_passes_check_and_lists() {
         count += 1;
         let file = entry.path().join("tasks.toml");
         let file = file.to_str().unwrap();
-        let ran = Test::new().args(&["-f", file, "--check"]).run();
-        assert_eq!(ran.code, 0, "{file}: {}", ran.stderr);
-        assert!(ran.stderr.ends_with("tasks)\n"), "{file}: {}", ran.stderr);
-        let ran = Test::new().args(&["-f", file, "-l"]).run();
-        assert_eq!(ran.code, 0, "{file}: {}", ran.stderr);
-        let ran = Test::new().args(&["-f", file, "-l", "--json"]).run();
-        serde_json::from_str::<serde_json::Value>(&ran.stdout).expect("JSON listing");
+        let ran = Test::new().args(&["-f", file, "--check"]).run_with(&[]);
+        assert_eq!(ran.exit_code(), 0, "{file}: {}", ran.stderr_text());
+        assert!(
+            ran.stderr_text().ends_with("tasks)\n"),
+            "{file}: {}",
+            ran.stderr_text()
+        );
+        Test::new()
+            .args(&["-f", file, "-l"])
+            .code(0)
+            .stdout_has("Tasks in ");
+        let ran = Test::new()
+            .args(&["-f", file, "-l", "--json"])
+            .run_with(&[]);
+        serde_json::from_str::<serde_json::Value>(ran.stdout_text()).expect("JSON listing");
     }
     assert!(count >= 5, "examples found: {count}");
 }
@@ -52,32 +60,27 @@ fn classics() {
     example("classics")
         .args(&["-q", "greet", "Bob"])
         .expect("Hello, Bob!\n", "", 0);
-    let ran = example("classics").args(&["-q", "mytime"]).run();
-    ran.code(0);
-    assert_eq!(ran.stdout.lines().count(), 1);
+    let ran = example("classics").args(&["-q", "mytime"]).code(0);
+    assert_eq!(ran.stdout_text().lines().count(), 1);
     // The default task is mytime.
-    let ran = example("classics").args(&["-q"]).run();
-    ran.code(0);
-    assert_eq!(ran.stdout.lines().count(), 1);
+    let ran = example("classics").args(&["-q"]).code(0);
+    assert_eq!(ran.stdout_text().lines().count(), 1);
     // `date -u` is 29 bytes (plus newline) in the C locale; both
     // pipelines agree.
     let ran = example("classics")
         .args(&["-q", "count"])
         .env("LC_ALL", "C")
-        .run();
-    ran.code(0);
-    let counts: Vec<&str> = ran.stdout.split_whitespace().collect();
-    assert_eq!(counts.len(), 2, "{}", ran.stdout);
+        .code(0);
+    let counts: Vec<&str> = ran.stdout_text().split_whitespace().collect();
+    assert_eq!(counts.len(), 2, "{}", ran.stdout_text());
     assert_eq!(counts[0], counts[1]);
     example("classics")
         .args(&["-q", "count-pipe"])
         .env("LC_ALL", "C")
-        .run()
         .code(0)
         .stdout(&format!("{}\n", counts[0]));
-    let ran = example("classics").args(&["-q", "script"]).run();
-    ran.code(0)
-        .stdout_has("hello number 3\nrunning as task script in [TMP]\n");
+    let ran = example("classics").args(&["-q", "script"]).code(0);
+    ran.stdout_has("hello number 3\nrunning as task script in [TMP]\n");
 }
 
 #[test]
@@ -117,7 +120,6 @@ fn arguments() {
     );
     example("arguments")
         .args(&["deploy", "--help"])
-        .run()
         .code(0)
         .stdout_has("Usage: tasker deploy <target>");
 }
@@ -138,22 +140,21 @@ fn project_builds_runs_and_tests() {
     let t = example("project").args(&["-q", "run", "tasker"]);
     t.expect("Hello, tasker!\n", "", 0);
     assert!(t.path().join("build/hello").exists());
-    let ran = example("project").args(&["-q", "t"]).run();
-    ran.code(0).stdout_has("all tests passed\n");
+    let ran = example("project").args(&["-q", "t"]).code(0);
+    ran.stdout_has("all tests passed\n");
     // release asks first; without a terminal and without -y it fails.
     example("project")
         .args(&["release"])
-        .run()
         .code(1)
+        .stdout_has("all tests passed\n")
         .stderr_has("--yes");
 }
 
 #[test]
 fn project_dry_run_release_runs_nothing() {
     let t = example("project").args(&["--set", "version=9.9.9", "-n", "release"]);
-    let ran = t.run();
-    ran.code(0)
-        .stderr_has("hello-9.9.9.tar.gz")
+    let ran = t.code(0);
+    ran.stderr_has("hello-9.9.9.tar.gz")
         .stderr_has("echo released 9.9.9");
     assert!(!t.path().join("build").exists());
 }

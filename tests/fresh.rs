@@ -27,7 +27,7 @@ fn expect_build(t: &Test, args: &[&str], stderr: &str) {
     let mut all = args.to_vec();
     all.push("build");
     let ran = t.run_with(&all);
-    assert_eq!((ran.stderr.as_str(), ran.code), (stderr, 0), "{ran:?}");
+    assert_eq!((ran.stderr_text(), ran.exit_code()), (stderr, 0), "{ran:?}");
 }
 
 /// What `-v` says before the run: the line giving its reason.
@@ -37,8 +37,13 @@ fn reason(t: &Test, args: &[&str]) -> String {
     all.extend(args);
     all.push("build");
     let ran = t.run_with(&all);
-    ran.code(0);
-    ran.stderr.lines().next().unwrap_or_default().to_string()
+    // The callers look at why it ran; what it printed is not their point.
+    ran.code(0).stdout_text();
+    ran.stderr_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -128,8 +133,9 @@ fn editing_the_commands_or_env_in_the_file_runs_it_again() {
         "#,
     )
     .file("in.txt", "x");
-    t.run_with(&["build"]).code(0).stdout("hello\n");
-    t.run_with(&["build"]).code(0).stdout("");
+    t.run_with(&["build"])
+        .expect("hello\n", "[build] $ echo $GREETING\n", 0);
+    t.run_with(&["build"]).expect("", "[build] up to date\n", 0);
     let edit = |from: &str, to: &str| {
         let path = t.path().join("tasks.toml");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -142,7 +148,7 @@ fn editing_the_commands_or_env_in_the_file_runs_it_again() {
     );
     edit("\"hello\"", "\"goodbye\"");
     assert_eq!(reason(&t, &[]), "[build] not up to date: its env changed");
-    t.run_with(&["build"]).code(0).stdout("");
+    t.run_with(&["build"]).expect("", "[build] up to date\n", 0);
 }
 
 #[test]
@@ -159,15 +165,21 @@ fn commands_count_as_rendered_with_their_argument_values() {
         "#,
     )
     .file("in.txt", "x");
-    t.run_with(&["say", "ann"]).code(0).stdout("hello ann\n");
-    t.run_with(&["say", "ann"]).code(0).stdout("");
+    t.run_with(&["say", "ann"])
+        .expect("hello ann\n", "[say] $ echo hello ann\n", 0);
+    t.run_with(&["say", "ann"])
+        .expect("", "[say] up to date\n", 0);
     // Other argument values are another run, with a record of its own.
-    t.run_with(&["say", "bob"]).code(0).stdout("hello bob\n");
-    t.run_with(&["say", "ann"]).code(0).stdout("");
+    t.run_with(&["say", "bob"])
+        .expect("hello bob\n", "[say] $ echo hello bob\n", 0);
+    t.run_with(&["say", "ann"])
+        .expect("", "[say] up to date\n", 0);
     // A var that changes the rendered command runs it again.
-    t.run_with(&["--set", "greeting=hi", "say", "ann"])
-        .code(0)
-        .stdout("hi ann\n");
+    t.run_with(&["--set", "greeting=hi", "say", "ann"]).expect(
+        "hi ann\n",
+        "[say] $ echo hi ann\n",
+        0,
+    );
 }
 
 #[test]
@@ -180,7 +192,11 @@ fn nothing_is_recorded_after_a_failure() {
         "#,
     )
     .file("in.txt", "x");
-    t.run_with(&["build"]).code(1);
+    t.run_with(&["build"]).expect(
+        "",
+        "[build] $ test -e ok\nerror: build failed at `test -e ok`: exit status 1\n",
+        1,
+    );
     let records = t.path().join(".tasker/fresh");
     let count = std::fs::read_dir(&records).map_or(0, |d| d.count());
     assert_eq!(count, 0);
@@ -188,14 +204,18 @@ fn nothing_is_recorded_after_a_failure() {
     let ran = t.run_with(&["-v", "build"]);
     ran.code(0)
         .stderr_has("[build] not up to date: no earlier success is recorded");
-    t.run_with(&["build"]).code(0);
+    t.run_with(&["build"]).expect("", "[build] up to date\n", 0);
     expect_quiet_skip(&t);
 }
 
 #[track_caller]
 fn expect_quiet_skip(t: &Test) {
     let ran = t.run_with(&["build"]);
-    assert_eq!((ran.stderr.as_str(), ran.code), (SKIPPED, 0), "{ran:?}");
+    assert_eq!(
+        (ran.stderr_text(), ran.exit_code()),
+        (SKIPPED, 0),
+        "{ran:?}"
+    );
 }
 
 #[test]
@@ -209,7 +229,11 @@ fn an_ignored_failure_records_nothing() {
         "#,
     )
     .file("in.txt", "x");
-    t.run_with(&["build"]).code(0);
+    t.run_with(&["build"]).expect(
+        "",
+        "[build] $ exit 3\n[build] failed (exit status 3), ignored\n",
+        0,
+    );
     t.run_with(&["-v", "build"])
         .code(0)
         .stderr_has("not up to date: no earlier success is recorded");
@@ -337,9 +361,10 @@ fn sources_are_relative_to_the_task_dir() {
     )
     .file("sub/a.c", "one\n")
     .file("a.c", "not this\n");
-    t.run_with(&["build"]).code(0).stdout("one\n");
+    t.run_with(&["build"])
+        .expect("one\n", "[build] $ cat *.c\n", 0);
     std::fs::write(t.path().join("a.c"), "still not this\n").unwrap();
-    t.run_with(&["build"]).code(0).stdout("");
+    t.run_with(&["build"]).expect("", "[build] up to date\n", 0);
     std::fs::write(t.path().join("sub/a.c"), "two\n").unwrap();
     t.run_with(&["-v", "build"])
         .code(0)
@@ -358,7 +383,7 @@ fn a_bad_glob_is_an_error_at_its_place() {
     );
     let ran = t.run_with(&["build"]);
     ran.code(2);
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
@@ -375,7 +400,8 @@ fn a_skipped_run_counts_as_a_success_for_what_follows() {
         "#,
     )
     .file("in.txt", "x");
-    t.run_with(&["ship"]).code(0).stdout("shipped\n");
+    t.run_with(&["ship"])
+        .expect("shipped\n", "[build] $ true\n[ship] $ echo shipped\n", 0);
     let ran = t.run_with(&["ship"]);
     ran.code(0).stdout("shipped\n").stderr_has(SKIPPED);
 }
@@ -402,7 +428,7 @@ fn the_json_listing_says_whether_each_task_is_up_to_date() {
     let states = |t: &Test| -> Vec<serde_json::Value> {
         let ran = t.run_with(&["-l", "--json"]);
         ran.code(0);
-        let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(ran.stdout_text()).unwrap();
         doc["tasks"]
             .as_array()
             .unwrap()
@@ -542,12 +568,16 @@ fn every_task_key_but_presentation_is_fingerprinted() {
     };
     for (key, presentation, extra, before, after) in cases {
         let t = Test::with(&file(key, extra, before)).file("src/a.txt", "a\n");
+        // Each run succeeds; what it prints is the task's own business.
         let first = t.run_with(&["-y", "build"]);
+        first.code(0).stdout_has("hi").stderr_has("] $ echo hi");
         let second = t.run_with(&["-y", "build"]);
-        let up_to_date = |ran: &common::Ran| ran.stderr.contains("up to date");
+        second.code(0).stdout_text();
+        let up_to_date = |ran: &common::Ran| ran.stderr_text().contains("up to date");
         if up_to_date(&second) {
             std::fs::write(t.path().join("tasks.toml"), file(key, extra, after)).unwrap();
             let third = t.run_with(&["-y", "build"]);
+            third.code(0).stdout_text();
             assert_eq!(
                 up_to_date(&third),
                 *presentation,
@@ -590,15 +620,18 @@ fn a_skipped_run_keeps_the_values_it_captured_and_extracted() {
         .stdout("version 1.2.3\nv=1.2.3 out=version 1.2.3\n");
     let second = t.run_with(&["--timings", "show"]);
     second.code(0).stdout("v=1.2.3 out=version 1.2.3\n");
-    assert!(second.stderr.contains("[ver] up to date"), "{second:?}");
+    assert!(
+        second.stderr_text().contains("[ver] up to date"),
+        "{second:?}"
+    );
     let row = second
-        .stderr
+        .stderr_text()
         .lines()
         .find(|l| l.starts_with("ver "))
         .unwrap_or_default();
-    assert!(row.ends_with("up-to-date"), "{}", second.stderr);
+    assert!(row.ends_with("up-to-date"), "{}", second.stderr_text());
     let listed: serde_json::Value =
-        serde_json::from_str(&t.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(t.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(listed["tasks"][0]["up_to_date"], true);
     assert_eq!(listed["tasks"][0]["recorded"], "ran");
     assert_eq!(listed["tasks"][1]["recorded"], serde_json::Value::Null);
@@ -630,8 +663,9 @@ fn absolute_sources_and_sources_outside_the_root_are_checked() {
         )
         .file("shared/deep/a.txt", "a\n")
         .cwd("proj");
-    let ran = t.run_with(&["-v", "build"]);
-    ran.code(0);
+    t.run_with(&["-v", "build"]).code(0).stderr_has(
+        "[build] not up to date: no earlier success is recorded\n[build] $ true\n[build] done in ",
+    );
     t.run_with(&["-v", "build"])
         .code(0)
         .stderr_has("[build] up to date (2 sources, ");
@@ -647,7 +681,7 @@ fn absolute_sources_and_sources_outside_the_root_are_checked() {
     ));
     std::fs::write(elsewhere.path().join("inc/c.h"), "c\n").unwrap();
     t.run_with(&["-v", "build"]).code(0).stderr_has("is new");
-    assert_eq!(t.run_with(&["build"]).stderr, "[build] up to date\n");
+    assert_eq!(t.run_with(&["build"]).stderr_text(), "[build] up to date\n");
 }
 
 /// A temporary record file of a writer that was killed is removed by the

@@ -119,6 +119,38 @@ fn seeds_end_cleanly() {
 }
 
 #[test]
+fn no_seed_is_a_saved_regression() {
+    let _serial = serial();
+    // libFuzzer runs the seeds first and stops at the first that crashes
+    // or times out. The nested-range template that spends the whole render
+    // budget takes seconds in the fuzz build (over `-timeout=1`): as a seed
+    // it ended every render campaign within its first hundred executions.
+    // It is kept, and replayed, among the regressions instead.
+    let budget = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/render/timeout-nested-range-budget");
+    assert!(
+        std::fs::read(&budget)
+            .is_ok_and(|data| data.starts_with(b"echo {% for a in range(100000) %}")),
+        "{} is missing",
+        budget.display()
+    );
+    for target in TARGETS {
+        let kept: Vec<Vec<u8>> = inputs("regressions", target)
+            .iter()
+            .map(|p| std::fs::read(p).expect("read a saved input"))
+            .collect();
+        for seed in inputs("seeds", target) {
+            let data = std::fs::read(&seed).expect("read a seed");
+            assert!(
+                !kept.contains(&data),
+                "{} is also a saved regression; fuzz/make_seeds.py leaves those out",
+                seed.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn loader_seeds_from_the_examples_load() {
     let _serial = serial();
     // The harness is not vacuous: real files go all the way through.

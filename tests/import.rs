@@ -212,10 +212,17 @@ const PACKAGE_JSON: &str = r#"{
 /// and check that it passes `--check`.
 fn import(test: &Test, name: &str) -> Ran {
     let ran = test.run_with(&["--import", name]);
-    assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
-    std::fs::write(test.path().join("tasks.toml"), &ran.stdout).unwrap();
+    assert_eq!(ran.exit_code(), 0, "stderr:\n{}", ran.stderr_text());
+    std::fs::write(test.path().join("tasks.toml"), ran.stdout_text()).unwrap();
     let check = test.run_with(&["--check"]);
-    assert_eq!(check.code, 0, "--check:\n{}\n{}", check.stderr, ran.stdout);
+    assert_eq!(
+        check.exit_code(),
+        0,
+        "--check:\n{}\n{}",
+        check.stderr_text(),
+        ran.stdout_text()
+    );
+    check.stderr_has("./tasks.toml: ok (");
     ran
 }
 
@@ -223,9 +230,14 @@ fn import(test: &Test, name: &str) -> Ran {
 /// left out: the callee's commands follow).
 fn dry_run(test: &Test, task: &str) -> Vec<String> {
     let ran = test.run_with(&["-n", "-y", task]);
-    assert_eq!(ran.code, 0, "tasker -n {task}:\n{}", ran.stderr);
+    assert_eq!(
+        ran.exit_code(),
+        0,
+        "tasker -n {task}:\n{}",
+        ran.stderr_text()
+    );
     let mut out: Vec<String> = Vec::new();
-    for line in ran.stderr.lines() {
+    for line in ran.stderr_text().lines() {
         if let Some((_, command)) = line.split_once("] $ ") {
             out.push(command.to_string());
         } else if let Some(more) = line.strip_prefix('[').and_then(|l| l.split_once("]   ")) {
@@ -243,7 +255,10 @@ fn dry_run(test: &Test, task: &str) -> Vec<String> {
 /// The task names `tasker --summary` prints.
 fn names(test: &Test) -> Vec<String> {
     let ran = test.run_with(&["--summary"]);
-    ran.stdout.split_whitespace().map(str::to_string).collect()
+    ran.stdout_text()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Commands compared word by word, as the shell would split them: the
@@ -281,7 +296,11 @@ fn original(test: &Test, program: &std::path::Path, args: &[&str]) -> std::proce
 fn a_justfile_becomes_tasks_with_arguments_groups_and_aliases() {
     let test = Test::new().file("justfile", JUSTFILE);
     let ran = import(&test, "justfile");
-    insta::assert_snapshot!(format!("{}\n--- stderr ---\n{}", ran.stdout, ran.stderr));
+    insta::assert_snapshot!(format!(
+        "{}\n--- stderr ---\n{}",
+        ran.stdout_text(),
+        ran.stderr_text()
+    ));
     let names = names(&test);
     for name in ["build", "test", "fmt", "lint", "deploy", "here", "count"] {
         assert!(names.contains(&name.to_string()), "{name} in {names:?}");
@@ -336,7 +355,11 @@ fn a_makefile_becomes_phony_and_file_tasks_with_sources_and_outputs() {
         .file("main.c", "int main(void) { return 0; }\n")
         .file("util.c", "int util;\n");
     let ran = import(&test, "Makefile");
-    insta::assert_snapshot!(format!("{}\n--- stderr ---\n{}", ran.stdout, ran.stderr));
+    insta::assert_snapshot!(format!(
+        "{}\n--- stderr ---\n{}",
+        ran.stdout_text(),
+        ran.stderr_text()
+    ));
     let names = names(&test);
     for name in [
         "all", "demo", "main-o", "util-o", "clean", "install", "test", "dist",
@@ -384,7 +407,11 @@ fn a_taskfile_and_its_includes_become_one_file() {
         .file("Taskfile.yml", TASKFILE)
         .file("docs/Taskfile.yml", DOCS_TASKFILE);
     let ran = import(&test, "Taskfile.yml");
-    insta::assert_snapshot!(format!("{}\n--- stderr ---\n{}", ran.stdout, ran.stderr));
+    insta::assert_snapshot!(format!(
+        "{}\n--- stderr ---\n{}",
+        ran.stdout_text(),
+        ran.stderr_text()
+    ));
     let names = names(&test);
     for name in [
         "default",
@@ -444,7 +471,11 @@ fn a_taskfile_and_its_includes_become_one_file() {
 fn package_json_scripts_run_their_pre_and_post_scripts_and_call_each_other() {
     let test = Test::new().file("package.json", PACKAGE_JSON);
     let ran = import(&test, "package.json");
-    insta::assert_snapshot!(format!("{}\n--- stderr ---\n{}", ran.stdout, ran.stderr));
+    insta::assert_snapshot!(format!(
+        "{}\n--- stderr ---\n{}",
+        ran.stdout_text(),
+        ran.stderr_text()
+    ));
     let names = names(&test);
     for name in [
         "prebuild",
@@ -480,26 +511,25 @@ fn a_file_that_cannot_be_imported_is_a_clear_error() {
     Test::new()
         .file("build.gradle", "task hello {}\n")
         .args(&["--import", "build.gradle"])
-        .run()
         .code(2)
         .stderr_has("error: cannot tell what kind of file `build.gradle` is\nhelp: --import reads a justfile");
     let ran = Test::new()
         .file("Taskfile.yml", "version: '3'\ntasks:\n  a: [x\n")
         .args(&["--import", "Taskfile.yml"])
-        .run();
-    ran.code(2)
-        .stderr_has("is not YAML")
-        .stderr_has("Taskfile.yml:");
+        .code(2);
+    ran.stderr_has("is not YAML").stderr_has("Taskfile.yml:");
     let ran = Test::new()
         .file(
             "package.json",
             "{\n  \"scripts\": {\n    \"a\": 1,\n  }\n}\n",
         )
         .args(&["--import", "package.json"])
-        .run();
-    ran.code(2)
-        .stderr_has("is not a package.json")
+        .code(2);
+    ran.stderr_has("is not a package.json")
         .stderr_has("package.json:");
-    let ran = Test::new().arg("--import").arg(".").run();
-    ran.code(2);
+    Test::new().arg("--import").arg(".").expect(
+        "",
+        "error: cannot tell what kind of file `.` is\nhelp: --import reads a justfile, a Taskfile.yml, a Makefile or a package.json, known by their names (also *.just, *.yml, *.mk)\n",
+        2,
+    );
 }

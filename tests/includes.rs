@@ -79,15 +79,15 @@ fn sorted_lines(text: &str) -> Vec<&str> {
 fn included_tasks_run_by_full_name_with_their_files_vars_env_and_dir() {
     let ran = project()
         .args(&["-q", "--output", "interleaved", "all"])
-        .run();
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+        .run_with(&[]);
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
     // Short names (`prep`), the includer's task (`:build`) and a nested
     // file's (`api:ref`) all resolve; each task sees its own file's vars
     // and [env] over its includer's, and runs in its file's directory.
     // The included file's [settings] (a shell that does not exist) are
     // ignored.
     assert_eq!(
-        sorted_lines(&ran.stdout),
+        sorted_lines(ran.stdout_text()),
         [
             "all",
             "build who=root level=root",
@@ -123,7 +123,7 @@ fn a_task_dir_in_an_included_file_is_relative_to_the_root() {
         .file("sub/deeper/inner/keep", "");
     let ran = t.run_with(&["-q", "sub:default-dir", "sub:own-dir"]);
     assert_eq!(
-        (ran.stdout.as_str(), ran.stderr.as_str(), ran.code),
+        (ran.stdout_text(), ran.stderr_text(), ran.exit_code()),
         ("sub\ndeeper\ninner\n", "", 0)
     );
 }
@@ -150,15 +150,15 @@ fn a_template_in_an_included_file_reads_its_own_tasks_by_short_name() {
 fn set_overrides_a_var_in_every_file() {
     project()
         .args(&["-q", "--set", "who=cli", "docs:site"])
-        .run()
+        .run_with(&[])
         .stdout_has("site who=cli shared=from-root");
 }
 
 #[test]
 fn the_listing_shows_included_tasks_under_their_namespace() {
-    let ran = project().arg("-l").run();
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
-    insta::assert_snapshot!(ran.stdout, @r"
+    let ran = project().arg("-l").run_with(&[]);
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
+    insta::assert_snapshot!(ran.stdout_text(), @r"
     Tasks in ./tasks.toml:
         build          Build it
         all            Everything
@@ -171,8 +171,12 @@ fn the_listing_shows_included_tasks_under_their_namespace() {
     ");
     // A task whose short name starts with `_` is private, as in the root
     // file: listed with --all only, and runnable.
-    let all = project().args(&["-l", "--all"]).run();
-    assert!(all.stdout.contains("    docs:_hidden\n"), "{}", all.stdout);
+    let all = project().args(&["-l", "--all"]).run_with(&[]);
+    assert!(
+        all.stdout_text().contains("    docs:_hidden\n"),
+        "{}",
+        all.stdout_text()
+    );
     project()
         .args(&["-q", "docs:_hidden"])
         .expect("hidden\n", "", 0);
@@ -180,9 +184,9 @@ fn the_listing_shows_included_tasks_under_their_namespace() {
 
 #[test]
 fn json_gives_full_names_and_the_file_of_each_task() {
-    let ran = project().args(&["-l", "--json"]).run();
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    let ran = project().args(&["-l", "--json"]).run_with(&[]);
+    assert_eq!(ran.exit_code(), 0, "{}", ran.stderr_text());
+    let doc: serde_json::Value = serde_json::from_str(ran.stdout_text()).expect("JSON");
     let tasks: Vec<(String, String)> = doc["tasks"]
         .as_array()
         .expect("tasks")
@@ -211,12 +215,12 @@ fn json_gives_full_names_and_the_file_of_each_task() {
 
 #[test]
 fn help_and_show_work_for_an_included_task() {
-    let ran = project().args(&["docs:site", "--help"]).run();
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
-    insta::assert_snapshot!(ran.stdout);
-    let ran = project().args(&["--show", "docs:api:ref"]).run();
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
-    insta::assert_snapshot!(ran.stdout, @r#"
+    let ran = project().args(&["docs:site", "--help"]).run_with(&[]);
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
+    insta::assert_snapshot!(ran.stdout_text());
+    let ran = project().args(&["--show", "docs:api:ref"]).run_with(&[]);
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
+    insta::assert_snapshot!(ran.stdout_text(), @r#"
     # ./docs/api/tasks.toml:1
     [tasks.ref]
     help = "API reference"
@@ -230,20 +234,28 @@ fn completion_offers_included_tasks() {
     let t = project();
     let ran = t.run_with(&["--complete", "zsh", "1", "--", "tasker", "docs:"]);
     assert_eq!(
-        (ran.stdout.as_str(), ran.code),
+        (ran.stdout_text(), ran.exit_code()),
         ("docs:site\ndocs:prep\ndocs:api:ref\ndocs:api:r\n", 0)
     );
     // Bash splits `docs:a` into `docs`, `:`, `a` and replaces the last
     // piece only.
     let ran = t.run_with(&["--complete", "bash", "3", "--", "tasker", "docs", ":", "a"]);
-    assert_eq!((ran.stdout.as_str(), ran.code), ("api:ref\napi:r\n", 0));
+    assert_eq!(
+        (ran.stdout_text(), ran.exit_code()),
+        ("api:ref\napi:r\n", 0)
+    );
 }
 
 /// The error text of `tasker -l` for this project.
 fn load_error(t: Test) -> String {
-    let ran = t.arg("-l").run();
-    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""), "{}", ran.stderr);
-    ran.stderr
+    let ran = t.arg("-l").run_with(&[]);
+    assert_eq!(
+        (ran.exit_code(), ran.stdout_text()),
+        (2, ""),
+        "{}",
+        ran.stderr_text()
+    );
+    ran.stderr_text().to_string()
 }
 
 #[test]
@@ -320,16 +332,16 @@ fn check_checks_the_templates_of_included_files() {
             "[vars]\nmine = \"m\"\n[tasks.t]\nrun = \"echo {{ mine }} {{ root_only }} {{ nope }}\"\n",
         )
         .arg("--check")
-        .run();
-    assert_eq!(ran.code, 2);
-    insta::assert_snapshot!(ran.stderr);
+        .run_with(&[]);
+    assert_eq!(ran.exit_code(), 2);
+    insta::assert_snapshot!(ran.stderr_text());
     // The includer does not see the included file's vars.
     let ran =
         Test::with("[include]\nsub = \"sub/tasks.toml\"\n[tasks.t]\nrun = \"echo {{ mine }}\"\n")
             .file("sub/tasks.toml", "[vars]\nmine = \"m\"\n")
             .arg("--check")
-            .run();
-    ran.code(2).stderr_has("unknown name `mine`");
+            .code(2);
+    ran.stderr_has("unknown name `mine`");
 }
 
 #[test]
@@ -383,17 +395,17 @@ fn an_include_with_aliases_answers_to_each_namespace() {
     ] {
         let ran = t.run_with(&["-q", name]);
         assert_eq!(
-            (ran.stdout.as_str(), ran.code),
+            (ran.stdout_text(), ran.exit_code()),
             (out, 0),
             "{name}: {}",
-            ran.stderr
+            ran.stderr_text()
         );
     }
-    t.run_with(&["--check"]).code(0);
+    t.run_with(&["--check"])
+        .expect("", "./tasks.toml: ok (3 tasks)\n", 0);
     Test::with("[include]\ndocs = { path = 'x.toml', aliases = ['a:b'] }\n")
         .file("x.toml", "")
         .arg("--check")
-        .run()
         .code(2)
         .stderr_has("invalid include namespace `a:b`");
 }

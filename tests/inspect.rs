@@ -72,12 +72,11 @@ fn show_prints_the_task_as_written_with_its_file_and_line() {
     );
     // An alias finds its task; a table of the task further down is shown
     // under its own line number.
-    let deploy = Test::with(FILE).args(&["--show", "d"]).run();
-    deploy.code(0);
+    let deploy = Test::with(FILE).args(&["--show", "d"]).code(0);
     assert!(deploy
-        .stdout
+        .stdout_text()
         .contains("# ./tasks.toml:37\n[tasks.deploy.env]\nSTAGE = \"1\"\n"));
-    insta::assert_snapshot!(format!("{}\n{}", ran.stdout, deploy.stdout));
+    insta::assert_snapshot!(format!("{}\n{}", ran.stdout_text(), deploy.stdout_text()));
 }
 
 #[test]
@@ -104,7 +103,7 @@ fn evaluate_prints_every_var_with_sh_vars_run() {
         "",
         0,
     );
-    insta::assert_snapshot!(ran.stdout);
+    insta::assert_snapshot!(ran.stdout_text());
     Test::with(FILE)
         .args(&["--evaluate", "sha"])
         .expect("abc123\n", "", 0);
@@ -131,7 +130,7 @@ fn choose_outside_a_terminal_is_a_clear_error() {
         ",
         2,
     );
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 /// Run `tasker ARGS` on a pseudo-terminal (python's `pty`), and for each
@@ -226,40 +225,57 @@ const READ_EACH_OTHER: &str = r#"
     "#;
 
 /// Run with a bound: a tasker that waits on itself is killed after 20 s
-/// and the test fails, rather than hanging.
+/// (status -1) and fails the caller's check of its status, rather than
+/// hanging.
+#[track_caller]
 fn ends(test: Test) -> common::Ran {
     let child = test.spawn();
-    let ran = test.finish_within(child, std::time::Duration::from_secs(20));
-    assert_ne!(ran.code, -1, "tasker hung (killed):\n{}", ran.stderr);
-    ran
+    test.finish_within(child, std::time::Duration::from_secs(20))
 }
 
 #[test]
 fn inspection_never_waits_on_itself() {
     let ran = ends(Test::with(READ_EACH_OTHER).arg("--evaluate"));
     assert_eq!(
-        (ran.stdout.as_str(), ran.code),
+        (ran.stdout_text(), ran.exit_code()),
         (
             "log   = \"warn\"\nsha   = \"abc-\"\nlabel = \"abc--warn\"\n",
             0
         ),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
     // Each var first, alone: the one `[env]` reads starts the chain too.
     for (var, value) in [("log", "warn"), ("sha", "abc-"), ("label", "abc--warn")] {
         let ran = ends(Test::with(READ_EACH_OTHER).args(&["--evaluate", var]));
-        assert_eq!(ran.stdout, format!("{value}\n"), "{}", ran.stderr);
+        assert_eq!(
+            ran.stdout_text(),
+            format!("{value}\n"),
+            "{}",
+            ran.stderr_text()
+        );
     }
     let ran = ends(Test::with(READ_EACH_OTHER).args(&["-n", "build"]));
     assert_eq!(
-        (ran.stderr.as_str(), ran.code),
+        (ran.stderr_text(), ran.exit_code()),
         ("[build] $ echo '[abc--warn+warn]' $APP_SHA\n", 0)
     );
-    let ran = ends(Test::with(READ_EACH_OTHER).args(&["--show", "build"]));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ends(Test::with(READ_EACH_OTHER).args(&["--show", "build"])).expect(
+        r#"
+        # ./tasks.toml:10
+        [tasks.build]
+        help = "Build it"
+        vars = { stamp = { sh = "echo {{ label }}+$APP_LOG" }, shown = "[{{ stamp }}]" }
+        run = "echo {{ shown }} $APP_SHA"
+        "#,
+        "",
+        0,
+    );
     let ran = ends(Test::with(READ_EACH_OTHER).arg("--summary"));
-    assert_eq!(ran.stdout, "build\n");
-    let ran = ends(Test::with(READ_EACH_OTHER).args(&["build"]));
-    assert_eq!(ran.stdout, "[abc--warn+warn] abc-\n", "{}", ran.stderr);
+    assert_eq!(ran.stdout_text(), "build\n");
+    ends(Test::with(READ_EACH_OTHER).args(&["build"])).expect(
+        "[abc--warn+warn] abc-\n",
+        "[build] $ echo '[abc--warn+warn]' $APP_SHA\n",
+        0,
+    );
 }

@@ -10,10 +10,14 @@ use common::Test;
 fn refused_everywhere(toml: &str, task: &str, needle: &str) {
     for args in [&["--check"][..], &["-l"][..], &[task][..]] {
         let t = Test::with(toml).args(args);
-        let ran = t.run();
-        ran.code(2).stderr_has(needle);
-        assert_eq!(ran.stdout, "", "{args:?}");
-        assert!(!ran.stderr.contains("panicked"), "{args:?}: {}", ran.stderr);
+        let ran = t.code(2);
+        ran.stderr_has(needle);
+        assert_eq!(ran.stdout_text(), "", "{args:?}");
+        assert!(
+            !ran.stderr_text().contains("panicked"),
+            "{args:?}: {}",
+            ran.stderr_text()
+        );
         assert!(!t.path().join("ran").exists(), "{args:?}: something ran");
     }
 }
@@ -65,8 +69,7 @@ fn a_chain_of_vars_deeper_than_256_is_an_error_not_a_stack_overflow() {
     );
     for args in [&["--check"][..], &["a"][..]] {
         let t = Test::with(&toml).args(args);
-        t.run()
-            .code(2)
+        t.code(2)
             .stderr_has(
                 "var `v0` starts a chain of 2000 vars that read each other; at most 256 may",
             )
@@ -84,13 +87,11 @@ fn a_chain_of_256_vars_is_evaluated_inside_a_run() {
     );
     Test::with(&toml)
         .args(&["-q", "-j2", "-p", "--output", "grouped", "a", "b"])
-        .run()
         .code(0)
         .stdout_has("end\n");
     let toml = format!("{}[tasks.a]\nrun = \"echo {{{{ v0 }}}}\"\n", var_chain(257));
     Test::with(&toml)
         .args(&["--check"])
-        .run()
         .code(2)
         .stderr_has("chain of 257 vars");
 }
@@ -107,7 +108,7 @@ fn a_templated_matrix_is_counted_before_it_is_built() {
         matrix = { a = "{{ hundred }}", b = "{{ hundred }}", c = "{{ hundred }}", d = "{{ hundred }}" }
         "#;
     let t = Test::with(toml).arg("a");
-    t.run().code(2).stderr_has(
+    t.code(2).stderr_has(
         "the matrix of task `a` expands to 100000000 runs, more than the 100000 allowed",
     );
     assert!(!t.path().join("ran").exists());
@@ -142,18 +143,17 @@ fn a_literal_chain_of_calls_deeper_than_256_is_found_by_check() {
     let toml = deps_chain(300, true);
     for args in [&["--check"][..], &["t0"][..]] {
         let t = Test::with(&toml).args(args);
-        t.run().code(2).stderr_has("calls nest ");
+        t.code(2).stderr_has("calls nest ");
         assert!(!t.path().join("ran").exists());
     }
     Test::with(&toml)
         .args(&["--check"])
-        .run()
+        .code(2)
         .stderr_has("error: calls nest 299 deep from task `t0`, more than the 256 allowed");
     // 256 levels of nesting (257 tasks) are allowed.
     Test::with(&deps_chain(257, false))
         .args(&["--check"])
-        .run()
-        .code(0);
+        .expect("", "./tasks.toml: ok (257 tasks)\n", 0);
 }
 
 #[test]
@@ -169,9 +169,7 @@ fn a_chain_of_task_steps_counts_as_nesting_too() {
         }
     }
     let t = Test::with(&toml).args(&["--check"]);
-    t.run()
-        .code(2)
-        .stderr_has("calls nest 299 deep from task `t0`");
+    t.code(2).stderr_has("calls nest 299 deep from task `t0`");
 }
 
 #[test]
@@ -187,11 +185,10 @@ fn a_render_that_makes_too_much_text_is_a_located_error() {
             .to_string(),
     ] {
         let t = Test::with(&format!("[tasks.t]\nrun = {step}\n")).args(&["-q", "t"]);
-        let ran = t.run();
-        ran.code(2)
-            .stderr_has("the template of step 1 of task `t` makes too much text")
+        let ran = t.code(2);
+        ran.stderr_has("the template of step 1 of task `t` makes too much text")
             .stderr_has(" --> ./tasks.toml:2:");
-        assert_eq!(ran.stdout, "", "{step}");
+        assert_eq!(ran.stdout_text(), "", "{step}");
         assert!(!t.path().join("ran").exists(), "{step}: something ran");
     }
     // Up to the bound, text goes through whole.

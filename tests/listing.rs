@@ -72,19 +72,18 @@ const FILE: &str = r#"
 
 #[test]
 fn listing_shows_tasks_in_file_order_under_groups() {
-    let ran = Test::with(FILE).args(&["-l"]).run();
-    ran.code(0);
-    assert_eq!(ran.stderr, "");
-    assert!(!ran.stdout.contains("gen"));
-    assert!(!ran.stdout.contains("_helper"));
-    insta::assert_snapshot!(ran.stdout);
+    let ran = Test::with(FILE).args(&["-l"]).code(0);
+    assert_eq!(ran.stderr_text(), "");
+    assert!(!ran.stdout_text().contains("gen"));
+    assert!(!ran.stdout_text().contains("_helper"));
+    insta::assert_snapshot!(ran.stdout_text());
 }
 
 #[test]
 fn listing_with_all_shows_private_tasks() {
-    let ran = Test::with(FILE).args(&["-l", "--all"]).run();
-    ran.code(0).stdout_has("    gen ").stdout_has("    _helper");
-    insta::assert_snapshot!(ran.stdout);
+    let ran = Test::with(FILE).args(&["-l", "--all"]).code(0);
+    ran.stdout_has("    gen ").stdout_has("    _helper");
+    insta::assert_snapshot!(ran.stdout_text());
 }
 
 #[test]
@@ -106,8 +105,7 @@ fn private_tasks_can_still_be_run() {
 fn aliases_run_the_task() {
     Test::with(FILE)
         .args(&["-q", "d", "prod", "--ratio", "1"])
-        .run()
-        .code(0);
+        .expect("", "", 0);
 }
 
 #[test]
@@ -140,9 +138,8 @@ fn listing_from_a_subdirectory_shows_the_relative_path() {
 #[test]
 fn json_listing_has_the_stable_shape() {
     let t = Test::with(FILE).args(&["-l", "--json"]);
-    let ran = t.run();
-    ran.code(0);
-    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("valid JSON");
+    let ran = t.code(0);
+    let doc: serde_json::Value = serde_json::from_str(ran.stdout_text()).expect("valid JSON");
     let file = doc["file"].as_str().unwrap();
     assert!(file.ends_with("tasks.toml"), "{file}");
     let keys: Vec<&str> = doc
@@ -254,8 +251,10 @@ fn json_listing_has_the_stable_shape() {
     assert_eq!(deploy["args"][4]["required"], true);
     assert_eq!(tasks[2]["group"], "docs");
 
-    let all = Test::with(FILE).args(&["-l", "--json", "--all"]).run();
-    let doc: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let all = Test::with(FILE)
+        .args(&["-l", "--json", "--all"])
+        .run_with(&[]);
+    let doc: serde_json::Value = serde_json::from_str(all.stdout_text()).unwrap();
     let gen = doc["tasks"]
         .as_array()
         .unwrap()
@@ -267,13 +266,11 @@ fn json_listing_has_the_stable_shape() {
 
 #[test]
 fn task_help_shows_usage_help_arguments_and_deps() {
-    let ran = Test::with(FILE).args(&["deploy", "--help"]).run();
-    ran.code(0);
-    assert_eq!(ran.stderr, "");
-    insta::assert_snapshot!("deploy_help", ran.stdout);
-    let ran = Test::with(FILE).args(&["build", "--help"]).run();
-    ran.code(0);
-    insta::assert_snapshot!("build_help", ran.stdout);
+    let ran = Test::with(FILE).args(&["deploy", "--help"]).code(0);
+    assert_eq!(ran.stderr_text(), "");
+    insta::assert_snapshot!("deploy_help", ran.stdout_text());
+    let ran = Test::with(FILE).args(&["build", "--help"]).code(0);
+    insta::assert_snapshot!("build_help", ran.stdout_text());
 }
 
 #[test]
@@ -295,7 +292,7 @@ fn a_closed_stdout_stops_quietly() {
     let ran = t.finish(child);
     assert_eq!(&first, b"Tasks in ./tasks");
     // Quietly, and with success: the reader had what it wanted.
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
 }
 
 #[test]
@@ -379,32 +376,31 @@ fn listing_marks_the_default_task_and_shows_short_choices() {
         "",
         0,
     );
-    insta::assert_snapshot!(ran.stdout);
+    insta::assert_snapshot!(ran.stdout_text());
 }
 
 #[test]
 fn task_help_shows_the_steps_the_confirm_question_and_extra() {
-    let build = Test::with(SHOWN).args(&["build", "--help"]).run();
-    build.code(0);
-    let deploy = Test::with(SHOWN).args(&["deploy", "--help"]).run();
-    deploy.code(0);
-    let pytest = Test::with(SHOWN).args(&["pytest", "--help"]).run();
-    pytest.code(0);
+    let build = Test::with(SHOWN).args(&["build", "--help"]).code(0);
+    let deploy = Test::with(SHOWN).args(&["deploy", "--help"]).code(0);
+    let pytest = Test::with(SHOWN).args(&["pytest", "--help"]).code(0);
     assert!(
-        build.stdout.contains("  task gen --fast\n"),
+        build.stdout_text().contains("  task gen --fast\n"),
         "{}",
-        build.stdout
+        build.stdout_text()
     );
     assert!(deploy
-        .stdout
+        .stdout_text()
         .contains("Confirm: Deploy {{ target }}? [y/N]\n"));
     assert!(pytest
-        .stdout
+        .stdout_text()
         .starts_with("Usage: tasker pytest [-- EXTRA...]\n"));
-    assert!(!build.stdout.contains("EXTRA"));
+    assert!(!build.stdout_text().contains("EXTRA"));
     insta::assert_snapshot!(format!(
         "{}\n---\n{}\n---\n{}",
-        build.stdout, deploy.stdout, pytest.stdout
+        build.stdout_text(),
+        deploy.stdout_text(),
+        pytest.stdout_text()
     ));
 }
 
@@ -440,7 +436,7 @@ fn the_echo_drops_the_blanks_that_empty_template_blocks_leave() {
         ",
         0,
     );
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
     Test::with(
         r#"
         [tasks.t]

@@ -63,17 +63,18 @@ fn a_second_run_reads_the_index_and_prints_the_same() {
         );
         let part = test.run_with(args);
         assert_eq!(
-            (whole.stdout, whole.stderr, whole.code),
-            (part.stdout, part.stderr, part.code),
+            (whole.stdout_text(), whole.stderr_text(), whole.exit_code()),
+            (part.stdout_text(), part.stderr_text(), part.exit_code()),
             "{args:?}"
         );
     }
     let verbose = test.run_with(&["-v", "base"]);
+    verbose.stdout("base hello\n");
     let said = verbose
-        .stderr
+        .stderr_text()
         .lines()
         .find(|l| l.starts_with("tasker: loaded "))
-        .unwrap_or_else(|| panic!("no load-index line: {}", verbose.stderr));
+        .unwrap_or_else(|| panic!("no load-index line: {}", verbose.stderr_text()));
     let size: usize = said["tasker: loaded ".len()..]
         .split(' ')
         .next()
@@ -95,8 +96,10 @@ fn a_second_run_reads_the_index_and_prints_the_same() {
 #[test]
 fn a_part_is_small_and_messages_name_the_files_own_lines() {
     let test = Test::with(&large(TAIL));
-    test.run_with(&["base"]);
+    test.run_with(&["base"])
+        .expect("base hello\n", "[base] $ echo base hello\n", 0);
     let ran = test.run_with(&["broken"]);
+    ran.code(2);
     // The line of `run = "echo {{ nosuch }}"` in the whole file.
     let text = std::fs::read_to_string(test.path().join("tasks.toml")).unwrap();
     let line = text
@@ -105,36 +108,49 @@ fn a_part_is_small_and_messages_name_the_files_own_lines() {
         .map(|i| i + 1)
         .unwrap();
     assert!(
-        ran.stderr.contains(&format!("tasks.toml:{line}:")),
+        ran.stderr_text().contains(&format!("tasks.toml:{line}:")),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
 #[test]
 fn a_changed_file_is_loaded_whole_and_its_errors_are_reported() {
     let test = Test::with(&large(TAIL));
-    let _ = test.run_with(&["build"]);
+    test.run_with(&["build"]).expect(
+        "base hello\nbuild false\n",
+        "[base] $ echo base hello\n[build] $ echo build false\n",
+        0,
+    );
     assert!(index_of(&test).is_some());
     // An error far from `build`: the index no longer matches the content.
     let text = large(TAIL).replace("[tasks.filler7]", "[tasks.filler7]\nbogus = 1");
     std::fs::write(test.path().join("tasks.toml"), text).unwrap();
     let ran = test.run_with(&["build"]);
-    assert_eq!(ran.code, 2, "{}", ran.stderr);
-    assert!(ran.stderr.contains("unknown key `bogus`"), "{}", ran.stderr);
+    assert_eq!(ran.exit_code(), 2, "{}", ran.stderr_text());
+    assert!(
+        ran.stderr_text().contains("unknown key `bogus`"),
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 #[test]
 fn listing_and_check_always_read_the_whole_file() {
     let test = Test::with(&large(&TAIL.replace("{{ nosuch }}", "fine")));
-    let _ = test.run_with(&["base"]);
+    test.run_with(&["base"])
+        .expect("base hello\n", "[base] $ echo base hello\n", 0);
     let listed = test.run_with(&["-l"]);
-    assert!(listed.stdout.contains("filler1499"), "{}", listed.stdout);
+    assert!(
+        listed.stdout_text().contains("filler1499"),
+        "{}",
+        listed.stdout_text()
+    );
     let checked = test.run_with(&["--check"]);
     assert!(
-        checked.stderr.contains("(1504 tasks)"),
+        checked.stderr_text().contains("(1504 tasks)"),
         "{}",
-        checked.stderr
+        checked.stderr_text()
     );
 }
 
@@ -144,7 +160,8 @@ fn listing_and_check_always_read_the_whole_file() {
 fn a_broken_index_is_never_trusted_and_never_waited_for() {
     let test = Test::with(&large(TAIL));
     let index = test.path().join(".tasker/load-index");
-    let _ = test.run_with(&["base"]);
+    test.run_with(&["base"])
+        .expect("base hello\n", "[base] $ echo base hello\n", 0);
     let good = std::fs::read_to_string(&index).unwrap();
     let hash = good.lines().nth(1).unwrap();
     let past_the_end = format!(
@@ -154,9 +171,17 @@ fn a_broken_index_is_never_trusted_and_never_waited_for() {
     for broken in ["\u{0}garbage", past_the_end.as_str()] {
         std::fs::write(&index, broken).unwrap();
         let ran = test.run_with(&["-v", "base"]);
-        assert_eq!(ran.code, 0, "{}", ran.stderr);
-        assert!(ran.stdout.contains("base hello"), "{}", ran.stdout);
-        assert!(!ran.stderr.contains("load-index)"), "{}", ran.stderr);
+        assert_eq!(ran.exit_code(), 0, "{}", ran.stderr_text());
+        assert!(
+            ran.stdout_text().contains("base hello"),
+            "{}",
+            ran.stdout_text()
+        );
+        assert!(
+            !ran.stderr_text().contains("load-index)"),
+            "{}",
+            ran.stderr_text()
+        );
     }
     std::fs::remove_file(&index).unwrap();
     let status = std::process::Command::new("mkfifo")
@@ -164,9 +189,8 @@ fn a_broken_index_is_never_trusted_and_never_waited_for() {
         .status()
         .unwrap();
     assert!(status.success());
-    let ran = test.run_with(&["base"]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert!(ran.stdout.contains("base hello"), "{}", ran.stdout);
+    test.run_with(&["base"])
+        .expect("base hello\n", "[base] $ echo base hello\n", 0);
 }
 
 fn listing_cache(test: &Test) -> Option<String> {
@@ -183,30 +207,38 @@ fn the_listing_of_a_large_file_is_cached_and_always_exact() {
     let first = test.run_with(&["-l"]);
     first.code(0);
     assert!(
-        first.stdout.contains("build [--release]"),
+        first.stdout_text().contains("build [--release]"),
         "{}",
-        first.stdout
+        first.stdout_text()
     );
     assert!(listing_cache(&test).is_some());
     // From the cache: the same bytes.
     let second = test.run_with(&["-l"]);
     assert_eq!(
-        (second.stdout.as_str(), second.code),
-        (first.stdout.as_str(), 0)
+        (second.stdout_text(), second.exit_code()),
+        (first.stdout_text(), 0)
     );
     // `--all` is its own listing.
     let all = test.run_with(&["-l", "--all"]);
     all.code(0);
-    assert_eq!(all.stdout, first.stdout, "no private task: the same text");
+    assert_eq!(
+        all.stdout_text(),
+        first.stdout_text(),
+        "no private task: the same text"
+    );
     // A changed file lists anew.
     let changed = large(TAIL).replace("help = \"Build it\"", "help = \"Build it all\"");
     std::fs::write(test.path().join("tasks.toml"), &changed).unwrap();
     let third = test.run_with(&["-l"]);
     third.code(0);
-    assert!(third.stdout.contains("Build it all"), "{}", third.stdout);
+    assert!(
+        third.stdout_text().contains("Build it all"),
+        "{}",
+        third.stdout_text()
+    );
     // A damaged cache is no listing.
     std::fs::write(test.path().join(".tasker/list-cache"), "garbage").unwrap();
-    assert_eq!(test.run_with(&["-l"]).stdout, third.stdout);
+    assert_eq!(test.run_with(&["-l"]).stdout_text(), third.stdout_text());
     // A broken file is an error, whatever the cache holds.
     std::fs::write(
         test.path().join("tasks.toml"),
@@ -222,6 +254,10 @@ fn a_large_file_with_includes_is_never_listed_from_the_cache() {
         .file("lib.toml", "[tasks.one]\nhelp = \"One\"\nrun = \"true\"\n");
     let first = test.run_with(&["-l"]);
     first.code(0);
-    assert!(first.stdout.contains("lib:one"), "{}", first.stdout);
+    assert!(
+        first.stdout_text().contains("lib:one"),
+        "{}",
+        first.stdout_text()
+    );
     assert!(listing_cache(&test).is_none());
 }

@@ -3,6 +3,23 @@
 use crate::common;
 use common::{alive, Test};
 
+/// `python3 split.py FIRST SECOND` (each with `\n` escapes): write FIRST,
+/// wait (at most 20 s, else fail) until the reader has taken every byte
+/// of it from the pipe, then write SECOND. The reader thus sees the two
+/// parts in two reads, whatever the machine's load.
+const SPLIT: &str = r#"
+import fcntl, os, struct, sys, termios, time
+def write(text):
+    os.write(1, text.encode().decode("unicode_escape").encode("latin-1"))
+write(sys.argv[1])
+end = time.time() + 20
+while struct.unpack("i", fcntl.ioctl(1, termios.FIONREAD, b"\0\0\0\0"))[0]:
+    if time.time() > end:
+        sys.exit("the first part was never read")
+    time.sleep(0.001)
+write(sys.argv[2])
+"#;
+
 /// A shell snippet: create marker `me`, then wait (bounded) for `other`.
 fn barrier(me: &str, other: &str) -> String {
     format!(
@@ -57,10 +74,9 @@ fn reading_a_run_that_did_not_happen_is_an_error_naming_it() {
         "#,
     )
     .args(&["show"])
-    .run();
-    ran.code(2)
-        .stderr_has("task `version` has not run in this invocation");
-    assert_eq!(ran.stdout, "");
+    .code(2);
+    ran.stderr_has("task `version` has not run in this invocation");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -108,8 +124,8 @@ fn extract_that_never_matches_fails_the_run_naming_it() {
         "#,
     )
     .args(&["probe"])
-    .run();
-    ran.code(1)
+    .code(1);
+    ran.stdout("no version here\n")
         .stderr_has("extract `version`")
         .stderr_has(r"v(\d+)");
 }
@@ -161,9 +177,10 @@ fn anchors_mean_the_ends_of_each_line_whatever_the_reads() {
         r#"
         [tasks.t]
         expect = ['\Aready now\z']
-        run = "printf 'rea'; sleep 0.05; printf 'dy now\n'"
+        run = "python3 split.py rea 'dy now\\n'"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "t"])
     .expect("ready now\n", "", 0);
 }
@@ -191,8 +208,8 @@ fn a_carriage_return_before_the_newline_does_not_defeat_the_end_anchor() {
         "#,
     )
     .args(&["-q", "t"])
-    .run();
-    ran.code(1)
+    .code(1);
+    ran.stdout("fatal\r\n")
         .stderr_has("output matched fail_on `^fatal$`: fatal\n");
 }
 
@@ -241,9 +258,11 @@ fn retries_retry_a_run_that_failed_a_pattern() {
         "#,
     )
     .args(&["-q", "t"]);
-    t.run()
-        .code(1)
-        .stderr_has("error: t failed: extract `v` found nothing matching `version (\\d+)`\n");
+    t.expect(
+        "none\nnone\n",
+        "error: t failed: extract `v` found nothing matching `version (\\d+)`\n",
+        1,
+    );
     assert_eq!(t.read("tries"), "attempt\nattempt\n");
 }
 
@@ -337,11 +356,10 @@ fn fail_on_stops_the_process_tree_at_once_and_prints_the_line() {
         "#,
     )
     .args(&["-q", "watch"]);
-    let ran = test.run();
-    ran.code(1);
-    assert_eq!(ran.stdout, "INFO: fine\nFATAL: disk full\n");
+    let ran = test.code(1);
+    assert_eq!(ran.stdout_text(), "INFO: fine\nFATAL: disk full\n");
     assert_eq!(
-        ran.stderr,
+        ran.stderr_text(),
         "error: watch failed at `sh -c 'echo $$ > child.pid; exec sleep 60' &`: output matched fail_on `^FATAL`: FATAL: disk full\n"
     );
     let pid: u32 = test.read("child.pid").trim().parse().unwrap();
@@ -360,22 +378,22 @@ fn fail_on_finds_a_line_cut_across_reads() {
         r#"
         [tasks.t]
         fail_on = ['^FATAL: disk$']
-        run = "printf 'ok\\nFAT'; sleep 0.05; printf 'AL: disk\\nmore\\n'; sleep 60"
+        run = "python3 split.py 'ok\\nFAT' 'AL: disk\\nmore\\n'; sleep 60"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "t"])
-    .run();
-    ran.code(1);
+    .code(1);
     assert!(
-        ran.stdout.starts_with("ok\nFATAL: disk\n"),
+        ran.stdout_text().starts_with("ok\nFATAL: disk\n"),
         "{}",
-        ran.stdout
+        ran.stdout_text()
     );
     assert!(
-        ran.stderr
+        ran.stderr_text()
             .contains("output matched fail_on `^FATAL: disk$`: FATAL: disk\n"),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -449,10 +467,9 @@ fn hidden_output_of_a_failed_run_shows_its_last_200_lines() {
         "#,
     )
     .args(&["-q", "build"])
-    .run();
-    ran.code(3);
-    assert_eq!(ran.stdout, "");
-    let lines: Vec<&str> = ran.stderr.lines().collect();
+    .code(3);
+    assert_eq!(ran.stdout_text(), "");
+    let lines: Vec<&str> = ran.stderr_text().lines().collect();
     assert_eq!(
         lines[0],
         "[build] failed; the last 200 lines of its hidden output:"
@@ -481,13 +498,12 @@ fn two_overlapping_runs() -> Test {
 
 #[test]
 fn prefixed_is_the_default_when_runs_overlap() {
-    let ran = two_overlapping_runs().args(&["-q", "-j2", "both"]).run();
-    ran.code(0);
-    let mut lines: Vec<&str> = ran.stdout.lines().collect();
+    let ran = two_overlapping_runs().args(&["-q", "-j2", "both"]).code(0);
+    let mut lines: Vec<&str> = ran.stdout_text().lines().collect();
     assert_eq!(lines.pop(), Some("both | done"));
     lines.sort();
     assert_eq!(lines, ["a    | a1", "a    | a2", "bee  | b1", "bee  | b2"]);
-    assert_eq!(ran.stderr, "a    | a-err\n");
+    assert_eq!(ran.stderr_text(), "a    | a-err\n");
 }
 
 #[test]
@@ -509,21 +525,20 @@ fn interleaved_is_the_default_when_runs_cannot_overlap() {
 fn grouped_prints_each_run_whole_when_it_ends() {
     let ran = two_overlapping_runs()
         .args(&["-j2", "--output", "grouped", "both"])
-        .run();
-    ran.code(0);
+        .code(0);
     // Each run's stdout arrives in one piece even though the runs overlapped.
-    let out = ran.stdout.as_str();
+    let out = ran.stdout_text();
     assert!(out.contains("a1\na2\n"), "{out}");
     assert!(out.contains("b1\nb2\n"), "{out}");
     assert!(out.ends_with("done\n"), "{out}");
     // Its echo lines and stderr stay together on stderr.
     assert!(
-        ran.stderr.contains(&format!(
+        ran.stderr_text().contains(&format!(
             "[a] $ echo a1; {}; echo a2; echo a-err >&2\na-err\n",
             barrier("a.ready", "b.ready")
         )),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -546,11 +561,10 @@ fn grouped_output_of_a_large_run_is_whole() {
         barrier("b.ready", "a.ready"),
     ))
     .args(&["-q", "-j2", "--output", "grouped", "both"])
-    .run();
-    ran.code(0);
+    .code(0);
     let a: String = (1..=200000).map(|n| format!("{n}\n")).collect();
     let b = "b1\nb2\n";
-    let out = ran.stdout.as_str();
+    let out = ran.stdout_text();
     assert!(
         out == format!("{a}{b}") || out == format!("{b}{a}"),
         "grouped output was damaged ({} bytes)",
@@ -620,13 +634,13 @@ fn prefixed_output_never_breaks_a_line() {
     let ran = Test::with(
         r#"
         [tasks.long]
-        run = "printf 'part1 '; sleep 0.05; printf 'part2\nsecond\n'; printf 'no newline at end'"
+        run = "python3 split.py 'part1 ' 'part2\\nsecond\\n'; printf 'no newline at end'"
         "#,
     )
+    .file("split.py", SPLIT)
     .args(&["-q", "--output", "prefixed", "long"])
-    .run();
-    ran.code(0)
-        .stdout("long | part1 part2\nlong | second\nlong | no newline at end\n");
+    .code(0);
+    ran.stdout("long | part1 part2\nlong | second\nlong | no newline at end\n");
 }
 
 #[test]
@@ -690,8 +704,8 @@ fn pty_run_is_stopped_whole_by_fail_on() {
         "#,
     )
     .args(&["-q", "watch"]);
-    let ran = test.run();
-    ran.code(1)
+    let ran = test.code(1);
+    ran.stdout("FATAL: stop\n")
         .stderr_has("output matched fail_on `^FATAL`: FATAL: stop");
     let pid: u32 = test.read("child.pid").trim().parse().unwrap();
     assert!(!alive(pid), "the run's background child survived");
@@ -761,8 +775,13 @@ fn a_respond_send_that_does_not_render_is_one_located_error() {
         "#,
     )
     .args(&["-q", "ask"])
-    .run();
-    ran.code(2).stderr_has("--> ./tasks.toml:2:35");
-    assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.stderr);
-    assert_eq!(ran.stdout, "");
+    .code(2);
+    ran.stderr_has("--> ./tasks.toml:2:35");
+    assert_eq!(
+        ran.stderr_text().matches("error:").count(),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
+    assert_eq!(ran.stdout_text(), "");
 }

@@ -448,11 +448,11 @@ fn a_timeout_holds_while_a_task_step_waits() {
             "#
         ))
         .args(&["-q", "caller"]);
-        let ran = test.run();
-        ran.code(124).stderr_has(&format!(
+        let ran = test.code(124);
+        ran.stderr_has(&format!(
             "caller failed at `task slow`: timed out after {shown}"
         ));
-        assert!(!ran.stdout.contains("never"));
+        assert!(!ran.stdout_text().contains("never"));
         if !test.exists("slow.pid") {
             continue;
         }
@@ -509,9 +509,8 @@ fn programs_start_with_no_signal_blocked_and_sigpipe_at_its_default() {
         "#,
     )
     .args(&["-q", "one", "piped"])
-    .run();
-    ran.code(0);
-    let lines: Vec<&str> = ran.stdout.lines().collect();
+    .code(0);
+    let lines: Vec<&str> = ran.stdout_text().lines().collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
     for line in lines {
         let (name, mask) = line.split_once(':').unwrap();

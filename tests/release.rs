@@ -22,15 +22,17 @@ fn project() -> Test {
 
 #[test]
 fn the_project_tasks_pass_check() {
-    let ran = project().arg("--check").run();
-    ran.code(0);
+    project()
+        .arg("--check")
+        .code(0)
+        .stderr_has("tasks.toml: ok (");
 }
 
 #[test]
 fn dist_builds_every_target_in_one_cargo_and_sums_the_archives() {
-    let ran = project().args(&["-n", "dist"]).run();
-    ran.code(0).stdout("");
-    let stderr = &ran.stderr;
+    let ran = project().args(&["-n", "dist"]).code(0);
+    ran.stdout("");
+    let stderr = ran.stderr_text();
     let builds: Vec<&str> = stderr
         .lines()
         .filter(|line| line.contains("cargo zigbuild"))
@@ -70,7 +72,7 @@ fn dist_builds_every_target_in_one_cargo_and_sums_the_archives() {
 fn dist_of_some_targets_builds_and_sums_only_those() {
     let ran = project()
         .args(&["-n", "dist", "x86_64-unknown-linux-musl"])
-        .run();
-    ran.code(0);
-    insta::assert_snapshot!(ran.stderr);
+        .code(0);
+    ran.stdout("");
+    insta::assert_snapshot!(ran.stderr_text());
 }

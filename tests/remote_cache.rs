@@ -168,6 +168,20 @@ const PROJECT: &str = r#"
     run = "echo built {{ tasks.build.version }}"
 "#;
 
+/// What `build` of `PROJECT` shows when it runs: its stdout, and its
+/// stderr (the echo of its commands and its warning).
+const BUILT: &str = "building version 1.2\n";
+const BUILD_ECHO: &str = r#"[build] $ echo "building version 1.2"
+[build]   echo "a warning" >&2
+[build]   mkdir -p dist/sub
+[build]   cp src/main.c dist/app
+[build]   chmod 750 dist/app
+[build]   echo deep > dist/sub/deep.txt
+[build]   echo object > main.o
+[build]   echo ran >> "$MARKER"
+a warning
+"#;
+
 /// A checkout of `PROJECT` using `server`; its runs append to `marker`.
 fn checkout(server_url: &str, marker: &Path) -> Test {
     Test::with(PROJECT)
@@ -227,16 +241,26 @@ fn a_changed_definition_is_a_different_artifact() {
     let server = Server::start();
     let marks = tempfile::tempdir().unwrap();
     let marker = marks.path().join("ran");
-    checkout(&server.url(), &marker).run_with(&["show"]).code(0);
+    checkout(&server.url(), &marker).run_with(&["show"]).expect(
+        "building version 1.2\nbuilt 1.2\n",
+        &format!("{BUILD_ECHO}[show] $ echo built 1.2\n"),
+        0,
+    );
     assert_eq!((runs(&marker), server.artifacts().len()), (1, 1));
     let strict = checkout(&server.url(), &marker).file(
         "tasks.toml",
         &PROJECT.replace("extract = {", "fail_on = ['a warning']\n    extract = {"),
     );
     let ran = strict.run_with(&["show"]);
-    ran.code(1).stderr_has("output matched fail_on");
+    ran.code(1)
+        .stdout(BUILT)
+        .stderr_has("output matched fail_on");
     // It really ran (fail_on stops it, before or after its last line).
-    assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("restored"),
+        "{}",
+        ran.stderr_text()
+    );
     let before = runs(&marker);
     let other_regex = checkout(&server.url(), &marker).file(
         "tasks.toml",
@@ -245,7 +269,8 @@ fn a_changed_definition_is_a_different_artifact() {
     other_regex
         .run_with(&["show"])
         .code(0)
-        .stdout("building version 1.2\nbuilt building\n");
+        .stdout("building version 1.2\nbuilt building\n")
+        .stderr(&format!("{BUILD_ECHO}[show] $ echo built building\n"));
     assert_eq!(runs(&marker), before + 1);
 }
 
@@ -256,9 +281,12 @@ fn a_second_checkout_restores_what_the_first_built_without_running() {
     let marker = marks.path().join("ran");
     let first = checkout(&server.url(), &marker);
     let built = first.run_with(&["show"]);
-    built.code(0).stdout("building version 1.2\nbuilt 1.2\n");
+    built
+        .code(0)
+        .stdout("building version 1.2\nbuilt 1.2\n")
+        .stderr(&format!("{BUILD_ECHO}[show] $ echo built 1.2\n"));
     assert_eq!(runs(&marker), 1);
-    assert_eq!(server.artifacts().len(), 1, "{}", built.stderr);
+    assert_eq!(server.artifacts().len(), 1, "{}", built.stderr_text());
 
     let second = checkout(&server.url(), &marker);
     assert_ne!(first.path(), second.path());
@@ -269,7 +297,11 @@ fn a_second_checkout_restores_what_the_first_built_without_running() {
         .stderr_has("a warning\n")
         .stderr_has("[build] restored from the remote cache\n");
     assert_eq!(runs(&marker), 1, "the second checkout ran the build");
-    assert!(!restored.stderr.contains("warning:"), "{}", restored.stderr);
+    assert!(
+        !restored.stderr_text().contains("warning:"),
+        "{}",
+        restored.stderr_text()
+    );
     for output in ["dist", "main.o"] {
         let (a, b) = (first.path().join(output), second.path().join(output));
         if a.is_dir() {
@@ -295,11 +327,12 @@ fn a_changed_source_misses_and_uploads_a_new_artifact() {
     let marker = marks.path().join("ran");
     checkout(&server.url(), &marker)
         .run_with(&["build"])
-        .code(0);
+        .expect(BUILT, BUILD_ECHO, 0);
     let second =
         checkout(&server.url(), &marker).file("src/main.c", "int main(void) { return 1; }\n");
     let ran = second.run_with(&["-v", "build"]);
     ran.code(0)
+        .stdout(BUILT)
         .stderr_has("[build] not in the remote cache")
         .stderr_has("[build] uploaded to the remote cache (");
     assert_eq!(runs(&marker), 2);
@@ -313,14 +346,19 @@ fn read_mode_never_uploads() {
     let marks = tempfile::tempdir().unwrap();
     let marker = marks.path().join("ran");
     let test = checkout(&server.url(), &marker);
-    test.run_with(&["--remote-cache", "read", "build"]).code(0);
+    test.run_with(&["--remote-cache", "read", "build"])
+        .expect(BUILT, BUILD_ECHO, 0);
     assert_eq!(runs(&marker), 1);
     assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
     // `off` does not even ask.
     let other = checkout("http://127.0.0.1:9", &marker);
     let ran = other.run_with(&["--remote-cache", "off", "build"]);
-    ran.code(0);
-    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    ran.code(0).stdout(BUILT);
+    assert!(
+        !ran.stderr_text().contains("warning: "),
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 #[test]
@@ -333,7 +371,12 @@ fn a_wrong_token_warns_once_and_builds() {
     ran.code(0)
         .stdout("building version 1.2\nbuilt 1.2\n")
         .stderr_has("refused the token in TASKER_REMOTE_CACHE_TOKEN (HTTP 401)");
-    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+    assert_eq!(
+        count(ran.stderr_text(), "warning: "),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
     assert_eq!(runs(&marker), 1);
     assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
 }
@@ -366,7 +409,12 @@ fn a_server_killed_during_the_invocation_warns_and_the_build_goes_on() {
     ran.code(0)
         .stdout("first\nsecond\n")
         .stderr_has("cannot be reached");
-    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+    assert_eq!(
+        count(ran.stderr_text(), "warning: "),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 #[test]
@@ -377,7 +425,7 @@ fn a_tampered_signed_artifact_is_refused() {
     let signed = |t: Test| t.env("TASKER_REMOTE_CACHE_SIGNATURE_KEY", "our-key");
     signed(checkout(&server.url(), &marker))
         .run_with(&["build"])
-        .code(0);
+        .expect(BUILT, BUILD_ECHO, 0);
     let artifacts = server.artifacts();
     assert_eq!(artifacts.len(), 1);
     // A signed artifact restores.
@@ -385,6 +433,7 @@ fn a_tampered_signed_artifact_is_refused() {
     second
         .run_with(&["build"])
         .code(0)
+        .stdout(BUILT)
         .stderr_has("restored from the remote cache");
     assert_eq!(runs(&marker), 1);
     // One byte changed in the server's storage: refused, and built.
@@ -395,8 +444,13 @@ fn a_tampered_signed_artifact_is_refused() {
     let third = signed(checkout(&server.url(), &marker));
     let ran = third.run_with(&["build"]);
     ran.code(0)
+        .stdout(BUILT)
         .stderr_has("has a signature tag that does not match; it is ignored");
-    assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("restored"),
+        "{}",
+        ran.stderr_text()
+    );
     assert_eq!(runs(&marker), 2);
     // A key other than the uploader's refuses even an intact artifact.
     let fourth =
@@ -404,6 +458,7 @@ fn a_tampered_signed_artifact_is_refused() {
     fourth
         .run_with(&["build"])
         .code(0)
+        .stdout(BUILT)
         .stderr_has("does not match");
     assert_eq!(runs(&marker), 3);
 }
@@ -467,7 +522,7 @@ fn an_archive_entry_outside_the_outputs_is_refused() {
     let marker = marks.path().join("ran");
     checkout(&server.url(), &marker)
         .run_with(&["build"])
-        .code(0);
+        .expect(BUILT, BUILD_ECHO, 0);
     let artifact = server.artifacts().pop().unwrap();
     let cases = [
         (
@@ -507,6 +562,7 @@ fn an_archive_entry_outside_the_outputs_is_refused() {
         let test = checkout(&server.url(), &marker);
         let ran = test.run_with(&["build"]);
         ran.code(0)
+            .stdout(BUILT)
             .stderr_has("the remote cache's artifact is refused")
             .stderr_has(why);
         assert_eq!(runs(&marker), n + 2, "{name}");
@@ -539,7 +595,7 @@ fn links_are_judged_by_where_they_lead_on_disk_not_by_their_text() {
     let marker = marks.path().join("ran");
     checkout(&server.url(), &marker)
         .run_with(&["build"])
-        .code(0);
+        .expect(BUILT, BUILD_ECHO, 0);
     let artifact = server.artifacts().pop().unwrap();
     // Each link alone passes a textual check (`s/..` is `dist` as text).
     let climb = [
@@ -585,9 +641,14 @@ fn links_are_judged_by_where_they_lead_on_disk_not_by_their_text() {
         let test = checkout(&server.url(), &marker);
         let ran = test.run_with(&["build"]);
         ran.code(0)
+            .stdout(BUILT)
             .stderr_has("[build] warning: the remote cache's artifact is refused: ")
             .stderr_has(why);
-        assert!(!ran.stderr.contains("restored"), "{}", ran.stderr);
+        assert!(
+            !ran.stderr_text().contains("restored"),
+            "{}",
+            ran.stderr_text()
+        );
         assert_eq!(runs(&marker), n + 2, "{why}");
         // The run made its own outputs.
         assert_eq!(test.read("dist/app"), "int main(void) { return 0; }\n");
@@ -604,7 +665,7 @@ fn links_that_stay_inside_the_outputs_are_restored() {
     let marker = marks.path().join("ran");
     checkout(&server.url(), &marker)
         .run_with(&["build"])
-        .code(0);
+        .expect(BUILT, BUILD_ECHO, 0);
     let artifact = server.artifacts().pop().unwrap();
     std::fs::write(
         &artifact,
@@ -624,7 +685,11 @@ fn links_that_stay_inside_the_outputs_are_restored() {
     let ran = test.run_with(&["build"]);
     ran.code(0)
         .stderr_has("[build] restored from the remote cache");
-    assert!(!ran.stderr.contains("warning"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("warning"),
+        "{}",
+        ran.stderr_text()
+    );
     assert_eq!(runs(&marker), 1);
     for path in [
         "dist/v1/app",
@@ -689,10 +754,19 @@ fn a_silent_server_costs_one_timeout_per_invocation() {
     ran.code(0)
         .stderr_has("cannot be reached (no answer within 0.3s)");
     for name in ["a", "b", "c", "d"] {
-        assert!(ran.stdout.contains(&format!("{name}\n")), "{}", ran.stdout);
+        assert!(
+            ran.stdout_text().contains(&format!("{name}\n")),
+            "{}",
+            ran.stdout_text()
+        );
     }
-    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "{}", ran.stderr);
+    assert_eq!(
+        count(ran.stderr_text(), "warning: "),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "{}", ran.stderr_text());
 }
 
 #[test]
@@ -707,7 +781,15 @@ fn a_closed_port_warns_once_and_a_task_with_cache_false_never_asks() {
         .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
     let ran = test.run_with(&["-j4", "all"]);
     ran.code(0).stderr_has("cannot be reached");
-    assert_eq!(count(&ran.stderr, "warning: "), 1, "{}", ran.stderr);
+    let mut lines: Vec<&str> = ran.stdout_text().lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["a   | a", "b   | b", "c   | c", "d   | d"]);
+    assert_eq!(
+        count(ran.stderr_text(), "warning: "),
+        1,
+        "{}",
+        ran.stderr_text()
+    );
 
     let (port, accepted) = silent_port();
     let opted_out = Test::with(
@@ -726,7 +808,11 @@ fn a_closed_port_warns_once_and_a_task_with_cache_false_never_asks() {
     .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
     let ran = opted_out.run_with(&["a"]);
     ran.code(0).stdout("a\n");
-    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("warning: "),
+        "{}",
+        ran.stderr_text()
+    );
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }
 
@@ -764,9 +850,13 @@ fn ctrl_c_during_a_download_stops_at_once_and_leaves_no_outputs() {
         .status();
     let ran = test.finish(child);
     ran.code(130);
-    assert_eq!(runs(&marker), 0, "{}", ran.stderr);
+    assert_eq!(runs(&marker), 0, "{}", ran.stderr_text());
     assert!(!test.exists("dist") && !test.exists("main.o"));
-    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("warning: "),
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 #[test]
@@ -781,37 +871,41 @@ fn dry_run_says_which_runs_would_ask_and_listing_and_timings_show_the_cache() {
         .stderr_has("[build] would ask the remote cache\n");
     assert_eq!(server.artifacts(), Vec::<PathBuf>::new());
     let json: serde_json::Value =
-        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(first.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(json["tasks"][0]["cache"], "miss");
     assert_eq!(json["tasks"][1]["cache"], serde_json::Value::Null);
-    first.run_with(&["build"]).code(0);
+    first.run_with(&["build"]).expect(BUILT, BUILD_ECHO, 0);
     let json: serde_json::Value =
-        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(first.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(json["tasks"][0]["up_to_date"], true);
     assert_eq!(json["tasks"][0]["cache"], serde_json::Value::Null);
 
     let second = checkout(&server.url(), &marker);
     let json: serde_json::Value =
-        serde_json::from_str(&second.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(second.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(json["tasks"][0]["up_to_date"], false);
     assert_eq!(json["tasks"][0]["cache"], "hit");
     let ran = second.run_with(&["--timings", "show"]);
-    ran.code(0);
+    ran.code(0).stdout("building version 1.2\nbuilt 1.2\n");
     let table: Vec<&str> = ran
-        .stderr
+        .stderr_text()
         .lines()
         .skip_while(|l| !l.starts_with("run "))
         .collect();
-    assert!(table[0].ends_with("result     cache"), "{}", ran.stderr);
+    assert!(
+        table[0].ends_with("result     cache"),
+        "{}",
+        ran.stderr_text()
+    );
     let build = table.iter().find(|l| l.starts_with("build")).unwrap();
-    assert!(build.ends_with("restored   hit"), "{}", ran.stderr);
+    assert!(build.ends_with("restored   hit"), "{}", ran.stderr_text());
     // Up to date now, and the listing says how its success came about.
     let json: serde_json::Value =
-        serde_json::from_str(&second.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(second.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(json["tasks"][0]["up_to_date"], true);
     assert_eq!(json["tasks"][0]["recorded"], "restored");
     let json: serde_json::Value =
-        serde_json::from_str(&first.run_with(&["-l", "--json"]).stdout).unwrap();
+        serde_json::from_str(first.run_with(&["-l", "--json"]).stdout_text()).unwrap();
     assert_eq!(json["tasks"][0]["recorded"], "ran");
 }
 
@@ -844,7 +938,11 @@ fn the_file_and_the_flag_are_checked() {
     t.run_with(&["--remote-cache", "read", "a"])
         .code(2)
         .stderr_has("--remote-cache read needs a server");
-    t.run_with(&["--remote-cache", "sometimes", "a"]).code(2);
+    t.run_with(&["--remote-cache", "sometimes", "a"]).expect(
+        "",
+        "error: invalid value 'sometimes' for '--remote-cache <MODE>'\n  [possible values: readwrite, read, off]\n\nFor more information, try '--help'.\n",
+        2,
+    );
     Test::with(
         r#"
         [settings]
@@ -991,10 +1089,14 @@ fn lookups_of_independent_runs_overlap_even_one_run_at_a_time() {
     )
     .env("TASKER_REMOTE_CACHE_TEAM", TEAM);
     let ran = test.run_with(&["-j1", "--remote-cache", "read", "all"]);
-    ran.code(0);
-    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    ran.code(0).stdout("a\nb\nc\nd\ne\n");
+    assert!(
+        !ran.stderr_text().contains("warning: "),
+        "{}",
+        ran.stderr_text()
+    );
     let (requests, overlapped) = *seen.lock().unwrap();
-    assert_eq!(requests, 5, "{}", ran.stderr);
+    assert_eq!(requests, 5, "{}", ran.stderr_text());
     assert!(
         overlapped,
         "the lookups after the first waited for each other"
@@ -1041,9 +1143,13 @@ fn ctrl_c_while_an_upload_waits_stops_at_once() {
         .args(["-INT", &child.id().to_string()])
         .status();
     let ran = test.finish(child);
-    ran.code(130);
+    ran.code(130).stdout(BUILT);
     assert_eq!(runs(&marker), 1);
-    assert!(!ran.stderr.contains("warning: "), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("warning: "),
+        "{}",
+        ran.stderr_text()
+    );
 }
 
 /// How a misbehaving server answers. Its artifact, when it has one, is
@@ -1178,14 +1284,23 @@ fn costs_at_most_the_deadline(how: Misbehaviour, why: &str, asked: &[&str]) {
     let took = started.elapsed();
     ran.stderr_has(why);
     ran.code(0);
-    assert!(ran.stdout.starts_with("first\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout_text().starts_with("first\n"),
+        "{}",
+        ran.stdout_text()
+    );
     assert_eq!(
-        count(&ran.stderr, "warning: "),
+        count(ran.stderr_text(), "warning: "),
         1,
         "{how:?}: {}",
-        ran.stderr
+        ran.stderr_text()
     );
-    assert_eq!(*methods.lock().unwrap(), asked, "{how:?}: {}", ran.stderr);
+    assert_eq!(
+        *methods.lock().unwrap(),
+        asked,
+        "{how:?}: {}",
+        ran.stderr_text()
+    );
     // The deadline is about 3 s; the bound leaves room for a loaded machine.
     assert!(took < Duration::from_secs(30), "{how:?} took {took:?}");
 }

@@ -197,8 +197,9 @@ fn a_service_that_dies_while_its_dependents_run_fails_and_stops_them() {
             args = vec!["-q", "-j3", "-k", "all"];
         }
         let t = Test::with(FILE).args(&args);
-        let ran = t.run();
-        ran.code(5)
+        let ran = t.code(5);
+        ran.stdout_has(" | ready\n")
+            .stdout_has(" | dying\n")
             .stderr_has("error: db failed at `echo ready; while")
             .stderr_has(
                 "the service ended while runs that depend on it were still to come: exit status 5",
@@ -239,7 +240,7 @@ fn dependents_share_one_run_of_a_service_per_set_of_arguments_even_with_one_job(
     )
     .args(&["-q", "-j1", "all"]);
     // A ready service holds no job slot: -j1 runs it beside its dependents.
-    t.run().code(0).stdout_has("all | all done\n");
+    t.code(0).stdout_has("all | all done\n");
     let mut starts: Vec<String> = t.read("starts").lines().map(String::from).collect();
     starts.sort();
     assert_eq!(starts, ["1", "2"]);
@@ -264,16 +265,15 @@ fn a_service_stops_once_no_run_to_come_needs_it() {
         "#,
     )
     .args(&["-q", "--timings", "test", "later"]);
-    let ran = t.run();
-    ran.code(0)
-        .stdout_has("later | the service had stopped\n")
+    let ran = t.code(0);
+    ran.stdout_has("later | the service had stopped\n")
         .stderr_has("stopped\n");
     assert!(
-        ran.stderr
+        ran.stderr_text()
             .lines()
             .any(|l| l.starts_with("db ") && l.ends_with("  stopped")),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -324,8 +324,8 @@ fn a_retried_service_gets_its_ready_timeout_again() {
         "#,
     )
     .args(&["-q", "test"]);
-    let ran = t.run();
-    ran.code(0).stdout_has("test | ok\n");
+    let ran = t.code(0);
+    ran.stdout_has("test | ok\n");
 }
 
 #[test]
@@ -341,14 +341,13 @@ fn verbose_says_how_long_a_service_served() {
         "#,
     )
     .args(&["-v", "test"])
-    .run();
-    ran.code(0);
+    .code(0);
     assert!(
-        ran.stderr
+        ran.stderr_text()
             .lines()
             .any(|l| l.starts_with("[db] served for ") && l.ends_with(", then stopped")),
         "{}",
-        ran.stderr
+        ran.stderr_text()
     );
 }
 
@@ -387,9 +386,8 @@ fn a_service_nothing_can_use_any_more_is_not_started() {
         "#,
     )
     .args(&["-k", "-j1", "-v", "test"]);
-    let ran = t.run();
-    ran.code(4)
-        .stderr_has("error: db not run: no run needs the service any more\n");
+    let ran = t.code(4);
+    ran.stderr_has("error: db not run: no run needs the service any more\n");
     assert!(!t.exists("db.ran") && !t.exists("test.ran"));
 }
 
@@ -444,9 +442,8 @@ fn the_json_listing_shows_background() {
         "#,
     )
     .args(&["-l", "--json"])
-    .run();
-    ran.code(0);
-    let json: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    .code(0);
+    let json: serde_json::Value = serde_json::from_str(ran.stdout_text()).unwrap();
     assert_eq!(
         json["tasks"][0]["background"],
         serde_json::Value::Bool(true)
@@ -503,13 +500,18 @@ fn the_services_whole_tree_is_gone_after_success_failure_and_timeout() {
             args.insert(0, "-k");
         }
         let t = tree(dep, keys).args(&args);
-        let ran = t.run();
-        assert_eq!(ran.code, code, "{dep}: {}", ran.stderr);
+        let ran = t.run_with(&[]);
+        assert_eq!(ran.exit_code(), code, "{dep}: {}", ran.stderr_text());
+        ran.stdout("svc | ready\n");
         for pid in pids_in(&t, &["svc.pids", "dep.pid"]) {
             assert_ends(pid);
         }
         // The stop is no failure: only the dependent's is reported.
-        assert!(!ran.stderr.contains("svc"), "{dep}: {}", ran.stderr);
+        assert!(
+            !ran.stderr_text().contains("svc"),
+            "{dep}: {}",
+            ran.stderr_text()
+        );
     }
 }
 
@@ -525,7 +527,8 @@ fn the_services_whole_tree_is_gone_after_every_stop_signal() {
             .unwrap();
         assert!(ok.success());
         let ran = t.finish(child);
-        assert_eq!(ran.code, code, "{sig}: {}", ran.stderr);
+        assert_eq!(ran.exit_code(), code, "{sig}: {}", ran.stderr_text());
+        ran.stdout("svc | ready\n").stderr("error: dep cancelled\n");
         for pid in pids_in(&t, &["svc.pids", "dep.pid"]) {
             assert_ends(pid);
         }
@@ -567,8 +570,9 @@ fn the_http_server_example_serves_its_dependent_and_is_stopped() {
             &format!("port={port}"),
             "fetch-page",
         ])
-        .run();
-    ran.code(0).stdout_has("fetch-page | HTTP 200 ");
+        .code(0);
+    ran.stdout_has("fetch-page | HTTP 200 ")
+        .stderr_has(" \"GET / HTTP/1.1\" 200 -\n");
     // Nothing listens on the port any more.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err());
 }

@@ -247,6 +247,28 @@ fn a_second_signal_ends_tasker_at_once_even_in_a_finally_that_hangs() {
     assert!(!alive(pid_in(&t, "fin.pid")));
 }
 
+/// The numbers of write(2) and writev(2): x86_64's, else the generic
+/// table's (aarch64, riscv64).
+const WRITE_CALLS: [&str; 2] = if cfg!(target_arch = "x86_64") {
+    ["1", "20"]
+} else {
+    ["64", "66"]
+};
+
+/// Whether a thread of `pid` is blocked writing to its stdout (per
+/// /proc/PID/task/*/syscall: the call's number, then its first argument,
+/// the descriptor).
+fn blocked_writing_stdout(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        let call = std::fs::read_to_string(thread.path().join("syscall")).unwrap_or_default();
+        let mut words = call.split_whitespace();
+        matches!((words.next(), words.next()), (Some(n), Some("0x1")) if WRITE_CALLS.contains(&n))
+    })
+}
+
 /// A reader of tasker's stdout that stopped reading (a paused pager):
 /// the writes block, and a second signal still ends tasker.
 #[test]
@@ -272,8 +294,13 @@ fn a_second_signal_ends_tasker_whose_stdout_nobody_reads() {
         .spawn()
         .unwrap();
     wait_for_file(&t, "t.here", &mut child);
-    // Let the pipe fill: it holds 64 KiB, the loop writes far more.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until tasker is blocked writing to the full pipe (the loop
+    // writes far more than it holds).
+    let end = Instant::now() + Duration::from_secs(60);
+    while !blocked_writing_stdout(child.id()) {
+        assert!(Instant::now() < end, "tasker never blocked on its stdout");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     signal(child.id(), "-TERM");
     // The first signal stopped the run (its writer is gone), but tasker
     // itself is stuck writing to the full pipe.
@@ -580,33 +607,48 @@ fn a_pending_question_holds_only_the_output_of_an_answered_run() {
         run = "true"
         [tasks.a]
         confirm = "Deploy A?"
-        run = "sleep 0.5; touch answered; echo deployed A"
+        run = "sh asked.sh; touch answered; echo deployed A"
         [tasks.b]
         confirm = "Deploy B?"
-        run = "sleep 0.5; touch answered; echo deployed B"
+        run = "sh asked.sh; touch answered; echo deployed B"
         "#;
-    // The second answer typed late: only once the first run's command ran.
-    let t = Test::with(file).env("NO_COLOR", "1");
+    // A run's command waits (bounded) until the test has seen the second
+    // question up.
+    let asked = r#"
+        i=0
+        while [ ! -e asked ]; do
+          i=$((i+1)); if [ $i -gt 2000 ]; then exit 9; fi; sleep 0.01
+        done
+        "#;
+    // The second answer typed late: only once the first run's command ran,
+    // which it did once the second question was up.
+    let t = Test::with(file)
+        .file("asked.sh", asked)
+        .env("NO_COLOR", "1");
     let (out, code) = on_a_terminal(
         &t,
         &["-j2", "both"],
         &[
             ("[y/N] ", b"y\n"),
-            ("@file:answered", b""),
-            ("[y/N] ", b"y\n"),
+            ("[y/N] ", b""),
+            ("@touch:asked", b""),
+            ("@file:answered", b"y\n"),
         ],
     );
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("NEVER"), "{out}");
     let second = out.rfind("[y/N] y").expect("two answers");
-    // The first run's output (after its command's short sleep, by which
-    // time the second question is up) waited for that question to go; its
-    // command ran meanwhile: the file appeared before the second answer.
+    // The first run's output (its command ran while the second question
+    // was up) waited for that question to go; its command ran meanwhile:
+    // the file appeared before the second answer.
     let first_out = out.find("| deployed ").unwrap_or_else(|| panic!("{out}"));
     assert!(first_out > second, "{out}");
     assert_eq!(out.matches("| deployed ").count(), 2, "{out}");
     // Typed at once: the same, without waiting.
-    let t = Test::with(file).env("NO_COLOR", "1");
+    let t = Test::with(file)
+        .file("asked.sh", asked)
+        .file("asked", "")
+        .env("NO_COLOR", "1");
     let (out, code) = on_a_terminal(
         &t,
         &["-j2", "both"],

@@ -123,7 +123,6 @@ fn confirm_text_is_unquoted() {
         "#,
     )
     .args(&["drop"])
-    .run()
     .code(1)
     .stderr_has("Drop the db?");
 }
@@ -142,11 +141,11 @@ fn an_unknown_name_is_an_error_before_anything_runs() {
         "#,
     )
     .args(&["first", "deploy"]);
-    let ran = t.run();
-    ran.code(2).stderr_has("`targte`").stderr_has("`deploy`");
-    assert_eq!(ran.stdout, "");
+    let ran = t.code(2);
+    ran.stderr_has("`targte`").stderr_has("`deploy`");
+    assert_eq!(ran.stdout_text(), "");
     assert!(!t.path().join("ran").exists());
-    insta::assert_snapshot!(ran.stderr);
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
@@ -158,9 +157,9 @@ fn an_unknown_env_key_is_an_error_when_rendered() {
         "#,
     )
     .args(&["show"])
-    .run();
-    ran.code(2).stderr_has("SURELY_NOT_SET_ANYWHERE");
-    assert_eq!(ran.stdout, "");
+    .code(2);
+    ran.stderr_has("SURELY_NOT_SET_ANYWHERE");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -263,13 +262,17 @@ const SH_VAR: &str = r#"
 #[test]
 fn sh_vars_do_not_run_for_a_listing_or_a_task_that_does_not_use_them() {
     let t = Test::with(SH_VAR).args(&["-l"]);
-    t.run().code(0);
+    t.expect(
+        "Tasks in ./tasks.toml:\n    uses\n    also\n    plain\n",
+        "",
+        0,
+    );
     assert!(!t.path().join("side-effect").exists());
     let t = Test::with(SH_VAR).args(&["-q", "plain"]);
     t.expect("plain\n", "", 0);
     assert!(!t.path().join("side-effect").exists());
     let t = Test::with(SH_VAR).args(&["--check"]);
-    t.run().code(0);
+    t.expect("", "./tasks.toml: ok (3 tasks)\n", 0);
     assert!(!t.path().join("side-effect").exists());
 }
 
@@ -305,10 +308,10 @@ fn a_failing_sh_var_fails_before_the_run() {
         "#,
     )
     .args(&["uses"])
-    .run();
-    assert_ne!(ran.code, 0);
+    .run_with(&[]);
+    assert_ne!(ran.exit_code(), 0);
     ran.stderr_has("var `v`");
-    assert_eq!(ran.stdout, "");
+    assert_eq!(ran.stdout_text(), "");
 }
 
 #[test]
@@ -323,10 +326,10 @@ fn a_cycle_among_vars_is_an_error() {
         "#,
     )
     .args(&["show"])
-    .run();
-    ran.code(2).stderr_has("cycle");
-    assert_eq!(ran.stdout, "");
-    insta::assert_snapshot!(ran.stderr);
+    .code(2);
+    ran.stderr_has("cycle");
+    assert_eq!(ran.stdout_text(), "");
+    insta::assert_snapshot!(ran.stderr_text());
 }
 
 #[test]
@@ -412,9 +415,9 @@ mod quoting_property {
                 "#,
             )
             .args(&["-q", "show", &format!("--val={v}")]);
-            let ran = t.run();
-            prop_assert_eq!(ran.code, 0, "stderr: {}", ran.stderr);
-            prop_assert_eq!(ran.stdout, v);
+            let ran = t.run_with(&[]);
+            prop_assert_eq!(ran.exit_code(), 0, "stderr: {}", ran.stderr_text());
+            prop_assert_eq!(ran.stdout_text(), v);
         }
     }
 }
@@ -467,7 +470,6 @@ fn task_vars_are_checked_and_a_cycle_among_them_is_an_error() {
         "#,
     )
     .arg("--check")
-    .run()
     .code(2)
     .stderr_has("error: cycle among the vars of task `t`: a -> b -> a");
     Test::with(
@@ -478,7 +480,6 @@ fn task_vars_are_checked_and_a_cycle_among_them_is_an_error() {
         "#,
     )
     .arg("--check")
-    .run()
     .code(2)
     .stderr_has("nope");
     Test::with(
@@ -491,7 +492,6 @@ fn task_vars_are_checked_and_a_cycle_among_them_is_an_error() {
         "#,
     )
     .arg("--check")
-    .run()
     .code(2)
     .stderr_has("error: task `t` has both an argument and a var named `n`");
 }
@@ -528,7 +528,6 @@ fn a_templated_default_is_rendered_with_vars_task_vars_and_earlier_arguments() {
     // Help shows the default as written.
     Test::with(file)
         .args(&["deploy", "--help"])
-        .run()
         .code(0)
         .stdout_has("{{ branch }}{{ suffix }}");
     // A default that renders to a value of the wrong type is a clear error.
@@ -543,7 +542,6 @@ fn a_templated_default_is_rendered_with_vars_task_vars_and_earlier_arguments() {
         "#,
     )
     .args(&["t"])
-    .run()
     .code(2)
     .stderr_has(
         "the default of argument `n` of task `t` renders to `many`: `many` is not an integer",

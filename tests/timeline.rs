@@ -72,8 +72,8 @@ fn trace_has_one_complete_event_per_run_with_task_steps_nested() {
 #[test]
 fn trace_says_where_it_went_and_records_failures() {
     let t = Test::with(TASKS).args(&["-k", "-j1", "--trace", "t.json", "bad", "a"]);
-    let ran = t.run();
-    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let ran = t.run_with(&[]);
+    assert_eq!(ran.exit_code(), 3, "{}", ran.stderr_text());
     ran.stderr_has("tasker: trace written to [TMP]/t.json");
     let doc: serde_json::Value = serde_json::from_str(&t.read("t.json")).unwrap();
     let bad = doc["traceEvents"]
@@ -106,11 +106,15 @@ fn bars(html: &str) -> Vec<(String, String)> {
 #[test]
 fn timings_html_is_one_self_contained_page_with_a_bar_per_run() {
     let t = Test::with(TASKS).args(&["-k", "-j2", "--timings=html", "outer", "bad"]);
-    let ran = t.run();
-    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    let ran = t.run_with(&[]);
+    assert_eq!(ran.exit_code(), 3, "{}", ran.stderr_text());
     ran.stderr_has("tasker: timings written to [TMP]/tasker-timings.html");
     // No table on stderr: the page replaces it.
-    assert!(!ran.stderr.contains("result\n"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr_text().contains("result\n"),
+        "{}",
+        ran.stderr_text()
+    );
     let html = t.read("tasker-timings.html");
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     let mut found = bars(&html);
@@ -149,7 +153,7 @@ fn timings_html_is_one_self_contained_page_with_a_bar_per_run() {
 fn timings_is_relative_to_the_directory_of_c_and_takes_only_known_forms() {
     let t = Test::new().file("sub/tasks.toml", "[tasks.x]\nrun = \"true\"\n");
     let ran = t.run_with(&["-q", "-C", "sub", "--timings=html", "x"]);
-    assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
+    assert_eq!((ran.exit_code(), ran.stderr_text()), (0, ""));
     assert!(t.exists("sub/tasker-timings.html"));
     let ran = t.run_with(&["-C", "sub", "--timings=svg", "x"]);
     ran.code(2).stderr_has("invalid value 'svg' for '--timings");
@@ -183,8 +187,8 @@ fn the_timeline_page_in_a_real_browser() {
         return;
     };
     let t = Test::with(TASKS).args(&["-q", "-k", "-j2", "--timings=html", "outer", "bad"]);
-    let ran = t.run();
-    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    t.run_with(&[])
+        .expect("", "error: bad failed at `exit 3`: exit status 3\n", 3);
     let html = t.read("tasker-timings.html");
     // Errors are caught from the first script on; the probe runs last.
     let catch = r#"<script>

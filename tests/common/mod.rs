@@ -1,10 +1,25 @@
 //! The shared harness of the integration tests: write a `tasks.toml` (and
 //! any other files) into a fresh temporary directory, run the real binary
 //! there, and pin what the user would see.
+//!
+//! Every run is checked whole. `Test::expect(stdout, stderr, status)` pins
+//! all three; `Test::code(status)`, `Test::run_with(args)` and
+//! `Test::finish(child)` give a `Ran` whose status must be 0 and whose
+//! stdout and stderr must be empty when it is dropped, unless the test
+//! said what it expects of each:
+//!
+//! ```text
+//! t.expect("out\n", "", 0);                     // all three
+//! t.code(1).stderr_has("error: ");              // stdout must be empty
+//! t.run_with(&["-v", "b"]).code(0).stdout("x\n").stderr_has("[b] $ ");
+//! let ran = t.run_with(&[]);                    // to check it yourself:
+//! assert!(ran.stdout_text().contains("x"));     // stdout_text, stderr_text,
+//! assert_eq!(ran.exit_code(), 0);               // exit_code count as said
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The environment that configures a remote cache.
 pub const REMOTE_CACHE_VARS: [&str; 4] = [
@@ -26,12 +41,40 @@ pub struct Test {
 
 /// What a run printed and how it exited, with the temporary directory's
 /// path replaced by `[TMP]` so the text is stable.
+///
+/// A run is checked whole, as a user sees it: when a `Ran` is dropped, its
+/// exit status must be 0 and its stdout and stderr empty, unless the test
+/// said what it expects of each, with an assertion (`code`, `stdout`,
+/// `stderr`, `stdout_has`, `stderr_has`, `expect`) or by taking the text
+/// or status to check it itself (`stdout_text`, `stderr_text`,
+/// `exit_code`). So a test that forgets a stream fails on what it did not
+/// look at, instead of passing by accident.
 #[derive(Debug)]
+#[must_use = "a run is checked when it is dropped: bind it, or chain what it should show"]
 pub struct Ran {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: i32,
+    stdout: String,
+    stderr: String,
+    code: i32,
+    /// Whether the test said what it expects of stdout, stderr, status.
+    said: std::cell::Cell<[bool; 3]>,
+    /// Where the test ran tasker, for the message of a default check.
+    at: &'static std::panic::Location<'static>,
 }
+
+/// A run whose stdout, stderr and status were all asserted (by
+/// `Test::expect`): free to drop unused.
+pub struct Expected(Ran);
+
+impl std::ops::Deref for Expected {
+    type Target = Ran;
+    fn deref(&self) -> &Ran {
+        &self.0
+    }
+}
+
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
+const CODE: usize = 2;
 
 impl Default for Test {
     fn default() -> Self {
@@ -126,7 +169,18 @@ impl Test {
         cmd
     }
 
-    pub fn run(&self) -> Ran {
+    /// Run tasker and assert its exit status; stdout and stderr are
+    /// checked when the result is dropped (empty unless the test says
+    /// otherwise, see `Ran`).
+    #[track_caller]
+    pub fn code(&self, code: i32) -> Ran {
+        let ran = self.run();
+        ran.code(code);
+        ran
+    }
+
+    #[track_caller]
+    fn run(&self) -> Ran {
         let mut cmd = self.command();
         cmd.stdin(if self.stdin.is_some() {
             Stdio::piped()
@@ -145,6 +199,7 @@ impl Test {
         self.ran(output)
     }
 
+    #[track_caller]
     fn ran(&self, output: Output) -> Ran {
         let dir = self.dir.path().display().to_string();
         let real = std::fs::canonicalize(self.dir.path())
@@ -159,25 +214,25 @@ impl Test {
             stdout: clean(&output.stdout),
             stderr: clean(&output.stderr),
             code: output.status.code().unwrap_or(-1),
+            said: Default::default(),
+            at: std::panic::Location::caller(),
         }
     }
 
-    /// Run and assert exactly this stdout, stderr and exit status.
+    /// Run and assert exactly this stdout, stderr and exit status. The
+    /// result needs no further use (everything is checked), but gives the
+    /// texts to a test that compares them with another run's.
     #[track_caller]
-    pub fn expect(&self, stdout: &str, stderr: &str, code: i32) -> Ran {
+    pub fn expect(&self, stdout: &str, stderr: &str, code: i32) -> Expected {
         let ran = self.run();
-        assert_eq!(
-            (ran.stdout.as_str(), ran.stderr.as_str(), ran.code),
-            (dedent(stdout).as_str(), dedent(stderr).as_str(), code),
-            "\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            ran.stdout,
-            ran.stderr
-        );
-        ran
+        ran.expect(stdout, stderr, code);
+        Expected(ran)
     }
 
     /// Run in the same directory with these arguments after the
     /// builder's: for tests that run tasker several times over one tree.
+    /// Checked as every run is (see `Ran`).
+    #[track_caller]
     pub fn run_with(&self, args: &[&str]) -> Ran {
         let mut cmd = self.command();
         cmd.args(args)
@@ -200,12 +255,15 @@ impl Test {
     }
 
     /// Wait for a tasker started by `spawn` to end (at most 60 s; then it
-    /// is killed and the test fails on what it printed).
+    /// is killed and the test fails on what it printed). Checked as every
+    /// run is (see `Ran`).
+    #[track_caller]
     pub fn finish(&self, child: std::process::Child) -> Ran {
         self.finish_within(child, Duration::from_secs(60))
     }
 
     /// As `finish`, killing tasker (status -1) after `limit`.
+    #[track_caller]
     pub fn finish_within(&self, child: std::process::Child, limit: Duration) -> Ran {
         self.ran(wait_bounded(child, limit))
     }
@@ -242,8 +300,31 @@ impl Test {
 }
 
 impl Ran {
+    fn say(&self, what: usize) {
+        let mut said = self.said.get();
+        said[what] = true;
+        self.said.set(said);
+    }
+
+    /// Assert exactly this stdout, stderr and exit status.
+    #[track_caller]
+    pub fn expect(&self, stdout: &str, stderr: &str, code: i32) -> &Ran {
+        self.say(STDOUT);
+        self.say(STDERR);
+        self.say(CODE);
+        assert_eq!(
+            (self.stdout.as_str(), self.stderr.as_str(), self.code),
+            (dedent(stdout).as_str(), dedent(stderr).as_str(), code),
+            "\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     #[track_caller]
     pub fn code(&self, code: i32) -> &Ran {
+        self.say(CODE);
         assert_eq!(
             self.code, code,
             "stdout:\n{}\nstderr:\n{}",
@@ -254,12 +335,21 @@ impl Ran {
 
     #[track_caller]
     pub fn stdout(&self, expected: &str) -> &Ran {
+        self.say(STDOUT);
         assert_eq!(self.stdout, dedent(expected), "stderr:\n{}", self.stderr);
         self
     }
 
     #[track_caller]
+    pub fn stderr(&self, expected: &str) -> &Ran {
+        self.say(STDERR);
+        assert_eq!(self.stderr, dedent(expected), "stdout:\n{}", self.stdout);
+        self
+    }
+
+    #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Ran {
+        self.say(STDERR);
         assert!(
             self.stderr.contains(needle),
             "stderr lacks {needle:?}:\n{}",
@@ -270,6 +360,7 @@ impl Ran {
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Ran {
+        self.say(STDOUT);
         assert!(
             self.stdout.contains(needle),
             "stdout lacks {needle:?}:\n{}",
@@ -277,6 +368,117 @@ impl Ran {
         );
         self
     }
+
+    /// The stdout, for a test that checks it itself.
+    pub fn stdout_text(&self) -> &str {
+        self.say(STDOUT);
+        &self.stdout
+    }
+
+    /// The stderr, for a test that checks it itself.
+    pub fn stderr_text(&self) -> &str {
+        self.say(STDERR);
+        &self.stderr
+    }
+
+    /// The exit status (-1 for a signal), for a test that checks it itself.
+    pub fn exit_code(&self) -> i32 {
+        self.say(CODE);
+        self.code
+    }
+}
+
+impl Drop for Ran {
+    /// What the test did not speak of must be what a quiet success shows.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let said = self.said.get();
+        let unsaid = [
+            (!said[STDOUT] && !self.stdout.is_empty()).then_some("stdout is not empty"),
+            (!said[STDERR] && !self.stderr.is_empty()).then_some("stderr is not empty"),
+            (!said[CODE] && self.code != 0).then_some("the exit status is not 0"),
+        ];
+        let unsaid: Vec<&str> = unsaid.into_iter().flatten().collect();
+        assert!(
+            unsaid.is_empty(),
+            "the run at {} was not checked whole: {}, and the test did not say what it expects\n--- status {} ---\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.at,
+            unsaid.join(", "),
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Drive a tasker whose runs `names` each log `start NAME` to `{dir}log`,
+/// say `{dir}NAME.started`, wait (bounded) until `{dir}NAME.go` exists,
+/// and log `end NAME` (`dir` is "" or a subdirectory with its `/`), with
+/// at most `slots` of them meant to be in progress at once. Again and
+/// again: wait until as many runs as may be are in progress, check that no
+/// more are, and let one go, waiting for its end. The limit is thus
+/// reached at every step (were runs serial where they may overlap, the
+/// wait fails), and a run started beyond it while the others were held
+/// shows in the log, which is checked at the end: never more than `slots`
+/// runs between their start and end, and each name run once. Nothing here
+/// depends on how long anything takes.
+#[track_caller]
+pub fn hold_each(t: &Test, dir: &str, names: &[&str], slots: usize) {
+    let log_of = || std::fs::read_to_string(t.path().join(format!("{dir}log"))).unwrap_or_default();
+    let in_progress = || -> Vec<&str> {
+        names
+            .iter()
+            .copied()
+            .filter(|n| {
+                t.exists(&format!("{dir}{n}.started")) && !t.exists(&format!("{dir}{n}.go"))
+            })
+            .collect()
+    };
+    for left in (1..=names.len()).rev() {
+        let want = slots.min(left);
+        let end = Instant::now() + Duration::from_secs(20);
+        let now = loop {
+            let now = in_progress();
+            if now.len() >= want {
+                break now;
+            }
+            assert!(
+                Instant::now() < end,
+                "only {now:?} in progress, {want} expected; log:\n{}",
+                log_of()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(now.len(), want, "{now:?} in progress at once");
+        let name = now[0];
+        t.touch(&format!("{dir}{name}.go"));
+        let ended = format!("end {name}\n");
+        let end = Instant::now() + Duration::from_secs(20);
+        while !log_of().contains(&ended) {
+            assert!(Instant::now() < end, "{name} never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let log = log_of();
+    let mut running: Vec<&str> = Vec::new();
+    let mut started: Vec<&str> = Vec::new();
+    for line in log.lines() {
+        match line.split_once(' ') {
+            Some(("start", name)) => {
+                running.push(name);
+                started.push(name);
+                assert!(running.len() <= slots, "{running:?} at once:\n{log}");
+            }
+            Some(("end", name)) => running.retain(|n| *n != name),
+            _ => panic!("unexpected line {line:?} in the log:\n{log}"),
+        }
+    }
+    started.sort_unstable();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(started, expected, "each run once:\n{log}");
 }
 
 /// Run a command to its end with its output piped, as `Command::output`
@@ -368,7 +570,8 @@ fn is_zombie(pid: u32) -> bool {
 /// Run tasker with `args` on a pseudo-terminal of its own (python's `pty`
 /// module), in the test's directory and environment. For each step, wait
 /// until its text has been shown (or, for `@file:NAME`, until the run
-/// created that file), then type its keys. Returns what the
+/// created that file; `@touch:NAME` creates it at once), then type its
+/// keys. Returns what the
 /// terminal showed (CRLF as LF), with a last line `exit N`, and N.
 ///
 /// Every wait is bounded: text that never shows is said in the output
@@ -401,6 +604,11 @@ def read_until(needle, count=1, limit=20.0):
 steps = sys.argv[3:]
 seen = {}
 for i in range(0, len(steps), 2):
+    if steps[i].startswith("@touch:"):
+        # Create this file (a go signal for a run that waits for it).
+        open(steps[i][len("@touch:"):], "w").close()
+        os.write(fd, bytes.fromhex(steps[i + 1]))
+        continue
     if steps[i].startswith("@file:"):
         # Wait until the run created this file (a step that ran).
         name = steps[i][len("@file:"):]
