@@ -65,6 +65,9 @@ pub fn install() {
             let Ok(mut signals) = signal_hook::iterator::Signals::new(SIGNALS) else {
                 return;
             };
+            for sig in SIGNALS {
+                let _ = signal_hook::flag::register_usize(sig, &ARRIVED, sig as usize);
+            }
             let _ = std::thread::Builder::new()
                 .name("signals".into())
                 .spawn(move || {
@@ -125,8 +128,25 @@ pub fn interrupt_runs() {
     }
 }
 
+/// A stop signal as the signal handler saw it, before the thread above
+/// passes it on: a wait that the signal itself cut short (a system call of
+/// another thread interrupted) sees the request at once, not only once
+/// that thread ran.
+#[cfg(unix)]
+static ARRIVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The first stop signal, if one came.
 pub fn requested() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        state()
+            .signal
+            .or(match ARRIVED.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => None,
+                sig => i32::try_from(sig).ok(),
+            })
+    }
+    #[cfg(not(unix))]
     state().signal
 }
 

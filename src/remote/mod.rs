@@ -611,7 +611,9 @@ impl Remote {
             }
             let _ = handle.join();
         }
-        true
+        // The signal may itself have ended an upload (its system call
+        // interrupted): the request counts all the same.
+        crate::stop::requested().is_none()
     }
 }
 
