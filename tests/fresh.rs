@@ -91,6 +91,27 @@ fn a_changed_added_or_deleted_source_runs_it_again() {
 }
 
 #[test]
+fn a_change_to_a_source_whose_name_is_not_utf8_runs_it_again() {
+    // Its path cannot be written as text, so the file is not read by name
+    // again: its stat stands for it, and a change is still seen.
+    use std::os::unix::ffi::OsStrExt;
+    let t = build();
+    let odd = t
+        .path()
+        .join("src")
+        .join(std::ffi::OsStr::from_bytes(b"odd\xff.txt"));
+    std::fs::write(&odd, "one\n").unwrap();
+    expect_build(&t, &[], RAN);
+    expect_build(&t, &[], SKIPPED);
+    std::fs::write(&odd, "two, longer\n").unwrap();
+    assert_eq!(
+        reason(&t, &[]),
+        "[build] not up to date: `src/odd\u{fffd}.txt` changed"
+    );
+    expect_build(&t, &[], SKIPPED);
+}
+
+#[test]
 fn excluded_and_unmatched_files_do_not_count() {
     let t = build();
     expect_build(&t, &[], RAN);

@@ -439,9 +439,14 @@ fn hash_sources(
                         }
                         hash
                     }
-                    Err(e) => {
-                        Digest(*blake3::hash(format!("unreadable: {e}").as_bytes()).as_bytes())
-                    }
+                    // A file that cannot be read (no permission, or a name
+                    // that is not UTF-8 and so cannot be named again) is
+                    // known by its stat: any change to it still changes
+                    // the fingerprint, where the error's text alone never
+                    // would.
+                    Err(e) => Digest(
+                        *blake3::hash(format!("unreadable: {e}; {stat:?}").as_bytes()).as_bytes(),
+                    ),
                 }
             }
         };
