@@ -20,6 +20,7 @@
 #   - the floor: the same 256 MiB through the same redis-server with
 #     XADD and XREAD and nothing of tasker (bench/stream_floor.py), paired
 #     with the local run: the most any client of a Redis stream gets here;
+#     and the CPU time redis-server spends on it, per run;
 #   - worker death: a worker takes a run and is killed with SIGKILL; the
 #     time from the kill to another worker starting the run (the lease
 #     expiring, then the next look at leases), median of BENCH_DEATHS.
@@ -57,6 +58,7 @@ cd "$work"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
 pids+=($!)
+server=$!
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" 2>/dev/null; do sleep 0.05; done
 export TASKER_QUEUE=redis://127.0.0.1:$port
 
@@ -110,7 +112,12 @@ read -r remote_many local_many < <(paired "$rounds" many -- queue "$tasker" -q -
 read -r remote_big local_big < <(paired "$big_rounds" big -- queue "$tasker" -q big -- local "$tasker" -q --output prefixed big_local)
 # The same bytes through the same server with no tasker at all: the most
 # any client could get out of a Redis stream on this machine.
+# And the server's own CPU for it (user + system, in clock ticks), over
+# the timed runs and paired.py's two untimed ones.
+cpu() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+before=$(cpu)
 read -r floor_big floor_local < <(paired "$big_rounds" floor -- floor python3 "$here/stream_floor.py" "$port" 268435456 -- local "$tasker" -q --output prefixed big_local)
+server_ms=$(( ($(cpu) - before) * 1000 / $(getconf CLK_TCK) / (big_rounds + 2) ))
 
 for i in $(seq 1 "$workers"); do kill -TERM "${pids[$i]}"; done
 wait "${pids[@]:1}" 2>/dev/null || true
@@ -137,16 +144,16 @@ for d in $(seq 1 "$deaths"); do
 done
 death_ms=$(printf '%s\n' "${death[@]}" | sort -n | sed -n "$(( (deaths + 1) / 2 ))p")
 
-python3 - "$local_many" "$remote_many" "$local_big" "$remote_big" "$death_ms" "$floor_local" "$floor_big" "$workers" "$slots" "$jobs" "$rounds" "$big_rounds" <<'PY'
+python3 - "$local_many" "$remote_many" "$local_big" "$remote_big" "$death_ms" "$floor_local" "$floor_big" "$server_ms" "$workers" "$slots" "$jobs" "$rounds" "$big_rounds" <<'PY'
 import sys
-lm, rm, lb, rb, death, fl, fb = map(float, sys.argv[1:8])
-workers, slots, jobs, rounds, big_rounds = sys.argv[8:13]
+lm, rm, lb, rb, death, fl, fb, server = map(float, sys.argv[1:9])
+workers, slots, jobs, rounds, big_rounds = sys.argv[9:14]
 mib = lambda ms: 256 * 1000.0 / ms
 print(f"Running across machines: {workers} local workers x {slots} slots, -j{jobs}, one local redis-server; paired medians\n")
 print("| case | local | through the queue | result | target |")
 print("|---|---:|---:|---|---|")
 print(f"| 200 `true` runs, whole invocation ({rounds} rounds) | {lm:.1f} ms | {rm:.1f} ms | +{(rm - lm) / 200:.2f} ms per run | +0.3 ms at most |")
 print(f"| 256 MiB of output from one run ({big_rounds} rounds) | {mib(lb):.0f} MiB/s (prefixed) | {mib(rb):.0f} MiB/s | {lb / rb:.2f}x local | 0.8x at least |")
-print(f"| the same bytes through XADD/XREAD, no tasker (`stream_floor.py`) | {mib(fl):.0f} MiB/s (tasker prefixed) | {mib(fb):.0f} MiB/s | {fl / fb:.2f}x local | the ceiling of any client |")
+print(f"| the same bytes through XADD/XREAD, no tasker (`stream_floor.py`) | {mib(fl):.0f} MiB/s (tasker prefixed) | {mib(fb):.0f} MiB/s | {fl / fb:.2f}x local | the ceiling of any client; redis-server's own CPU: {server:.0f} ms per run |")
 print(f"| SIGKILL of a worker to its run taken again | | {death:.0f} ms | median of the runs | lease 5 s, looked at every 2 s |")
 PY

@@ -41,7 +41,6 @@ class Replies:
         self.buf = bytearray(8 << 20)
         self.view = memoryview(self.buf)
         self.start = self.end = 0
-        self.skipped = 0
 
     def fill(self):
         if self.start == self.end:
@@ -82,7 +81,6 @@ class Replies:
                     take = min(need, self.end - self.start)
                     self.start += take
                     need -= take
-                self.skipped += n
                 return n
             while self.end - self.start < n + 2:
                 self.fill()
@@ -98,6 +96,7 @@ def read_stream(port, key):
     sock = connect(port)
     replies = Replies(sock)
     last = b"0-0"
+    got = 0
     while True:
         sock.sendall(command(b"XREAD", b"COUNT", b"16", b"BLOCK", b"1000", b"STREAMS", key, last))
         reply = replies.value()
@@ -106,11 +105,13 @@ def read_stream(port, key):
         done = False
         for entry_id, fields in reply[0][1]:
             last = entry_id
+            if fields[0] == b"o":
+                got += fields[1] if isinstance(fields[1], int) else len(fields[1])
             done = done or fields[0] == b"end"
         sock.sendall(command(b"XTRIM", key, b"MINID", last))
         replies.value()
         if done:
-            return replies.skipped
+            return got
 
 
 def write_stream(port, key, total):
@@ -123,7 +124,13 @@ def write_stream(port, key, total):
     pipe = producer.stdout.raw
     in_flight = 0
     while True:
-        n = pipe.readinto(view)
+        # A pipe gives 64 KiB at a time: fill the piece.
+        n = 0
+        while n < len(piece):
+            k = pipe.readinto(view[n:])
+            if not k:
+                break
+            n += k
         if not n:
             break
         sock.sendall(b"*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$1\r\no\r\n$%d\r\n" % (len(key), key, n))
