@@ -158,10 +158,13 @@ fn send_all(
         // Wait for the coordinator to read, looking often at first: it
         // reads as fast as it prints, and a long first pause would leave
         // it idle.
+        // A batch larger than the limit on its own (one very large write)
+        // goes once everything before it was read.
         let mut pause = Duration::from_micros(500);
-        while written + len > seen_read + UNREAD_LIMIT && !abandoned.load(Ordering::SeqCst) {
+        let over = |seen_read: u64| written > seen_read && written + len > seen_read + UNREAD_LIMIT;
+        while over(seen_read) && !abandoned.load(Ordering::SeqCst) {
             seen_read = queue::read_so_far(&mut con, &keys.read).map_err(lost)?;
-            if written + len > seen_read + UNREAD_LIMIT {
+            if over(seen_read) {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(MAX_PAUSE);
             }
