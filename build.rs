@@ -31,6 +31,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os != "linux" {
@@ -51,6 +52,13 @@ fn main() {
 /// many more sections make matching the patterns cost 4 s per link.
 fn startup_layout() {
     if std::env::var("PROFILE").as_deref() != Ok("release") {
+        return;
+    }
+    // Its patterns name v0 symbols: flags of the builder's own (which
+    // replace `.cargo/config.toml`'s) would leave nothing to match, and
+    // may choose a linker that takes no such script.
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if !flags.contains("symbol-mangling-version=v0") {
         return;
     }
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();

@@ -65,3 +65,4 @@ cp "$script" "$work/pass1.ld"
 trace "$work/pass2"
 python3 "$here/layout/layout.py" "$tasker" "$script" "$work"/pass2/* --also "$work/pass1.ld"
 (cd "$root" && cargo build --release --quiet)
+python3 "$here/layout/check.py" "$tasker" "$root/link/startup.ld"

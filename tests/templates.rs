@@ -547,3 +547,32 @@ fn a_templated_default_is_rendered_with_vars_task_vars_and_earlier_arguments() {
         "the default of argument `n` of task `t` renders to `many`: `many` is not an integer",
     );
 }
+
+#[test]
+fn the_power_operator_works_on_ints_and_floats() {
+    // Floats reach the C library's `pow`, which the binary defines itself
+    // (src/main.rs).
+    Test::with(
+        r#"
+        [tasks.p]
+        run = "echo {{ 2 ** 10 }} {{ 2 ** 0.5 }} {{ 10 ** -2 }} {{ 2.5 ** 2 }}"
+        "#,
+    )
+    .args(&["-q", "p"])
+    .expect("1024 1.4142135623730951 0.01 6.25\n", "", 0);
+}
+
+/// The binary defines `pow` itself, so glibc's maths library is not
+/// loaded at every start (src/main.rs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_binary_does_not_load_the_maths_library() {
+    let out = std::process::Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_tasker")])
+        .output()
+        .expect("readelf (binutils) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("libc.so.6"), "{text}");
+    assert!(!text.contains("libm.so"), "{text}");
+}

@@ -93,6 +93,8 @@ def main():
         f.write("/* The code a run of tasker touches first, placed together so that\n")
         f.write("   a start maps fewer pages of the binary (build.rs). Written by\n")
         f.write("   bench/layout.sh; do not edit. */\n")
+        # What bench/layout/check.py holds a build to.
+        f.write(f"/* functions: {len(names)}, bytes: {size} */\n")
         f.write("SECTIONS\n{\n  .text.start :\n  {\n")
         for p in patterns:
             # LLVM puts a function it deems cold in `.text.unlikely.NAME`.

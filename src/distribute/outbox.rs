@@ -137,6 +137,14 @@ impl Inner {
     }
 }
 
+/// Whether `len` more bytes must wait for the coordinator to read, after
+/// `written` sent of which it read `read`: they would leave more than
+/// `UNREAD_LIMIT` unread. A batch larger than the limit on its own (one
+/// very large write) goes once everything before it was read.
+fn must_wait(written: u64, len: u64, read: u64) -> bool {
+    written > read && written + len > read + UNREAD_LIMIT
+}
+
 fn send_all(
     inner: &Inner,
     queue: &Queue,
@@ -158,13 +166,10 @@ fn send_all(
         // Wait for the coordinator to read, looking often at first: it
         // reads as fast as it prints, and a long first pause would leave
         // it idle.
-        // A batch larger than the limit on its own (one very large write)
-        // goes once everything before it was read.
         let mut pause = Duration::from_micros(500);
-        let over = |seen_read: u64| written > seen_read && written + len > seen_read + UNREAD_LIMIT;
-        while over(seen_read) && !abandoned.load(Ordering::SeqCst) {
+        while must_wait(written, len, seen_read) && !abandoned.load(Ordering::SeqCst) {
             seen_read = queue::read_so_far(&mut con, &keys.read).map_err(lost)?;
-            if over(seen_read) {
+            if must_wait(written, len, seen_read) {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(MAX_PAUSE);
             }
@@ -197,4 +202,22 @@ fn send_all(
     }
     queue.give_back(con);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_waits_only_while_it_would_leave_too_much_unread() {
+        const MIB: u64 = 1 << 20;
+        assert!(!must_wait(0, MIB, 0));
+        assert!(!must_wait(8 * MIB, 8 * MIB, 0));
+        assert!(must_wait(8 * MIB, 8 * MIB + 1, 0));
+        assert!(!must_wait(8 * MIB, 8 * MIB + 1, MIB));
+        // Larger than the limit alone: waits for the rest, then goes.
+        assert!(must_wait(MIB, 40 * MIB, 0));
+        assert!(!must_wait(MIB, 40 * MIB, MIB));
+        assert!(!must_wait(0, 40 * MIB, 0));
+    }
 }
